@@ -1,0 +1,231 @@
+"""Configuration: resolved once (flags over environment over defaults) into frozen dataclasses.
+
+Precedence is written once here, in the order the OpenTelemetry SDK uses: CLI
+flag, then the signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variable, then
+`OTEL_EXPORTER_OTLP_*`, then Braintrust's own `BRAINTRUST_*` variables, then a default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from .attributes import MappingOptions
+from .load import DEFAULT_TIMESTAMP_FIELDS
+
+BRAINTRUST_API_URL = "https://api.braintrust.dev"
+DEFAULT_OUTPUT = Path("realtrace-traces.jsonl")
+DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024  # under gRPC's usual 4 MiB cap
+DEFAULT_MAX_BATCH_SPANS = 2048
+PROTOCOLS = ("grpc", "http/protobuf")
+
+
+class ConfigError(ValueError):
+    """A configuration the user must fix; the message says how."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportConfig:
+    """Where and how spans are sent over OTLP."""
+
+    endpoint: str
+    protocol: str = "http/protobuf"
+    headers: tuple[tuple[str, str], ...] = ()
+    compression: str = "gzip"
+    timeout: float = 30.0
+    max_retry_time: float = 300.0
+    insecure: bool = False
+    max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
+    concurrency: int = 4
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Header values that must never be printed (credentials)."""
+        out = []
+        for k, v in self.headers:
+            if k.lower() in ("authorization", "x-api-key", "api-key", "x-bt-api-key") or "key" in k.lower() or "token" in k.lower():
+                out.append(v)
+                if v.lower().startswith("bearer "):
+                    out.append(v[7:])
+        return tuple(s for s in out if s)
+
+    @property
+    def traces_url(self) -> str:
+        """The URL a request goes to: HTTP appends `/v1/traces` unless already there."""
+        if self.protocol == "grpc":
+            return self.endpoint
+        base = self.endpoint.rstrip("/")
+        return base if base.endswith("/v1/traces") else base + "/v1/traces"
+
+    def validate(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}")
+        if self.compression not in ("gzip", "none"):
+            raise ConfigError(f"unknown compression {self.compression!r}: use gzip or none")
+        parts = urlsplit(self.endpoint if "://" in self.endpoint else "http://" + self.endpoint)
+        if not parts.hostname:
+            raise ConfigError(f"endpoint {self.endpoint!r} has no host")
+        if self.max_batch_bytes < 1024 or self.max_batch_spans < 1:
+            raise ConfigError("--max-batch-bytes must be at least 1024 and --max-batch-spans at least 1")
+        if self.secrets and parts.scheme == "http" and not _is_loopback(parts.hostname) and not self.insecure:
+            raise ConfigError(
+                f"refusing to send credentials in clear text to {redact_url(self.endpoint)}: "
+                "use https, or pass --insecure if this network is trusted"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """A URL without userinfo or query (where credentials sometimes hide)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else url
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything one `realtrace convert` run needs."""
+
+    inputs: tuple[str, ...]
+    output: Path = DEFAULT_OUTPUT
+    rejects: Path | None = None
+    timestamp_fields: tuple[str, ...] = DEFAULT_TIMESTAMP_FIELDS
+    mapping: MappingOptions = field(default_factory=MappingOptions)
+    service_name: str = "realtrace"
+    strict: bool = False
+    export: ExportConfig | None = None
+    state: Path | None = None
+    full: bool = False
+    skip_changed: bool = False
+    since_ns: int | None = None
+    until_ns: int | None = None
+    sessions_from: Path | None = None
+    report: Path | None = None
+    dead_letter: Path | None = None
+    max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
+
+    @property
+    def rejects_path(self) -> Path:
+        return self.rejects or self.output.with_name(self.output.stem + ".rejects.jsonl")
+
+    @property
+    def dead_letter_path(self) -> Path:
+        return self.dead_letter or self.output.with_name(self.output.stem + ".dead-letter.jsonl")
+
+    @property
+    def destination(self) -> str:
+        """Identity of where spans go, for the state store (never contains credentials)."""
+        if self.export is None:
+            return f"file:{self.output.resolve()}"
+        parent = dict((k.lower(), v) for k, v in self.export.headers).get("x-bt-parent", "")
+        return f"{self.export.protocol}:{redact_url(self.export.traces_url)}" + (f"#{parent}" if parent else "")
+
+    def validate(self) -> None:
+        if not self.inputs:
+            raise ConfigError("no input: pass --input PATH (file, directory or glob)")
+        if self.mapping.max_history < 0:
+            raise ConfigError("--max-history must be >= 0")
+        if self.export is not None:
+            self.export.validate()
+
+
+def parse_headers(text: str | None) -> list[tuple[str, str]]:
+    """`OTEL_EXPORTER_OTLP_HEADERS` format: comma-separated, URL-encoded `key=value`."""
+    out: list[tuple[str, str]] = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ConfigError(f"malformed header {part.split('=')[0].strip()!r}: expected key=value")
+        k, v = part.split("=", 1)
+        out.append((unquote(k.strip()).lower(), unquote(v.strip())))
+    return out
+
+
+def resolve_export(
+    env: Mapping[str, str],
+    *,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: tuple[str, ...] = (),
+    compression: str | None = None,
+    timeout: float | None = None,
+    braintrust: bool = False,
+    braintrust_project: str | None = None,
+    braintrust_parent: str | None = None,
+    api_key: str | None = None,
+    insecure: bool = False,
+    max_retry_time: float | None = None,
+    max_batch_spans: int | None = None,
+    max_batch_bytes: int | None = None,
+    concurrency: int | None = None,
+) -> ExportConfig | None:
+    """Flags over environment; None means no network export (write the local file)."""
+
+    def pick(flag: object, *names: str) -> str | None:
+        if flag is not None:
+            return str(flag)
+        for n in names:
+            if env.get(n):
+                return env[n]
+        return None
+
+    bt_key = api_key or env.get("BRAINTRUST_API_KEY")
+    bt_parent = braintrust_parent or (f"project_name:{braintrust_project}" if braintrust_project else None) or env.get("BRAINTRUST_PARENT")
+    ep = pick(endpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    use_bt = braintrust or (ep is None and (braintrust_project or braintrust_parent) is not None)
+    if ep is None and use_bt:
+        base = (env.get("BRAINTRUST_API_URL") or BRAINTRUST_API_URL).rstrip("/")
+        ep = f"{base}/otel"
+    if ep is None:
+        return None
+    proto = pick(protocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+    proto = proto or ("http/protobuf" if use_bt or ep.startswith("https://") or "/otel" in ep else "grpc")
+    if proto == "http":
+        proto = "http/protobuf"
+    hdrs = dict(parse_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS")))
+    hdrs.update(parse_headers(env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")))
+    is_bt_endpoint = use_bt or "braintrust" in ep
+    if bt_key and is_bt_endpoint and "authorization" not in hdrs:
+        hdrs["authorization"] = f"Bearer {bt_key}"
+    if bt_parent and (is_bt_endpoint or braintrust_project or braintrust_parent):
+        hdrs["x-bt-parent"] = bt_parent
+    for h in headers:
+        for k, v in parse_headers(h.replace(",", "%2C")):
+            hdrs[k] = v
+    comp = pick(compression, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION") or "gzip"
+    tmo = pick(timeout, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    # The OTel variables carry milliseconds; the flag carries seconds.
+    tmo_s = float(tmo) if timeout is not None else (float(tmo) / 1000 if tmo else 30.0)
+    cfg = ExportConfig(
+        endpoint=ep,
+        protocol=proto,
+        headers=tuple(sorted(hdrs.items())),
+        compression=comp,
+        timeout=tmo_s,
+        max_retry_time=max_retry_time if max_retry_time is not None else 300.0,
+        insecure=insecure,
+        max_batch_spans=max_batch_spans or DEFAULT_MAX_BATCH_SPANS,
+        max_batch_bytes=max_batch_bytes or DEFAULT_MAX_BATCH_BYTES,
+        concurrency=concurrency or 4,
+    )
+    return cfg
+
+
+def environ() -> Mapping[str, str]:
+    return os.environ

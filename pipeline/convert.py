@@ -1,0 +1,106 @@
+"""Convert: the engine-agnostic core (events frame → span records) and the run orchestration.
+
+`convert_frame` is a pure function of a frame holding one or more whole sessions;
+it is what a process pool, Ray Data or Spark task calls. `run_convert` adds the
+edges: reading files, writing the output and the rejects file, counting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .attributes import MappingOptions, map_session
+from .load import DEFAULT_TIMESTAMP_FIELDS, Reject, expand_inputs, load_files
+from .model import SessionSpans
+from .reconstruct import reconstruct_session
+from .sessionize import assign_sessions, iter_sessions
+
+
+def convert_frame(sessions: pl.DataFrame, options: MappingOptions = MappingOptions()) -> list[SessionSpans]:
+    """Events of whole sessions (sorted, with `session_key`) → one SessionSpans per session."""
+    return [map_session(reconstruct_session(key, part), options) for key, part in iter_sessions(sessions)]
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What a run read, converted and delivered; printed and written as the report."""
+
+    files: int = 0
+    lines_read: int = 0
+    blank_lines: int = 0
+    events: int = 0
+    unknown_events: int = 0
+    rejected_lines: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    sessions: int = 0
+    sessions_incomplete: int = 0
+    sessions_skipped: int = 0
+    sessions_delivered: int = 0
+    sessions_failed: int = 0
+    spans: int = 0
+    spans_delivered: int = 0
+    spans_rejected_by_backend: int = 0
+    spans_dead_lettered: int = 0
+    requests: int = 0
+    retries: int = 0
+    wall_seconds: float = 0.0
+
+    def count_rejects(self, rejects: list[Reject]) -> None:
+        self.rejected_lines += len(rejects)
+        for r in rejects:
+            reason = r.reason.split(":")[0]
+            self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_rejects(path: Path, rejects: list[Reject]) -> None:
+    """Rejects as JSON lines (file, line, reason, excerpt); always written so cron can check it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rejects:
+            fh.write(json.dumps({"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}, ensure_ascii=False))
+            fh.write("\n")
+
+
+def load_sessions(
+    inputs: list[str], timestamp_fields: tuple[str, ...] = DEFAULT_TIMESTAMP_FIELDS
+) -> tuple[pl.DataFrame, list[Reject], RunStats]:
+    """Read all inputs into one sessionized frame, with the rejects and read counts."""
+    files = expand_inputs(inputs)
+    loaded = load_files(files, timestamp_fields)
+    stats = RunStats(files=len(files), lines_read=loaded.lines_read, blank_lines=loaded.blank_lines)
+    stats.count_rejects(loaded.rejects)
+    frame = assign_sessions(loaded.events, files)
+    stats.events = frame.height
+    return frame, loaded.rejects, stats
+
+
+def iter_converted(
+    frame: pl.DataFrame,
+    options: MappingOptions,
+    stats: RunStats,
+    keep: Callable[[str, pl.DataFrame], bool] | None = None,
+) -> Iterator[SessionSpans]:
+    """Convert session by session, counting as it goes; `keep` filters sessions first."""
+    for key, part in iter_sessions(frame):
+        if keep is not None and not keep(key, part):
+            continue
+        sess = map_session(reconstruct_session(key, part), options)
+        stats.sessions += 1
+        stats.spans += len(sess.spans)
+        stats.unknown_events += sess.stats["unknown_events"]
+        stats.sessions_incomplete += int(sess.incomplete)
+        yield sess
+
+
+def elapsed(start: float) -> float:
+    return round(time.perf_counter() - start, 3)

@@ -1,0 +1,109 @@
+"""Encode: span records → OTLP protobuf messages, and OTLP/JSON lines (file exporter format).
+
+Pure functions, no I/O, in the shape of opentelemetry-python's
+`encode_spans → _encode_resource_spans → _encode_span`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+from . import __version__
+from .model import AttrValue, SpanRecord
+
+SCOPE_NAME = "realtrace"
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def _any_value(value: AttrValue) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[_any_value(v) for v in value]))
+    return AnyValue(string_value=str(value))
+
+
+def _key_values(attrs: dict[str, Any]) -> list[KeyValue]:
+    return [KeyValue(key=k, value=_any_value(v)) for k, v in attrs.items()]
+
+
+def encode_span(rec: SpanRecord) -> Span:
+    """One span record as an OTLP Span (kind INTERNAL: nothing here is an RPC)."""
+    span = Span(
+        trace_id=rec.trace_id,
+        span_id=rec.span_id,
+        name=rec.name,
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=rec.start_ns,
+        end_time_unix_nano=max(rec.end_ns, rec.start_ns),
+        attributes=_key_values(rec.attributes),
+        events=[Span.Event(time_unix_nano=e.time_ns, name=e.name, attributes=_key_values(e.attributes)) for e in rec.events],
+    )
+    if rec.parent_span_id is not None:
+        span.parent_span_id = rec.parent_span_id
+    if rec.error is not None:
+        span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=rec.error))
+    return span
+
+
+def resource(service_name: str) -> Resource:
+    """The resource all exported spans share."""
+    return Resource(
+        attributes=_key_values(
+            {"service.name": service_name, "telemetry.sdk.name": "realtrace", "telemetry.sdk.language": "python"}
+        )
+    )
+
+
+def build_request(spans: Sequence[Span], res: Resource) -> ExportTraceServiceRequest:
+    """Already-encoded spans wrapped as one export request."""
+    scope = ScopeSpans(scope=InstrumentationScope(name=SCOPE_NAME, version=__version__), spans=spans)
+    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(resource=res, scope_spans=[scope])])
+
+
+def request_to_json(request: ExportTraceServiceRequest) -> str:
+    """OTLP/JSON: lowerCamelCase keys, integer enums, 64-bit ints as strings, hex ids."""
+    doc = MessageToDict(request, use_integers_for_enums=True)
+    for rs in doc.get("resourceSpans", []):
+        for ss in rs.get("scopeSpans", []):
+            for span in ss.get("spans", []):
+                for f in _ID_FIELDS:
+                    if f in span:
+                        span[f] = _b64_to_hex(span[f])
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def _b64_to_hex(text: str) -> str:
+    return base64.b64decode(text).hex()
+
+
+def spans_from_request(request: ExportTraceServiceRequest) -> Iterable[Span]:
+    """Every span of a request (used by replay and tests)."""
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            yield from ss.spans
+
+
+def request_from_json(line: str) -> ExportTraceServiceRequest:
+    """Parse one OTLP/JSON line back into a request (hex ids → bytes)."""
+    doc = json.loads(line)
+    for rs in doc.get("resourceSpans", []):
+        for ss in rs.get("scopeSpans", []):
+            for span in ss.get("spans", []):
+                for f in _ID_FIELDS:
+                    if span.get(f):
+                        span[f] = base64.b64encode(bytes.fromhex(span[f])).decode()
+    return ParseDict(doc, ExportTraceServiceRequest())

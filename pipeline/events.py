@@ -1,0 +1,117 @@
+"""Realtime API event vocabulary: beta/GA name aliases, client types, audio sizes.
+
+Both event-name generations are first-class; everything downstream speaks the
+GA names only, so the state machine has one spelling per concept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# beta name -> GA (canonical) name
+ALIASES: dict[str, str] = {
+    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
+    "response.audio_transcript.done": "response.output_audio_transcript.done",
+    "response.text.delta": "response.output_text.delta",
+    "response.text.done": "response.output_text.done",
+    "response.audio.delta": "response.output_audio.delta",
+    "response.audio.done": "response.output_audio.done",
+    "conversation.item.created": "conversation.item.added",
+}
+
+CLIENT_TYPES: frozenset[str] = frozenset(
+    {
+        "session.update",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+        "input_audio_buffer.clear",
+        "conversation.item.create",
+        "conversation.item.retrieve",
+        "conversation.item.truncate",
+        "conversation.item.delete",
+        "response.create",
+        "response.cancel",
+        "output_audio_buffer.clear",
+        "transcription_session.update",
+    }
+)
+
+SERVER_TYPES: frozenset[str] = frozenset(
+    {
+        "error",
+        "session.created",
+        "session.updated",
+        "transcription_session.created",
+        "transcription_session.updated",
+        "conversation.created",
+        "conversation.item.added",
+        "conversation.item.done",
+        "conversation.item.retrieved",
+        "conversation.item.truncated",
+        "conversation.item.deleted",
+        "conversation.item.input_audio_transcription.delta",
+        "conversation.item.input_audio_transcription.completed",
+        "conversation.item.input_audio_transcription.failed",
+        "conversation.item.input_audio_transcription.segment",
+        "input_audio_buffer.committed",
+        "input_audio_buffer.cleared",
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.timeout_triggered",
+        "output_audio_buffer.started",
+        "output_audio_buffer.stopped",
+        "output_audio_buffer.cleared",
+        "response.created",
+        "response.done",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.output_audio_transcript.delta",
+        "response.output_audio_transcript.done",
+        "response.output_audio.delta",
+        "response.output_audio.done",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+        "response.mcp_call.failed",
+        "mcp_list_tools.in_progress",
+        "mcp_list_tools.completed",
+        "mcp_list_tools.failed",
+        "rate_limits.updated",
+    }
+)
+
+KNOWN_TYPES: frozenset[str] = CLIENT_TYPES | SERVER_TYPES | frozenset(ALIASES)
+
+# Event types whose payload is base64 audio: only its length is ever read.
+AUDIO_TYPES: frozenset[str] = frozenset(
+    {"input_audio_buffer.append", "response.audio.delta", "response.output_audio.delta"}
+)
+
+
+def canonical(event_type: str) -> str:
+    """The GA spelling of an event type (unknown types pass through)."""
+    return ALIASES.get(event_type, event_type)
+
+
+def audio_bytes_per_second(fmt: Any) -> int:
+    """Decoded audio bytes per second for a session audio format.
+
+    Beta sessions name the format as a string (`pcm16`, `g711_ulaw`); GA sessions
+    use an object (`{"type": "audio/pcm", "rate": 24000}`, `audio/pcmu`, `audio/pcma`).
+    """
+    if isinstance(fmt, dict):
+        kind = str(fmt.get("type", "audio/pcm"))
+        if kind in ("audio/pcmu", "audio/pcma"):
+            return 8_000
+        rate = fmt.get("rate", 24_000)
+        return int(rate) * 2 if isinstance(rate, int | float) and rate > 0 else 48_000
+    if isinstance(fmt, str) and fmt.startswith("g711"):
+        return 8_000
+    return 48_000

@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""Generate realistic OpenAI Realtime API event logs (deterministic by seed).
+
+Writes sessions with real event shapes (event ids, item ids, response ids, usage
+blocks, base64 audio of realistic pcm16 24 kHz chunk sizes) in both event-name
+generations (beta `gpt-4o-realtime-preview` and GA `gpt-realtime`), as envelope
+or flat JSONL (optionally gzip) and Parquet.
+
+    python scripts/gen_logs.py --out sample_logs --samples          # the shipped samples
+    python scripts/gen_logs.py --out /tmp/big --sessions 2000 --seed 7
+    python scripts/gen_logs.py --out /tmp/big --size 1GB
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import random
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+PCM16_BYTES_PER_S = 48_000
+T0 = 1_764_000_000_000_000_000  # 2025-11-24T16:00:00Z in ns
+
+TOOLS = [
+    {"type": "function", "name": "get_weather", "description": "Current weather for a city",
+     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+    {"type": "function", "name": "book_table", "description": "Book a restaurant table",
+     "parameters": {"type": "object", "properties": {"restaurant": {"type": "string"}, "people": {"type": "integer"}, "time": {"type": "string"}}}},
+]
+USER_LINES = [
+    "Hi, can you hear me?",
+    "What's the weather like in Paris today?",
+    "Can you book a table for four at Chez Marcel at eight?",
+    "Actually, make that seven thirty.",
+    "Tell me a short story about a lighthouse keeper.",
+    "Wait, stop, I meant a short one.",
+    "What time is it in Tokyo right now?",
+    "Thanks, that's all for today.",
+]
+ASSISTANT_LINES = [
+    "Hello! Yes, I can hear you clearly. How can I help?",
+    "It's currently 14 degrees and cloudy in Paris, with light rain expected this evening.",
+    "Done: a table for four at Chez Marcel at 8 pm tonight.",
+    "No problem, I've moved your booking to 7:30 pm.",
+    "Once upon a time, on a rocky island far from any harbour, there lived a lighthouse keeper named Ada who",
+    "Of course. The keeper lit the lamp every night, and every ship came home.",
+    "It's just past midnight in Tokyo.",
+    "You're welcome! Have a lovely evening.",
+]
+
+
+class AudioPool:
+    """Base64 audio chunks of given sizes, made once and reused (generation stays fast)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._cache: dict[int, str] = {}
+
+    def b64(self, nbytes: int) -> str:
+        nbytes -= nbytes % 2
+        if nbytes not in self._cache:
+            self._cache[nbytes] = base64.b64encode(self._rng.randbytes(nbytes)).decode()
+        return self._cache[nbytes]
+
+
+@dataclass
+class SessionLog:
+    """Accumulates one session's events with timestamps, in either generation's names."""
+
+    ga: bool
+    rng: random.Random
+    audio: AudioPool
+    t_ns: int
+    session_id: str = ""
+    events: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    audio_ms: int = 0
+    seq: int = 0
+    items: list[str] = field(default_factory=list)
+
+    def _id(self, prefix: str) -> str:
+        self.seq += 1
+        return f"{prefix}_{self.rng.getrandbits(64):016x}{self.seq:04d}"[:len(prefix) + 22]
+
+    def advance(self, ms: float) -> None:
+        self.t_ns += int(ms * 1_000_000) + self.rng.randrange(0, 999)
+
+    def emit(self, direction: str, etype: str, **fields: Any) -> dict[str, Any]:
+        ev = {"type": etype, "event_id": self._id("event"), **fields}
+        self.events.append((self.t_ns, direction, ev))
+        return ev
+
+    def name(self, beta: str, ga: str) -> str:
+        return ga if self.ga else beta
+
+    # -- building blocks ---------------------------------------------------------
+
+    def start(self, tools: bool = True) -> None:
+        self.session_id = self._id("sess")
+        if self.ga:
+            session = {
+                "type": "realtime", "object": "realtime.session", "id": self.session_id, "model": "gpt-realtime",
+                "output_modalities": ["audio"], "instructions": "You are a friendly concierge. Be brief.",
+                "audio": {
+                    "input": {"format": {"type": "audio/pcm", "rate": 24000}, "transcription": {"model": "gpt-4o-transcribe"},
+                              "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500}},
+                    "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin", "speed": 1.0},
+                },
+                "tools": TOOLS if tools else [], "tool_choice": "auto", "max_output_tokens": "inf",
+            }
+        else:
+            session = {
+                "id": self.session_id, "object": "realtime.session", "model": "gpt-4o-realtime-preview-2024-12-17",
+                "modalities": ["audio", "text"], "instructions": "You are a friendly concierge. Be brief.", "voice": "alloy",
+                "input_audio_format": "pcm16", "output_audio_format": "pcm16",
+                "input_audio_transcription": {"model": "whisper-1"},
+                "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500},
+                "tools": TOOLS if tools else [], "tool_choice": "auto", "temperature": 0.8, "max_response_output_tokens": "inf",
+            }
+        self.emit("server", "session.created", session=session)
+        self.advance(40)
+        self.emit("client", "session.update", session={"instructions": session["instructions"], "tools": session["tools"]})
+        self.advance(30)
+        self.emit("server", "session.updated", session=session)
+
+    def _item_added(self, item: dict[str, Any]) -> None:
+        prev = self.items[-1] if self.items else None
+        if self.ga:
+            self.emit("server", "conversation.item.added", previous_item_id=prev, item={**item, "status": "in_progress"})
+            self.emit("server", "conversation.item.done", previous_item_id=prev, item={**item, "status": "completed"})
+        else:
+            self.emit("server", "conversation.item.created", previous_item_id=prev, item=item)
+        self.items.append(item["id"])
+
+    def user_speech(self, text: str, speech_ms: int = 1800, transcription_fails: bool = False) -> str:
+        item_id = self._id("item")
+        start_ms = self.audio_ms + 300
+        chunk = int(PCM16_BYTES_PER_S * 0.1)  # 100 ms appends, like browser clients
+        for _ in range(3):
+            self.emit("client", "input_audio_buffer.append", audio=self.audio.b64(chunk))
+            self.advance(100)
+        self.emit("server", "input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=item_id)
+        for _ in range(speech_ms // 100):
+            self.emit("client", "input_audio_buffer.append", audio=self.audio.b64(chunk))
+            self.advance(100)
+        self.audio_ms = start_ms + speech_ms
+        self.emit("server", "input_audio_buffer.speech_stopped", audio_end_ms=self.audio_ms, item_id=item_id)
+        self.advance(12)
+        self.emit("server", "input_audio_buffer.committed", previous_item_id=self.items[-1] if self.items else None, item_id=item_id)
+        self._item_added({"id": item_id, "object": "realtime.item", "type": "message", "role": "user",
+                          "content": [{"type": "input_audio", "transcript": None}]})
+        return item_id
+
+    def transcription(self, item_id: str, text: str, fails: bool = False) -> None:
+        self.advance(self.rng.randrange(150, 400))
+        if fails:
+            self.emit("server", "conversation.item.input_audio_transcription.failed", item_id=item_id, content_index=0,
+                      error={"type": "transcription_error", "code": "audio_unintelligible", "message": "Audio could not be transcribed.", "param": None})
+            return
+        ev: dict[str, Any] = {"item_id": item_id, "content_index": 0, "transcript": text}
+        if self.ga:
+            ev["usage"] = {"type": "tokens", "total_tokens": 40, "input_tokens": 32, "output_tokens": 8}
+        self.emit("server", "conversation.item.input_audio_transcription.completed", **ev)
+
+    def user_text(self, text: str) -> str:
+        item_id = self._id("item")
+        item = {"id": item_id, "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        self.emit("client", "conversation.item.create", item=item)
+        self.advance(20)
+        self._item_added({**item, "object": "realtime.item"})
+        return item_id
+
+    def response(self, text: str, *, audio: bool = True, call: tuple[str, dict[str, Any]] | None = None,
+                 cut_at: float | None = None, cancel_at: float | None = None, fail: bool = False,
+                 transcript_after: tuple[str, str] | None = None, client_create: bool = False) -> dict[str, Any]:
+        """One model response; returns facts the caller may need (ids, call_id)."""
+        if client_create:
+            self.emit("client", "response.create", response={})
+            self.advance(15)
+        rid = self._id("resp")
+        self.emit("server", "response.created", response={"object": "realtime.response", "id": rid, "status": "in_progress",
+                                                           "status_details": None, "output": [], "usage": None})
+        if transcript_after:
+            self.transcription(*transcript_after)
+        out: dict[str, Any] = {"response_id": rid}
+        item_id = self._id("item")
+        self.advance(self.rng.randrange(250, 700))
+        output_items: list[dict[str, Any]] = []
+        if fail:
+            self.advance(400)
+            self.emit("server", "response.done", response={"object": "realtime.response", "id": rid, "status": "failed",
+                      "status_details": {"type": "failed", "error": {"type": "server_error", "code": "internal_error", "message": "The server had an error while processing your request."}},
+                      "output": [], "usage": _usage(self.rng, 300, 0)})
+            return out
+        if call is not None:
+            name, args = call
+            call_id = self._id("call")
+            item = {"id": item_id, "object": "realtime.item", "type": "function_call", "status": "in_progress", "name": name, "call_id": call_id, "arguments": ""}
+            self.emit("server", "response.output_item.added", response_id=rid, output_index=0, item=item)
+            self._item_added(item)
+            arg_text = json.dumps(args)
+            for i in range(0, len(arg_text), 12):
+                self.emit("server", "response.function_call_arguments.delta", response_id=rid, item_id=item_id, output_index=0, call_id=call_id, delta=arg_text[i:i + 12])
+                self.advance(8)
+            self.emit("server", "response.function_call_arguments.done", response_id=rid, item_id=item_id, output_index=0, call_id=call_id, name=name, arguments=arg_text)
+            done = {**item, "status": "completed", "arguments": arg_text}
+            self.emit("server", "response.output_item.done", response_id=rid, output_index=0, item=done)
+            output_items.append(done)
+            out["call_id"] = call_id
+        else:
+            ctype = ("output_audio" if self.ga else "audio") if audio else ("output_text" if self.ga else "text")
+            item = {"id": item_id, "object": "realtime.item", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+            self.emit("server", "response.output_item.added", response_id=rid, output_index=0, item=item)
+            self._item_added(item)
+            self.emit("server", "response.content_part.added", response_id=rid, item_id=item_id, output_index=0, content_index=0, part={"type": ctype, "transcript": ""} if audio else {"type": ctype, "text": ""})
+            words = text.split(" ")
+            limit = len(words)
+            if cut_at is not None or cancel_at is not None:
+                limit = max(1, int(len(words) * (cut_at if cut_at is not None else cancel_at or 0.5)))
+            said: list[str] = []
+            for i, word in enumerate(words[:limit]):
+                delta = word if i == 0 else " " + word
+                said.append(delta)
+                if audio:
+                    self.emit("server", self.name("response.audio_transcript.delta", "response.output_audio_transcript.delta"), response_id=rid, item_id=item_id, output_index=0, content_index=0, delta=delta)
+                    nbytes = self.rng.choice((4800, 9600, 14400))
+                    self.emit("server", self.name("response.audio.delta", "response.output_audio.delta"), response_id=rid, item_id=item_id, output_index=0, content_index=0, delta=self.audio.b64(nbytes))
+                else:
+                    self.emit("server", self.name("response.text.delta", "response.output_text.delta"), response_id=rid, item_id=item_id, output_index=0, content_index=0, delta=delta)
+                self.advance(self.rng.randrange(40, 90))
+            if cut_at is not None:
+                return out  # the log ends here: no response.done
+            spoken = "".join(said)
+            out["item_id"] = item_id
+            out["spoken"] = spoken
+            if cancel_at is not None:
+                out["cancelled"] = True
+                return out
+            if audio:
+                self.emit("server", self.name("response.audio.done", "response.output_audio.done"), response_id=rid, item_id=item_id, output_index=0, content_index=0)
+                self.emit("server", self.name("response.audio_transcript.done", "response.output_audio_transcript.done"), response_id=rid, item_id=item_id, output_index=0, content_index=0, transcript=spoken)
+                part = {"type": ctype, "transcript": spoken}
+            else:
+                self.emit("server", self.name("response.text.done", "response.output_text.done"), response_id=rid, item_id=item_id, output_index=0, content_index=0, text=spoken)
+                part = {"type": ctype, "text": spoken}
+            self.emit("server", "response.content_part.done", response_id=rid, item_id=item_id, output_index=0, content_index=0, part=part)
+            done = {**item, "status": "completed", "content": [part]}
+            self.emit("server", "response.output_item.done", response_id=rid, output_index=0, item=done)
+            output_items.append(done)
+        self.advance(20)
+        self.emit("server", "response.done", response={"object": "realtime.response", "id": rid, "status": "completed", "status_details": None,
+                                                        "output": output_items, "usage": _usage(self.rng, 200 + 60 * len(self.items), 20 + len(text) // 3)})
+        self.emit("server", "rate_limits.updated", rate_limits=[{"name": "tokens", "limit": 40000, "remaining": 39000, "reset_seconds": 1.5}])
+        return out
+
+    def cancel_response(self, facts: dict[str, Any], interrupt_text: str) -> str:
+        """Barge-in: the user talks over the assistant; server cancels and the client truncates."""
+        rid = facts["response_id"]
+        item_id = self.user_speech(interrupt_text, speech_ms=900)
+        self.emit("server", "response.done", response={"object": "realtime.response", "id": rid, "status": "cancelled",
+                  "status_details": {"type": "cancelled", "reason": "turn_detected"},
+                  "output": [{"id": facts["item_id"], "object": "realtime.item", "type": "message", "status": "incomplete", "role": "assistant",
+                              "content": [{"type": "output_audio" if self.ga else "audio", "transcript": facts["spoken"]}]}],
+                  "usage": _usage(self.rng, 400, 60)})
+        self.advance(10)
+        self.emit("client", "conversation.item.truncate", item_id=facts["item_id"], content_index=0, audio_end_ms=1500)
+        self.advance(15)
+        self.emit("server", "conversation.item.truncated", item_id=facts["item_id"], content_index=0, audio_end_ms=1500)
+        return item_id
+
+    def tool_output(self, call_id: str, output: dict[str, Any]) -> None:
+        self.advance(self.rng.randrange(120, 600))
+        item = {"type": "function_call_output", "call_id": call_id, "output": json.dumps(output)}
+        self.emit("client", "conversation.item.create", item=item)
+        self.advance(15)
+        self._item_added({**item, "id": self._id("item"), "object": "realtime.item"})
+
+    def bad_client_event(self) -> None:
+        ev = self.emit("client", "conversation.item.create", item={"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": "not-a-url"}]})
+        self.advance(25)
+        self.emit("server", "error", error={"type": "invalid_request_error", "code": "invalid_value", "message": "Invalid 'item.content[0].image_url'. Expected a base64-encoded data URL.",
+                                             "param": "item.content[0].image_url", "event_id": ev["event_id"]})
+
+
+def _usage(rng: random.Random, prompt: int, completion: int) -> dict[str, Any]:
+    cached = (prompt // 64) * 64 // 2 if prompt > 256 else 0
+    audio_in = prompt * 3 // 5
+    audio_out = completion * 4 // 5
+    return {
+        "total_tokens": prompt + completion, "input_tokens": prompt, "output_tokens": completion,
+        "input_token_details": {"text_tokens": prompt - audio_in, "audio_tokens": audio_in, "cached_tokens": cached,
+                                "cached_tokens_details": {"text_tokens": cached // 2, "audio_tokens": cached - cached // 2}},
+        "output_token_details": {"text_tokens": completion - audio_out, "audio_tokens": audio_out},
+    }
+
+
+# -- scenarios ---------------------------------------------------------------------
+
+
+def scenario_voice(s: SessionLog, turns: int = 3) -> None:
+    s.start()
+    s.response(ASSISTANT_LINES[0], client_create=True)  # greeting
+    for i in range(turns):
+        k = (i + 4) % len(USER_LINES)
+        item = s.user_speech(USER_LINES[k])
+        s.response(ASSISTANT_LINES[k], transcript_after=(item, USER_LINES[k]))
+        s.advance(s.rng.randrange(800, 2500))
+
+
+def scenario_tools(s: SessionLog, turns: int = 2) -> None:
+    s.start()
+    for i in range(turns):
+        item = s.user_speech(USER_LINES[1 + i])
+        facts = s.response("", call=("get_weather", {"city": "Paris"}) if i == 0 else ("book_table", {"restaurant": "Chez Marcel", "people": 4, "time": "20:00"}),
+                           transcript_after=(item, USER_LINES[1 + i]))
+        s.tool_output(facts["call_id"], {"temp_c": 14, "conditions": "cloudy"} if i == 0 else {"confirmed": True, "booking_id": "B-2291"})
+        s.response(ASSISTANT_LINES[1 + i], client_create=True)
+        s.advance(1500)
+
+
+def scenario_barge_in(s: SessionLog) -> None:
+    s.start(tools=False)
+    item = s.user_speech(USER_LINES[4])
+    facts = s.response(ASSISTANT_LINES[4], cancel_at=0.5, transcript_after=(item, USER_LINES[4]))
+    item2 = s.cancel_response(facts, USER_LINES[5])
+    s.response(ASSISTANT_LINES[5], transcript_after=(item2, USER_LINES[5]))
+
+
+def scenario_text(s: SessionLog) -> None:
+    s.start()
+    for k in (6, 7):
+        s.user_text(USER_LINES[k])
+        s.advance(10)
+        s.response(ASSISTANT_LINES[k], audio=False, client_create=True)
+        s.advance(3000)
+
+
+def scenario_errors(s: SessionLog) -> None:
+    s.start()
+    s.bad_client_event()
+    item = s.user_speech("mmhm", speech_ms=600)
+    s.transcription(item, "", fails=True)
+    s.response("", fail=True)
+    item = s.user_speech(USER_LINES[6])
+    s.response(ASSISTANT_LINES[6], transcript_after=(item, USER_LINES[6]))
+
+
+def scenario_cut_off(s: SessionLog) -> None:
+    s.start()
+    item = s.user_speech(USER_LINES[4])
+    s.response(ASSISTANT_LINES[4], cut_at=0.6, transcript_after=(item, USER_LINES[4]))
+
+
+SCENARIOS = {
+    "voice": scenario_voice,
+    "tools": scenario_tools,
+    "barge_in": scenario_barge_in,
+    "text": scenario_text,
+    "errors": scenario_errors,
+    "cut_off": scenario_cut_off,
+}
+
+
+def iso(ts_ns: int) -> str:
+    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % 1_000_000_000:09d}Z"
+
+
+def records(s: SessionLog, shape: str, ts_style: str, metadata: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+    """The session's events as envelope or flat records with the chosen timestamp style."""
+    for ts, direction, ev in s.events:
+        stamp: Any = iso(ts) if ts_style == "iso" else ts // 1000 if ts_style == "us" else ts // 1_000_000 if ts_style == "ms" else ts
+        if shape == "envelope":
+            rec: dict[str, Any] = {"timestamp": stamp, "session_id": s.session_id, "direction": direction, "event": ev}
+            if metadata:
+                rec["metadata"] = metadata
+            yield rec
+        else:
+            yield {**ev, "ts": stamp}
+
+
+def build_session(name: str, seed: int, ga: bool, t_ns: int, **kwargs: Any) -> SessionLog:
+    rng = random.Random(seed)
+    s = SessionLog(ga=ga, rng=rng, audio=AudioPool(random.Random(seed ^ 0x5EED)), t_ns=t_ns)
+    SCENARIOS[name](s, **kwargs)
+    return s
+
+
+def write_jsonl(path: Path, recs: Iterator[dict[str, Any]], compress: bool = False) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in recs).encode()
+    if compress:
+        data = gzip.compress(data, compresslevel=6, mtime=0)
+    path.write_bytes(data)
+    return len(data)
+
+
+def write_parquet(path: Path, recs: list[dict[str, Any]]) -> None:
+    import polars as pl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df = pl.DataFrame({
+        "timestamp": [r["timestamp"] for r in recs],
+        "session_id": [r["session_id"] for r in recs],
+        "direction": [r["direction"] for r in recs],
+        "event": [json.dumps(r["event"], separators=(",", ":")) for r in recs],
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns", "UTC")))
+    df.write_parquet(path)
+
+
+def write_samples(out: Path) -> None:
+    """The shipped sample_logs/: six sessions covering both generations and formats."""
+    meta = {"user_id": "u_1042", "app": "concierge-web", "env": "prod"}
+    plan = [
+        ("voice", 11, True, "2025-11-24/voice_ga.jsonl", "envelope", "iso", False),
+        ("tools", 12, True, "2025-11-24/tools_ga.jsonl.gz", "envelope", "ns", True),
+        ("barge_in", 13, False, "2025-11-24/barge_in_beta.jsonl", "flat", "ms", False),
+        ("text", 14, False, "2025-11-25/text_beta.parquet", "parquet", "ns", False),
+        ("errors", 15, True, "2025-11-25/errors_ga.jsonl", "envelope", "us", False),
+        ("cut_off", 16, False, "2025-11-25/cut_off_beta.jsonl", "envelope", "iso", False),
+    ]
+    for i, (name, seed, ga, rel, shape, ts_style, gz) in enumerate(plan):
+        s = build_session(name, seed, ga, T0 + i * 3_600_000_000_000)
+        path = out / rel
+        if shape == "parquet":
+            write_parquet(path, list(records(s, "envelope", "ns", meta)))
+        else:
+            write_jsonl(path, records(s, shape, ts_style, meta if shape == "envelope" else None), compress=gz)
+
+
+def _parse_size(text: str) -> int:
+    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "K": 10**3, "M": 10**6, "G": 10**9}
+    t = text.strip().upper()
+    for u in sorted(units, key=len, reverse=True):
+        if t.endswith(u):
+            return int(float(t[: -len(u)]) * units[u])
+    return int(t)
+
+
+def write_bulk(out: Path, sessions: int | None, size: int | None, seed: int, per_file: int = 50, turns: int = 4) -> tuple[int, int]:
+    """Many sessions in rotated files of `per_file` sessions; stops at `sessions` or `size` bytes."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    names = ["voice", "tools", "barge_in", "text", "voice", "tools", "errors", "voice"]
+    total = 0
+    n = 0
+    file_no = 0
+    while (sessions is None or n < sessions) and (size is None or total < size):
+        buf: list[str] = []
+        for _ in range(per_file):
+            if (sessions is not None and n >= sessions) or (size is not None and total >= size):
+                break
+            name = names[rng.randrange(len(names))]
+            kwargs = {"turns": turns} if name in ("voice",) else {}
+            s = build_session(name, seed * 1_000_003 + n, ga=bool(n % 2), t_ns=T0 + n * 60_000_000_000, **kwargs)
+            chunk = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records(s, "envelope", "iso", {"user_id": f"u_{n % 97}"}))
+            buf.append(chunk)
+            total += len(chunk)
+            n += 1
+        if buf:
+            (out / f"events-{file_no:05d}.jsonl").write_text("".join(buf))
+            file_no += 1
+    return n, total
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True, help="output directory")
+    ap.add_argument("--samples", action="store_true", help="write the six shipped sample sessions")
+    ap.add_argument("--sessions", type=int, default=None, help="number of sessions to generate")
+    ap.add_argument("--size", default=None, help="approximate total size, e.g. 100MB, 1GB")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--per-file", type=int, default=50, help="sessions per rotated file")
+    ap.add_argument("--turns", type=int, default=4, help="user turns per voice session")
+    args = ap.parse_args(argv)
+    if args.samples:
+        write_samples(args.out)
+        print(f"wrote samples to {args.out}")
+        return 0
+    if args.sessions is None and args.size is None:
+        ap.error("give --samples, --sessions or --size")
+    n, total = write_bulk(args.out, args.sessions, _parse_size(args.size) if args.size else None, args.seed, args.per_file, args.turns)
+    print(f"wrote {n} sessions, {total / 1e6:.1f} MB to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
