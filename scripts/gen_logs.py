@@ -410,6 +410,7 @@ def write_parquet(path: Path, recs: list[dict[str, Any]]) -> None:
         "session_id": [r["session_id"] for r in recs],
         "direction": [r["direction"] for r in recs],
         "event": [json.dumps(r["event"], separators=(",", ":")) for r in recs],
+        "metadata": [r.get("metadata") for r in recs],
     }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns", "UTC")))
     df.write_parquet(path)
 
