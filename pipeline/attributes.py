@@ -8,9 +8,10 @@ the `gen_ai.*` set makes the same trace readable by any OTLP backend.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .events import obj
 from .ids import span_id, trace_id
 from .model import AttrValue, Node, SessionSpans, SessionTree, SpanRecord
 
@@ -22,6 +23,9 @@ class MappingOptions:
     root_name: str = "realtime_session"
     tags: tuple[str, ...] = ()
     max_history: int = 50
+
+
+DEFAULT_MAPPING = MappingOptions()
 
 
 def _dumps(value: Any) -> str:
@@ -39,7 +43,9 @@ def _maybe_json(text: Any) -> Any:
 
 
 def _message_text(item: dict[str, Any]) -> str | None:
-    return item.get("text") or item.get("transcript") or item.get("_text") or item.get("_transcript")
+    return (
+        item.get("text") or item.get("transcript") or item.get("_text") or item.get("_transcript")
+    )
 
 
 def chat_message(item: dict[str, Any]) -> dict[str, Any] | None:
@@ -53,7 +59,10 @@ def chat_message(item: dict[str, Any]) -> dict[str, Any] | None:
                 {
                     "id": item.get("call_id"),
                     "type": "function",
-                    "function": {"name": item.get("name"), "arguments": item.get("arguments") or ""},
+                    "function": {
+                        "name": item.get("name"),
+                        "arguments": item.get("arguments") or "",
+                    },
                 }
             ],
         }
@@ -72,12 +81,25 @@ def _genai_message(msg: dict[str, Any]) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     if msg.get("content"):
         if msg["role"] == "tool":
-            parts.append({"type": "tool_call_response", "id": msg.get("tool_call_id"), "response": msg["content"]})
+            parts.append(
+                {
+                    "type": "tool_call_response",
+                    "id": msg.get("tool_call_id"),
+                    "response": msg["content"],
+                }
+            )
         else:
             parts.append({"type": "text", "content": msg["content"]})
     for call in msg.get("tool_calls") or []:
         fn = call.get("function") or {}
-        parts.append({"type": "tool_call", "id": call.get("id"), "name": fn.get("name"), "arguments": _maybe_json(fn.get("arguments"))})
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": fn.get("name"),
+                "arguments": _maybe_json(fn.get("arguments")),
+            }
+        )
     return {"role": msg["role"], "parts": parts}
 
 
@@ -86,7 +108,12 @@ def _merge_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for msg in messages:
         prev = out[-1] if out else None
-        if prev is not None and prev["role"] == "assistant" == msg["role"] and msg.get("tool_calls") and not prev.get("_closed"):
+        if (
+            prev is not None
+            and prev["role"] == "assistant" == msg["role"]
+            and msg.get("tool_calls")
+            and not prev.get("_closed")
+        ):
             prev.setdefault("tool_calls", [])
             prev["tool_calls"] = (prev.get("tool_calls") or []) + msg["tool_calls"]
             continue
@@ -133,9 +160,8 @@ def _usage_metrics(usage: dict[str, Any]) -> dict[str, float]:
 
 def _session_facts(tree: SessionTree) -> dict[str, Any]:
     cfg = tree.session["config"]
-    audio = cfg.get("audio") if isinstance(cfg.get("audio"), dict) else {}
-    a_in = audio.get("input") if isinstance(audio.get("input"), dict) else {}
-    a_out = audio.get("output") if isinstance(audio.get("output"), dict) else {}
+    audio = obj(cfg, "audio")
+    a_in, a_out = obj(audio, "input"), obj(audio, "output")
     tools = [t.get("name") for t in cfg.get("tools") or [] if isinstance(t, dict) and t.get("name")]
     return _clean(
         {
@@ -145,14 +171,15 @@ def _session_facts(tree: SessionTree) -> dict[str, Any]:
             "turn_detection": cfg.get("turn_detection") or a_in.get("turn_detection"),
             "input_audio_format": cfg.get("input_audio_format") or a_in.get("format"),
             "output_audio_format": cfg.get("output_audio_format") or a_out.get("format"),
-            "input_audio_transcription": cfg.get("input_audio_transcription") or a_in.get("transcription"),
+            "input_audio_transcription": cfg.get("input_audio_transcription")
+            or a_in.get("transcription"),
             "tools": tools,
             "instructions": cfg.get("instructions"),
         }
     )
 
 
-def map_session(tree: SessionTree, options: MappingOptions = MappingOptions()) -> SessionSpans:
+def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) -> SessionSpans:
     """Nodes of one session → exportable span records (root first). Pure."""
     key = tree.session_key
     tid = trace_id(key)
@@ -213,33 +240,52 @@ def map_session(tree: SessionTree, options: MappingOptions = MappingOptions()) -
         **common,
         "braintrust.span_attributes": _dumps({"type": "task", "name": options.root_name}),
         "braintrust.input_json": _dumps([m for m in history if m["role"] == "user"]),
-        "braintrust.output_json": _dumps([m for m in history if m["role"] == "assistant" and m.get("content")]),
+        "braintrust.output_json": _dumps(
+            [m for m in history if m["role"] == "assistant" and m.get("content")]
+        ),
         "braintrust.metadata": _dumps(meta),
         "braintrust.metrics": _dumps(metrics),
         "braintrust.tags": ["realtime", model, *options.tags],
     }
     if root.incomplete:
         attrs["realtrace.incomplete"] = True
-    root_span = SpanRecord(tid, ids["session"], None, options.root_name, root.start_ns, root.end_ns, attrs, list(root.events), root.error)
-    return SessionSpans(key, tid, [root_span, *spans], root.start_ns, root.end_ns, dict(tree.stats), root.incomplete)
+    root_span = SpanRecord(
+        tid,
+        ids["session"],
+        None,
+        options.root_name,
+        root.start_ns,
+        root.end_ns,
+        attrs,
+        list(root.events),
+        root.error,
+    )
+    return SessionSpans(
+        key, tid, [root_span, *spans], root.start_ns, root.end_ns, dict(tree.stats), root.incomplete
+    )
 
 
 def _input_text(node: Node, items: dict[str, dict[str, Any]]) -> str | None:
     item = items.get(node.data.get("item_id", ""), {})
-    return node.data.get("transcript") or node.data.get("text") or item.get("transcript") or item.get("text")
+    return (
+        node.data.get("transcript")
+        or node.data.get("text")
+        or item.get("transcript")
+        or item.get("text")
+    )
 
 
 def _audio_input_ms(tree: SessionTree) -> float:
     """From appended audio when the client side was logged, else from VAD offsets."""
     if tree.stats["audio_in_bytes"]:
         return float(tree.session["audio_in_ms"])
-    total = 0
+    total = 0.0
     for n in tree.nodes:
         if n.kind == "user_input":
             start, end = n.data.get("audio_start_ms"), n.data.get("audio_end_ms")
             if isinstance(start, int | float) and isinstance(end, int | float):
                 total += max(0, end - start)
-    return float(total)
+    return total
 
 
 def _span(
@@ -295,19 +341,29 @@ def _span(
         omitted = max(0, len(history) - options.max_history)
         shown = history[omitted:] if options.max_history > 0 else []
         instructions = d.get("instructions")
-        prompt: list[dict[str, Any]] = [{"role": "system", "content": instructions}] if instructions else []
+        prompt: list[dict[str, Any]] = (
+            [{"role": "system", "content": instructions}] if instructions else []
+        )
         if omitted:
-            prompt.append({"role": "system", "content": f"[realtrace: {omitted} earlier messages omitted]"})
+            prompt.append(
+                {"role": "system", "content": f"[realtrace: {omitted} earlier messages omitted]"}
+            )
             meta["history_omitted_messages"] = omitted
         prompt += shown
         output = _messages(items, d.get("items", []))
         attrs["braintrust.input_json"] = _dumps(prompt)
         attrs["braintrust.output_json"] = _dumps(output)
-        attrs["gen_ai.input.messages"] = _dumps([_genai_message(m) for m in (prompt[1:] if instructions else prompt)])
+        attrs["gen_ai.input.messages"] = _dumps(
+            [_genai_message(m) for m in (prompt[1:] if instructions else prompt)]
+        )
         if instructions:
-            attrs["gen_ai.system_instructions"] = _dumps([{"type": "text", "content": instructions}])
+            attrs["gen_ai.system_instructions"] = _dumps(
+                [{"type": "text", "content": instructions}]
+            )
         reason = _finish_reason(d, items)
-        attrs["gen_ai.output.messages"] = _dumps([{**_genai_message(m), "finish_reason": reason} for m in output])
+        attrs["gen_ai.output.messages"] = _dumps(
+            [{**_genai_message(m), "finish_reason": reason} for m in output]
+        )
         usage = d.get("usage") or {}
         if isinstance(usage.get("input_tokens"), int):
             attrs["gen_ai.usage.input_tokens"] = usage["input_tokens"]
@@ -361,4 +417,14 @@ def _span(
     if node.incomplete:
         attrs["realtrace.incomplete"] = True
     parent = ids[node.parent] if node.parent else None
-    return SpanRecord(tid, ids[node.key], parent, name, node.start_ns, node.end_ns, attrs, list(node.events), node.error)
+    return SpanRecord(
+        tid,
+        ids[node.key],
+        parent,
+        name,
+        node.start_ns,
+        node.end_ns,
+        attrs,
+        list(node.events),
+        node.error,
+    )

@@ -39,7 +39,9 @@ def span_size(span: Span) -> int:
     return span.ByteSize() + _SPAN_OVERHEAD
 
 
-def make_batches(sessions: Iterable[SessionSpans], max_spans: int, max_bytes: int) -> Iterator[Batch]:
+def make_batches(
+    sessions: Iterable[SessionSpans], max_spans: int, max_bytes: int
+) -> Iterator[Batch]:
     """Fill batches session by session; start a new batch rather than split a session that fits."""
     current = Batch()
     for sess in sessions:
@@ -47,13 +49,19 @@ def make_batches(sessions: Iterable[SessionSpans], max_spans: int, max_bytes: in
         sizes = [span_size(s) for s in encoded]
         total = sum(sizes)
         fits_alone = len(encoded) <= max_spans and total + REQUEST_OVERHEAD <= max_bytes
-        if current.spans and fits_alone and (
-            len(current.spans) + len(encoded) > max_spans or current.nbytes + total > max_bytes
+        if (
+            current.spans
+            and fits_alone
+            and (
+                len(current.spans) + len(encoded) > max_spans or current.nbytes + total > max_bytes
+            )
         ):
             yield current
             current = Batch()
         for span, size in zip(encoded, sizes, strict=True):
-            if current.spans and (len(current.spans) >= max_spans or current.nbytes + size > max_bytes):
+            if current.spans and (
+                len(current.spans) >= max_spans or current.nbytes + size > max_bytes
+            ):
                 yield current
                 current = Batch()
             current.add(sess.session_key, span, size)

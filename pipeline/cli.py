@@ -25,21 +25,62 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--input", "-i", "inputs", multiple=True, required=True, metavar="PATH",
-              help="Log file, directory (recursive) or glob; repeatable. JSONL (.jsonl/.ndjson, .gz/.zst) or Parquet.")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=DEFAULT_OUTPUT, show_default=True,
-              help="OTLP JSON lines file written when no endpoint is configured.")
-@click.option("--rejects", type=click.Path(path_type=Path), default=None,
-              help="Rejected lines (file, line, reason) as JSON lines. [default: <output>.rejects.jsonl]")
-@click.option("--timestamp-field", "timestamp_fields", multiple=True, metavar="KEY",
-              help=f"Top-level key holding the event time; repeatable. [default: {', '.join(DEFAULT_TIMESTAMP_FIELDS)}]")
-@click.option("--root-name", default="realtime_session", show_default=True, help="Name of each session's root span.")
-@click.option("--tag", "tags", multiple=True, help="Extra Braintrust tag on every root span; repeatable.")
-@click.option("--max-history", default=50, show_default=True, type=int,
-              help="Messages kept in each response span's input (the root keeps the whole history).")
-@click.option("--service-name", default="realtrace", show_default=True, help="OTel resource service.name.")
+@click.option(
+    "--input",
+    "-i",
+    "inputs",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="Log file, directory (recursive) or glob; repeatable. JSONL (.jsonl/.ndjson, .gz/.zst) or Parquet.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_OUTPUT,
+    show_default=True,
+    help="OTLP JSON lines file written when no endpoint is configured.",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Rejected lines (file, line, reason) as JSON lines. [default: <output>.rejects.jsonl]",
+)
+@click.option(
+    "--timestamp-field",
+    "timestamp_fields",
+    multiple=True,
+    metavar="KEY",
+    help=f"Top-level key holding the event time; repeatable. [default: {', '.join(DEFAULT_TIMESTAMP_FIELDS)}]",
+)
+@click.option(
+    "--root-name",
+    default="realtime_session",
+    show_default=True,
+    help="Name of each session's root span.",
+)
+@click.option(
+    "--tag", "tags", multiple=True, help="Extra Braintrust tag on every root span; repeatable."
+)
+@click.option(
+    "--max-history",
+    default=50,
+    show_default=True,
+    type=int,
+    help="Messages kept in each response span's input (the root keeps the whole history).",
+)
+@click.option(
+    "--service-name", default="realtrace", show_default=True, help="OTel resource service.name."
+)
 @click.option("--strict", is_flag=True, help="Exit 5 when any input line was rejected.")
-@click.option("--report", type=click.Path(path_type=Path), default=None, help="Write the run's counts as JSON here.")
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the run's counts as JSON here.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def convert(
     inputs: tuple[str, ...],
@@ -86,3 +127,7 @@ def convert(
         click.echo(f"output:              {cfg.output}")
         click.echo(f"rejects:             {cfg.rejects_path}")
     raise SystemExit(result.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -48,7 +48,11 @@ class ExportConfig:
         """Header values that must never be printed (credentials)."""
         out = []
         for k, v in self.headers:
-            if k.lower() in ("authorization", "x-api-key", "api-key", "x-bt-api-key") or "key" in k.lower() or "token" in k.lower():
+            if (
+                k.lower() in ("authorization", "x-api-key", "api-key", "x-bt-api-key")
+                or "key" in k.lower()
+                or "token" in k.lower()
+            ):
                 out.append(v)
                 if v.lower().startswith("bearer "):
                     out.append(v[7:])
@@ -64,15 +68,24 @@ class ExportConfig:
 
     def validate(self) -> None:
         if self.protocol not in PROTOCOLS:
-            raise ConfigError(f"unknown protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}")
+            raise ConfigError(
+                f"unknown protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}"
+            )
         if self.compression not in ("gzip", "none"):
             raise ConfigError(f"unknown compression {self.compression!r}: use gzip or none")
         parts = urlsplit(self.endpoint if "://" in self.endpoint else "http://" + self.endpoint)
         if not parts.hostname:
             raise ConfigError(f"endpoint {self.endpoint!r} has no host")
         if self.max_batch_bytes < 1024 or self.max_batch_spans < 1:
-            raise ConfigError("--max-batch-bytes must be at least 1024 and --max-batch-spans at least 1")
-        if self.secrets and parts.scheme == "http" and not _is_loopback(parts.hostname) and not self.insecure:
+            raise ConfigError(
+                "--max-batch-bytes must be at least 1024 and --max-batch-spans at least 1"
+            )
+        if (
+            self.secrets
+            and parts.scheme == "http"
+            and not _is_loopback(parts.hostname)
+            and not self.insecure
+        ):
             raise ConfigError(
                 f"refusing to send credentials in clear text to {redact_url(self.endpoint)}: "
                 "use https, or pass --insecure if this network is trusted"
@@ -133,7 +146,9 @@ class RunConfig:
         if self.export is None:
             return f"file:{self.output.resolve()}"
         parent = dict((k.lower(), v) for k, v in self.export.headers).get("x-bt-parent", "")
-        return f"{self.export.protocol}:{redact_url(self.export.traces_url)}" + (f"#{parent}" if parent else "")
+        return f"{self.export.protocol}:{redact_url(self.export.traces_url)}" + (
+            f"#{parent}" if parent else ""
+        )
 
     def validate(self) -> None:
         if not self.inputs:
@@ -151,7 +166,9 @@ def parse_headers(text: str | None) -> list[tuple[str, str]]:
         if not part.strip():
             continue
         if "=" not in part:
-            raise ConfigError(f"malformed header {part.split('=')[0].strip()!r}: expected key=value")
+            raise ConfigError(
+                f"malformed header {part.split('=')[0].strip()!r}: expected key=value"
+            )
         k, v = part.split("=", 1)
         out.append((unquote(k.strip()).lower(), unquote(v.strip())))
     return out
@@ -186,7 +203,11 @@ def resolve_export(
         return None
 
     bt_key = api_key or env.get("BRAINTRUST_API_KEY")
-    bt_parent = braintrust_parent or (f"project_name:{braintrust_project}" if braintrust_project else None) or env.get("BRAINTRUST_PARENT")
+    bt_parent = (
+        braintrust_parent
+        or (f"project_name:{braintrust_project}" if braintrust_project else None)
+        or env.get("BRAINTRUST_PARENT")
+    )
     ep = pick(endpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     use_bt = braintrust or (ep is None and (braintrust_project or braintrust_parent) is not None)
     if ep is None and use_bt:
@@ -195,7 +216,9 @@ def resolve_export(
     if ep is None:
         return None
     proto = pick(protocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-    proto = proto or ("http/protobuf" if use_bt or ep.startswith("https://") or "/otel" in ep else "grpc")
+    proto = proto or (
+        "http/protobuf" if use_bt or ep.startswith("https://") or "/otel" in ep else "grpc"
+    )
     if proto == "http":
         proto = "http/protobuf"
     hdrs = dict(parse_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS")))
@@ -208,10 +231,13 @@ def resolve_export(
     for h in headers:
         for k, v in parse_headers(h.replace(",", "%2C")):
             hdrs[k] = v
-    comp = pick(compression, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION") or "gzip"
+    comp = (
+        pick(compression, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
+        or "gzip"
+    )
     tmo = pick(timeout, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
     # The OTel variables carry milliseconds; the flag carries seconds.
-    tmo_s = float(tmo) if timeout is not None else (float(tmo) / 1000 if tmo else 30.0)
+    tmo_s = float(timeout) if timeout is not None else (float(tmo) / 1000 if tmo else 30.0)
     cfg = ExportConfig(
         endpoint=ep,
         protocol=proto,

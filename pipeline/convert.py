@@ -16,16 +16,21 @@ from typing import Any
 
 import polars as pl
 
-from .attributes import MappingOptions, map_session
+from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
 from .load import DEFAULT_TIMESTAMP_FIELDS, Reject, expand_inputs, load_files
 from .model import SessionSpans
 from .reconstruct import reconstruct_session
 from .sessionize import assign_sessions, iter_sessions
 
 
-def convert_frame(sessions: pl.DataFrame, options: MappingOptions = MappingOptions()) -> list[SessionSpans]:
+def convert_frame(
+    sessions: pl.DataFrame, options: MappingOptions = DEFAULT_MAPPING
+) -> list[SessionSpans]:
     """Events of whole sessions (sorted, with `session_key`) → one SessionSpans per session."""
-    return [map_session(reconstruct_session(key, part), options) for key, part in iter_sessions(sessions)]
+    return [
+        map_session(reconstruct_session(key, part), options)
+        for key, part in iter_sessions(sessions)
+    ]
 
 
 @dataclass(slots=True)
@@ -67,7 +72,12 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for r in rejects:
-            fh.write(json.dumps({"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}, ensure_ascii=False))
+            fh.write(
+                json.dumps(
+                    {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt},
+                    ensure_ascii=False,
+                )
+            )
             fh.write("\n")
 
 

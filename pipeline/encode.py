@@ -13,7 +13,12 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import (
+    AnyValue,
+    ArrayValue,
+    InstrumentationScope,
+    KeyValue,
+)
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
@@ -50,7 +55,10 @@ def encode_span(rec: SpanRecord) -> Span:
         start_time_unix_nano=rec.start_ns,
         end_time_unix_nano=max(rec.end_ns, rec.start_ns),
         attributes=_key_values(rec.attributes),
-        events=[Span.Event(time_unix_nano=e.time_ns, name=e.name, attributes=_key_values(e.attributes)) for e in rec.events],
+        events=[
+            Span.Event(time_unix_nano=e.time_ns, name=e.name, attributes=_key_values(e.attributes))
+            for e in rec.events
+        ],
     )
     if rec.parent_span_id is not None:
         span.parent_span_id = rec.parent_span_id
@@ -63,15 +71,23 @@ def resource(service_name: str) -> Resource:
     """The resource all exported spans share."""
     return Resource(
         attributes=_key_values(
-            {"service.name": service_name, "telemetry.sdk.name": "realtrace", "telemetry.sdk.language": "python"}
+            {
+                "service.name": service_name,
+                "telemetry.sdk.name": "realtrace",
+                "telemetry.sdk.language": "python",
+            }
         )
     )
 
 
 def build_request(spans: Sequence[Span], res: Resource) -> ExportTraceServiceRequest:
     """Already-encoded spans wrapped as one export request."""
-    scope = ScopeSpans(scope=InstrumentationScope(name=SCOPE_NAME, version=__version__), spans=spans)
-    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(resource=res, scope_spans=[scope])])
+    scope = ScopeSpans(
+        scope=InstrumentationScope(name=SCOPE_NAME, version=__version__), spans=spans
+    )
+    return ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=res, scope_spans=[scope])]
+    )
 
 
 def request_to_json(request: ExportTraceServiceRequest) -> str:

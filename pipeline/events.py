@@ -115,3 +115,9 @@ def audio_bytes_per_second(fmt: Any) -> int:
     if isinstance(fmt, str) and fmt.startswith("g711"):
         return 8_000
     return 48_000
+
+
+def obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested JSON object, or {} when absent or not an object (logs are untrusted)."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}

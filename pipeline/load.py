@@ -73,7 +73,11 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
     found: set[str] = set()
     for item in inputs:
         text = os.fspath(item)
-        paths = [Path(p) for p in glob.glob(text, recursive=True)] if glob.has_magic(text) else [Path(text)]
+        paths = (
+            [Path(p) for p in glob.glob(text, recursive=True)]
+            if glob.has_magic(text)
+            else [Path(text)]
+        )
         for p in paths:
             if p.is_dir():
                 found.update(str(f) for f in p.rglob("*") if f.is_file() and is_log_file(f))
@@ -130,15 +134,20 @@ def _parquet_frame(path: str) -> pl.DataFrame:
         rest = [c for c in df.columns if c != "event"]
         event = pl.col("event").fill_null("null")
         raw = (
-            pl.concat_str([pl.lit('{"event":'), event, pl.lit(","), pl.struct(rest).struct.json_encode().str.slice(1)])
+            pl.concat_str(
+                [
+                    pl.lit('{"event":'),
+                    event,
+                    pl.lit(","),
+                    pl.struct(rest).struct.json_encode().str.slice(1),
+                ]
+            )
             if rest
             else pl.concat_str([pl.lit('{"event":'), event, pl.lit("}")])
         )
     else:
         raw = pl.struct(df.columns).struct.json_encode()
-    return df.select(
-        pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("line"), raw.alias("raw")
-    )
+    return df.select(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("line"), raw.alias("raw"))
 
 
 def read_raw(path: str) -> pl.DataFrame:
@@ -164,23 +173,42 @@ def _timestamp_ns(text: pl.Expr) -> pl.Expr:
     frac = t.str.extract(r"\.(\d+)$", 1).fill_null("")
     mag = int_part.abs()
     digits = (
-        pl.when(mag < 100_000_000_000).then(9)
-        .when(mag < 100_000_000_000_000).then(6)
-        .when(mag < 100_000_000_000_000_000).then(3)
+        pl.when(mag < 100_000_000_000)
+        .then(9)
+        .when(mag < 100_000_000_000_000)
+        .then(6)
+        .when(mag < 100_000_000_000_000_000)
+        .then(3)
         .otherwise(0)
     )
     scale = pl.lit(10, dtype=pl.Int64).pow(digits)
     frac_ns = (
-        pl.concat_str([frac, pl.lit("000000000")]).str.slice(0, digits).cast(pl.Int64, strict=False).fill_null(0)
+        pl.concat_str([frac, pl.lit("000000000")])
+        .str.slice(0, digits)
+        .cast(pl.Int64, strict=False)
+        .fill_null(0)
     )
     from_num = int_part * scale + pl.when(int_part < 0).then(-frac_ns).otherwise(frac_ns)
     # Exponent notation (1.7e9) still parses, at float precision.
     sci = t.cast(pl.Float64, strict=False)
-    sci_ns = (sci * pl.when(sci.abs() < 1e11).then(1e9).when(sci.abs() < 1e14).then(1e6).when(sci.abs() < 1e17).then(1e3).otherwise(1.0)).cast(pl.Int64, strict=False)
+    sci_ns = (
+        sci
+        * pl.when(sci.abs() < 1e11)
+        .then(1e9)
+        .when(sci.abs() < 1e14)
+        .then(1e6)
+        .when(sci.abs() < 1e17)
+        .then(1e3)
+        .otherwise(1.0)
+    ).cast(pl.Int64, strict=False)
     iso = pl.coalesce(
         t.str.to_datetime(format="%+", time_unit="ns", time_zone="UTC", strict=False),
-        t.str.to_datetime(format="%Y-%m-%dT%H:%M:%S%.f", time_unit="ns", strict=False).dt.replace_time_zone("UTC"),
-        t.str.to_datetime(format="%Y-%m-%d %H:%M:%S%.f", time_unit="ns", strict=False).dt.replace_time_zone("UTC"),
+        t.str.to_datetime(
+            format="%Y-%m-%dT%H:%M:%S%.f", time_unit="ns", strict=False
+        ).dt.replace_time_zone("UTC"),
+        t.str.to_datetime(
+            format="%Y-%m-%d %H:%M:%S%.f", time_unit="ns", strict=False
+        ).dt.replace_time_zone("UTC"),
     ).dt.epoch("ns")
     return pl.when(is_num).then(from_num).otherwise(pl.coalesce(iso, sci_ns))
 
@@ -231,13 +259,20 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
         )
         .alias("audio_b64_len"),
         pl.when(is_audio).then(_jp(ev, "$.response_id")).alias("response_id"),
-        pl.when(pl.col("type") == "session.created").then(_jp(ev, "$.session.id")).alias("created_session_id"),
+        pl.when(pl.col("type") == "session.created")
+        .then(_jp(ev, "$.session.id"))
+        .alias("created_session_id"),
         pl.when(is_audio).then(pl.lit(None, dtype=pl.String)).otherwise(ev).alias("event"),
-        pl.when(r.str.strip_chars() == "").then(pl.lit("blank"))
-        .when(pl.col("_raw_type").is_null() & ~pl.col("_obj")).then(pl.lit("malformed JSON (not a JSON object)"))
-        .when(pl.col("_raw_type").is_null()).then(pl.lit("malformed JSON or no event type"))
-        .when(pl.col("_ts_text").is_null()).then(pl.lit("no timestamp field"))
-        .when(pl.col("ts_ns").is_null()).then(pl.lit("unparseable timestamp"))
+        pl.when(r.str.strip_chars() == "")
+        .then(pl.lit("blank"))
+        .when(pl.col("_raw_type").is_null() & ~pl.col("_obj"))
+        .then(pl.lit("malformed JSON (not a JSON object)"))
+        .when(pl.col("_raw_type").is_null())
+        .then(pl.lit("malformed JSON or no event type"))
+        .when(pl.col("_ts_text").is_null())
+        .then(pl.lit("no timestamp field"))
+        .when(pl.col("ts_ns").is_null())
+        .then(pl.lit("unparseable timestamp"))
         .alias("reject"),
     )
     return out
@@ -275,4 +310,3 @@ def load_files(
         rejects.append(Reject(files[row[0] - file_offset], row[1], row[2], row[3]))
     events = extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA))
     return LoadResult(events, list(files), rejects, lines_read, blank)
-

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from .events import KNOWN_TYPES, audio_bytes_per_second
+from .events import obj as _obj
 from .model import Node, SessionTree, SpanEvent
 
 Handler = Callable[["SessionMachine", int, dict[str, Any]], None]
@@ -71,7 +72,9 @@ class SessionMachine:
             self.order.append(item_id)
         return item
 
-    def _merge_item(self, raw: dict[str, Any] | None, previous: str | None = None) -> dict[str, Any] | None:
+    def _merge_item(
+        self, raw: dict[str, Any] | None, previous: str | None = None
+    ) -> dict[str, Any] | None:
         if not isinstance(raw, dict) or not raw.get("id"):
             return None
         item = self._item(str(raw["id"]))
@@ -123,10 +126,14 @@ class SessionMachine:
         node = self.nodes.get(key)
         if node is None:
             turn = self._open_turn(ts, item_id)
-            node = self._add(Node(key, "user_input", turn.key, ts, ts, {"item_id": item_id, "source": source}))
+            node = self._add(
+                Node(key, "user_input", turn.key, ts, ts, {"item_id": item_id, "source": source})
+            )
         return node
 
-    def _tool(self, ts: int, call_id: str, name: str | None, arguments: Any, response_id: str | None) -> Node:
+    def _tool(
+        self, ts: int, call_id: str, name: str | None, arguments: Any, response_id: str | None
+    ) -> Node:
         key = f"tool:{call_id}"
         node = self.nodes.get(key)
         if node is None:
@@ -193,14 +200,20 @@ class SessionMachine:
             node.closed = True
 
     def on_transcription_failed(self, ts: int, ev: dict[str, Any]) -> None:
-        err = ev.get("error") if isinstance(ev.get("error"), dict) else {}
+        err = _obj(ev, "error")
         node = self.nodes.get(f"input:{ev.get('item_id')}") or self._innermost_open()
-        self._fail(node, ts, str(err.get("type") or "transcription_failed"), str(err.get("message") or "input audio transcription failed"), {"code": err.get("code")})
+        self._fail(
+            node,
+            ts,
+            str(err.get("type") or "transcription_failed"),
+            str(err.get("message") or "input audio transcription failed"),
+            {"code": err.get("code")},
+        )
         node.end_ns = max(node.end_ns, ts)
         node.closed = True
 
     def on_item_create(self, ts: int, ev: dict[str, Any]) -> None:
-        raw = ev.get("item") if isinstance(ev.get("item"), dict) else {}
+        raw = _obj(ev, "item")
         kind = raw.get("type")
         if kind == "function_call_output":
             call_id = str(raw.get("call_id") or "")
@@ -215,7 +228,9 @@ class SessionMachine:
             node = self._user_input(ts, item_id, "text")
             node.closed = True
             node.data["text"] = "".join(
-                str(p.get("text") or p.get("transcript") or "") for p in raw.get("content") or [] if isinstance(p, dict)
+                str(p.get("text") or p.get("transcript") or "")
+                for p in raw.get("content") or []
+                if isinstance(p, dict)
             )
             if not raw.get("id"):
                 self.pending_text_inputs.append(node)
@@ -250,10 +265,12 @@ class SessionMachine:
                 node.closed = True
 
     def on_response_created(self, ts: int, ev: dict[str, Any]) -> None:
-        resp = ev.get("response") if isinstance(ev.get("response"), dict) else {}
+        resp = _obj(ev, "response")
         rid = str(resp.get("id") or f"resp@{ts}")
         turn = self._current_turn(ts, rid)
-        node = self._add(Node(f"response:{rid}", "response", turn.key, ts, ts, {"response_id": rid}))
+        node = self._add(
+            Node(f"response:{rid}", "response", turn.key, ts, ts, {"response_id": rid})
+        )
         node.data["context"] = list(self.order)
         node.data["instructions"] = self.config.get("instructions")
         node.data["model"] = self.config.get("model")
@@ -284,8 +301,18 @@ class SessionMachine:
         if item["id"] not in node.data["items"]:
             node.data["items"].append(item["id"])
         self.item_response[item["id"]] = node.key
-        if item.get("type") == "function_call" and item.get("call_id") and ev.get("type") == "response.output_item.done":
-            self._tool(ts, str(item["call_id"]), item.get("name"), item.get("arguments"), node.data["response_id"])
+        if (
+            item.get("type") == "function_call"
+            and item.get("call_id")
+            and ev.get("type") == "response.output_item.done"
+        ):
+            self._tool(
+                ts,
+                str(item["call_id"]),
+                item.get("name"),
+                item.get("arguments"),
+                node.data["response_id"],
+            )
 
     def on_text_delta(self, ts: int, ev: dict[str, Any]) -> None:
         node = self._response(ev, ts)
@@ -294,7 +321,11 @@ class SessionMachine:
         self._first_token(node, ts)
         item_id = ev.get("item_id")
         if item_id:
-            key = "transcript" if ev.get("type") == "response.output_audio_transcript.delta" else "text"
+            key = (
+                "transcript"
+                if ev.get("type") == "response.output_audio_transcript.delta"
+                else "text"
+            )
             item = self._item(str(item_id))
             item.setdefault("role", "assistant")
             item.setdefault("type", "message")
@@ -324,14 +355,22 @@ class SessionMachine:
             return
         if ev.get("item_id"):
             item = self._item(str(ev["item_id"]))
-            item.update({"type": "function_call", "call_id": call_id, "arguments": ev.get("arguments")})
+            item.update(
+                {"type": "function_call", "call_id": call_id, "arguments": ev.get("arguments")}
+            )
             if ev.get("name"):
                 item["name"] = ev["name"]
         rnode = self._response(ev, ts)
-        self._tool(ts, str(call_id), ev.get("name"), ev.get("arguments"), rnode.data["response_id"] if rnode else None)
+        self._tool(
+            ts,
+            str(call_id),
+            ev.get("name"),
+            ev.get("arguments"),
+            rnode.data["response_id"] if rnode else None,
+        )
 
     def on_response_done(self, ts: int, ev: dict[str, Any]) -> None:
-        resp = ev.get("response") if isinstance(ev.get("response"), dict) else {}
+        resp = _obj(ev, "response")
         rid = resp.get("id")
         node = self._response({"response_id": rid}, ts) if rid else None
         if node is None:
@@ -340,7 +379,7 @@ class SessionMachine:
         node.closed = True
         status = resp.get("status") or "completed"
         node.data["status"] = status
-        details = resp.get("status_details") if isinstance(resp.get("status_details"), dict) else {}
+        details = _obj(resp, "status_details")
         node.data["status_details"] = details
         if isinstance(resp.get("usage"), dict):
             node.data["usage"] = resp["usage"]
@@ -352,10 +391,18 @@ class SessionMachine:
                 node.data["items"].append(item["id"])
             self.item_response[item["id"]] = node.key
             if item.get("type") == "function_call" and item.get("call_id"):
-                self._tool(ts, str(item["call_id"]), item.get("name"), item.get("arguments"), str(rid))
+                self._tool(
+                    ts, str(item["call_id"]), item.get("name"), item.get("arguments"), str(rid)
+                )
         if status == "failed":
-            err = details.get("error") if isinstance(details.get("error"), dict) else {}
-            self._fail(node, ts, str(err.get("type") or "response_failed"), str(err.get("message") or err.get("code") or "response failed"), {"code": err.get("code")})
+            err = _obj(details, "error")
+            self._fail(
+                node,
+                ts,
+                str(err.get("type") or "response_failed"),
+                str(err.get("message") or err.get("code") or "response failed"),
+                {"code": err.get("code")},
+            )
 
     def on_truncate(self, ts: int, ev: dict[str, Any]) -> None:
         item_id = ev.get("item_id")
@@ -367,14 +414,28 @@ class SessionMachine:
         node = self.nodes.get(rkey) if rkey else None
         if node is not None and "truncated_at_ms" not in node.data:
             node.data["truncated_at_ms"] = ev.get("audio_end_ms")
-            node.events.append(SpanEvent("realtime.truncated", ts, {"item_id": str(item_id), "audio_end_ms": int(ev.get("audio_end_ms") or 0)}))
+            node.events.append(
+                SpanEvent(
+                    "realtime.truncated",
+                    ts,
+                    {"item_id": str(item_id), "audio_end_ms": int(ev.get("audio_end_ms") or 0)},
+                )
+            )
 
     def on_error(self, ts: int, ev: dict[str, Any]) -> None:
-        err = ev.get("error") if isinstance(ev.get("error"), dict) else {}
-        target_key = self.client_spans.get(str(err.get("event_id"))) if err.get("event_id") else None
+        err = _obj(ev, "error")
+        target_key = (
+            self.client_spans.get(str(err.get("event_id"))) if err.get("event_id") else None
+        )
         node = self.nodes.get(target_key) if target_key else None
         node = node or self._innermost_open()
-        self._fail(node, ts, str(err.get("type") or "error"), str(err.get("message") or ""), {"code": err.get("code"), "param": err.get("param"), "event_id": err.get("event_id")})
+        self._fail(
+            node,
+            ts,
+            str(err.get("type") or "error"),
+            str(err.get("message") or ""),
+            {"code": err.get("code"), "param": err.get("param"), "event_id": err.get("event_id")},
+        )
 
     def on_client_event(self, ts: int, ev: dict[str, Any]) -> None:
         """Remember which span a client event belongs to, for `error.event_id` lookups."""
@@ -383,7 +444,9 @@ class SessionMachine:
 
     # -- driver ------------------------------------------------------------------
 
-    def feed(self, ts: int, etype: str, event: str | None, audio_len: int | None, response_id: str | None) -> None:
+    def feed(
+        self, ts: int, etype: str, event: str | None, audio_len: int | None, response_id: str | None
+    ) -> None:
         self.stats["events"] += 1
         self.last_ts = ts
         if audio_len is not None:
@@ -395,7 +458,11 @@ class SessionMachine:
                 self.stats["audio_out_bytes"] += size
                 ms = size * 1000 / audio_bytes_per_second(self._format("output"))
                 self.audio_out_ms += ms
-                node = self._response({"response_id": response_id}, ts) if response_id else self._last_response
+                node = (
+                    self._response({"response_id": response_id}, ts)
+                    if response_id
+                    else self._last_response
+                )
                 if node is not None:
                     node.data["audio_out_ms"] = node.data.get("audio_out_ms", 0.0) + ms
                     self._first_token(node, ts)
@@ -436,7 +503,9 @@ class SessionMachine:
         for node in self.nodes.values():
             if node.kind in ("turn", "session"):
                 continue
-            if not node.closed and not (node.kind == "user_input" and node.data.get("source") == "text"):
+            if not node.closed and not (
+                node.kind == "user_input" and node.data.get("source") == "text"
+            ):
                 node.end_ns = max(node.end_ns, last_ts)
                 node.incomplete = True
                 incomplete_any = True
@@ -448,7 +517,13 @@ class SessionMachine:
                     node.end_ns = max(node.end_ns, *(c.end_ns for c in children))
                     node.incomplete = any(c.incomplete for c in children)
         root.incomplete = incomplete_any
-        nodes = [root] + sorted((n for n in self.nodes.values() if n is not root), key=lambda n: (n.start_ns, _KIND_ORDER[n.kind]))
+        nodes = [
+            root,
+            *sorted(
+                (n for n in self.nodes.values() if n is not root),
+                key=lambda n: (n.start_ns, _KIND_ORDER[n.kind]),
+            ),
+        ]
         session = {
             "realtime_id": self.realtime_id,
             "config": self.config,

@@ -13,7 +13,9 @@ from collections.abc import Iterator, Sequence
 import polars as pl
 
 
-def assign_sessions(events: pl.DataFrame, files: Sequence[str], file_offset: int = 0) -> pl.DataFrame:
+def assign_sessions(
+    events: pl.DataFrame, files: Sequence[str], file_offset: int = 0
+) -> pl.DataFrame:
     """Add `session_key` and sort by (session_key, ts_ns, file, line). Pure."""
     created = (
         events.filter(pl.col("created_session_id").is_not_null())
@@ -29,9 +31,7 @@ def assign_sessions(events: pl.DataFrame, files: Sequence[str], file_offset: int
     return (
         events.join(created, on="file", how="left")
         .join(paths, on="file", how="left")
-        .with_columns(
-            pl.coalesce("session_id", "_file_session", "_path_key").alias("session_key")
-        )
+        .with_columns(pl.coalesce("session_id", "_file_session", "_path_key").alias("session_key"))
         .drop("_file_session", "_path_key")
         .sort(["session_key", "ts_ns", "file", "line"])
     )

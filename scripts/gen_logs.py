@@ -29,10 +29,29 @@ PCM16_BYTES_PER_S = 48_000
 T0 = 1_764_000_000_000_000_000  # 2025-11-24T16:00:00Z in ns
 
 TOOLS = [
-    {"type": "function", "name": "get_weather", "description": "Current weather for a city",
-     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
-    {"type": "function", "name": "book_table", "description": "Book a restaurant table",
-     "parameters": {"type": "object", "properties": {"restaurant": {"type": "string"}, "people": {"type": "integer"}, "time": {"type": "string"}}}},
+    {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+    {
+        "type": "function",
+        "name": "book_table",
+        "description": "Book a restaurant table",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "restaurant": {"type": "string"},
+                "people": {"type": "integer"},
+                "time": {"type": "string"},
+            },
+        },
+    },
 ]
 USER_LINES = [
     "Hi, can you hear me?",
@@ -86,7 +105,7 @@ class SessionLog:
 
     def _id(self, prefix: str) -> str:
         self.seq += 1
-        return f"{prefix}_{self.rng.getrandbits(64):016x}{self.seq:04d}"[:len(prefix) + 22]
+        return f"{prefix}_{self.rng.getrandbits(64):016x}{self.seq:04d}"[: len(prefix) + 22]
 
     def advance(self, ms: float) -> None:
         self.t_ns += int(ms * 1_000_000) + self.rng.randrange(0, 999)
@@ -105,87 +124,192 @@ class SessionLog:
         self.session_id = self._id("sess")
         if self.ga:
             session = {
-                "type": "realtime", "object": "realtime.session", "id": self.session_id, "model": "gpt-realtime",
-                "output_modalities": ["audio"], "instructions": "You are a friendly concierge. Be brief.",
+                "type": "realtime",
+                "object": "realtime.session",
+                "id": self.session_id,
+                "model": "gpt-realtime",
+                "output_modalities": ["audio"],
+                "instructions": "You are a friendly concierge. Be brief.",
                 "audio": {
-                    "input": {"format": {"type": "audio/pcm", "rate": 24000}, "transcription": {"model": "gpt-4o-transcribe"},
-                              "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500}},
-                    "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin", "speed": 1.0},
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": 24000},
+                        "transcription": {"model": "gpt-4o-transcribe"},
+                        "turn_detection": {
+                            "type": "server_vad",
+                            "threshold": 0.5,
+                            "prefix_padding_ms": 300,
+                            "silence_duration_ms": 500,
+                        },
+                    },
+                    "output": {
+                        "format": {"type": "audio/pcm", "rate": 24000},
+                        "voice": "marin",
+                        "speed": 1.0,
+                    },
                 },
-                "tools": TOOLS if tools else [], "tool_choice": "auto", "max_output_tokens": "inf",
+                "tools": TOOLS if tools else [],
+                "tool_choice": "auto",
+                "max_output_tokens": "inf",
             }
         else:
             session = {
-                "id": self.session_id, "object": "realtime.session", "model": "gpt-4o-realtime-preview-2024-12-17",
-                "modalities": ["audio", "text"], "instructions": "You are a friendly concierge. Be brief.", "voice": "alloy",
-                "input_audio_format": "pcm16", "output_audio_format": "pcm16",
+                "id": self.session_id,
+                "object": "realtime.session",
+                "model": "gpt-4o-realtime-preview-2024-12-17",
+                "modalities": ["audio", "text"],
+                "instructions": "You are a friendly concierge. Be brief.",
+                "voice": "alloy",
+                "input_audio_format": "pcm16",
+                "output_audio_format": "pcm16",
                 "input_audio_transcription": {"model": "whisper-1"},
-                "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500},
-                "tools": TOOLS if tools else [], "tool_choice": "auto", "temperature": 0.8, "max_response_output_tokens": "inf",
+                "turn_detection": {
+                    "type": "server_vad",
+                    "threshold": 0.5,
+                    "prefix_padding_ms": 300,
+                    "silence_duration_ms": 500,
+                },
+                "tools": TOOLS if tools else [],
+                "tool_choice": "auto",
+                "temperature": 0.8,
+                "max_response_output_tokens": "inf",
             }
         self.emit("server", "session.created", session=session)
         self.advance(40)
-        self.emit("client", "session.update", session={"instructions": session["instructions"], "tools": session["tools"]})
+        self.emit(
+            "client",
+            "session.update",
+            session={"instructions": session["instructions"], "tools": session["tools"]},
+        )
         self.advance(30)
         self.emit("server", "session.updated", session=session)
 
     def _item_added(self, item: dict[str, Any]) -> None:
         prev = self.items[-1] if self.items else None
         if self.ga:
-            self.emit("server", "conversation.item.added", previous_item_id=prev, item={**item, "status": "in_progress"})
-            self.emit("server", "conversation.item.done", previous_item_id=prev, item={**item, "status": "completed"})
+            self.emit(
+                "server",
+                "conversation.item.added",
+                previous_item_id=prev,
+                item={**item, "status": "in_progress"},
+            )
+            self.emit(
+                "server",
+                "conversation.item.done",
+                previous_item_id=prev,
+                item={**item, "status": "completed"},
+            )
         else:
             self.emit("server", "conversation.item.created", previous_item_id=prev, item=item)
         self.items.append(item["id"])
 
-    def user_speech(self, text: str, speech_ms: int = 1800, transcription_fails: bool = False) -> str:
+    def user_speech(
+        self, text: str, speech_ms: int = 1800, transcription_fails: bool = False
+    ) -> str:
         item_id = self._id("item")
         start_ms = self.audio_ms + 300
         chunk = int(PCM16_BYTES_PER_S * 0.1)  # 100 ms appends, like browser clients
         for _ in range(3):
             self.emit("client", "input_audio_buffer.append", audio=self.audio.b64(chunk))
             self.advance(100)
-        self.emit("server", "input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=item_id)
+        self.emit(
+            "server", "input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=item_id
+        )
         for _ in range(speech_ms // 100):
             self.emit("client", "input_audio_buffer.append", audio=self.audio.b64(chunk))
             self.advance(100)
         self.audio_ms = start_ms + speech_ms
-        self.emit("server", "input_audio_buffer.speech_stopped", audio_end_ms=self.audio_ms, item_id=item_id)
+        self.emit(
+            "server",
+            "input_audio_buffer.speech_stopped",
+            audio_end_ms=self.audio_ms,
+            item_id=item_id,
+        )
         self.advance(12)
-        self.emit("server", "input_audio_buffer.committed", previous_item_id=self.items[-1] if self.items else None, item_id=item_id)
-        self._item_added({"id": item_id, "object": "realtime.item", "type": "message", "role": "user",
-                          "content": [{"type": "input_audio", "transcript": None}]})
+        self.emit(
+            "server",
+            "input_audio_buffer.committed",
+            previous_item_id=self.items[-1] if self.items else None,
+            item_id=item_id,
+        )
+        self._item_added(
+            {
+                "id": item_id,
+                "object": "realtime.item",
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_audio", "transcript": None}],
+            }
+        )
         return item_id
 
     def transcription(self, item_id: str, text: str, fails: bool = False) -> None:
         self.advance(self.rng.randrange(150, 400))
         if fails:
-            self.emit("server", "conversation.item.input_audio_transcription.failed", item_id=item_id, content_index=0,
-                      error={"type": "transcription_error", "code": "audio_unintelligible", "message": "Audio could not be transcribed.", "param": None})
+            self.emit(
+                "server",
+                "conversation.item.input_audio_transcription.failed",
+                item_id=item_id,
+                content_index=0,
+                error={
+                    "type": "transcription_error",
+                    "code": "audio_unintelligible",
+                    "message": "Audio could not be transcribed.",
+                    "param": None,
+                },
+            )
             return
         ev: dict[str, Any] = {"item_id": item_id, "content_index": 0, "transcript": text}
         if self.ga:
-            ev["usage"] = {"type": "tokens", "total_tokens": 40, "input_tokens": 32, "output_tokens": 8}
+            ev["usage"] = {
+                "type": "tokens",
+                "total_tokens": 40,
+                "input_tokens": 32,
+                "output_tokens": 8,
+            }
         self.emit("server", "conversation.item.input_audio_transcription.completed", **ev)
 
     def user_text(self, text: str) -> str:
         item_id = self._id("item")
-        item = {"id": item_id, "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        item = {
+            "id": item_id,
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        }
         self.emit("client", "conversation.item.create", item=item)
         self.advance(20)
         self._item_added({**item, "object": "realtime.item"})
         return item_id
 
-    def response(self, text: str, *, audio: bool = True, call: tuple[str, dict[str, Any]] | None = None,
-                 cut_at: float | None = None, cancel_at: float | None = None, fail: bool = False,
-                 transcript_after: tuple[str, str] | None = None, client_create: bool = False) -> dict[str, Any]:
+    def response(
+        self,
+        text: str,
+        *,
+        audio: bool = True,
+        call: tuple[str, dict[str, Any]] | None = None,
+        cut_at: float | None = None,
+        cancel_at: float | None = None,
+        fail: bool = False,
+        transcript_after: tuple[str, str] | None = None,
+        client_create: bool = False,
+    ) -> dict[str, Any]:
         """One model response; returns facts the caller may need (ids, call_id)."""
         if client_create:
             self.emit("client", "response.create", response={})
             self.advance(15)
         rid = self._id("resp")
-        self.emit("server", "response.created", response={"object": "realtime.response", "id": rid, "status": "in_progress",
-                                                           "status_details": None, "output": [], "usage": None})
+        self.emit(
+            "server",
+            "response.created",
+            response={
+                "object": "realtime.response",
+                "id": rid,
+                "status": "in_progress",
+                "status_details": None,
+                "output": [],
+                "usage": None,
+            },
+        )
         if transcript_after:
             self.transcription(*transcript_after)
         out: dict[str, Any] = {"response_id": rid}
@@ -194,45 +318,140 @@ class SessionLog:
         output_items: list[dict[str, Any]] = []
         if fail:
             self.advance(400)
-            self.emit("server", "response.done", response={"object": "realtime.response", "id": rid, "status": "failed",
-                      "status_details": {"type": "failed", "error": {"type": "server_error", "code": "internal_error", "message": "The server had an error while processing your request."}},
-                      "output": [], "usage": _usage(self.rng, 300, 0)})
+            self.emit(
+                "server",
+                "response.done",
+                response={
+                    "object": "realtime.response",
+                    "id": rid,
+                    "status": "failed",
+                    "status_details": {
+                        "type": "failed",
+                        "error": {
+                            "type": "server_error",
+                            "code": "internal_error",
+                            "message": "The server had an error while processing your request.",
+                        },
+                    },
+                    "output": [],
+                    "usage": _usage(self.rng, 300, 0),
+                },
+            )
             return out
         if call is not None:
             name, args = call
             call_id = self._id("call")
-            item = {"id": item_id, "object": "realtime.item", "type": "function_call", "status": "in_progress", "name": name, "call_id": call_id, "arguments": ""}
-            self.emit("server", "response.output_item.added", response_id=rid, output_index=0, item=item)
+            item = {
+                "id": item_id,
+                "object": "realtime.item",
+                "type": "function_call",
+                "status": "in_progress",
+                "name": name,
+                "call_id": call_id,
+                "arguments": "",
+            }
+            self.emit(
+                "server", "response.output_item.added", response_id=rid, output_index=0, item=item
+            )
             self._item_added(item)
             arg_text = json.dumps(args)
             for i in range(0, len(arg_text), 12):
-                self.emit("server", "response.function_call_arguments.delta", response_id=rid, item_id=item_id, output_index=0, call_id=call_id, delta=arg_text[i:i + 12])
+                self.emit(
+                    "server",
+                    "response.function_call_arguments.delta",
+                    response_id=rid,
+                    item_id=item_id,
+                    output_index=0,
+                    call_id=call_id,
+                    delta=arg_text[i : i + 12],
+                )
                 self.advance(8)
-            self.emit("server", "response.function_call_arguments.done", response_id=rid, item_id=item_id, output_index=0, call_id=call_id, name=name, arguments=arg_text)
+            self.emit(
+                "server",
+                "response.function_call_arguments.done",
+                response_id=rid,
+                item_id=item_id,
+                output_index=0,
+                call_id=call_id,
+                name=name,
+                arguments=arg_text,
+            )
             done = {**item, "status": "completed", "arguments": arg_text}
-            self.emit("server", "response.output_item.done", response_id=rid, output_index=0, item=done)
+            self.emit(
+                "server", "response.output_item.done", response_id=rid, output_index=0, item=done
+            )
             output_items.append(done)
             out["call_id"] = call_id
         else:
-            ctype = ("output_audio" if self.ga else "audio") if audio else ("output_text" if self.ga else "text")
-            item = {"id": item_id, "object": "realtime.item", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
-            self.emit("server", "response.output_item.added", response_id=rid, output_index=0, item=item)
+            ctype = (
+                ("output_audio" if self.ga else "audio")
+                if audio
+                else ("output_text" if self.ga else "text")
+            )
+            item = {
+                "id": item_id,
+                "object": "realtime.item",
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
+            self.emit(
+                "server", "response.output_item.added", response_id=rid, output_index=0, item=item
+            )
             self._item_added(item)
-            self.emit("server", "response.content_part.added", response_id=rid, item_id=item_id, output_index=0, content_index=0, part={"type": ctype, "transcript": ""} if audio else {"type": ctype, "text": ""})
+            self.emit(
+                "server",
+                "response.content_part.added",
+                response_id=rid,
+                item_id=item_id,
+                output_index=0,
+                content_index=0,
+                part={"type": ctype, "transcript": ""} if audio else {"type": ctype, "text": ""},
+            )
             words = text.split(" ")
             limit = len(words)
             if cut_at is not None or cancel_at is not None:
-                limit = max(1, int(len(words) * (cut_at if cut_at is not None else cancel_at or 0.5)))
+                limit = max(
+                    1, int(len(words) * (cut_at if cut_at is not None else cancel_at or 0.5))
+                )
             said: list[str] = []
             for i, word in enumerate(words[:limit]):
                 delta = word if i == 0 else " " + word
                 said.append(delta)
                 if audio:
-                    self.emit("server", self.name("response.audio_transcript.delta", "response.output_audio_transcript.delta"), response_id=rid, item_id=item_id, output_index=0, content_index=0, delta=delta)
+                    self.emit(
+                        "server",
+                        self.name(
+                            "response.audio_transcript.delta",
+                            "response.output_audio_transcript.delta",
+                        ),
+                        response_id=rid,
+                        item_id=item_id,
+                        output_index=0,
+                        content_index=0,
+                        delta=delta,
+                    )
                     nbytes = self.rng.choice((4800, 9600, 14400))
-                    self.emit("server", self.name("response.audio.delta", "response.output_audio.delta"), response_id=rid, item_id=item_id, output_index=0, content_index=0, delta=self.audio.b64(nbytes))
+                    self.emit(
+                        "server",
+                        self.name("response.audio.delta", "response.output_audio.delta"),
+                        response_id=rid,
+                        item_id=item_id,
+                        output_index=0,
+                        content_index=0,
+                        delta=self.audio.b64(nbytes),
+                    )
                 else:
-                    self.emit("server", self.name("response.text.delta", "response.output_text.delta"), response_id=rid, item_id=item_id, output_index=0, content_index=0, delta=delta)
+                    self.emit(
+                        "server",
+                        self.name("response.text.delta", "response.output_text.delta"),
+                        response_id=rid,
+                        item_id=item_id,
+                        output_index=0,
+                        content_index=0,
+                        delta=delta,
+                    )
                 self.advance(self.rng.randrange(40, 90))
             if cut_at is not None:
                 return out  # the log ends here: no response.done
@@ -243,35 +462,119 @@ class SessionLog:
                 out["cancelled"] = True
                 return out
             if audio:
-                self.emit("server", self.name("response.audio.done", "response.output_audio.done"), response_id=rid, item_id=item_id, output_index=0, content_index=0)
-                self.emit("server", self.name("response.audio_transcript.done", "response.output_audio_transcript.done"), response_id=rid, item_id=item_id, output_index=0, content_index=0, transcript=spoken)
+                self.emit(
+                    "server",
+                    self.name("response.audio.done", "response.output_audio.done"),
+                    response_id=rid,
+                    item_id=item_id,
+                    output_index=0,
+                    content_index=0,
+                )
+                self.emit(
+                    "server",
+                    self.name(
+                        "response.audio_transcript.done", "response.output_audio_transcript.done"
+                    ),
+                    response_id=rid,
+                    item_id=item_id,
+                    output_index=0,
+                    content_index=0,
+                    transcript=spoken,
+                )
                 part = {"type": ctype, "transcript": spoken}
             else:
-                self.emit("server", self.name("response.text.done", "response.output_text.done"), response_id=rid, item_id=item_id, output_index=0, content_index=0, text=spoken)
+                self.emit(
+                    "server",
+                    self.name("response.text.done", "response.output_text.done"),
+                    response_id=rid,
+                    item_id=item_id,
+                    output_index=0,
+                    content_index=0,
+                    text=spoken,
+                )
                 part = {"type": ctype, "text": spoken}
-            self.emit("server", "response.content_part.done", response_id=rid, item_id=item_id, output_index=0, content_index=0, part=part)
+            self.emit(
+                "server",
+                "response.content_part.done",
+                response_id=rid,
+                item_id=item_id,
+                output_index=0,
+                content_index=0,
+                part=part,
+            )
             done = {**item, "status": "completed", "content": [part]}
-            self.emit("server", "response.output_item.done", response_id=rid, output_index=0, item=done)
+            self.emit(
+                "server", "response.output_item.done", response_id=rid, output_index=0, item=done
+            )
             output_items.append(done)
         self.advance(20)
-        self.emit("server", "response.done", response={"object": "realtime.response", "id": rid, "status": "completed", "status_details": None,
-                                                        "output": output_items, "usage": _usage(self.rng, 200 + 60 * len(self.items), 20 + len(text) // 3)})
-        self.emit("server", "rate_limits.updated", rate_limits=[{"name": "tokens", "limit": 40000, "remaining": 39000, "reset_seconds": 1.5}])
+        self.emit(
+            "server",
+            "response.done",
+            response={
+                "object": "realtime.response",
+                "id": rid,
+                "status": "completed",
+                "status_details": None,
+                "output": output_items,
+                "usage": _usage(self.rng, 200 + 60 * len(self.items), 20 + len(text) // 3),
+            },
+        )
+        self.emit(
+            "server",
+            "rate_limits.updated",
+            rate_limits=[
+                {"name": "tokens", "limit": 40000, "remaining": 39000, "reset_seconds": 1.5}
+            ],
+        )
         return out
 
     def cancel_response(self, facts: dict[str, Any], interrupt_text: str) -> str:
         """Barge-in: the user talks over the assistant; server cancels and the client truncates."""
         rid = facts["response_id"]
         item_id = self.user_speech(interrupt_text, speech_ms=900)
-        self.emit("server", "response.done", response={"object": "realtime.response", "id": rid, "status": "cancelled",
-                  "status_details": {"type": "cancelled", "reason": "turn_detected"},
-                  "output": [{"id": facts["item_id"], "object": "realtime.item", "type": "message", "status": "incomplete", "role": "assistant",
-                              "content": [{"type": "output_audio" if self.ga else "audio", "transcript": facts["spoken"]}]}],
-                  "usage": _usage(self.rng, 400, 60)})
+        self.emit(
+            "server",
+            "response.done",
+            response={
+                "object": "realtime.response",
+                "id": rid,
+                "status": "cancelled",
+                "status_details": {"type": "cancelled", "reason": "turn_detected"},
+                "output": [
+                    {
+                        "id": facts["item_id"],
+                        "object": "realtime.item",
+                        "type": "message",
+                        "status": "incomplete",
+                        "role": "assistant",
+                        "content": [
+                            {
+                                "type": "output_audio" if self.ga else "audio",
+                                "transcript": facts["spoken"],
+                            }
+                        ],
+                    }
+                ],
+                "usage": _usage(self.rng, 400, 60),
+            },
+        )
         self.advance(10)
-        self.emit("client", "conversation.item.truncate", item_id=facts["item_id"], content_index=0, audio_end_ms=1500)
+        self.emit(
+            "client",
+            "conversation.item.truncate",
+            item_id=facts["item_id"],
+            content_index=0,
+            audio_end_ms=1500,
+        )
         self.advance(15)
-        self.emit("server", "conversation.item.truncated", item_id=facts["item_id"], content_index=0, audio_end_ms=1500)
+        self.emit(
+            "server",
+            "conversation.item.truncated",
+            item_id=facts["item_id"],
+            content_index=0,
+            audio_end_ms=1500,
+        )
         return item_id
 
     def tool_output(self, call_id: str, output: dict[str, Any]) -> None:
@@ -282,10 +585,27 @@ class SessionLog:
         self._item_added({**item, "id": self._id("item"), "object": "realtime.item"})
 
     def bad_client_event(self) -> None:
-        ev = self.emit("client", "conversation.item.create", item={"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": "not-a-url"}]})
+        ev = self.emit(
+            "client",
+            "conversation.item.create",
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_image", "image_url": "not-a-url"}],
+            },
+        )
         self.advance(25)
-        self.emit("server", "error", error={"type": "invalid_request_error", "code": "invalid_value", "message": "Invalid 'item.content[0].image_url'. Expected a base64-encoded data URL.",
-                                             "param": "item.content[0].image_url", "event_id": ev["event_id"]})
+        self.emit(
+            "server",
+            "error",
+            error={
+                "type": "invalid_request_error",
+                "code": "invalid_value",
+                "message": "Invalid 'item.content[0].image_url'. Expected a base64-encoded data URL.",
+                "param": "item.content[0].image_url",
+                "event_id": ev["event_id"],
+            },
+        )
 
 
 def _usage(rng: random.Random, prompt: int, completion: int) -> dict[str, Any]:
@@ -293,9 +613,18 @@ def _usage(rng: random.Random, prompt: int, completion: int) -> dict[str, Any]:
     audio_in = prompt * 3 // 5
     audio_out = completion * 4 // 5
     return {
-        "total_tokens": prompt + completion, "input_tokens": prompt, "output_tokens": completion,
-        "input_token_details": {"text_tokens": prompt - audio_in, "audio_tokens": audio_in, "cached_tokens": cached,
-                                "cached_tokens_details": {"text_tokens": cached // 2, "audio_tokens": cached - cached // 2}},
+        "total_tokens": prompt + completion,
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "input_token_details": {
+            "text_tokens": prompt - audio_in,
+            "audio_tokens": audio_in,
+            "cached_tokens": cached,
+            "cached_tokens_details": {
+                "text_tokens": cached // 2,
+                "audio_tokens": cached - cached // 2,
+            },
+        },
         "output_token_details": {"text_tokens": completion - audio_out, "audio_tokens": audio_out},
     }
 
@@ -317,9 +646,19 @@ def scenario_tools(s: SessionLog, turns: int = 2) -> None:
     s.start()
     for i in range(turns):
         item = s.user_speech(USER_LINES[1 + i])
-        facts = s.response("", call=("get_weather", {"city": "Paris"}) if i == 0 else ("book_table", {"restaurant": "Chez Marcel", "people": 4, "time": "20:00"}),
-                           transcript_after=(item, USER_LINES[1 + i]))
-        s.tool_output(facts["call_id"], {"temp_c": 14, "conditions": "cloudy"} if i == 0 else {"confirmed": True, "booking_id": "B-2291"})
+        facts = s.response(
+            "",
+            call=("get_weather", {"city": "Paris"})
+            if i == 0
+            else ("book_table", {"restaurant": "Chez Marcel", "people": 4, "time": "20:00"}),
+            transcript_after=(item, USER_LINES[1 + i]),
+        )
+        s.tool_output(
+            facts["call_id"],
+            {"temp_c": 14, "conditions": "cloudy"}
+            if i == 0
+            else {"confirmed": True, "booking_id": "B-2291"},
+        )
         s.response(ASSISTANT_LINES[1 + i], client_create=True)
         s.advance(1500)
 
@@ -372,12 +711,27 @@ def iso(ts_ns: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % 1_000_000_000:09d}Z"
 
 
-def records(s: SessionLog, shape: str, ts_style: str, metadata: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+def records(
+    s: SessionLog, shape: str, ts_style: str, metadata: dict[str, Any] | None
+) -> Iterator[dict[str, Any]]:
     """The session's events as envelope or flat records with the chosen timestamp style."""
     for ts, direction, ev in s.events:
-        stamp: Any = iso(ts) if ts_style == "iso" else ts // 1000 if ts_style == "us" else ts // 1_000_000 if ts_style == "ms" else ts
+        stamp: Any = (
+            iso(ts)
+            if ts_style == "iso"
+            else ts // 1000
+            if ts_style == "us"
+            else ts // 1_000_000
+            if ts_style == "ms"
+            else ts
+        )
         if shape == "envelope":
-            rec: dict[str, Any] = {"timestamp": stamp, "session_id": s.session_id, "direction": direction, "event": ev}
+            rec: dict[str, Any] = {
+                "timestamp": stamp,
+                "session_id": s.session_id,
+                "direction": direction,
+                "event": ev,
+            }
             if metadata:
                 rec["metadata"] = metadata
             yield rec
@@ -405,13 +759,15 @@ def write_parquet(path: Path, recs: list[dict[str, Any]]) -> None:
     import polars as pl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    df = pl.DataFrame({
-        "timestamp": [r["timestamp"] for r in recs],
-        "session_id": [r["session_id"] for r in recs],
-        "direction": [r["direction"] for r in recs],
-        "event": [json.dumps(r["event"], separators=(",", ":")) for r in recs],
-        "metadata": [r.get("metadata") for r in recs],
-    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns", "UTC")))
+    df = pl.DataFrame(
+        {
+            "timestamp": [r["timestamp"] for r in recs],
+            "session_id": [r["session_id"] for r in recs],
+            "direction": [r["direction"] for r in recs],
+            "event": [json.dumps(r["event"], separators=(",", ":")) for r in recs],
+            "metadata": [r.get("metadata") for r in recs],
+        }
+    ).with_columns(pl.col("timestamp").cast(pl.Datetime("ns", "UTC")))
     df.write_parquet(path)
 
 
@@ -432,7 +788,11 @@ def write_samples(out: Path) -> None:
         if shape == "parquet":
             write_parquet(path, list(records(s, "envelope", "ns", meta)))
         else:
-            write_jsonl(path, records(s, shape, ts_style, meta if shape == "envelope" else None), compress=gz)
+            write_jsonl(
+                path,
+                records(s, shape, ts_style, meta if shape == "envelope" else None),
+                compress=gz,
+            )
 
 
 def _parse_size(text: str) -> int:
@@ -444,7 +804,9 @@ def _parse_size(text: str) -> int:
     return int(t)
 
 
-def write_bulk(out: Path, sessions: int | None, size: int | None, seed: int, per_file: int = 50, turns: int = 4) -> tuple[int, int]:
+def write_bulk(
+    out: Path, sessions: int | None, size: int | None, seed: int, per_file: int = 50, turns: int = 4
+) -> tuple[int, int]:
     """Many sessions in rotated files of `per_file` sessions; stops at `sessions` or `size` bytes."""
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -459,8 +821,13 @@ def write_bulk(out: Path, sessions: int | None, size: int | None, seed: int, per
                 break
             name = names[rng.randrange(len(names))]
             kwargs = {"turns": turns} if name in ("voice",) else {}
-            s = build_session(name, seed * 1_000_003 + n, ga=bool(n % 2), t_ns=T0 + n * 60_000_000_000, **kwargs)
-            chunk = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records(s, "envelope", "iso", {"user_id": f"u_{n % 97}"}))
+            s = build_session(
+                name, seed * 1_000_003 + n, ga=bool(n % 2), t_ns=T0 + n * 60_000_000_000, **kwargs
+            )
+            chunk = "".join(
+                json.dumps(r, separators=(",", ":")) + "\n"
+                for r in records(s, "envelope", "iso", {"user_id": f"u_{n % 97}"})
+            )
             buf.append(chunk)
             total += len(chunk)
             n += 1
@@ -471,7 +838,9 @@ def write_bulk(out: Path, sessions: int | None, size: int | None, seed: int, per
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, required=True, help="output directory")
     ap.add_argument("--samples", action="store_true", help="write the six shipped sample sessions")
     ap.add_argument("--sessions", type=int, default=None, help="number of sessions to generate")
@@ -486,7 +855,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.sessions is None and args.size is None:
         ap.error("give --samples, --sessions or --size")
-    n, total = write_bulk(args.out, args.sessions, _parse_size(args.size) if args.size else None, args.seed, args.per_file, args.turns)
+    n, total = write_bulk(
+        args.out,
+        args.sessions,
+        _parse_size(args.size) if args.size else None,
+        args.seed,
+        args.per_file,
+        args.turns,
+    )
     print(f"wrote {n} sessions, {total / 1e6:.1f} MB to {args.out}")
     return 0
 

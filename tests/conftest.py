@@ -58,10 +58,16 @@ class Trace:
         self.by_id = {s["spanId"]: s for s in spans}
 
     def kind(self, kind: str) -> list[dict[str, Any]]:
-        return sorted((s for s in self.spans if s["_a"]["realtrace.kind"] == kind), key=lambda s: int(s["startTimeUnixNano"]))
+        return sorted(
+            (s for s in self.spans if s["_a"]["realtrace.kind"] == kind),
+            key=lambda s: int(s["startTimeUnixNano"]),
+        )
 
     def children(self, span: dict[str, Any]) -> list[dict[str, Any]]:
-        return sorted((s for s in self.spans if s.get("parentSpanId") == span["spanId"]), key=lambda s: int(s["startTimeUnixNano"]))
+        return sorted(
+            (s for s in self.spans if s.get("parentSpanId") == span["spanId"]),
+            key=lambda s: int(s["startTimeUnixNano"]),
+        )
 
     def parent(self, span: dict[str, Any]) -> dict[str, Any]:
         return self.by_id[span["parentSpanId"]]

@@ -18,7 +18,14 @@ from pipeline.encode import request_from_json
 from pipeline.run import run_convert
 
 # (scenario, seed, ga, hour offset) exactly as write_samples() builds them
-PLAN = {"voice": (11, True, 0), "tools": (12, True, 1), "barge_in": (13, False, 2), "text": (14, False, 3), "errors": (15, True, 4), "cut_off": (16, False, 5)}
+PLAN = {
+    "voice": (11, True, 0),
+    "tools": (12, True, 1),
+    "barge_in": (13, False, 2),
+    "text": (14, False, 3),
+    "errors": (15, True, 4),
+    "cut_off": (16, False, 5),
+}
 
 
 def source(name: str) -> Any:
@@ -32,7 +39,11 @@ def trace_of(path: Path, name: str) -> tuple[Trace, Any]:
 
 
 def ts_of(s: Any, etype: str, **match: Any) -> list[int]:
-    return [ts for ts, _, ev in s.events if ev["type"] == etype and all(ev.get(k) == v for k, v in match.items())]
+    return [
+        ts
+        for ts, _, ev in s.events
+        if ev["type"] == etype and all(ev.get(k) == v for k, v in match.items())
+    ]
 
 
 def test_every_sample_session_becomes_one_trace(sample_run: Path) -> None:
@@ -52,15 +63,26 @@ def test_voice_session_tree_and_times(sample_run: Path) -> None:
     t, s = trace_of(sample_run, "voice")
     turns = t.kind("turn")
     assert [[c["_a"]["realtrace.kind"] for c in t.children(turn)] for turn in turns] == [
-        ["response"], ["user_input", "response"], ["user_input", "response"], ["user_input", "response"]
+        ["response"],
+        ["user_input", "response"],
+        ["user_input", "response"],
+        ["user_input", "response"],
     ]
     assert all(t.parent(turn) is t.root for turn in turns)
     assert int(t.root["startTimeUnixNano"]) == s.events[0][0]
     assert int(t.root["endTimeUnixNano"]) == s.events[-1][0]
     for resp in t.kind("response"):
         rid = resp["_a"]["gen_ai.response.id"]
-        created = [ts for ts, _, ev in s.events if ev["type"] == "response.created" and ev["response"]["id"] == rid]
-        done = [ts for ts, _, ev in s.events if ev["type"] == "response.done" and ev["response"]["id"] == rid]
+        created = [
+            ts
+            for ts, _, ev in s.events
+            if ev["type"] == "response.created" and ev["response"]["id"] == rid
+        ]
+        done = [
+            ts
+            for ts, _, ev in s.events
+            if ev["type"] == "response.done" and ev["response"]["id"] == rid
+        ]
         assert int(resp["startTimeUnixNano"]) == created[0]
         assert int(resp["endTimeUnixNano"]) == done[0]
         assert resp["name"] == "chat gpt-realtime"
@@ -68,9 +90,16 @@ def test_voice_session_tree_and_times(sample_run: Path) -> None:
         assert json.loads(resp["_a"]["braintrust.span_attributes"])["type"] == "llm"
     for ui in t.kind("user_input"):
         item = ui["_a"]["realtime.item_id"]
-        assert int(ui["startTimeUnixNano"]) == ts_of(s, "input_audio_buffer.speech_started", item_id=item)[0]
+        assert (
+            int(ui["startTimeUnixNano"])
+            == ts_of(s, "input_audio_buffer.speech_started", item_id=item)[0]
+        )
         assert ui["_a"]["realtime.audio_end_ms"] > ui["_a"]["realtime.audio_start_ms"]
-        transcript = [ev["transcript"] for _, _, ev in s.events if ev["type"].endswith("transcription.completed") and ev["item_id"] == item]
+        transcript = [
+            ev["transcript"]
+            for _, _, ev in s.events
+            if ev["type"].endswith("transcription.completed") and ev["item_id"] == item
+        ]
         assert json.loads(ui["_a"]["braintrust.output_json"]) == transcript[0]
 
 
@@ -78,7 +107,11 @@ def test_token_usage_equals_response_done(sample_run: Path) -> None:
     total_in = 0
     for name in PLAN:
         t, s = trace_of(sample_run, name)
-        usage = {ev["response"]["id"]: ev["response"]["usage"] for _, _, ev in s.events if ev["type"] == "response.done"}
+        usage = {
+            ev["response"]["id"]: ev["response"]["usage"]
+            for _, _, ev in s.events
+            if ev["type"] == "response.done"
+        }
         for resp in t.kind("response"):
             u = usage.get(resp["_a"]["gen_ai.response.id"])
             if u is None:
@@ -86,9 +119,16 @@ def test_token_usage_equals_response_done(sample_run: Path) -> None:
                 continue
             assert resp["_a"]["gen_ai.usage.input_tokens"] == u["input_tokens"]
             assert resp["_a"]["gen_ai.usage.output_tokens"] == u["output_tokens"]
-            assert resp["_a"]["gen_ai.usage.cache_read.input_tokens"] == u["input_token_details"]["cached_tokens"]
+            assert (
+                resp["_a"]["gen_ai.usage.cache_read.input_tokens"]
+                == u["input_token_details"]["cached_tokens"]
+            )
             m = t.json_attr(resp, "braintrust.metrics")
-            assert (m["prompt_tokens"], m["completion_tokens"], m["tokens"]) == (u["input_tokens"], u["output_tokens"], u["total_tokens"])
+            assert (m["prompt_tokens"], m["completion_tokens"], m["tokens"]) == (
+                u["input_tokens"],
+                u["output_tokens"],
+                u["total_tokens"],
+            )
         root_m = t.json_attr(t.root, "braintrust.metrics")
         assert root_m["prompt_tokens"] == sum(u["input_tokens"] for u in usage.values())
         total_in += root_m["prompt_tokens"]
@@ -104,8 +144,17 @@ def test_tool_calls_are_tool_spans_with_arguments_and_output(sample_run: Path) -
         assert t.parent(tool)["_a"]["realtrace.kind"] == "turn"
         assert a["gen_ai.operation.name"] == "execute_tool"
         call = a["gen_ai.tool.call.id"]
-        assert int(tool["startTimeUnixNano"]) == ts_of(s, "response.function_call_arguments.done", call_id=call)[0]
-        out_ts = [ts for ts, d, ev in s.events if d == "client" and ev["type"] == "conversation.item.create" and ev["item"].get("call_id") == call]
+        assert (
+            int(tool["startTimeUnixNano"])
+            == ts_of(s, "response.function_call_arguments.done", call_id=call)[0]
+        )
+        out_ts = [
+            ts
+            for ts, d, ev in s.events
+            if d == "client"
+            and ev["type"] == "conversation.item.create"
+            and ev["item"].get("call_id") == call
+        ]
         assert int(tool["endTimeUnixNano"]) == out_ts[0]
         assert json.loads(tool["_a"]["braintrust.span_attributes"])["type"] == "tool"
     assert t.json_attr(tools[0], "braintrust.input_json") == {"city": "Paris"}
@@ -117,7 +166,11 @@ def test_tool_calls_are_tool_spans_with_arguments_and_output(sample_run: Path) -
     follow_up = t.children(turn1)[3]
     prompt = t.json_attr(follow_up, "braintrust.input_json")
     assert prompt[0]["role"] == "system"
-    assert prompt[-1] == {"role": "tool", "tool_call_id": tools[0]["_a"]["gen_ai.tool.call.id"], "content": '{"temp_c": 14, "conditions": "cloudy"}'}
+    assert prompt[-1] == {
+        "role": "tool",
+        "tool_call_id": tools[0]["_a"]["gen_ai.tool.call.id"],
+        "content": '{"temp_c": 14, "conditions": "cloudy"}',
+    }
     assert t.kind("response")[0]["_a"]["gen_ai.response.finish_reasons"] == ["tool_calls"]
 
 
@@ -138,7 +191,7 @@ def test_errors_become_exception_events_and_error_status(sample_run: Path) -> No
     errored = [x for x in t.spans if x.get("status", {}).get("code") == 2]
     assert len(errored) == 3
     # the `error` event names the client event it answers: it lands on that span
-    bad = [ev for _, d, ev in s.events if ev["type"] == "error"][0]
+    bad = next(ev for _, d, ev in s.events if ev["type"] == "error")
     first_input = t.kind("user_input")[0]
     assert first_input["status"]["message"] == bad["error"]["message"]
     exc = first_input["events"][0]
@@ -146,7 +199,9 @@ def test_errors_become_exception_events_and_error_status(sample_run: Path) -> No
     assert exc["name"] == "exception"
     assert ea["exception.type"] == "invalid_request_error"
     assert ea["realtime.error.code"] == "invalid_value"
-    assert int(exc["timeUnixNano"]) == ts_of(s, "error")[0] // 1000 * 1000  # this sample logs microseconds
+    assert (
+        int(exc["timeUnixNano"]) == ts_of(s, "error")[0] // 1000 * 1000
+    )  # this sample logs microseconds
     failed = t.kind("response")[0]
     assert failed["status"]["code"] == 2 and "server had an error" in failed["status"]["message"]
     assert t.json_attr(t.root, "braintrust.metrics")["errors"] == 3
@@ -167,10 +222,18 @@ def test_barge_in_cancelled_response_is_not_an_error(sample_run: Path) -> None:
 def test_text_session_from_parquet(sample_run: Path) -> None:
     t, _ = trace_of(sample_run, "text")
     inputs = t.kind("user_input")
-    assert [json.loads(i["_a"]["braintrust.output_json"]) for i in inputs] == ["What time is it in Tokyo right now?", "Thanks, that's all for today."]
+    assert [json.loads(i["_a"]["braintrust.output_json"]) for i in inputs] == [
+        "What time is it in Tokyo right now?",
+        "Thanks, that's all for today.",
+    ]
     meta = t.json_attr(t.root, "braintrust.metadata")
     assert meta["user_id"] == "u_1042"
-    assert [m["role"] for m in meta["conversation_history"]] == ["user", "assistant", "user", "assistant"]
+    assert [m["role"] for m in meta["conversation_history"]] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
     assert t.root["_a"]["braintrust.tags"] == ["realtime", "gpt-4o-realtime-preview-2024-12-17"]
 
 
@@ -178,24 +241,39 @@ def test_audio_durations_from_payload_lengths(sample_run: Path) -> None:
     t, s = trace_of(sample_run, "voice")
     import base64
 
-    appended = sum(len(base64.b64decode(ev["audio"])) for _, _, ev in s.events if ev["type"] == "input_audio_buffer.append")
-    out_bytes = sum(len(base64.b64decode(ev["delta"])) for _, _, ev in s.events if ev["type"] == "response.output_audio.delta")
+    appended = sum(
+        len(base64.b64decode(ev["audio"]))
+        for _, _, ev in s.events
+        if ev["type"] == "input_audio_buffer.append"
+    )
+    out_bytes = sum(
+        len(base64.b64decode(ev["delta"]))
+        for _, _, ev in s.events
+        if ev["type"] == "response.output_audio.delta"
+    )
     m = t.json_attr(t.root, "braintrust.metrics")
     assert m["audio_input_ms"] == pytest.approx(appended / 48, abs=0.01)
     assert m["audio_output_ms"] == pytest.approx(out_bytes / 48, abs=0.01)
     raw = sample_run.read_text()
-    some_audio = [ev["delta"] for _, _, ev in s.events if ev["type"] == "response.output_audio.delta"][0]
+    some_audio = next(
+        ev["delta"] for _, _, ev in s.events if ev["type"] == "response.output_audio.delta"
+    )
     assert some_audio[:64] not in raw, "audio payloads must never be exported"
 
 
 def test_ids_are_deterministic(tmp_path: Path, sample_run: Path) -> None:
     out2 = tmp_path / "again.jsonl"
     run_convert(RunConfig(inputs=(str(SAMPLES),), output=out2))
-    ids1 = sorted((s["traceId"], s["spanId"], s.get("parentSpanId", "")) for s in read_spans(sample_run))
+    ids1 = sorted(
+        (s["traceId"], s["spanId"], s.get("parentSpanId", "")) for s in read_spans(sample_run)
+    )
     ids2 = sorted((s["traceId"], s["spanId"], s.get("parentSpanId", "")) for s in read_spans(out2))
     assert ids1 == ids2 and len(ids1) == len({i[1] for i in ids1})
     t, s = trace_of(sample_run, "voice")
-    assert t.root["traceId"] == hashlib.sha256(f"realtrace/{s.session_id}".encode()).digest()[:16].hex()
+    assert (
+        t.root["traceId"]
+        == hashlib.sha256(f"realtrace/{s.session_id}".encode()).digest()[:16].hex()
+    )
     assert t.root["spanId"] == hashlib.sha256(f"{s.session_id}/session".encode()).digest()[:8].hex()
 
 
@@ -207,19 +285,29 @@ def test_output_follows_otlp_json_encoding(sample_run: Path) -> None:
         for span in doc["resourceSpans"][0]["scopeSpans"][0]["spans"]:
             assert re.fullmatch(r"[0-9a-f]{32}", span["traceId"])
             assert re.fullmatch(r"[0-9a-f]{16}", span["spanId"])
-            assert isinstance(span["startTimeUnixNano"], str) and span["startTimeUnixNano"].isdigit()
+            assert (
+                isinstance(span["startTimeUnixNano"], str) and span["startTimeUnixNano"].isdigit()
+            )
             assert span["kind"] == 1
             assert int(span["endTimeUnixNano"]) >= int(span["startTimeUnixNano"])
             for a in span["attributes"]:
                 if "intValue" in a["value"]:
                     assert isinstance(a["value"]["intValue"], str)
-            if "status" in span and span["status"]:
+            if span.get("status"):
                 assert span["status"]["code"] == 2
 
 
 def test_braintrust_json_attributes_are_valid_json(sample_run: Path) -> None:
     for s in read_spans(sample_run):
-        for key in ("braintrust.input_json", "braintrust.output_json", "braintrust.metadata", "braintrust.metrics", "braintrust.span_attributes", "gen_ai.input.messages", "gen_ai.output.messages"):
+        for key in (
+            "braintrust.input_json",
+            "braintrust.output_json",
+            "braintrust.metadata",
+            "braintrust.metrics",
+            "braintrust.span_attributes",
+            "gen_ai.input.messages",
+            "gen_ai.output.messages",
+        ):
             if key in s["_a"]:
                 json.loads(s["_a"][key])
         assert json.loads(s["_a"]["braintrust.span_attributes"])["type"] in ("llm", "task", "tool")
@@ -228,10 +316,18 @@ def test_braintrust_json_attributes_are_valid_json(sample_run: Path) -> None:
 
 def test_max_history_caps_response_input(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
-    run_convert(RunConfig(inputs=(str(SAMPLES / "2025-11-24" / "voice_ga.jsonl"),), output=out, mapping=MappingOptions(max_history=2)))
+    run_convert(
+        RunConfig(
+            inputs=(str(SAMPLES / "2025-11-24" / "voice_ga.jsonl"),),
+            output=out,
+            mapping=MappingOptions(max_history=2),
+        )
+    )
     (t,) = traces(out).values()
     last = t.kind("response")[-1]
     prompt = t.json_attr(last, "braintrust.input_json")
     assert prompt[1]["content"].startswith("[realtrace: ") and "omitted" in prompt[1]["content"]
     assert len(prompt) == 4
-    assert len(t.json_attr(t.root, "braintrust.metadata")["conversation_history"]) == 7  # greeting + 3 user/assistant pairs
+    assert (
+        len(t.json_attr(t.root, "braintrust.metadata")["conversation_history"]) == 7
+    )  # greeting + 3 user/assistant pairs

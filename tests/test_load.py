@@ -1,0 +1,194 @@
+"""Loading: record shapes, timestamp forms, formats, and every kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import zstandard
+
+from pipeline.convert import load_sessions
+from pipeline.load import expand_inputs, load_files
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def ev(etype: str, **kw: object) -> dict[str, object]:
+    return {"type": etype, "event_id": f"e_{etype}", **kw}
+
+
+def test_timestamp_forms_keep_nanoseconds(tmp_path: Path) -> None:
+    base = 1_764_000_000_123_456_789
+    stamps = [
+        "2025-11-24T16:00:00.123456789Z",
+        "2025-11-24T18:00:00.123456789+02:00",
+        "2025-11-24 16:00:00.123456789",
+        1_764_000_000.123456789,  # float seconds: only as precise as the float
+        "1764000000.123456789",
+        1_764_000_000_123,
+        1_764_000_000_123_456,
+        base,
+    ]
+    lines = [
+        json.dumps({"timestamp": ts, "session_id": "s", "event": ev("rate_limits.updated")})
+        if not isinstance(ts, float)
+        else '{"timestamp": 1764000000.123456789, "session_id": "s", "event": {"type": "rate_limits.updated"}}'
+        for ts in stamps
+    ]
+    loaded = load_files([str(write(tmp_path / "a.jsonl", lines))])
+    got = loaded.events.sort("line")["ts_ns"].to_list()
+    assert got[:3] == [base, base, base]
+    # a JSON float literal is read as a double by the JSON parser: microsecond-exact only
+    assert abs(got[3] - base) < 1_000
+    assert got[4] == base  # decimal text in a string is parsed exactly
+    assert got[5] == 1_764_000_000_123_000_000
+    assert got[6] == 1_764_000_000_123_456_000
+    assert got[7] == base
+
+
+def test_flat_and_envelope_records_and_alternate_timestamp_keys(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({**ev("session.created", session={"id": "sess_A"}), "ts": 1_764_000_000_000}),
+        json.dumps(
+            {
+                "received_at": 1_764_000_001_000,
+                "event": ev("response.text.delta", response_id="r", delta="hi"),
+            }
+        ),
+        json.dumps({**ev("custom.thing"), "logged_at": "2025-11-24T16:00:02Z"}),
+    ]
+    frame, rejects, _stats = load_sessions([str(write(tmp_path / "x.jsonl", lines))])
+    assert rejects == []
+    assert frame["type"].to_list() == [
+        "session.created",
+        "response.output_text.delta",
+        "custom.thing",
+    ]
+    assert set(frame["session_key"].to_list()) == {
+        "sess_A"
+    }  # from session.created of the same file
+
+
+def test_session_key_falls_back_to_file_and_spans_rotated_files(tmp_path: Path) -> None:
+    a = write(
+        tmp_path / "a.jsonl",
+        [
+            json.dumps(
+                {
+                    "ts": 2_000,
+                    "session_id": "S",
+                    "event": ev("response.created", response={"id": "r"}),
+                }
+            )
+        ],
+    )
+    b = write(
+        tmp_path / "b.jsonl",
+        [
+            json.dumps(
+                {
+                    "ts": 1_000,
+                    "session_id": "S",
+                    "event": ev("session.created", session={"id": "x"}),
+                }
+            )
+        ],
+    )
+    c = write(tmp_path / "c.jsonl", [json.dumps({"ts": 5, "event": ev("response.created")})])
+    frame, _, _ = load_sessions([str(tmp_path)])
+    assert frame.filter(pl.col("session_key") == "S")["type"].to_list() == [
+        "session.created",
+        "response.created",
+    ]
+    assert frame.filter(pl.col("session_key") != "S")["session_key"].to_list() == [f"file:{c}"]
+    assert sorted(expand_inputs([str(tmp_path / "*.jsonl")])) == sorted(map(str, [a, b, c]))
+
+
+def test_compressed_inputs(tmp_path: Path) -> None:
+    line = (
+        json.dumps(
+            {
+                "ts": 1_764_000_000_000,
+                "session_id": "z",
+                "event": ev("session.created", session={"id": "z"}),
+            }
+        )
+        + "\n"
+    )
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(line.encode()))
+    (tmp_path / "b.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(line.encode()))
+    loaded = load_files(expand_inputs([str(tmp_path)]))
+    assert loaded.events.height == 2 and loaded.rejects == []
+
+
+def test_parquet_struct_event_and_missing_timestamp_column(tmp_path: Path) -> None:
+    ok = pl.DataFrame(
+        {
+            "timestamp": pl.Series([1_764_000_000_000_000_001], dtype=pl.Int64).cast(
+                pl.Datetime("ns", "UTC")
+            ),
+            "event": [{"type": "session.created", "event_id": "e1", "session": {"id": "sess_P"}}],
+        }
+    )
+    ok.write_parquet(tmp_path / "ok.parquet")
+    pl.DataFrame({"event": ['{"type":"response.created"}']}).write_parquet(
+        tmp_path / "nots.parquet"
+    )
+    loaded = load_files([str(tmp_path / "ok.parquet"), str(tmp_path / "nots.parquet")])
+    assert loaded.events["ts_ns"].to_list() == [1_764_000_000_000_000_001]
+    assert [(Path(r.file).name, r.line, r.reason) for r in loaded.rejects] == [
+        ("nots.parquet", 1, "no timestamp field")
+    ]
+
+
+def test_bad_lines_are_rejected_with_line_and_reason(tmp_path: Path) -> None:
+    good = json.dumps(
+        {
+            "ts": 1_764_000_000_000,
+            "session_id": "s",
+            "event": ev("session.created", session={"id": "s"}),
+        }
+    )
+    lines = [
+        good,
+        "{not json",
+        "",
+        "[1, 2]",
+        json.dumps({"session_id": "s", "event": ev("response.created")}),
+        json.dumps({"ts": "yesterday", "event": ev("response.created")}),
+        json.dumps({"ts": 5, "foo": 1}),
+        good,
+    ]
+    path = write(tmp_path / "bad.jsonl", lines)
+    loaded = load_files([str(path)])
+    reasons = {r.line: r.reason for r in loaded.rejects}
+    assert reasons == {
+        2: "malformed JSON or no event type",
+        4: "malformed JSON (not a JSON object)",
+        5: "no timestamp field",
+        6: "unparseable timestamp",
+        7: "malformed JSON or no event type",
+    }
+    assert loaded.events["line"].to_list() == [1, 8]
+    assert loaded.blank_lines == 1
+    assert loaded.lines_read == loaded.events.height + len(loaded.rejects) + loaded.blank_lines
+
+
+def test_empty_unreadable_and_binary_files_are_counted(tmp_path: Path) -> None:
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    (tmp_path / "bin.jsonl").write_bytes(bytes(range(256)) * 10)
+    (tmp_path / "broken.jsonl.gz").write_bytes(b"\x1f\x8b not really gzip")
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 nope")
+    loaded = load_files(expand_inputs([str(tmp_path)]))
+    by_file = {Path(r.file).name: r.reason for r in loaded.rejects if r.line == 0}
+    assert by_file["empty.jsonl"] == "empty file"
+    assert by_file["broken.jsonl.gz"].startswith("unreadable file")
+    assert by_file["broken.parquet"].startswith("unreadable file")
+    assert any(Path(r.file).name == "bin.jsonl" and r.line > 0 for r in loaded.rejects)
+    assert loaded.events.height == 0
