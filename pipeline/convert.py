@@ -7,7 +7,6 @@ edges: reading files, writing the output and the rejects file, counting.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
+from .encode import json_line
 from .load import DEFAULT_TIMESTAMP_FIELDS, Reject, expand_inputs, load_files
 from .model import SessionSpans
 from .reconstruct import reconstruct_session
@@ -72,13 +72,8 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for r in rejects:
-            fh.write(
-                json.dumps(
-                    {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt},
-                    ensure_ascii=False,
-                )
-            )
-            fh.write("\n")
+            row = {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}
+            fh.write(json_line(row) + "\n")
 
 
 def load_sessions(

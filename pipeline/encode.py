@@ -99,7 +99,15 @@ def request_to_json(request: ExportTraceServiceRequest) -> str:
                 for f in _ID_FIELDS:
                     if f in span:
                         span[f] = _b64_to_hex(span[f])
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return json_line(doc)
+
+
+_LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_line(doc: object) -> str:
+    """Compact UTF-8 JSON that stays on one line for every line splitter (U+2028 etc. escaped)."""
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).translate(_LINE_BREAKERS)
 
 
 def _b64_to_hex(text: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -45,8 +45,9 @@ def test_directory_of_garbage_does_not_crash(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "a.jsonl").write_text("garbage\n{]\n")
-    (logs / "b.jsonl").write_bytes(os.urandom(4096))
-    (logs / "c.parquet").write_bytes(os.urandom(100))
+    rng = random.Random(7)
+    (logs / "b.jsonl").write_bytes(rng.randbytes(4096) + "\u2028\x85".encode())
+    (logs / "c.parquet").write_bytes(rng.randbytes(100))
     out = tmp_path / "t.jsonl"
     r = CliRunner().invoke(main, ["convert", "-i", str(logs), "-o", str(out)])
     assert r.exit_code == 4, r.output  # nothing converted
