@@ -56,6 +56,8 @@ class RunStats:
     requests: int = 0
     retries: int = 0
     wall_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    credentials_refused: bool = False
 
     def count_rejects(self, rejects: list[Reject]) -> None:
         self.rejected_lines += len(rejects)

@@ -9,12 +9,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from .batch import make_batches
-from .config import RunConfig
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from .batch import split_spans
+from .config import ExportConfig, RunConfig
 from .convert import RunStats, elapsed, iter_converted, load_sessions, write_rejects
+from .deliver import deliver
 from .encode import build_request, resource
-from .sinks import JsonLinesFile
+from .export import Exporter
+from .redact import Redactor
+from .sinks import JsonLinesFile, read_requests
+from .transport import make_transport
 
 EXIT_OK = 0
 EXIT_NOT_DELIVERED = 3
@@ -36,14 +43,19 @@ def run_convert(cfg: RunConfig) -> RunResult:
     frame, rejects, stats = load_sessions(list(cfg.inputs), cfg.timestamp_fields)
     write_rejects(cfg.rejects_path, rejects)
     sessions = iter_converted(frame, cfg.mapping, stats)
-    res = resource(cfg.service_name)
-    with JsonLinesFile(cfg.output) as out:
-        out.touch()
-        for batch in make_batches(sessions, cfg.max_batch_spans, cfg.max_batch_bytes):
-            out.write(build_request(batch.spans, res))
-            stats.requests += 1
-            stats.spans_delivered += len(batch.spans)
-    stats.sessions_delivered = stats.sessions
+    errors: list[str] = []
+    deliver(
+        sessions,
+        resource=resource(cfg.service_name),
+        stats=stats,
+        output=cfg.output,
+        export=cfg.export,
+        dead_letter=cfg.dead_letter_path,
+        max_batch_spans=cfg.max_batch_spans,
+        max_batch_bytes=cfg.max_batch_bytes,
+        errors=errors,
+    )
+    stats.errors = errors
     stats.wall_seconds = elapsed(start)
     if cfg.report is not None:
         cfg.report.parent.mkdir(parents=True, exist_ok=True)
@@ -51,8 +63,66 @@ def run_convert(cfg: RunConfig) -> RunResult:
     return RunResult(stats, exit_code_for(stats, cfg.strict))
 
 
+def replay(file: Path, export: ExportConfig, dead_letter: Path) -> tuple[RunStats, int]:
+    """Re-send an OTLP JSON lines file (dead letter or output), request by request.
+
+    Requests are re-batched to the current size limits; spans failing again go
+    to `dead_letter`, so nothing is lost between attempts.
+    """
+    start = time.perf_counter()
+    stats = RunStats(files=1)
+    errors: list[str] = []
+    redactor = Redactor(export.secrets)
+    transport = make_transport(export, redactor)
+    exporter = Exporter(transport, export, Resource())
+    traces: set[bytes] = set()
+    try:
+        with JsonLinesFile(dead_letter) as dead:
+            for _, request in read_requests(file):
+                for rs in request.resource_spans:
+                    spans = [sp for ss in rs.scope_spans for sp in ss.spans]
+                    traces.update(sp.trace_id for sp in spans)
+                    stats.spans += len(spans)
+                    exporter.resource = rs.resource
+                    for batch in split_spans(spans, export.max_batch_spans, export.max_batch_bytes):
+                        outcome = exporter.export_batch(batch)
+                        stats.requests += outcome.requests
+                        stats.retries += outcome.retries
+                        stats.spans_delivered += outcome.delivered
+                        stats.spans_rejected_by_backend += outcome.rejected
+                        if outcome.failed:
+                            dead.write(build_request(outcome.failed, rs.resource))
+                            stats.spans_dead_lettered += len(outcome.failed)
+                        if outcome.error and outcome.error not in errors:
+                            errors.append(outcome.error)
+                        if outcome.auth_failed:
+                            stats.credentials_refused = True
+                            raise _Abort
+    except _Abort:
+        errors.append("replay stopped: the endpoint refused the credentials")
+    finally:
+        transport.close()
+    if not stats.spans_dead_lettered and dead_letter.exists() and dead_letter.stat().st_size == 0:
+        dead_letter.unlink()
+    stats.sessions = len(traces)
+    stats.errors = errors
+    stats.wall_seconds = elapsed(start)
+    code = (
+        EXIT_CONFIG
+        if stats.credentials_refused
+        else (EXIT_NOT_DELIVERED if stats.spans_dead_lettered else EXIT_OK)
+    )
+    return stats, code
+
+
+class _Abort(Exception):
+    pass
+
+
 def exit_code_for(stats: RunStats, strict: bool) -> int:
-    """0 all good; 3 some sessions not delivered; 4 nothing converted; 5 rejects under --strict."""
+    """2 credentials refused; 3 some sessions not delivered; 4 nothing converted; 5 rejects under --strict."""
+    if stats.credentials_refused:
+        return EXIT_CONFIG
     if stats.sessions_failed or stats.spans_dead_lettered:
         return EXIT_NOT_DELIVERED
     if stats.sessions == 0 and stats.sessions_skipped == 0:
@@ -73,6 +143,11 @@ def summary_lines(stats: RunStats) -> list[str]:
         f"requests:            {stats.requests} ({stats.retries} retries)",
         f"wall time:           {stats.wall_seconds:.2f} s",
     ]
+    if stats.spans_dead_lettered:
+        lines.append(
+            f"not delivered:       {stats.sessions_failed} sessions, {stats.spans_dead_lettered} spans in the dead-letter file"
+        )
+    lines += [f"error:               {e}" for e in stats.errors]
     if stats.rejects_by_reason:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejects_by_reason.items()))
         lines.insert(2, f"rejected by reason:  {reasons}")
