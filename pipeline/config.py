@@ -223,10 +223,13 @@ def resolve_export(
         proto = "http/protobuf"
     hdrs = dict(parse_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS")))
     hdrs.update(parse_headers(env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")))
-    is_bt_endpoint = use_bt or "braintrust" in ep
+    # The Braintrust key goes only where Braintrust was asked for (a flag) or to its own
+    # host, never to an arbitrary collector that happens to be configured.
+    bt_intent = braintrust or braintrust_project is not None or braintrust_parent is not None
+    is_bt_endpoint = use_bt or bt_intent or "braintrust.dev" in (urlsplit(ep).hostname or "")
     if bt_key and is_bt_endpoint and "authorization" not in hdrs:
         hdrs["authorization"] = f"Bearer {bt_key}"
-    if bt_parent and (is_bt_endpoint or braintrust_project or braintrust_parent):
+    if bt_parent and is_bt_endpoint:
         hdrs["x-bt-parent"] = bt_parent
     for h in headers:
         for k, v in parse_headers(h.replace(",", "%2C")):

@@ -1,0 +1,217 @@
+"""Real OTLP receivers on loopback (gRPC TraceService and HTTP /v1/traces), scriptable to fail.
+
+A script is a function (request number, starting at 1) → Action; the default
+accepts everything. Receivers record every span id they stored (duplicates
+included), request times and the headers they saw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+
+@dataclass
+class Action:
+    """How to answer one request. status 200/OK stores the spans."""
+
+    http_status: int = 200
+    grpc_code: grpc.StatusCode = grpc.StatusCode.OK
+    retry_after: float | None = None
+    rejected: int = 0
+    message: str = ""
+
+
+OK = Action()
+Script = Callable[[int], Action]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Record:
+    span_ids: list[str] = field(default_factory=list)
+    trace_ids: set[str] = field(default_factory=set)
+    times: list[float] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def store(self, req: ExportTraceServiceRequest) -> None:
+        for rs in req.resource_spans:
+            for ss in rs.scope_spans:
+                for sp in ss.spans:
+                    self.span_ids.append(sp.span_id.hex())
+                    self.trace_ids.add(sp.trace_id.hex())
+
+
+class GrpcReceiver(Record):
+    """grpcio server implementing the OTLP TraceService from opentelemetry-proto's stubs."""
+
+    def __init__(
+        self, script: Script | None = None, start_delay: float = 0.0, max_receive: int | None = None
+    ) -> None:
+        super().__init__()
+        self.script = script or (lambda n: OK)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.max_receive = max_receive
+        self.server: grpc.Server | None = None
+        self.n = 0
+        if start_delay:
+            threading.Timer(start_delay, self._start).start()
+        else:
+            self._start()
+
+    def _start(self) -> None:
+        opts = [("grpc.max_receive_message_length", self.max_receive)] if self.max_receive else []
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=opts)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Servicer(self), server)
+        server.add_insecure_port(f"127.0.0.1:{self.port}")
+        server.start()
+        self.server = server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop(0)
+
+
+class _Servicer(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, rec: GrpcReceiver) -> None:
+        self.rec = rec
+
+    def Export(
+        self, request: ExportTraceServiceRequest, context: Any
+    ) -> ExportTraceServiceResponse:
+        with self.rec.lock:
+            self.rec.n += 1
+            n = self.rec.n
+            self.rec.times.append(time.monotonic())
+            self.rec.headers.append(
+                {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+            )
+            self.rec.sizes.append(request.ByteSize())
+        action = self.rec.script(n)
+        if action.grpc_code != grpc.StatusCode.OK:
+            if action.retry_after is not None:
+                info = error_details_pb2.RetryInfo()
+                info.retry_delay.FromTimedelta(dt.timedelta(seconds=action.retry_after))
+                st = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=action.message)
+                st.details.add().Pack(info)
+                context.set_trailing_metadata(
+                    (("grpc-status-details-bin", st.SerializeToString()),)
+                )
+            context.abort(action.grpc_code, action.message or action.grpc_code.name)
+        with self.rec.lock:
+            self.rec.store(request)
+        resp = ExportTraceServiceResponse()
+        if action.rejected:
+            resp.partial_success.rejected_spans = action.rejected
+            resp.partial_success.error_message = action.message
+        return resp
+
+
+class HttpReceiver(Record):
+    """OTLP/HTTP protobuf receiver (`POST /v1/traces`, gzip accepted), like Braintrust's."""
+
+    def __init__(
+        self,
+        script: Script | None = None,
+        start_delay: float = 0.0,
+        max_body: int | None = None,
+        path: str = "/v1/traces",
+    ) -> None:
+        super().__init__()
+        self.script = script or (lambda n: OK)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.max_body = max_body
+        self.path = path
+        self.n = 0
+        self.httpd: ThreadingHTTPServer | None = None
+        if start_delay:
+            threading.Timer(start_delay, self._start).start()
+        else:
+            self._start()
+
+    def _start(self) -> None:
+        rec = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(
+                self, code: int, body: bytes = b"", headers: dict[str, str] | None = None
+            ) -> None:
+                self.send_response(code)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with rec.lock:
+                    rec.n += 1
+                    n = rec.n
+                    rec.times.append(time.monotonic())
+                    rec.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    rec.sizes.append(len(body))
+                if self.path != rec.path:
+                    self._reply(404, b"not found")
+                    return
+                if rec.max_body is not None and len(body) > rec.max_body:
+                    self._reply(413, b"request entity too large")
+                    return
+                action = rec.script(n)
+                if action.http_status != 200:
+                    hdrs = (
+                        {"retry-after": f"{action.retry_after:g}"}
+                        if action.retry_after is not None
+                        else {}
+                    )
+                    self._reply(action.http_status, action.message.encode(), hdrs)
+                    return
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                req = ExportTraceServiceRequest()
+                req.ParseFromString(body)
+                with rec.lock:
+                    rec.store(req)
+                resp = ExportTraceServiceResponse()
+                if action.rejected:
+                    resp.partial_success.rejected_spans = action.rejected
+                    resp.partial_success.error_message = action.message
+                self._reply(200, resp.SerializeToString())
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()

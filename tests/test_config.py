@@ -1,0 +1,84 @@
+"""Configuration precedence: flags over OTEL_EXPORTER_OTLP_TRACES_* over OTEL_EXPORTER_OTLP_* over BRAINTRUST_*."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import ConfigError, resolve_export
+from pipeline.redact import Redactor
+
+
+def test_no_endpoint_means_local_file() -> None:
+    assert resolve_export({}) is None
+
+
+def test_braintrust_defaults_from_its_sdk_variables() -> None:
+    cfg = resolve_export(
+        {"BRAINTRUST_API_KEY": "k123", "BRAINTRUST_PARENT": "project_name:voice-agent"},
+        braintrust=True,
+    )
+    assert cfg is not None
+    assert cfg.traces_url == "https://api.braintrust.dev/otel/v1/traces"
+    assert cfg.protocol == "http/protobuf" and cfg.compression == "gzip"
+    assert dict(cfg.headers) == {
+        "authorization": "Bearer k123",
+        "x-bt-parent": "project_name:voice-agent",
+    }
+
+
+def test_braintrust_api_url_and_project_flag() -> None:
+    cfg = resolve_export(
+        {"BRAINTRUST_API_KEY": "k123", "BRAINTRUST_API_URL": "https://bt.internal.example/"},
+        braintrust_project="p1",
+    )
+    assert cfg is not None
+    assert cfg.traces_url == "https://bt.internal.example/otel/v1/traces"
+    assert dict(cfg.headers)["x-bt-parent"] == "project_name:p1"
+
+
+def test_precedence_flag_over_traces_var_over_generic_var() -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://generic:4318",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://traces:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_HEADERS": "a=1,b=2",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "b=3",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "5000",
+    }
+    cfg = resolve_export(env)
+    assert cfg is not None and cfg.endpoint == "http://traces:4318" and cfg.timeout == 5.0
+    assert dict(cfg.headers) == {"a": "1", "b": "3"}
+    cfg = resolve_export(
+        env, endpoint="http://flag:4317", protocol="grpc", headers=("b=4",), timeout=2
+    )
+    assert cfg is not None and (
+        cfg.endpoint,
+        cfg.protocol,
+        dict(cfg.headers)["b"],
+        cfg.timeout,
+    ) == ("http://flag:4317", "grpc", "4", 2.0)
+
+
+def test_braintrust_key_is_not_sent_to_an_arbitrary_collector() -> None:
+    cfg = resolve_export(
+        {"BRAINTRUST_API_KEY": "k123", "BRAINTRUST_PARENT": "project_name:x"},
+        endpoint="http://localhost:4318",
+    )
+    assert cfg is not None and "authorization" not in dict(cfg.headers)
+
+
+def test_validation_errors_name_the_fix() -> None:
+    cfg = resolve_export(
+        {"BRAINTRUST_API_KEY": "k123secret"}, endpoint="http://10.1.2.3:4318", braintrust=True
+    )
+    assert cfg is not None
+    with pytest.raises(ConfigError, match="--insecure") as exc:
+        cfg.validate()
+    assert "k123secret" not in str(exc.value)
+    with pytest.raises(ConfigError, match="malformed header"):
+        resolve_export({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, endpoint="http://x")
+
+
+def test_redactor_hides_key_and_bearer_form() -> None:
+    r = Redactor(["Bearer abcd1234", "abcd1234"])
+    assert r("auth: Bearer abcd1234 / abcd1234") == "auth: *** / ***"

@@ -1,0 +1,236 @@
+"""Export over the real wire: loopback gRPC and HTTP OTLP receivers, scripted to fail."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from click.testing import CliRunner, Result
+from conftest import SAMPLES, read_spans
+from receivers import OK, Action, GrpcReceiver, HttpReceiver
+
+from pipeline.cli import main
+
+KEY = "sk-test-SECRET-0123456789abcdef"
+
+
+@pytest.fixture
+def expected(sample_run: Path) -> Counter[str]:
+    return Counter(s["spanId"] for s in read_spans(sample_run))
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for r in started:
+        r.stop()
+
+
+def run(
+    tmp_path: Path, endpoint: str, protocol: str, *extra: str, env: dict[str, str] | None = None
+) -> Result:
+    args = [
+        "convert",
+        "-i",
+        str(SAMPLES),
+        "-o",
+        str(tmp_path / "t.jsonl"),
+        "--endpoint",
+        endpoint,
+        "--protocol",
+        protocol,
+        "--max-batch-spans",
+        "7",
+        *extra,
+    ]
+    return CliRunner().invoke(
+        main, args, env={"BRAINTRUST_API_KEY": "", **(env or {})}, catch_exceptions=False
+    )
+
+
+def all_text(tmp_path: Path, result: Result) -> str:
+    files = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
+    return result.output + files
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_clean_run_delivers_exactly_the_file_output(
+    tmp_path: Path, receivers: list[Any], expected: Counter[str], protocol: str
+) -> None:
+    rec = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
+    receivers.append(rec)
+    r = run(tmp_path, rec.endpoint, protocol, "--compression", "gzip")
+    assert r.exit_code == 0, r.output
+    assert Counter(rec.span_ids) == expected  # no loss, no duplicates
+    assert "spans:               50 (50 delivered, 0 dead-lettered" in r.output
+    assert not (tmp_path / "t.dead-letter.jsonl").exists()
+    if protocol == "http/protobuf":
+        assert all(h.get("content-encoding") == "gzip" for h in rec.headers)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_receiver_down_at_start_then_everything_delivered(
+    tmp_path: Path, receivers: list[Any], expected: Counter[str], protocol: str
+) -> None:
+    rec = GrpcReceiver(start_delay=2.5) if protocol == "grpc" else HttpReceiver(start_delay=2.5)
+    receivers.append(rec)
+    r = run(tmp_path, rec.endpoint, protocol, "--max-retry-time", "60")
+    assert r.exit_code == 0, r.output
+    assert Counter(rec.span_ids) == expected
+    retries = int(r.output.split("requests:")[1].split("(")[1].split(" retries")[0])
+    assert retries > 0
+
+
+def test_http_429_retry_after_is_honoured(
+    tmp_path: Path, receivers: list[Any], expected: Counter[str]
+) -> None:
+    rec = HttpReceiver(
+        script=lambda n: (
+            Action(http_status=429, retry_after=2, message="slow down") if n == 1 else OK
+        )
+    )
+    receivers.append(rec)
+    r = run(
+        tmp_path, rec.endpoint, "http/protobuf", "--concurrency", "1", "--max-batch-spans", "1000"
+    )
+    assert r.exit_code == 0, r.output
+    assert len(rec.times) == 2
+    assert rec.times[1] - rec.times[0] >= 2.0
+    assert Counter(rec.span_ids) == expected
+
+
+def test_grpc_resource_exhausted_with_retry_info_waits(
+    tmp_path: Path, receivers: list[Any], expected: Counter[str]
+) -> None:
+    def script(n):
+        return (
+            Action(
+                grpc_code=grpc.StatusCode.RESOURCE_EXHAUSTED,
+                retry_after=1.5,
+                message="rate limited",
+            )
+            if n == 1
+            else OK
+        )
+
+    rec = GrpcReceiver(script=script)
+    receivers.append(rec)
+    r = run(tmp_path, rec.endpoint, "grpc", "--concurrency", "1", "--max-batch-spans", "1000")
+    assert r.exit_code == 0, r.output
+    assert rec.times[1] - rec.times[0] >= 1.5
+    assert Counter(rec.span_ids) == expected
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_too_large_requests_are_split_never_dropped(
+    tmp_path: Path, receivers: list[Any], expected: Counter[str], protocol: str
+) -> None:
+    limit = 12_000
+    rec = GrpcReceiver(max_receive=limit) if protocol == "grpc" else HttpReceiver(max_body=limit)
+    receivers.append(rec)
+    r = run(tmp_path, rec.endpoint, protocol, "--compression", "none", "--max-batch-spans", "1000")
+    assert r.exit_code == 0, r.output
+    assert Counter(rec.span_ids) == expected
+    assert (
+        max(rec.sizes) > limit or protocol == "grpc"
+    )  # the first, oversized attempt reached the HTTP receiver
+    assert len(rec.times) > 2
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_401_fails_fast_without_leaking_the_key(
+    tmp_path: Path, receivers: list[Any], protocol: str
+) -> None:
+    def script(n):
+        return Action(
+            http_status=401, grpc_code=grpc.StatusCode.UNAUTHENTICATED, message=f"bad key {KEY}"
+        )
+
+    rec = GrpcReceiver(script=script) if protocol == "grpc" else HttpReceiver(script=script)
+    receivers.append(rec)
+    r = run(
+        tmp_path,
+        rec.endpoint,
+        protocol,
+        "--concurrency",
+        "1",
+        "--braintrust-project",
+        "voice",
+        "--header",
+        f"x-extra-token={KEY}",
+        env={"BRAINTRUST_API_KEY": KEY},
+    )
+    assert r.exit_code == 2, r.output
+    assert "API key rejected by" in r.output
+    assert len(rec.times) == 1  # no retry, and no further batch once credentials are refused
+    assert (
+        rec.headers[0].get("authorization") == f"Bearer {KEY}"
+    )  # it was sent, to the receiver only
+    assert rec.headers[0].get("x-bt-parent") == "project_name:voice"
+    assert KEY not in all_text(tmp_path, r)
+
+
+def test_retries_exhausted_go_to_dead_letter_and_replay_delivers(
+    tmp_path: Path, receivers: list[Any], expected: Counter[str]
+) -> None:
+    down = HttpReceiver(script=lambda n: Action(http_status=503, message="maintenance"))
+    receivers.append(down)
+    r = run(tmp_path, down.endpoint, "http/protobuf", "--max-retry-time", "1.5")
+    assert r.exit_code == 3, r.output
+    dead = tmp_path / "t.dead-letter.jsonl"
+    assert Counter(s["spanId"] for s in read_spans(dead)) == expected
+    assert "not delivered:       6 sessions, 50 spans" in r.output
+    assert "no more retries left" in r.output
+    assert down.span_ids == []
+    up = GrpcReceiver()
+    receivers.append(up)
+    r2 = CliRunner().invoke(
+        main,
+        ["replay", str(dead), "--endpoint", up.endpoint, "--protocol", "grpc"],
+        catch_exceptions=False,
+    )
+    assert r2.exit_code == 0, r2.output
+    assert Counter(up.span_ids) == expected
+
+
+def test_partial_success_is_counted_not_retried(tmp_path: Path, receivers: list[Any]) -> None:
+    rec = GrpcReceiver(
+        script=lambda n: Action(rejected=2, message="spans too old") if n == 1 else OK
+    )
+    receivers.append(rec)
+    report = tmp_path / "report.json"
+    r = run(tmp_path, rec.endpoint, "grpc", "--report", str(report))
+    assert r.exit_code == 0, r.output
+    rep = json.loads(report.read_text())
+    assert rep["spans_rejected_by_backend"] == 2
+    assert rep["retries"] == 0 and rep["requests"] == len(rec.times)
+    assert "backend rejected 2 spans: spans too old" in r.output
+
+
+def test_credentials_over_plain_http_to_remote_host_are_refused(tmp_path: Path) -> None:
+    r = run(
+        tmp_path,
+        "http://collector.example.com:4318",
+        "http/protobuf",
+        "--braintrust-project",
+        "p",
+        env={"BRAINTRUST_API_KEY": KEY},
+    )
+    assert r.exit_code == 2
+    assert "refusing to send credentials in clear text" in r.output
+    assert KEY not in r.output
+
+
+def test_slow_start_is_not_a_timing_test_but_bounded(tmp_path: Path, receivers: list[Any]) -> None:
+    """A receiver that never comes up: the run ends within max-retry-time plus one attempt."""
+    t0 = time.monotonic()
+    r = run(tmp_path, "http://127.0.0.1:9", "http/protobuf", "--max-retry-time", "1")
+    assert r.exit_code == 3
+    assert time.monotonic() - t0 < 30
