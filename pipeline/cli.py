@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,10 @@ from . import __version__
 from .attributes import MappingOptions
 from .config import DEFAULT_OUTPUT, ConfigError, ExportConfig, RunConfig, environ, resolve_export
 from .load import DEFAULT_TIMESTAMP_FIELDS
-from .run import EXIT_CONFIG, replay, run_convert, summary_lines
+from .progress import JsonFormatter, Progress
+from .redact import RedactingFilter, Redactor
+from .run import EXIT_CONFIG, EXIT_LOCKED, inspect_sessions, replay, run_convert, summary_lines
+from .state import StateLockedError, StateStore, default_state_path
 
 EXPORT_OPTIONS = [
     click.option(
@@ -128,6 +134,35 @@ def _config_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def parse_when(text: str | None, flag: str) -> int | None:
+    """A date or ISO datetime as UTC nanoseconds (naive means UTC)."""
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {text!r}: expected a date (2026-11-01) or ISO datetime (2026-11-01T06:00:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+
+
+def _setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...]) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s realtrace: %(message)s")
+    )
+    handler.addFilter(RedactingFilter(Redactor(secrets)))
+    log = logging.getLogger("realtrace")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="realtrace")
 def main() -> None:
@@ -202,6 +237,59 @@ def main() -> None:
     default=None,
     help="Batches that failed after retries, as OTLP JSON lines for `realtrace replay`. [default: <output>.dead-letter.jsonl]",
 )
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SQLite state of what was delivered where. [default: .realtrace/state.db beside the output, or $XDG_STATE_HOME/realtrace/state.db]",
+)
+@click.option(
+    "--no-state",
+    is_flag=True,
+    help="Keep no state: every run converts and sends everything (and overwrites --output).",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Ignore the state: re-read every file and re-send every session (ids stay the same).",
+)
+@click.option(
+    "--skip-changed",
+    is_flag=True,
+    help="Keep the first delivery of a session whose events changed since, instead of re-sending it.",
+)
+@click.option(
+    "--since",
+    type=str,
+    default=None,
+    metavar="WHEN",
+    help="Only sessions starting at or after WHEN (date or ISO datetime, UTC if no offset).",
+)
+@click.option(
+    "--until", type=str, default=None, metavar="WHEN", help="Only sessions starting before WHEN."
+)
+@click.option(
+    "--sessions-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Only the session keys listed in this file, one per line.",
+)
+@click.option(
+    "--progress",
+    "progress_mode",
+    type=click.Choice(["auto", "bar", "log", "none"]),
+    default="auto",
+    show_default=True,
+    help="Progress bar on a terminal, periodic log lines otherwise (cron).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of log lines on stderr.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @export_options
 @_config_errors
@@ -217,6 +305,15 @@ def convert(
     strict: bool,
     report: Path | None,
     dead_letter: Path | None,
+    state_path: Path | None,
+    no_state: bool,
+    full: bool,
+    skip_changed: bool,
+    since: str | None,
+    until: str | None,
+    sessions_from: Path | None,
+    progress_mode: str,
+    log_format: str,
     quiet: bool,
     **export_kw: Any,
 ) -> None:
@@ -229,10 +326,15 @@ def convert(
       BRAINTRUST_API_KEY=... realtrace convert -i logs/ --braintrust-project voice-agent
       realtrace convert -i logs/ --endpoint http://localhost:4317 --protocol grpc
 
-    Exit codes: 0 ok; 2 configuration error; 3 some spans not delivered;
-    4 nothing converted; 5 lines rejected under --strict.
+    Reruns are idempotent: sessions already delivered unchanged to the same
+    destination are skipped (see --state, --full, --skip-changed).
+
+    Exit codes: 0 all delivered; 2 configuration error (or credentials refused);
+    3 some sessions not delivered (see the dead-letter file); 4 nothing to do
+    (no new session); 5 lines rejected under --strict; 6 another run holds the state.
     """
     export = _export_config(export_kw)
+    _setup_logging(log_format, quiet, export.secrets if export else ())
     cfg = RunConfig(
         inputs=inputs,
         output=output,
@@ -244,8 +346,18 @@ def convert(
         report=report,
         export=export,
         dead_letter=dead_letter,
+        state=None if no_state else (state_path or default_state_path(output)),
+        full=full,
+        skip_changed=skip_changed,
+        since_ns=parse_when(since, "--since"),
+        until_ns=parse_when(until, "--until"),
+        sessions_from=sessions_from,
     )
-    result = run_convert(cfg)
+    try:
+        result = run_convert(cfg, Progress("none" if quiet else progress_mode))
+    except StateLockedError as exc:
+        click.echo(f"realtrace: {exc}", err=True)
+        raise SystemExit(EXIT_LOCKED) from None
     if not quiet:
         for line in summary_lines(result.stats):
             click.echo(line)
@@ -256,6 +368,111 @@ def convert(
                 f"dead letter:         {cfg.dead_letter_path} (send later with: realtrace replay {cfg.dead_letter_path} ...)"
             )
     raise SystemExit(result.exit_code)
+
+
+@main.group(name="state")
+def state_group() -> None:
+    """Inspect or reset the delivery state (what was delivered where)."""
+
+
+_state_option = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="State database. [default: the one `convert` uses for ./realtrace-traces.jsonl]",
+)
+
+
+@state_group.command(name="show")
+@_state_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def state_show(state_path: Path | None, as_json: bool) -> None:
+    """Sessions per destination and status."""
+    path = state_path or default_state_path(DEFAULT_OUTPUT)
+    if not path.exists():
+        raise click.ClickException(f"no state at {path}")
+    with StateStore(path, "", wait=True) as st:
+        rows = st.summary()
+    if as_json:
+        click.echo(json.dumps({"state": str(path), "destinations": rows}, indent=2))
+        return
+    click.echo(f"state: {path}")
+    for r in rows:
+        click.echo(
+            f"  {r['destination']}  {r['status']:<9} {r['sessions']:>8} sessions {r['spans'] or 0:>10} spans"
+        )
+    if not rows:
+        click.echo("  (empty)")
+
+
+@state_group.command(name="forget")
+@_state_option
+@click.option(
+    "--session",
+    "sessions",
+    multiple=True,
+    metavar="KEY",
+    help="Forget only this session (every destination); repeatable.",
+)
+@click.option("--all", "forget_all", is_flag=True, help="Forget everything.")
+def state_forget(state_path: Path | None, sessions: tuple[str, ...], forget_all: bool) -> None:
+    """Forget deliveries so the next `convert` sends those sessions again."""
+    if not sessions and not forget_all:
+        raise click.UsageError("name --session KEY (repeatable) or --all")
+    path = state_path or default_state_path(DEFAULT_OUTPUT)
+    if not path.exists():
+        raise click.ClickException(f"no state at {path}")
+    try:
+        with StateStore(path, "") as st:
+            n = st.forget(sessions, everywhere=True)
+    except StateLockedError as exc:
+        click.echo(f"realtrace: {exc}", err=True)
+        raise SystemExit(EXIT_LOCKED) from None
+    click.echo(f"forgot {n} session records in {path}")
+
+
+@main.command(name="inspect")
+@click.option(
+    "--input",
+    "-i",
+    "inputs",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="Log file, directory or glob; repeatable.",
+)
+@click.option(
+    "--timestamp-field",
+    "timestamp_fields",
+    multiple=True,
+    metavar="KEY",
+    help="Event time key; repeatable.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per session instead of a table."
+)
+@_config_errors
+def inspect_cmd(inputs: tuple[str, ...], timestamp_fields: tuple[str, ...], as_json: bool) -> None:
+    """List the sessions found in logs (nothing is exported).
+
+    \b
+    Example:
+      realtrace inspect -i sample_logs/
+    """
+    rows = inspect_sessions(list(inputs), timestamp_fields or DEFAULT_TIMESTAMP_FIELDS)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    header = f"{'session':<34} {'start (UTC)':<24} {'dur s':>8} {'turns':>5} {'resp':>5} {'tokens':>7} {'err':>4}  incomplete"
+    click.echo(header)
+    for r in rows:
+        click.echo(
+            f"{r['session_key'][:34]:<34} {r['start'][:23]:<24} {r['duration_s']:>8.1f} {r['turns']:>5} {r['responses']:>5} "
+            f"{r['tokens']:>7} {r['errors']:>4}  {'yes' if r['incomplete'] else ''}"
+        )
+    click.echo(f"{len(rows)} sessions")
 
 
 @main.command(name="replay")

@@ -8,7 +8,7 @@ edges: reading files, writing the output and the rejects file, counting.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import polars as pl
 
 from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
 from .encode import json_line
-from .load import DEFAULT_TIMESTAMP_FIELDS, Reject, expand_inputs, load_files
+from .load import DEFAULT_TIMESTAMP_FIELDS, Reject, load_files
 from .model import SessionSpans
 from .reconstruct import reconstruct_session
 from .sessionize import assign_sessions, iter_sessions
@@ -47,6 +47,9 @@ class RunStats:
     sessions: int = 0
     sessions_incomplete: int = 0
     sessions_skipped: int = 0
+    sessions_outside_selection: int = 0
+    sessions_changed: int = 0
+    files_skipped: int = 0
     sessions_delivered: int = 0
     sessions_failed: int = 0
     spans: int = 0
@@ -79,15 +82,20 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
 
 
 def load_sessions(
-    inputs: list[str], timestamp_fields: tuple[str, ...] = DEFAULT_TIMESTAMP_FIELDS
+    files: Sequence[str],
+    timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS,
+    file_ids: Sequence[int] | None = None,
+    stats: RunStats | None = None,
 ) -> tuple[pl.DataFrame, list[Reject], RunStats]:
-    """Read all inputs into one sessionized frame, with the rejects and read counts."""
-    files = expand_inputs(inputs)
-    loaded = load_files(files, timestamp_fields)
-    stats = RunStats(files=len(files), lines_read=loaded.lines_read, blank_lines=loaded.blank_lines)
+    """Read files into one sessionized frame, with the rejects; counts add up in `stats`."""
+    stats = stats if stats is not None else RunStats()
+    loaded = load_files(files, timestamp_fields, file_ids)
+    stats.files += len(files)
+    stats.lines_read += loaded.lines_read
+    stats.blank_lines += loaded.blank_lines
     stats.count_rejects(loaded.rejects)
-    frame = assign_sessions(loaded.events, files)
-    stats.events = frame.height
+    frame = assign_sessions(loaded.events, files, file_ids)
+    stats.events += frame.height
     return frame, loaded.rejects, stats
 
 
@@ -96,6 +104,7 @@ def iter_converted(
     options: MappingOptions,
     stats: RunStats,
     keep: Callable[[str, pl.DataFrame], bool] | None = None,
+    on_converted: Callable[[int], None] | None = None,
 ) -> Iterator[SessionSpans]:
     """Convert session by session, counting as it goes; `keep` filters sessions first."""
     for key, part in iter_sessions(frame):
@@ -106,6 +115,8 @@ def iter_converted(
         stats.spans += len(sess.spans)
         stats.unknown_events += sess.stats["unknown_events"]
         stats.sessions_incomplete += int(sess.incomplete)
+        if on_converted is not None:
+            on_converted(len(sess.spans))
         yield sess
 
 

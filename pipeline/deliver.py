@@ -91,26 +91,34 @@ def deliver(
     max_batch_spans: int,
     max_batch_bytes: int,
     on_session: SessionDone | None = None,
+    on_batch: Callable[[int], None] | None = None,
     errors: list[str] | None = None,
+    append: bool = False,
 ) -> None:
-    """Send every session (file or OTLP); fill `stats`; `errors` collects redacted messages."""
+    """Send every session (file or OTLP); fill `stats`; `errors` collects redacted messages.
+
+    `on_session(session, delivered)` fires once per session when its last span is
+    settled; `on_batch(spans_delivered)` after each batch (state flush, progress).
+    """
     ledger = Ledger(on_session)
     tracked = ledger.track(sessions)
     errors = errors if errors is not None else []
     if export is None:
-        with JsonLinesFile(output) as out:
+        with JsonLinesFile(output, append=append) as out:
             out.touch()
             for batch in make_batches(tracked, max_batch_spans, max_batch_bytes):
                 out.write(build_request(batch.spans, resource))
                 stats.requests += 1
                 stats.spans_delivered += len(batch.spans)
                 ledger.settle(batch, None)
+                if on_batch is not None:
+                    on_batch(len(batch.spans))
         stats.sessions_delivered += ledger.delivered
         return
     redactor = Redactor(export.secrets)
     transport = make_transport(export, redactor)
     exporter = Exporter(transport, export, resource)
-    dead = JsonLinesFile(dead_letter)
+    dead = JsonLinesFile(dead_letter, append=True)
     aborted = False
 
     def settle(batch: Batch, outcome: BatchOutcome) -> None:
@@ -130,6 +138,8 @@ def deliver(
             errors.append(redactor(outcome.error))
         aborted = aborted or outcome.auth_failed
         ledger.settle(batch, outcome)
+        if on_batch is not None:
+            on_batch(outcome.delivered)
 
     try:
         with ThreadPoolExecutor(

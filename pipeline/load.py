@@ -281,16 +281,18 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
 def load_files(
     files: Sequence[str],
     timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS,
-    file_offset: int = 0,
+    file_ids: Sequence[int] | None = None,
 ) -> LoadResult:
     """Read and extract a set of files; every line ends up an event, a reject or blank.
 
-    `file_offset` numbers files globally when a run loads its input in chunks, so
-    tie-breaking by file stays stable across chunks.
+    `file_ids` number the files within the whole run's sorted input list when only
+    some files are loaded, so tie-breaking by file stays stable.
     """
+    ids = list(file_ids) if file_ids is not None else list(range(len(files)))
+    path_of = dict(zip(ids, files, strict=True))
     rejects: list[Reject] = []
     frames: list[pl.DataFrame] = []
-    for i, path in enumerate(files):
+    for fid, path in zip(ids, files, strict=True):
         try:
             raw = read_raw(path)
         except Exception as exc:  # unreadable/corrupt file: counted, the batch goes on
@@ -299,7 +301,7 @@ def load_files(
         if raw.height == 0:
             rejects.append(Reject(path, 0, "empty file"))
             continue
-        frames.append(raw.with_columns(pl.lit(file_offset + i, dtype=pl.UInt32).alias("file")))
+        frames.append(raw.with_columns(pl.lit(fid, dtype=pl.UInt32).alias("file")))
     if not frames:
         return LoadResult(pl.DataFrame(schema=EVENT_SCHEMA), list(files), rejects)
     extracted = extract_events(pl.concat(frames, how="vertical"), timestamp_fields)
@@ -307,6 +309,6 @@ def load_files(
     blank = extracted.filter(pl.col("reject") == "blank").height
     bad = extracted.filter(pl.col("reject").is_not_null() & (pl.col("reject") != "blank"))
     for row in bad.select("file", "line", "reject", pl.col("raw").str.slice(0, 200)).iter_rows():
-        rejects.append(Reject(files[row[0] - file_offset], row[1], row[2], row[3]))
+        rejects.append(Reject(path_of[row[0]], row[1], row[2], row[3]))
     events = extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA))
     return LoadResult(events, list(files), rejects, lines_read, blank)

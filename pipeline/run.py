@@ -6,26 +6,36 @@ network out, with the counts the summary and the exit code come from.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from .attributes import MappingOptions
 from .batch import split_spans
 from .config import ExportConfig, RunConfig
 from .convert import RunStats, elapsed, iter_converted, load_sessions, write_rejects
 from .deliver import deliver
 from .encode import build_request, resource
 from .export import Exporter
+from .load import expand_inputs
+from .model import SessionSpans
+from .progress import Progress
 from .redact import Redactor
+from .select import Selector, plan_files, read_session_list
 from .sinks import JsonLinesFile, read_requests
+from .state import FileInfo, StateStore
 from .transport import make_transport
 
 EXIT_OK = 0
 EXIT_NOT_DELIVERED = 3
-EXIT_NOTHING_CONVERTED = 4
+EXIT_NOTHING_TO_DO = 4
+EXIT_LOCKED = 6
 EXIT_CONFIG = 2
 EXIT_STRICT_REJECTS = 5
 
@@ -36,14 +46,95 @@ class RunResult:
     exit_code: int
 
 
-def run_convert(cfg: RunConfig) -> RunResult:
-    """Convert all inputs and write or export them; never raises on bad input lines."""
+def run_convert(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
+    """Convert all inputs and write or export them; never raises on bad input lines.
+
+    Raises ConfigError / FileNotFoundError / StateLockedError for problems the user
+    must fix before anything is read.
+    """
     start = time.perf_counter()
     cfg.validate()
-    frame, rejects, stats = load_sessions(list(cfg.inputs), cfg.timestamp_fields)
+    progress = progress or Progress("none")
+    files = expand_inputs(cfg.inputs)
+    only = read_session_list(cfg.sessions_from) if cfg.sessions_from else None
+    state = _open_state(cfg)
+    try:
+        return _run(cfg, files, only, state, progress, start)
+    finally:
+        progress.close()
+        if state is not None:
+            state.close()
+
+
+def _open_state(cfg: RunConfig) -> StateStore | None:
+    if cfg.state is None:
+        return None
+    state = StateStore(cfg.state, cfg.destination)
+    if cfg.export is None and not cfg.output.exists():
+        state.forget()  # the output file is gone: what it held must be written again
+    return state
+
+
+def _run(
+    cfg: RunConfig,
+    files: list[str],
+    only: frozenset[str] | None,
+    state: StateStore | None,
+    progress: Progress,
+    start: float,
+) -> RunResult:
+    ids = {f: i for i, f in enumerate(files)}
+    plan = plan_files(files, state, cfg.full)
+    stats = RunStats()
+    progress.set_phase("reading")
+    first = plan.first_pass(files)
+    frame, rejects, _ = load_sessions(first, cfg.timestamp_fields, [ids[f] for f in first], stats)
+    keys = set(frame["session_key"].unique().to_list())
+    extra = plan.pull_in(keys)
+    while extra:  # rotated logs: a new file continues a session of an old one
+        more, more_rejects, _ = load_sessions(
+            extra, cfg.timestamp_fields, [ids[f] for f in extra], stats
+        )
+        frame = pl.concat([frame, more]).sort(["session_key", "ts_ns", "file", "line"])
+        rejects += more_rejects
+        keys |= set(more["session_key"].unique().to_list())
+        extra = plan.pull_in(keys)
+    stats.files_skipped = len(plan.unchanged)
+    stats.sessions_skipped += len(plan.skipped_sessions(keys))
     write_rejects(cfg.rejects_path, rejects)
-    sessions = iter_converted(frame, cfg.mapping, stats)
+
+    selector = Selector(
+        since_ns=cfg.since_ns,
+        until_ns=cfg.until_ns,
+        only=only,
+        delivered=state.delivered_hashes(keys) if state is not None else {},
+        full=cfg.full,
+        skip_changed=cfg.skip_changed,
+    )
+    file_sessions = _file_sessions(frame)
+    outcome: dict[str, bool] = {}
+
+    def on_session(sess: SessionSpans, ok: bool) -> None:
+        outcome[sess.session_key] = ok
+        if state is not None:
+            state.record_session(
+                sess.session_key,
+                selector.hashes[sess.session_key],
+                ok,
+                len(sess.spans),
+                sess.start_ns,
+            )
+
+    def on_batch(delivered: int) -> None:
+        progress.delivered(delivered)
+        if state is not None:
+            state.flush()
+
+    progress.set_phase("converting and sending", total=len(keys))
     errors: list[str] = []
+    sessions = iter_converted(
+        frame, cfg.mapping, stats, keep=selector, on_converted=progress.converted
+    )
     deliver(
         sessions,
         resource=resource(cfg.service_name),
@@ -53,14 +144,91 @@ def run_convert(cfg: RunConfig) -> RunResult:
         dead_letter=cfg.dead_letter_path,
         max_batch_spans=cfg.max_batch_spans,
         max_batch_bytes=cfg.max_batch_bytes,
+        on_session=on_session,
+        on_batch=on_batch,
         errors=errors,
+        append=state is not None,
     )
+    stats.sessions_skipped += selector.skipped_delivered
+    stats.sessions_outside_selection = selector.outside_window
+    stats.sessions_changed = selector.changed
+    if state is not None:
+        state.flush()
+        _record_files(
+            state,
+            plan.infos,
+            file_sessions,
+            files,
+            outcome,
+            set(selector.delivered) | set(k for k, ok in outcome.items() if ok),
+        )
     stats.errors = errors
     stats.wall_seconds = elapsed(start)
     if cfg.report is not None:
-        cfg.report.parent.mkdir(parents=True, exist_ok=True)
-        cfg.report.write_text(json.dumps(stats.as_dict(), indent=2) + "\n", encoding="utf-8")
+        write_report(cfg.report, stats)
     return RunResult(stats, exit_code_for(stats, cfg.strict))
+
+
+def _file_sessions(frame: pl.DataFrame) -> dict[int, list[str]]:
+    grouped = frame.group_by("file").agg(pl.col("session_key").unique())
+    return {int(f): list(k) for f, k in grouped.iter_rows()}
+
+
+def _record_files(
+    state: StateStore,
+    infos: dict[str, FileInfo],
+    file_sessions: dict[int, list[str]],
+    files: list[str],
+    outcome: dict[str, bool],
+    delivered: set[str],
+) -> None:
+    """Remember files whose every session is now delivered, so later runs can skip reading them."""
+    done = []
+    for fid, keys in file_sessions.items():
+        path = files[fid]
+        if path in infos and all(k in delivered and outcome.get(k, True) for k in keys):
+            done.append((infos[path], keys))
+    if done:
+        state.record_files(done)
+
+
+def write_report(path: Path, stats: RunStats) -> None:
+    """The run's counts as JSON, with throughput, for monitoring."""
+    doc = stats.as_dict()
+    secs = max(stats.wall_seconds, 1e-9)
+    doc["throughput"] = {
+        "events_per_s": round(stats.events / secs, 1),
+        "spans_per_s": round(stats.spans / secs, 1),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def inspect_sessions(inputs: list[str], timestamp_fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One summary row per session found in the inputs (for `realtrace inspect`)."""
+    files = expand_inputs(inputs)
+    frame, _, stats = load_sessions(files, timestamp_fields)
+    rows = []
+    for sess in iter_converted(frame, MappingOptions(), stats):
+        root = sess.spans[0]
+        metrics = json.loads(str(root.attributes["braintrust.metrics"]))
+        rows.append(
+            {
+                "session_key": sess.session_key,
+                "start": dt.datetime.fromtimestamp(sess.start_ns // 1_000_000_000, dt.UTC)
+                .isoformat()
+                .replace("+00:00", "Z"),
+                "duration_s": round((sess.end_ns - sess.start_ns) / 1e9, 3),
+                "turns": metrics["turns"],
+                "responses": metrics["responses"],
+                "tokens": metrics["tokens"],
+                "errors": metrics["errors"],
+                "incomplete": sess.incomplete,
+                "spans": len(sess.spans),
+                "events": sess.stats["events"],
+            }
+        )
+    return rows
 
 
 def replay(file: Path, export: ExportConfig, dead_letter: Path) -> tuple[RunStats, int]:
@@ -120,25 +288,26 @@ class _Abort(Exception):
 
 
 def exit_code_for(stats: RunStats, strict: bool) -> int:
-    """2 credentials refused; 3 some sessions not delivered; 4 nothing converted; 5 rejects under --strict."""
+    """2 credentials refused; 3 some sessions not delivered; 5 rejects under --strict; 4 nothing to do."""
     if stats.credentials_refused:
         return EXIT_CONFIG
     if stats.sessions_failed or stats.spans_dead_lettered:
         return EXIT_NOT_DELIVERED
-    if stats.sessions == 0 and stats.sessions_skipped == 0:
-        return EXIT_NOTHING_CONVERTED
     if strict and stats.rejected_lines:
         return EXIT_STRICT_REJECTS
+    if stats.sessions == 0:
+        return EXIT_NOTHING_TO_DO
     return EXIT_OK
 
 
 def summary_lines(stats: RunStats) -> list[str]:
     """The short human summary printed at the end of a run."""
     lines = [
-        f"files read:          {stats.files}",
+        f"files read:          {stats.files} ({stats.files_skipped} unchanged since delivered, not re-read)",
         f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)",
         f"unknown event types: {stats.unknown_events}",
-        f"sessions:            {stats.sessions} converted ({stats.sessions_incomplete} incomplete), {stats.sessions_skipped} skipped (already delivered)",
+        f"sessions:            {stats.sessions} converted ({stats.sessions_incomplete} incomplete, {stats.sessions_changed} changed since delivered), "
+        f"{stats.sessions_skipped} skipped (already delivered), {stats.sessions_outside_selection} outside --since/--until/--sessions-from",
         f"spans:               {stats.spans} ({stats.spans_delivered} delivered, {stats.spans_dead_lettered} dead-lettered, {stats.spans_rejected_by_backend} rejected by backend)",
         f"requests:            {stats.requests} ({stats.retries} retries)",
         f"wall time:           {stats.wall_seconds:.2f} s",

@@ -14,9 +14,10 @@ import polars as pl
 
 
 def assign_sessions(
-    events: pl.DataFrame, files: Sequence[str], file_offset: int = 0
+    events: pl.DataFrame, files: Sequence[str], file_ids: Sequence[int] | None = None
 ) -> pl.DataFrame:
     """Add `session_key` and sort by (session_key, ts_ns, file, line). Pure."""
+    ids = list(file_ids) if file_ids is not None else list(range(len(files)))
     created = (
         events.filter(pl.col("created_session_id").is_not_null())
         .group_by("file")
@@ -24,7 +25,7 @@ def assign_sessions(
     )
     paths = pl.DataFrame(
         {
-            "file": pl.Series(range(file_offset, file_offset + len(files)), dtype=pl.UInt32),
+            "file": pl.Series(ids, dtype=pl.UInt32),
             "_path_key": [f"file:{p}" for p in files],
         }
     )

@@ -36,6 +36,7 @@ class Action:
     retry_after: float | None = None
     rejected: int = 0
     message: str = ""
+    delay: float = 0.0
 
 
 OK = Action()
@@ -112,6 +113,7 @@ class _Servicer(trace_service_pb2_grpc.TraceServiceServicer):
             )
             self.rec.sizes.append(request.ByteSize())
         action = self.rec.script(n)
+        time.sleep(action.delay)
         if action.grpc_code != grpc.StatusCode.OK:
             if action.retry_after is not None:
                 info = error_details_pb2.RetryInfo()
@@ -187,6 +189,7 @@ class HttpReceiver(Record):
                     self._reply(413, b"request entity too large")
                     return
                 action = rec.script(n)
+                time.sleep(action.delay)
                 if action.http_status != 200:
                     hdrs = (
                         {"retry-after": f"{action.retry_after:g}"}

@@ -101,7 +101,7 @@ def test_session_key_falls_back_to_file_and_spans_rotated_files(tmp_path: Path) 
         ],
     )
     c = write(tmp_path / "c.jsonl", [json.dumps({"ts": 5, "event": ev("response.created")})])
-    frame, _, _ = load_sessions([str(tmp_path)])
+    frame, _, _ = load_sessions(expand_inputs([str(tmp_path)]))
     assert frame.filter(pl.col("session_key") == "S")["type"].to_list() == [
         "session.created",
         "response.created",

@@ -1,0 +1,238 @@
+"""State: what was delivered where, so reruns never re-send and never lose a session.
+
+SQLite (standard library) in WAL mode. A session is recorded as delivered only
+after its last batch is acknowledged; files are recorded (with the sessions they
+hold) only once all those sessions are delivered, so a killed run leaves the
+state conservative: the rerun re-reads and re-checks, and sends what is missing.
+An exclusive lock file keeps two runs from working on one state at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_key  TEXT NOT NULL,
+    destination  TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    spans        INTEGER NOT NULL,
+    start_ns     INTEGER,
+    updated_at   REAL NOT NULL,
+    PRIMARY KEY (session_key, destination)
+);
+CREATE TABLE IF NOT EXISTS files (
+    path        TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    sessions    TEXT NOT NULL,
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (path, destination)
+);
+"""
+
+
+class StateLockedError(RuntimeError):
+    """Another run holds this state store."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+
+
+def file_info(path: str) -> FileInfo:
+    """Size, mtime and a content fingerprint (head and tail 64 KiB + size: cheap, catches rewrites)."""
+    st = os.stat(path)
+    h = hashlib.sha256(str(st.st_size).encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(65536))
+        if st.st_size > 65536:
+            fh.seek(max(65536, st.st_size - 65536))
+            h.update(fh.read(65536))
+    return FileInfo(path, st.st_size, st.st_mtime_ns, h.hexdigest()[:32])
+
+
+def session_hash(events: pl.DataFrame) -> str:
+    """A stable content hash of a session's events (Polars' own hash is not stable across versions)."""
+    text = events.select(
+        pl.concat_str(
+            [
+                pl.col("ts_ns").cast(pl.String),
+                pl.col("type"),
+                pl.col("event").fill_null(""),
+                pl.col("audio_b64_len").cast(pl.String).fill_null(""),
+            ],
+            separator="\x1f",
+        ).str.join("\x1e")
+    ).item()
+    return hashlib.sha256(str(text).encode()).hexdigest()[:32]
+
+
+class StateStore:
+    """The SQLite state of one destination; a context manager holding the run lock."""
+
+    def __init__(self, path: Path, destination: str, wait: bool = False) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.destination = destination
+        self._lock: IO[str] = open(str(path) + ".lock", "a")  # noqa: SIM115 - held for the run
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            self._lock.close()
+            raise StateLockedError(
+                f"another realtrace run is using {path}; wait for it to finish (or pass a different --state)"
+            ) from None
+        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self._pending: list[tuple[Any, ...]] = []
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sessions ------------------------------------------------------------------
+
+    def delivered_hashes(self, keys: Iterable[str]) -> dict[str, str]:
+        """content hash of each key already delivered to this destination."""
+        out: dict[str, str] = {}
+        keys = list(keys)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            rows = self.db.execute(
+                f"SELECT session_key, content_hash FROM sessions WHERE destination=? AND status='delivered' AND session_key IN ({','.join('?' * len(chunk))})",
+                [self.destination, *chunk],
+            )
+            out.update(dict(rows.fetchall()))
+        return out
+
+    def record_session(
+        self, key: str, content_hash: str, delivered: bool, spans: int, start_ns: int
+    ) -> None:
+        """Queued; written by `flush` (called once per acknowledged batch)."""
+        self._pending.append(
+            (
+                key,
+                self.destination,
+                content_hash,
+                "delivered" if delivered else "failed",
+                spans,
+                start_ns,
+                time.time(),
+            )
+        )
+
+    def flush(self) -> None:
+        """Write queued outcomes in one transaction. A failure never overwrites an earlier
+        delivery of the same content (that delivery still stands)."""
+        if not self._pending:
+            return
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT INTO sessions VALUES (?,?,?,?,?,?,?) ON CONFLICT(session_key, destination) DO UPDATE SET "
+                "content_hash=excluded.content_hash, status=excluded.status, spans=excluded.spans, "
+                "start_ns=excluded.start_ns, updated_at=excluded.updated_at "
+                "WHERE NOT (excluded.status='failed' AND sessions.status='delivered' "
+                "AND sessions.content_hash=excluded.content_hash)",
+                self._pending,
+            )
+        self._pending.clear()
+
+    # -- files ---------------------------------------------------------------------
+
+    def known_files(self) -> dict[str, tuple[FileInfo, list[str]]]:
+        rows = self.db.execute(
+            "SELECT path, size, mtime_ns, fingerprint, sessions FROM files WHERE destination=?",
+            [self.destination],
+        )
+        return {
+            r[0]: (FileInfo(r[0], r[1], r[2], r[3]), r[4].split("\n") if r[4] else []) for r in rows
+        }
+
+    def record_files(self, files: Sequence[tuple[FileInfo, list[str]]]) -> None:
+        now = time.time()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+                [
+                    (
+                        f.path,
+                        self.destination,
+                        f.size,
+                        f.mtime_ns,
+                        f.fingerprint,
+                        "\n".join(sorted(keys)),
+                        now,
+                    )
+                    for f, keys in files
+                ],
+            )
+
+    # -- inspection ----------------------------------------------------------------
+
+    def summary(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT destination, status, COUNT(*), SUM(spans), MAX(updated_at) FROM sessions GROUP BY destination, status ORDER BY destination, status"
+        )
+        return [
+            {"destination": d, "status": s, "sessions": n, "spans": sp, "last_update": ts}
+            for d, s, n, sp, ts in rows
+        ]
+
+    def forget(self, session_keys: Sequence[str] = (), everywhere: bool = False) -> int:
+        """Drop delivery records (this destination, or all with `everywhere`); returns sessions dropped.
+
+        File records are dropped with them: they only let runs skip re-reading.
+        """
+        where, args = ("", []) if everywhere else (" WHERE destination=?", [self.destination])
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if session_keys:
+                sep = " AND " if where else " WHERE "
+                n = sum(
+                    self.db.execute(
+                        "DELETE FROM sessions" + where + sep + "session_key=?", [*args, k]
+                    ).rowcount
+                    for k in session_keys
+                )
+            else:
+                n = self.db.execute("DELETE FROM sessions" + where, args).rowcount
+            self.db.execute("DELETE FROM files" + where, args)
+        return int(n)
+
+
+def default_state_path(output: Path) -> Path:
+    """`.realtrace/state.db` beside the output, or under $XDG_STATE_HOME when it is set."""
+    xdg = os.environ.get("XDG_STATE_HOME")
+    if xdg:
+        return Path(xdg) / "realtrace" / "state.db"
+    return output.resolve().parent / ".realtrace" / "state.db"
