@@ -64,7 +64,8 @@ def test_mixed_good_and_bad_converts_the_rest_and_strict_fails(tmp_path: Path) -
     assert r.exit_code == 0, r.output
     assert "1 rejected" in r.output and "unknown event types: 1" in r.output
     r = CliRunner().invoke(
-        main, ["convert", "-i", str(path), "-o", str(tmp_path / "t.jsonl"), "--strict", "--no-state"]
+        main,
+        ["convert", "-i", str(path), "-o", str(tmp_path / "t.jsonl"), "--strict", "--no-state"],
     )
     assert r.exit_code == 5
 
