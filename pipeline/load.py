@@ -24,16 +24,12 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
 COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")
 DEFAULT_TIMESTAMP_FIELDS: tuple[str, ...] = ("timestamp", "ts", "time", "received_at", "logged_at")
 
-# A base64 payload long enough to matter; text deltas never look like this.
-_AUDIO_RE = r'"(?:audio|delta)"\s*:\s*"([A-Za-z0-9+/]{256,}={0,2})"'
-_AUDIO_STRIP_RE = r'("(?:audio|delta)"\s*:\s*")[A-Za-z0-9+/]{256,}={0,2}(")'
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "file": pl.UInt32(),
     "line": pl.UInt32(),
     "ts_ns": pl.Int64(),
     "session_id": pl.String(),
-    "direction": pl.String(),
     "type": pl.String(),
     "event": pl.String(),
     "audio_b64_len": pl.Int64(),
@@ -213,69 +209,104 @@ def _timestamp_ns(text: pl.Expr) -> pl.Expr:
     return pl.when(is_num).then(from_num).otherwise(pl.coalesce(iso, sci_ns))
 
 
+def _coalesce_lazily(df: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.Series:
+    """First non-null of `exprs`, evaluating each later one only on rows still null.
+
+    `pl.coalesce` would run every JSON path over every row; alternatives (other
+    timestamp keys, the flat record shape) are rare, so this parses each line ~once.
+    """
+    out = df.select(exprs[0]).to_series()
+    for expr in exprs[1:]:
+        missing = out.is_null()
+        if not missing.any():
+            break
+        out = out.scatter(missing.arg_true(), df.filter(missing).select(expr).to_series())
+    return out
+
+
 def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
     """Typed event columns from raw records (columns file, line, raw).
 
     Rows that are not usable events keep a non-null `reject` reason; the caller
-    splits them off. Pure: frame in, frame out.
+    splits them off. Audio rows (most of a log's bytes) are parsed only for their
+    type, time, session, response id and payload length; every other row also
+    yields its event JSON for the state machine. Pure: frame in, frame out.
     """
     r = pl.col("raw")
-    with_len = raw.with_columns(
-        pl.col("raw").str.extract(_AUDIO_RE, 1).str.len_bytes().cast(pl.Int64).alias("_audio_len"),
-    ).with_columns(
-        pl.when(pl.col("_audio_len").is_not_null())
-        .then(r.str.replace(_AUDIO_STRIP_RE, "${1}${2}"))
-        .otherwise(r)
-        .alias("raw")
-    )
-    env_type = _jp(r, "$.event.type")
-    flat_type = _jp(r, "$.type")
-    is_env = env_type.is_not_null()
-    ts_text = pl.coalesce([_jp(r, f"$.{name}") for name in timestamp_fields])
-    event_json = pl.when(is_env).then(_jp(r, "$.event")).otherwise(r)
-    out = with_len.with_columns(
-        pl.coalesce(env_type, flat_type).alias("_raw_type"),
-        is_env.alias("_env"),
-        ts_text.alias("_ts_text"),
-        r.str.strip_chars_start().str.starts_with("{").alias("_obj"),
-    ).with_columns(
-        pl.col("_raw_type").replace(ALIASES).alias("type"),
-        _timestamp_ns(pl.col("_ts_text")).alias("ts_ns"),
+    env_type = _coalesce_lazily(raw, [_jp(r, "$.event.type")])
+    df = raw.with_columns(
+        env_type.alias("_env_type"),
+        _coalesce_lazily(raw, [_jp(r, f"$.{name}") for name in timestamp_fields]).alias("_ts_text"),
         _jp(r, "$.session_id").alias("session_id"),
-        _jp(r, "$.direction").alias("direction"),
-        _jp(r, "$.metadata").alias("metadata"),
-        event_json.alias("event"),
     )
-    ev = pl.col("event")
-    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES))
-    out = out.with_columns(
-        pl.when(is_audio)
-        .then(
-            pl.coalesce(
-                pl.col("_audio_len"),
-                pl.coalesce(_jp(ev, "$.audio"), _jp(ev, "$.delta")).str.len_bytes().cast(pl.Int64),
-                pl.lit(0, dtype=pl.Int64),
-            )
+    flat_type = df.filter(pl.col("_env_type").is_null()).select(
+        pl.col("line"), pl.col("file"), _jp(r, "$.type").alias("_flat_type")
+    )
+    df = (
+        df.join(flat_type, on=["file", "line"], how="left")
+        if flat_type.height
+        else df.with_columns(pl.lit(None, dtype=pl.String).alias("_flat_type"))
+    )
+    df = (
+        df.with_columns(
+            pl.coalesce("_env_type", "_flat_type").alias("_raw_type"),
+            pl.col("_env_type").is_not_null().alias("_env"),
         )
-        .alias("audio_b64_len"),
-        pl.when(is_audio).then(_jp(ev, "$.response_id")).alias("response_id"),
-        pl.when(pl.col("type") == "session.created")
-        .then(_jp(ev, "$.session.id"))
-        .alias("created_session_id"),
-        pl.when(is_audio).then(pl.lit(None, dtype=pl.String)).otherwise(ev).alias("event"),
-        pl.when(r.str.strip_chars() == "")
-        .then(pl.lit("blank"))
-        .when(pl.col("_raw_type").is_null() & ~pl.col("_obj"))
-        .then(pl.lit("malformed JSON (not a JSON object)"))
-        .when(pl.col("_raw_type").is_null())
-        .then(pl.lit("malformed JSON or no event type"))
-        .when(pl.col("_ts_text").is_null())
-        .then(pl.lit("no timestamp field"))
-        .when(pl.col("ts_ns").is_null())
-        .then(pl.lit("unparseable timestamp"))
-        .alias("reject"),
+        .with_columns(
+            pl.col("_raw_type").replace(ALIASES).alias("type"),
+            _timestamp_ns(pl.col("_ts_text")).alias("ts_ns"),
+        )
+        .with_columns(
+            pl.when(r.str.strip_chars() == "")
+            .then(pl.lit("blank"))
+            .when(pl.col("_raw_type").is_null() & ~r.str.strip_chars_start().str.starts_with("{"))
+            .then(pl.lit("malformed JSON (not a JSON object)"))
+            .when(pl.col("_raw_type").is_null())
+            .then(pl.lit("malformed JSON or no event type"))
+            .when(pl.col("_ts_text").is_null())
+            .then(pl.lit("no timestamp field"))
+            .when(pl.col("ts_ns").is_null())
+            .then(pl.lit("unparseable timestamp"))
+            .alias("reject"),
+        )
     )
-    return out
+    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
+    audio = df.filter(is_audio)
+    other = df.filter(~is_audio)
+    env = pl.col("_env")
+    payload = (
+        _coalesce_lazily(
+            audio,
+            [
+                pl.when(env).then(_jp(r, "$.event.delta")).otherwise(_jp(r, "$.delta")),
+                pl.when(env).then(_jp(r, "$.event.audio")).otherwise(_jp(r, "$.audio")),
+            ],
+        )
+        if audio.height
+        else pl.Series(dtype=pl.String)
+    )
+    audio = audio.with_columns(
+        payload.str.len_bytes().cast(pl.Int64).fill_null(0).alias("audio_b64_len"),
+        pl.when(env)
+        .then(_jp(r, "$.event.response_id"))
+        .otherwise(_jp(r, "$.response_id"))
+        .alias("response_id"),
+        pl.lit(None, dtype=pl.String).alias("event"),
+        pl.lit(None, dtype=pl.String).alias("metadata"),
+        pl.lit(None, dtype=pl.String).alias("created_session_id"),
+    )
+    event = pl.when(env).then(_jp(r, "$.event")).otherwise(r)
+    other = other.with_columns(
+        event.alias("event"), _jp(r, "$.metadata").alias("metadata")
+    ).with_columns(
+        pl.lit(None, dtype=pl.Int64).alias("audio_b64_len"),
+        pl.lit(None, dtype=pl.String).alias("response_id"),
+        pl.when(pl.col("type") == "session.created")
+        .then(_jp(pl.col("event"), "$.session.id"))
+        .alias("created_session_id"),
+    )
+    cols = [*EVENT_SCHEMA, "raw", "reject"]
+    return pl.concat([other.select(cols), audio.select(cols)], how="vertical_relaxed")
 
 
 def load_files(
