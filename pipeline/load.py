@@ -224,77 +224,114 @@ def _coalesce_lazily(df: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.Series:
     return out
 
 
-def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
-    """Typed event columns from raw records (columns file, line, raw).
+_FIELDS = ("type", "response_id", "delta", "audio")
 
-    Rows that are not usable events keep a non-null `reject` reason; the caller
-    splits them off. Audio rows (most of a log's bytes) are parsed only for their
-    type, time, session, response id and payload length; every other row also
-    yields its event JSON for the state machine. Pure: frame in, frame out.
-    """
+
+def _decode_fast(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
+    """All needed fields in one JSON parse per line; raises on any irregular line."""
+    inner = {k: pl.String() for k in _FIELDS}
+    top = {k: pl.String() for k in (*timestamp_fields, "session_id", *_FIELDS) if k != "event"}
+    d = raw["raw"].str.json_decode(pl.Struct({**top, "event": pl.Struct(inner)}))
+    ev = d.struct.field("event")
+    env = ev.struct.field("type").is_not_null()
+    ts = d.struct.field(timestamp_fields[0])
+    for name in timestamp_fields[1:]:
+        ts = ts.fill_null(d.struct.field(name))
+
+    def pick(name: str) -> pl.Series:
+        return pl.select(
+            pl.when(env).then(ev.struct.field(name)).otherwise(d.struct.field(name))
+        ).to_series()
+
+    payload = pick("delta").fill_null(pick("audio"))
+    return raw.with_columns(
+        pick("type").alias("_raw_type"),
+        env.alias("_env"),
+        ts.alias("_ts_text"),
+        d.struct.field("session_id").alias("session_id"),
+        payload.str.len_bytes().cast(pl.Int64).alias("_payload_len"),
+        pick("response_id").alias("_resp"),
+    )
+
+
+def _decode_robust(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
+    """Line by line tolerant: JSON paths return null on malformed lines instead of failing."""
     r = pl.col("raw")
     env_type = _coalesce_lazily(raw, [_jp(r, "$.event.type")])
+    flat = pl.col("_env_type").is_null()
     df = raw.with_columns(
         env_type.alias("_env_type"),
         _coalesce_lazily(raw, [_jp(r, f"$.{name}") for name in timestamp_fields]).alias("_ts_text"),
         _jp(r, "$.session_id").alias("session_id"),
     )
-    flat_type = df.filter(pl.col("_env_type").is_null()).select(
-        pl.col("line"), pl.col("file"), _jp(r, "$.type").alias("_flat_type")
+    df = df.with_columns(
+        _coalesce_lazily(df, [pl.col("_env_type"), pl.when(flat).then(_jp(r, "$.type"))]).alias(
+            "_raw_type"
+        ),
+        (~flat).alias("_env"),
     )
-    df = (
-        df.join(flat_type, on=["file", "line"], how="left")
-        if flat_type.height
-        else df.with_columns(pl.lit(None, dtype=pl.String).alias("_flat_type"))
+    env = pl.col("_env")
+    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
+    payload = _coalesce_lazily(
+        df,
+        [
+            pl.when(is_audio).then(
+                pl.when(env).then(_jp(r, "$.event.delta")).otherwise(_jp(r, "$.delta"))
+            ),
+            pl.when(is_audio).then(
+                pl.when(env).then(_jp(r, "$.event.audio")).otherwise(_jp(r, "$.audio"))
+            ),
+        ],
     )
-    df = (
-        df.with_columns(
-            pl.coalesce("_env_type", "_flat_type").alias("_raw_type"),
-            pl.col("_env_type").is_not_null().alias("_env"),
-        )
-        .with_columns(
-            pl.col("_raw_type").replace(ALIASES).alias("type"),
-            _timestamp_ns(pl.col("_ts_text")).alias("ts_ns"),
-        )
-        .with_columns(
-            pl.when(r.str.strip_chars() == "")
-            .then(pl.lit("blank"))
-            .when(pl.col("_raw_type").is_null() & ~r.str.strip_chars_start().str.starts_with("{"))
-            .then(pl.lit("malformed JSON (not a JSON object)"))
-            .when(pl.col("_raw_type").is_null())
-            .then(pl.lit("malformed JSON or no event type"))
-            .when(pl.col("_ts_text").is_null())
-            .then(pl.lit("no timestamp field"))
-            .when(pl.col("ts_ns").is_null())
-            .then(pl.lit("unparseable timestamp"))
-            .alias("reject"),
-        )
+    return df.drop("_env_type").with_columns(
+        payload.str.len_bytes().cast(pl.Int64).alias("_payload_len"),
+        pl.when(is_audio)
+        .then(pl.when(env).then(_jp(r, "$.event.response_id")).otherwise(_jp(r, "$.response_id")))
+        .alias("_resp"),
+    )
+
+
+def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
+    """Typed event columns from raw records (columns file, line, raw).
+
+    Rows that are not usable events keep a non-null `reject` reason; the caller
+    splits them off. A file of regular lines is decoded in one parse per line;
+    one irregular line (malformed, a field of an unexpected type) sends the whole
+    frame through the tolerant path. Audio rows (most of a log's bytes) yield
+    only type, time, session, response id and payload length; every other row
+    also yields its event JSON for the state machine. Pure: frame in, frame out.
+    """
+    r = pl.col("raw")
+    try:
+        df = _decode_fast(raw, timestamp_fields)
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
+        df = _decode_robust(raw, timestamp_fields)
+    df = df.with_columns(
+        pl.col("_raw_type").replace(ALIASES).alias("type"),
+        _timestamp_ns(pl.col("_ts_text")).alias("ts_ns"),
+    ).with_columns(
+        pl.when(r.str.strip_chars() == "")
+        .then(pl.lit("blank"))
+        .when(pl.col("_raw_type").is_null() & ~r.str.strip_chars_start().str.starts_with("{"))
+        .then(pl.lit("malformed JSON (not a JSON object)"))
+        .when(pl.col("_raw_type").is_null())
+        .then(pl.lit("malformed JSON or no event type"))
+        .when(pl.col("_ts_text").is_null())
+        .then(pl.lit("no timestamp field"))
+        .when(pl.col("ts_ns").is_null())
+        .then(pl.lit("unparseable timestamp"))
+        .alias("reject"),
     )
     is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
-    audio = df.filter(is_audio)
-    other = df.filter(~is_audio)
-    env = pl.col("_env")
-    payload = (
-        _coalesce_lazily(
-            audio,
-            [
-                pl.when(env).then(_jp(r, "$.event.delta")).otherwise(_jp(r, "$.delta")),
-                pl.when(env).then(_jp(r, "$.event.audio")).otherwise(_jp(r, "$.audio")),
-            ],
-        )
-        if audio.height
-        else pl.Series(dtype=pl.String)
-    )
-    audio = audio.with_columns(
-        payload.str.len_bytes().cast(pl.Int64).fill_null(0).alias("audio_b64_len"),
-        pl.when(env)
-        .then(_jp(r, "$.event.response_id"))
-        .otherwise(_jp(r, "$.response_id"))
-        .alias("response_id"),
+    audio = df.filter(is_audio).with_columns(
+        pl.col("_payload_len").fill_null(0).alias("audio_b64_len"),
+        pl.col("_resp").alias("response_id"),
         pl.lit(None, dtype=pl.String).alias("event"),
         pl.lit(None, dtype=pl.String).alias("metadata"),
         pl.lit(None, dtype=pl.String).alias("created_session_id"),
     )
+    other = df.filter(~is_audio)
+    env = pl.col("_env")
     event = pl.when(env).then(_jp(r, "$.event")).otherwise(r)
     other = other.with_columns(
         event.alias("event"), _jp(r, "$.metadata").alias("metadata")

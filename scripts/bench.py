@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Benchmark realtrace against the Polars parse floor and the naive OTel SDK script, in one run.
+
+Each contender runs as its own subprocess on the same generated input; wall
+time and peak RSS (ru_maxrss of that child) are measured, and ratios are taken
+within the run (machines are noisy: compare ratios, not seconds).
+
+    python scripts/bench.py --size 1GB            # generates the input once, under --work
+    python scripts/bench.py --input /data/logs    # an existing log directory
+    python scripts/bench.py --size 2MB --smoke    # seconds; what the test suite runs
+
+Contenders:
+  floor            polars.read_ndjson of the same files to a frame (full schema inference), nothing else
+  naive            the obvious script: json.loads per line, OTel SDK tracer with explicit start/end
+                   times per span, BatchSpanProcessor, OTLP gRPC exporter to the loopback receiver
+  realtrace-file   realtrace convert → OTLP JSON lines file
+  realtrace-grpc   realtrace convert → the loopback gRPC receiver
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+FLOOR = """
+import glob, sys, polars as pl
+files = sorted(glob.glob(sys.argv[1] + "/**/*.jsonl", recursive=True))
+try:
+    df = pl.read_ndjson(files, infer_schema_length=None)
+except Exception:  # heterogeneous events can defeat inference; fall back to raw lines
+    df = pl.read_lines(files)
+print(df.height)
+"""
+
+NAIVE = """
+import glob, json, sys
+from datetime import datetime
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+provider = TracerProvider(resource=Resource.create({"service.name": "naive"}))
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[2], insecure=True), max_queue_size=1_000_000))
+tracer = provider.get_tracer("naive")
+
+def ns(ts):
+    if isinstance(ts, (int, float)):
+        return int(ts)
+    return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1e9)
+
+sessions = {}
+for path in sorted(glob.glob(sys.argv[1] + "/**/*.jsonl", recursive=True)):
+    with open(path) as fh:
+        for line in fh:
+            rec = json.loads(line)
+            sessions.setdefault(rec.get("session_id"), []).append((ns(rec["timestamp"]), rec["event"]))
+spans = 0
+for sid, events in sessions.items():
+    events.sort(key=lambda e: e[0])
+    root = tracer.start_span("realtime_session", start_time=events[0][0], attributes={"session.id": str(sid)})
+    ctx = trace.set_span_in_context(root)
+    open_resp, open_input, open_tool = {}, {}, {}
+    for ts, ev in events:
+        t = ev.get("type", "")
+        if t == "input_audio_buffer.speech_started":
+            open_input[ev.get("item_id")] = tracer.start_span("user_input", context=ctx, start_time=ts)
+        elif t == "conversation.item.input_audio_transcription.completed" and ev.get("item_id") in open_input:
+            s = open_input.pop(ev["item_id"]); s.set_attribute("transcript", ev.get("transcript", "")); s.end(end_time=ts); spans += 1
+        elif t == "response.created":
+            open_resp[ev["response"]["id"]] = tracer.start_span("response", context=ctx, start_time=ts)
+        elif t == "response.done" and ev["response"]["id"] in open_resp:
+            s = open_resp.pop(ev["response"]["id"])
+            u = ev["response"].get("usage") or {}
+            s.set_attribute("gen_ai.usage.input_tokens", u.get("input_tokens", 0))
+            s.set_attribute("gen_ai.usage.output_tokens", u.get("output_tokens", 0))
+            s.set_attribute("output", json.dumps(ev["response"].get("output")))
+            s.end(end_time=ts); spans += 1
+        elif t == "response.function_call_arguments.done":
+            open_tool[ev["call_id"]] = tracer.start_span(ev.get("name", "tool"), context=ctx, start_time=ts)
+        elif t == "conversation.item.create" and ev.get("item", {}).get("call_id") in open_tool:
+            s = open_tool.pop(ev["item"]["call_id"]); s.end(end_time=ts); spans += 1
+    for s in [*open_resp.values(), *open_input.values(), *open_tool.values()]:
+        s.end(end_time=events[-1][0]); spans += 1
+    root.end(end_time=events[-1][0]); spans += 1
+provider.force_flush(600_000)
+provider.shutdown()
+print(spans)
+"""
+
+
+class Receiver:
+    """A counting OTLP gRPC receiver on loopback (spans stored: count only)."""
+
+    def __init__(self) -> None:
+        import grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+        rec = self
+        self.spans = 0
+        self.lock = threading.Lock()
+
+        class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+                n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+                with rec.lock:
+                    rec.spans += n
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.max_receive_message_length", 64 << 20)])
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.stop(0)
+
+
+def measure_rss(name: str, cmd: list[str]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed with exit code {proc.returncode}")
+    return {"name": name, "wall_s": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stdout": out.decode().strip()}
+
+
+def input_stats(root: Path) -> tuple[int, int, int]:
+    files = sorted(root.rglob("*.jsonl"))
+    size = sum(f.stat().st_size for f in files)
+    lines = 0
+    for f in files:
+        with f.open("rb") as fh:
+            lines += sum(chunk.count(b"\n") for chunk in iter(lambda fh=fh: fh.read(1 << 24), b""))
+    return len(files), size, lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="100MB", help="generated input size (ignored with --input)")
+    ap.add_argument("--input", type=Path, default=None, help="existing directory of JSONL logs")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "realtrace-bench")
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--skip", action="append", default=[], help="contender to skip (floor, naive, realtrace-file, realtrace-grpc)")
+    ap.add_argument("--workers", type=int, default=None, help="pass --workers to realtrace")
+    ap.add_argument("--json", type=Path, default=None, help="write results as JSON here [default: <work>/bench-<size>.json]")
+    ap.add_argument("--smoke", action="store_true", help="tiny run for the test suite: skips the naive script's large input")
+    args = ap.parse_args(argv)
+
+    from gen_logs import _parse_size, write_bulk
+
+    if args.input is None:
+        size = _parse_size(args.size)
+        data = args.work / f"input-{args.size}-seed{args.seed}"
+        if not (data / ".complete").exists():
+            data.mkdir(parents=True, exist_ok=True)
+            write_bulk(data, None, size, args.seed)
+            (data / ".complete").write_text("ok")
+    else:
+        data = args.input
+    nfiles, nbytes, nlines = input_stats(data)
+    out_dir = Path(tempfile.mkdtemp(prefix="realtrace-bench-out-", dir=args.work if args.work.exists() else None))
+    receiver = Receiver()
+    py = sys.executable
+    rt = [py, "-m", "pipeline.cli", "convert", "-i", str(data), "--no-state", "--quiet", "--report", str(out_dir / "report.json")]
+    if args.workers:
+        rt += ["--workers", str(args.workers)]
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        if "floor" not in args.skip:
+            results["floor"] = measure_rss("floor", [py, "-c", FLOOR, str(data)])
+        if "realtrace-file" not in args.skip:
+            results["realtrace-file"] = measure_rss("realtrace-file", [*rt, "-o", str(out_dir / "t.jsonl")])
+            results["realtrace-file"]["spans"] = json.loads((out_dir / "report.json").read_text())["spans"]
+        if "realtrace-grpc" not in args.skip:
+            before = receiver.spans
+            results["realtrace-grpc"] = measure_rss(
+                "realtrace-grpc", [*rt, "-o", str(out_dir / "g.jsonl"), "--endpoint", receiver.endpoint, "--protocol", "grpc"]
+            )
+            results["realtrace-grpc"]["spans"] = receiver.spans - before
+        if "naive" not in args.skip:
+            before = receiver.spans
+            results["naive"] = measure_rss("naive", [py, "-c", NAIVE, str(data), f"127.0.0.1:{receiver.port}"])
+            results["naive"]["spans"] = receiver.spans - before
+    finally:
+        receiver.stop()
+    for r in results.values():
+        r["events_per_s"] = round(nlines / r["wall_s"], 1)
+        if "spans" in r:
+            r["spans_per_s"] = round(r["spans"] / r["wall_s"], 1)
+        r.pop("stdout", None)
+    ratios: dict[str, float] = {}
+    if "floor" in results and "realtrace-grpc" in results:
+        ratios["realtrace_grpc_over_floor"] = round(results["realtrace-grpc"]["wall_s"] / results["floor"]["wall_s"], 2)
+    if "floor" in results and "realtrace-file" in results:
+        ratios["realtrace_file_over_floor"] = round(results["realtrace-file"]["wall_s"] / results["floor"]["wall_s"], 2)
+    if "naive" in results and "realtrace-grpc" in results:
+        ratios["naive_over_realtrace_grpc"] = round(results["naive"]["wall_s"] / results["realtrace-grpc"]["wall_s"], 2)
+    doc = {
+        "input": {"dir": str(data), "files": nfiles, "bytes": nbytes, "events": nlines},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "results": results,
+        "ratios": ratios,
+    }
+    print(f"input: {nfiles} files, {nbytes / 1e6:.1f} MB, {nlines} events; machine: {os.cpu_count()} CPUs")
+    print(f"{'contender':<16} {'wall s':>8} {'events/s':>12} {'spans':>8} {'spans/s':>10} {'peak RSS MB':>12}")
+    for r in results.values():
+        print(f"{r['name']:<16} {r['wall_s']:>8.2f} {r['events_per_s']:>12.0f} {r.get('spans', ''):>8} {r.get('spans_per_s', ''):>10} {r['peak_rss_mb']:>12.1f}")
+    for k, v in ratios.items():
+        print(f"{k}: {v}")
+    target = args.json or args.work / f"bench-{args.size if args.input is None else 'input'}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"results: {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
