@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from .attributes import MappingOptions
+from .chunks import DEFAULT_CHUNK_BYTES, DEFAULT_MEMORY_BUDGET
 from .load import DEFAULT_TIMESTAMP_FIELDS
 
 BRAINTRUST_API_URL = "https://api.braintrust.dev"
@@ -131,6 +132,10 @@ class RunConfig:
     dead_letter: Path | None = None
     max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    spill_dir: Path | None = None
+    workers: int = 1
 
     @property
     def rejects_path(self) -> Path:

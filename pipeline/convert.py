@@ -16,8 +16,9 @@ from typing import Any
 import polars as pl
 
 from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
+from .chunks import EventStore
 from .encode import json_line
-from .load import DEFAULT_TIMESTAMP_FIELDS, Reject, load_files
+from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, load_file
 from .model import SessionSpans
 from .reconstruct import reconstruct_session
 from .sessionize import assign_sessions, iter_sessions
@@ -81,22 +82,41 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
             fh.write(json_line(row) + "\n")
 
 
-def load_sessions(
+def read_into(
+    store: EventStore,
     files: Sequence[str],
-    timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS,
-    file_ids: Sequence[int] | None = None,
-    stats: RunStats | None = None,
+    file_ids: Sequence[int],
+    timestamp_fields: Sequence[str],
+    stats: RunStats,
+) -> list[Reject]:
+    """Read files one at a time into `store` (keyed by session), counting every line."""
+    rejects: list[Reject] = []
+    for fid, path in zip(file_ids, files, strict=True):
+        loaded = load_file(path, fid, timestamp_fields)
+        stats.files += 1
+        stats.lines_read += loaded.lines_read
+        stats.blank_lines += loaded.blank_lines
+        stats.events += loaded.events.height
+        stats.count_rejects(loaded.rejects)
+        rejects += loaded.rejects
+        store.add(fid, assign_sessions(loaded.events, [path], [fid]))
+    return rejects
+
+
+def load_sessions(
+    files: Sequence[str], timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS
 ) -> tuple[pl.DataFrame, list[Reject], RunStats]:
-    """Read files into one sessionized frame, with the rejects; counts add up in `stats`."""
-    stats = stats if stats is not None else RunStats()
-    loaded = load_files(files, timestamp_fields, file_ids)
-    stats.files += len(files)
-    stats.lines_read += loaded.lines_read
-    stats.blank_lines += loaded.blank_lines
-    stats.count_rejects(loaded.rejects)
-    frame = assign_sessions(loaded.events, files, file_ids)
-    stats.events += frame.height
-    return frame, loaded.rejects, stats
+    """All files as one sessionized frame, in memory (inspection, tests, small inputs)."""
+    stats = RunStats()
+    with EventStore(memory_budget=1 << 62) as store:
+        rejects = read_into(store, files, range(len(files)), timestamp_fields, stats)
+        frames = list(store.chunks(chunk_bytes=1 << 62))
+    frame = (
+        frames[0]
+        if frames and frames[0].width
+        else pl.DataFrame(schema={**EVENT_SCHEMA, "session_key": pl.String})
+    )
+    return frame, rejects, stats
 
 
 def iter_converted(

@@ -346,37 +346,59 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     return pl.concat([other.select(cols), audio.select(cols)], how="vertical_relaxed")
 
 
+def load_file(
+    path: str, fid: int, timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS
+) -> LoadResult:
+    """One file's events and the accounting of each of its lines.
+
+    Files are the unit of reading: memory holds one file's raw text at a time, and
+    one irregular line only sends its own file down the tolerant parse.
+    """
+    try:
+        raw = read_raw(path)
+    except Exception as exc:  # unreadable/corrupt file: counted, the batch goes on
+        reason = f"unreadable file: {type(exc).__name__}: {exc}"[:300]
+        return LoadResult(pl.DataFrame(schema=EVENT_SCHEMA), [path], [Reject(path, 0, reason)])
+    if raw.height == 0:
+        return LoadResult(
+            pl.DataFrame(schema=EVENT_SCHEMA), [path], [Reject(path, 0, "empty file")]
+        )
+    extracted = extract_events(
+        raw.with_columns(pl.lit(fid, dtype=pl.UInt32).alias("file")), timestamp_fields
+    )
+    blank = extracted.filter(pl.col("reject") == "blank").height
+    bad = extracted.filter(pl.col("reject").is_not_null() & (pl.col("reject") != "blank"))
+    rejects = [
+        Reject(path, line, reason, excerpt)
+        for line, reason, excerpt in bad.select(
+            "line", "reject", pl.col("raw").str.slice(0, 200)
+        ).iter_rows()
+    ]
+    events = extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA))
+    return LoadResult(events, [path], rejects, extracted.height, blank)
+
+
 def load_files(
     files: Sequence[str],
     timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS,
     file_ids: Sequence[int] | None = None,
 ) -> LoadResult:
-    """Read and extract a set of files; every line ends up an event, a reject or blank.
+    """Several files at once, concatenated (small inputs and tests; runs go file by file).
 
     `file_ids` number the files within the whole run's sorted input list when only
     some files are loaded, so tie-breaking by file stays stable.
     """
     ids = list(file_ids) if file_ids is not None else list(range(len(files)))
-    path_of = dict(zip(ids, files, strict=True))
-    rejects: list[Reject] = []
-    frames: list[pl.DataFrame] = []
-    for fid, path in zip(ids, files, strict=True):
-        try:
-            raw = read_raw(path)
-        except Exception as exc:  # unreadable/corrupt file: counted, the batch goes on
-            rejects.append(Reject(path, 0, f"unreadable file: {type(exc).__name__}: {exc}"[:300]))
-            continue
-        if raw.height == 0:
-            rejects.append(Reject(path, 0, "empty file"))
-            continue
-        frames.append(raw.with_columns(pl.lit(fid, dtype=pl.UInt32).alias("file")))
-    if not frames:
-        return LoadResult(pl.DataFrame(schema=EVENT_SCHEMA), list(files), rejects)
-    extracted = extract_events(pl.concat(frames, how="vertical"), timestamp_fields)
-    lines_read = extracted.height
-    blank = extracted.filter(pl.col("reject") == "blank").height
-    bad = extracted.filter(pl.col("reject").is_not_null() & (pl.col("reject") != "blank"))
-    for row in bad.select("file", "line", "reject", pl.col("raw").str.slice(0, 200)).iter_rows():
-        rejects.append(Reject(path_of[row[0]], row[1], row[2], row[3]))
-    events = extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA))
-    return LoadResult(events, list(files), rejects, lines_read, blank)
+    parts = [load_file(path, fid, timestamp_fields) for fid, path in zip(ids, files, strict=True)]
+    events = (
+        pl.concat([p.events for p in parts], how="vertical")
+        if parts
+        else pl.DataFrame(schema=EVENT_SCHEMA)
+    )
+    return LoadResult(
+        events,
+        list(files),
+        [r for p in parts for r in p.rejects],
+        sum(p.lines_read for p in parts),
+        sum(p.blank_lines for p in parts),
+    )

@@ -7,19 +7,20 @@ network out, with the counts the summary and the exit code come from.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from .attributes import MappingOptions
 from .batch import split_spans
+from .chunks import EventStore
 from .config import ExportConfig, RunConfig
-from .convert import RunStats, elapsed, iter_converted, load_sessions, write_rejects
+from .convert import RunStats, elapsed, iter_converted, load_sessions, read_into, write_rejects
 from .deliver import deliver
 from .encode import build_request, resource
 from .export import Exporter
@@ -27,7 +28,7 @@ from .load import expand_inputs
 from .model import SessionSpans
 from .progress import Progress
 from .redact import Redactor
-from .select import Selector, plan_files, read_session_list
+from .select import FilePlan, Selector, plan_files, read_session_list
 from .sinks import JsonLinesFile, read_requests
 from .state import FileInfo, StateStore
 from .transport import make_transport
@@ -86,18 +87,33 @@ def _run(
     ids = {f: i for i, f in enumerate(files)}
     plan = plan_files(files, state, cfg.full)
     stats = RunStats()
+    store = EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir)
+    try:
+        return _convert_store(cfg, files, ids, plan, only, state, progress, start, stats, store)
+    finally:
+        store.close()
+
+
+def _convert_store(
+    cfg: RunConfig,
+    files: list[str],
+    ids: dict[str, int],
+    plan: FilePlan,
+    only: frozenset[str] | None,
+    state: StateStore | None,
+    progress: Progress,
+    start: float,
+    stats: RunStats,
+    store: EventStore,
+) -> RunResult:
     progress.set_phase("reading")
-    first = plan.first_pass(files)
-    frame, rejects, _ = load_sessions(first, cfg.timestamp_fields, [ids[f] for f in first], stats)
-    keys = set(frame["session_key"].unique().to_list())
+    todo = plan.first_pass(files)
+    rejects = read_into(store, todo, [ids[f] for f in todo], cfg.timestamp_fields, stats)
+    keys = store.keys()
     extra = plan.pull_in(keys)
-    while extra:  # rotated logs: a new file continues a session of an old one
-        more, more_rejects, _ = load_sessions(
-            extra, cfg.timestamp_fields, [ids[f] for f in extra], stats
-        )
-        frame = pl.concat([frame, more]).sort(["session_key", "ts_ns", "file", "line"])
-        rejects += more_rejects
-        keys |= set(more["session_key"].unique().to_list())
+    while extra:  # rotated logs: a new file continues a session of an already delivered one
+        rejects += read_into(store, extra, [ids[f] for f in extra], cfg.timestamp_fields, stats)
+        keys = store.keys()
         extra = plan.pull_in(keys)
     stats.files_skipped = len(plan.unchanged)
     stats.sessions_skipped += len(plan.skipped_sessions(keys))
@@ -111,7 +127,7 @@ def _run(
         full=cfg.full,
         skip_changed=cfg.skip_changed,
     )
-    file_sessions = _file_sessions(frame)
+    file_sessions = store.file_sessions()
     outcome: dict[str, bool] = {}
 
     def on_session(sess: SessionSpans, ok: bool) -> None:
@@ -132,8 +148,10 @@ def _run(
 
     progress.set_phase("converting and sending", total=len(keys))
     errors: list[str] = []
-    sessions = iter_converted(
-        frame, cfg.mapping, stats, keep=selector, on_converted=progress.converted
+    sessions = itertools.chain.from_iterable(
+        iter_converted(chunk, cfg.mapping, stats, keep=selector, on_converted=progress.converted)
+        for chunk in store.chunks(cfg.chunk_bytes)
+        if chunk.height
     )
     deliver(
         sessions,
@@ -167,11 +185,6 @@ def _run(
     if cfg.report is not None:
         write_report(cfg.report, stats)
     return RunResult(stats, exit_code_for(stats, cfg.strict))
-
-
-def _file_sessions(frame: pl.DataFrame) -> dict[int, list[str]]:
-    grouped = frame.group_by("file").agg(pl.col("session_key").unique())
-    return {int(f): list(k) for f, k in grouped.iter_rows()}
 
 
 def _record_files(
