@@ -310,9 +310,10 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
         pl.col("_raw_type").replace(ALIASES).alias("type"),
         _timestamp_ns(pl.col("_ts_text")).alias("ts_ns"),
     ).with_columns(
-        pl.when(r.str.strip_chars() == "")
+        # anchored regexes stop at the first character: no copy of long lines
+        pl.when(r.str.contains(r"^\s*$"))
         .then(pl.lit("blank"))
-        .when(pl.col("_raw_type").is_null() & ~r.str.strip_chars_start().str.starts_with("{"))
+        .when(pl.col("_raw_type").is_null() & ~r.str.contains(r"^\s*\{"))
         .then(pl.lit("malformed JSON (not a JSON object)"))
         .when(pl.col("_raw_type").is_null())
         .then(pl.lit("malformed JSON or no event type"))
@@ -322,13 +323,20 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
         .then(pl.lit("unparseable timestamp"))
         .alias("reject"),
     )
+    df = df.with_columns(
+        pl.when(pl.col("reject").is_not_null()).then(r.str.slice(0, 200)).alias("excerpt")
+    )
     is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
-    audio = df.filter(is_audio).with_columns(
-        pl.col("_payload_len").fill_null(0).alias("audio_b64_len"),
-        pl.col("_resp").alias("response_id"),
-        pl.lit(None, dtype=pl.String).alias("event"),
-        pl.lit(None, dtype=pl.String).alias("metadata"),
-        pl.lit(None, dtype=pl.String).alias("created_session_id"),
+    audio = (
+        df.drop("raw")
+        .filter(is_audio)
+        .with_columns(
+            pl.col("_payload_len").fill_null(0).alias("audio_b64_len"),
+            pl.col("_resp").alias("response_id"),
+            pl.lit(None, dtype=pl.String).alias("event"),
+            pl.lit(None, dtype=pl.String).alias("metadata"),
+            pl.lit(None, dtype=pl.String).alias("created_session_id"),
+        )
     )
     other = df.filter(~is_audio)
     env = pl.col("_env")
@@ -342,7 +350,7 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
         .then(_jp(pl.col("event"), "$.session.id"))
         .alias("created_session_id"),
     )
-    cols = [*EVENT_SCHEMA, "raw", "reject"]
+    cols = [*EVENT_SCHEMA, "reject", "excerpt"]
     return pl.concat([other.select(cols), audio.select(cols)], how="vertical_relaxed")
 
 
@@ -370,9 +378,7 @@ def load_file(
     bad = extracted.filter(pl.col("reject").is_not_null() & (pl.col("reject") != "blank"))
     rejects = [
         Reject(path, line, reason, excerpt)
-        for line, reason, excerpt in bad.select(
-            "line", "reject", pl.col("raw").str.slice(0, 200)
-        ).iter_rows()
+        for line, reason, excerpt in bad.select("line", "reject", "excerpt").iter_rows()
     ]
     events = extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA))
     return LoadResult(events, [path], rejects, extracted.height, blank)

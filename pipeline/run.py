@@ -126,6 +126,7 @@ def _convert_store(
         delivered=state.delivered_hashes(keys) if state is not None else {},
         full=cfg.full,
         skip_changed=cfg.skip_changed,
+        hash_sessions=state is not None,
     )
     file_sessions = store.file_sessions()
     outcome: dict[str, bool] = {}

@@ -73,8 +73,8 @@ class Selector:
     delivered: dict[str, str] = field(default_factory=dict)
     full: bool = False
     skip_changed: bool = False
+    hash_sessions: bool = True
     hashes: dict[str, str] = field(default_factory=dict)
-    starts: dict[str, int] = field(default_factory=dict)
     skipped_delivered: int = 0
     outside_window: int = 0
     changed: int = 0
@@ -89,6 +89,8 @@ class Selector:
         ):
             self.outside_window += 1
             return False
+        if not self.hash_sessions:  # no state to compare with or record in
+            return True
         h = session_hash(events)
         previous = self.delivered.get(key)
         if previous is not None and not self.full:
@@ -97,7 +99,6 @@ class Selector:
                 return False
             self.changed += 1
         self.hashes[key] = h
-        self.starts[key] = start
         return True
 
 
