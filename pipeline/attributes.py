@@ -104,7 +104,10 @@ def _genai_message(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fold adjacent assistant messages of one response into one (text + tool calls)."""
+    """Fold a tool call into the assistant message just before it (one response, one message).
+
+    Messages are shared between spans (see MessageBook): a merge builds a new dict.
+    """
     out: list[dict[str, Any]] = []
     for msg in messages:
         prev = out[-1] if out else None
@@ -112,18 +115,55 @@ def _merge_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             prev is not None
             and prev["role"] == "assistant" == msg["role"]
             and msg.get("tool_calls")
-            and not prev.get("_closed")
         ):
-            prev.setdefault("tool_calls", [])
-            prev["tool_calls"] = (prev.get("tool_calls") or []) + msg["tool_calls"]
+            out[-1] = {**prev, "tool_calls": (prev.get("tool_calls") or []) + msg["tool_calls"]}
             continue
-        out.append(dict(msg))
+        out.append(msg)
     return out
 
 
-def _messages(items: dict[str, dict[str, Any]], ids: list[str]) -> list[dict[str, Any]]:
-    msgs = [m for m in (chat_message(items[i]) for i in ids if i in items) if m is not None]
-    return _merge_calls(msgs)
+class MessageBook:
+    """A session's items as chat messages, each built and serialized once.
+
+    Every response span carries the conversation so far, so without this a long
+    session would rebuild and re-serialize the same messages once per response.
+    """
+
+    def __init__(self, items: dict[str, dict[str, Any]]) -> None:
+        self.items = items
+        self._msg: dict[str, dict[str, Any] | None] = {}
+        self._json: dict[int, str] = {}
+        self._genai: dict[int, str] = {}
+        self._shared: set[int] = set()
+
+    def messages(self, ids: list[str]) -> list[dict[str, Any]]:
+        out = []
+        for i in ids:
+            if i not in self._msg:
+                item = self.items.get(i)
+                made = chat_message(item) if item is not None else None
+                self._msg[i] = made
+                if made is not None:
+                    self._shared.add(id(made))
+            m = self._msg[i]
+            if m is not None:
+                out.append(m)
+        return _merge_calls(out)
+
+    def _cached(self, cache: dict[int, str], msg: dict[str, Any], render: Any) -> str:
+        key = id(msg)
+        text = cache.get(key)
+        if text is None:
+            text = _dumps(render(msg))
+            if key in self._shared:  # merged or ad-hoc messages are short-lived: never cached
+                cache[key] = text
+        return text
+
+    def json(self, msgs: list[dict[str, Any]]) -> str:
+        return "[" + ",".join(self._cached(self._json, m, lambda x: x) for m in msgs) + "]"
+
+    def genai_json(self, msgs: list[dict[str, Any]]) -> str:
+        return "[" + ",".join(self._cached(self._genai, m, _genai_message) for m in msgs) + "]"
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +231,7 @@ def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) ->
     if realtime_id:
         common["gen_ai.conversation.id"] = str(realtime_id)
 
+    book = MessageBook(items)
     ids = {n.key: span_id(key, n.key) for n in tree.nodes}
     totals = {"prompt_tokens": 0, "completion_tokens": 0, "tokens": 0}
     responses = 0
@@ -208,10 +249,12 @@ def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) ->
                 if text:
                     io["input"].append({"role": "user", "content": text})
             else:
-                io["output"].extend(_messages(items, node.data.get("items", [])))
-    spans = [_span(n, tid, ids, tree, common, options, model, turn_io) for n in tree.nodes[1:]]
+                io["output"].extend(book.messages(node.data.get("items", [])))
+    spans = [
+        _span(n, tid, ids, tree, common, options, model, turn_io, book) for n in tree.nodes[1:]
+    ]
 
-    history = _messages(items, tree.session["order"])
+    history = book.messages(tree.session["order"])
     metrics = {
         "turns": sum(1 for n in tree.nodes if n.kind == "turn"),
         "responses": responses,
@@ -297,6 +340,7 @@ def _span(
     options: MappingOptions,
     model: str,
     turn_io: dict[str, dict[str, list[Any]]],
+    book: MessageBook,
 ) -> SpanRecord:
     items: dict[str, dict[str, Any]] = tree.session["items"]
     d = node.data
@@ -337,7 +381,7 @@ def _span(
         attrs["gen_ai.response.model"] = model
         attrs["gen_ai.response.finish_reasons"] = [_finish_reason(d, items)]
         context = list(d.get("context", []))
-        history = _messages(items, context)
+        history = book.messages(context)
         omitted = max(0, len(history) - options.max_history)
         shown = history[omitted:] if options.max_history > 0 else []
         instructions = d.get("instructions")
@@ -350,12 +394,10 @@ def _span(
             )
             meta["history_omitted_messages"] = omitted
         prompt += shown
-        output = _messages(items, d.get("items", []))
-        attrs["braintrust.input_json"] = _dumps(prompt)
-        attrs["braintrust.output_json"] = _dumps(output)
-        attrs["gen_ai.input.messages"] = _dumps(
-            [_genai_message(m) for m in (prompt[1:] if instructions else prompt)]
-        )
+        output = book.messages(d.get("items", []))
+        attrs["braintrust.input_json"] = book.json(prompt)
+        attrs["braintrust.output_json"] = book.json(output)
+        attrs["gen_ai.input.messages"] = book.genai_json(prompt[1:] if instructions else prompt)
         if instructions:
             attrs["gen_ai.system_instructions"] = _dumps(
                 [{"type": "text", "content": instructions}]
@@ -373,8 +415,8 @@ def _span(
         if isinstance(cached, int):
             attrs["gen_ai.usage.cache_read.input_tokens"] = cached
         metrics.update(_usage_metrics(usage))
-        if "ttft_s" in d:
-            metrics["time_to_first_token"] = d["ttft_s"]
+        if "first_token_ns" in d:
+            metrics["time_to_first_token"] = (d["first_token_ns"] - node.start_ns) / 1e9
         if d.get("audio_out_ms"):
             metrics["audio_output_ms"] = round(d["audio_out_ms"], 3)
         status = d.get("status")

@@ -53,7 +53,6 @@ class SessionMachine:
         root = Node("session", "session", None, 0, 0)
         self.root = root
         self.nodes["session"] = root
-        self.last_ts = 0
 
     # -- helpers -----------------------------------------------------------------
 
@@ -290,8 +289,9 @@ class SessionMachine:
         return node
 
     def _first_token(self, node: Node, ts: int) -> None:
-        if "ttft_s" not in node.data:
-            node.data["ttft_s"] = (ts - node.start_ns) / 1e9
+        first = node.data.get("first_token_ns")
+        if first is None or ts < first:
+            node.data["first_token_ns"] = ts
 
     def on_output_item(self, ts: int, ev: dict[str, Any]) -> None:
         node = self._response(ev, ts)
@@ -444,29 +444,9 @@ class SessionMachine:
 
     # -- driver ------------------------------------------------------------------
 
-    def feed(
-        self, ts: int, etype: str, event: str | None, audio_len: int | None, response_id: str | None
-    ) -> None:
+    def feed(self, ts: int, etype: str, event: str | None) -> None:
+        """One non-audio event (audio rows are aggregated by `add_audio`)."""
         self.stats["events"] += 1
-        self.last_ts = ts
-        if audio_len is not None:
-            size = _b64_bytes(audio_len)
-            if etype == "input_audio_buffer.append":
-                self.stats["audio_in_bytes"] += size
-                self.audio_in_ms += size * 1000 / audio_bytes_per_second(self._format("input"))
-            else:
-                self.stats["audio_out_bytes"] += size
-                ms = size * 1000 / audio_bytes_per_second(self._format("output"))
-                self.audio_out_ms += ms
-                node = (
-                    self._response({"response_id": response_id}, ts)
-                    if response_id
-                    else self._last_response
-                )
-                if node is not None:
-                    node.data["audio_out_ms"] = node.data.get("audio_out_ms", 0.0) + ms
-                    self._first_token(node, ts)
-            return
         handler = HANDLERS.get(etype)
         if handler is None:
             if etype not in KNOWN_TYPES:
@@ -481,12 +461,37 @@ class SessionMachine:
         ev["type"] = etype
         handler(self, ts, ev)
 
-    @property
-    def _last_response(self) -> Node | None:
-        for node in reversed(self.nodes.values()):
-            if node.kind == "response" and not node.closed:
-                return node
-        return None
+    def add_audio(self, audio: pl.DataFrame) -> None:
+        """Audio rows, aggregated in Polars: sizes (never payloads) per direction and response.
+
+        Durations use the session's audio format as configured by the end of the
+        replay; output audio without a `response_id` counts for the session only.
+        """
+        if audio.height == 0:
+            return
+        self.stats["events"] += audio.height
+        sized = audio.with_columns((pl.col("audio_b64_len") * 3 // 4).alias("_bytes"))
+        is_input = pl.col("type") == "input_audio_buffer.append"
+        in_bytes = int(sized.filter(is_input)["_bytes"].sum() or 0)
+        self.stats["audio_in_bytes"] += in_bytes
+        self.audio_in_ms += in_bytes * 1000 / audio_bytes_per_second(self._format("input"))
+        out = sized.filter(~is_input)
+        out_bps = audio_bytes_per_second(self._format("output"))
+        out_bytes = int(out["_bytes"].sum() or 0)
+        self.stats["audio_out_bytes"] += out_bytes
+        self.audio_out_ms += out_bytes * 1000 / out_bps
+        per_response = (
+            out.filter(pl.col("response_id").is_not_null())
+            .group_by("response_id")
+            .agg(pl.col("_bytes").sum(), pl.col("ts_ns").min())
+        )
+        for rid, nbytes, first in per_response.iter_rows():
+            node = self._response({"response_id": rid}, first)
+            if node is not None:
+                node.data["audio_out_ms"] = (
+                    node.data.get("audio_out_ms", 0.0) + nbytes * 1000 / out_bps
+                )
+                self._first_token(node, first)
 
     def _format(self, direction: str) -> Any:
         cfg = self.config
@@ -590,12 +595,19 @@ def _metadata(values: Sequence[str | None]) -> dict[str, Any]:
 
 
 def reconstruct_session(session_key: str, events: pl.DataFrame) -> SessionTree:
-    """One session's ordered events (a frame from sessionize) → its span nodes. Pure."""
+    """One session's ordered events (a frame from sessionize) → its span nodes. Pure.
+
+    Only non-audio events go through the Python state machine; audio rows (the
+    majority of a voice log) are summed by Polars.
+    """
     machine = SessionMachine(session_key)
-    ts_list = events["ts_ns"].to_list()
+    is_audio = events["audio_b64_len"].is_not_null()
+    rest = events.filter(~is_audio)
     feed = machine.feed
-    columns = (events[c].to_list() for c in ("type", "event", "audio_b64_len", "response_id"))
-    for ts, etype, event, audio_len, response_id in zip(ts_list, *columns, strict=True):
-        feed(ts, etype, event, audio_len, response_id)
-    meta_values = events["metadata"].drop_nulls().unique(maintain_order=True).to_list()
-    return machine.finish(ts_list[0], ts_list[-1], _metadata(meta_values))
+    for ts, etype, event in zip(
+        rest["ts_ns"].to_list(), rest["type"].to_list(), rest["event"].to_list(), strict=True
+    ):
+        feed(ts, etype, event)
+    machine.add_audio(events.filter(is_audio))
+    meta_values = rest["metadata"].drop_nulls().unique(maintain_order=True).to_list()
+    return machine.finish(int(events["ts_ns"][0]), int(events["ts_ns"][-1]), _metadata(meta_values))
