@@ -19,19 +19,16 @@ from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
 from .chunks import EventStore
 from .encode import json_line
 from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, load_file
-from .model import SessionSpans
-from .reconstruct import reconstruct_session
-from .sessionize import assign_sessions, iter_sessions
+from .model import SessionEvents, SessionSpans
+from .reconstruct import reconstruct
+from .sessionize import assign_sessions, split_sessions
 
 
 def convert_frame(
     sessions: pl.DataFrame, options: MappingOptions = DEFAULT_MAPPING
 ) -> list[SessionSpans]:
     """Events of whole sessions (sorted, with `session_key`) → one SessionSpans per session."""
-    return [
-        map_session(reconstruct_session(key, part), options)
-        for key, part in iter_sessions(sessions)
-    ]
+    return [map_session(reconstruct(se), options) for se in split_sessions(sessions)]
 
 
 @dataclass(slots=True)
@@ -123,14 +120,14 @@ def iter_converted(
     frame: pl.DataFrame,
     options: MappingOptions,
     stats: RunStats,
-    keep: Callable[[str, pl.DataFrame], bool] | None = None,
+    keep: Callable[[SessionEvents], bool] | None = None,
     on_converted: Callable[[int], None] | None = None,
 ) -> Iterator[SessionSpans]:
     """Convert session by session, counting as it goes; `keep` filters sessions first."""
-    for key, part in iter_sessions(frame):
-        if keep is not None and not keep(key, part):
+    for se in split_sessions(frame):
+        if keep is not None and not keep(se):
             continue
-        sess = map_session(reconstruct_session(key, part), options)
+        sess = map_session(reconstruct(se), options)
         stats.sessions += 1
         stats.spans += len(sess.spans)
         stats.unknown_events += sess.stats["unknown_events"]

@@ -22,6 +22,28 @@ class SpanEvent:
 
 
 @dataclass(slots=True)
+class SessionEvents:
+    """One session's events, ready for the state machine.
+
+    Non-audio events as parallel lists in replay order; audio rows (most of a voice
+    log) only as sums, made by Polars for a whole chunk at once.
+    """
+
+    key: str
+    ts: list[int]
+    types: list[str]
+    events: list[str | None]
+    metadata: list[str]
+    first_ns: int
+    last_ns: int
+    audio_events: int = 0
+    audio_in_bytes: int = 0
+    audio_out_bytes: int = 0
+    # (response_id, decoded bytes, first delta time) per response
+    audio_by_response: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Node:
     """One reconstructed span before attribute mapping: times plus domain facts."""
 

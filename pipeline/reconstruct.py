@@ -15,7 +15,7 @@ import polars as pl
 
 from .events import KNOWN_TYPES, audio_bytes_per_second
 from .events import obj as _obj
-from .model import Node, SessionTree, SpanEvent
+from .model import Node, SessionEvents, SessionTree, SpanEvent
 
 Handler = Callable[["SessionMachine", int, dict[str, Any]], None]
 
@@ -461,31 +461,19 @@ class SessionMachine:
         ev["type"] = etype
         handler(self, ts, ev)
 
-    def add_audio(self, audio: pl.DataFrame) -> None:
-        """Audio rows, aggregated in Polars: sizes (never payloads) per direction and response.
+    def add_audio(self, se: SessionEvents) -> None:
+        """Audio sums of the session: sizes (never payloads) per direction and response.
 
         Durations use the session's audio format as configured by the end of the
         replay; output audio without a `response_id` counts for the session only.
         """
-        if audio.height == 0:
-            return
-        self.stats["events"] += audio.height
-        sized = audio.with_columns((pl.col("audio_b64_len") * 3 // 4).alias("_bytes"))
-        is_input = pl.col("type") == "input_audio_buffer.append"
-        in_bytes = int(sized.filter(is_input)["_bytes"].sum() or 0)
-        self.stats["audio_in_bytes"] += in_bytes
-        self.audio_in_ms += in_bytes * 1000 / audio_bytes_per_second(self._format("input"))
-        out = sized.filter(~is_input)
+        self.stats["events"] += se.audio_events
+        self.stats["audio_in_bytes"] += se.audio_in_bytes
+        self.stats["audio_out_bytes"] += se.audio_out_bytes
+        self.audio_in_ms += se.audio_in_bytes * 1000 / audio_bytes_per_second(self._format("input"))
         out_bps = audio_bytes_per_second(self._format("output"))
-        out_bytes = int(out["_bytes"].sum() or 0)
-        self.stats["audio_out_bytes"] += out_bytes
-        self.audio_out_ms += out_bytes * 1000 / out_bps
-        per_response = (
-            out.filter(pl.col("response_id").is_not_null())
-            .group_by("response_id")
-            .agg(pl.col("_bytes").sum(), pl.col("ts_ns").min())
-        )
-        for rid, nbytes, first in per_response.iter_rows():
+        self.audio_out_ms += se.audio_out_bytes * 1000 / out_bps
+        for rid, nbytes, first in se.audio_by_response:
             node = self._response({"response_id": rid}, first)
             if node is not None:
                 node.data["audio_out_ms"] = (
@@ -594,20 +582,19 @@ def _metadata(values: Sequence[str | None]) -> dict[str, Any]:
     return out
 
 
-def reconstruct_session(session_key: str, events: pl.DataFrame) -> SessionTree:
-    """One session's ordered events (a frame from sessionize) → its span nodes. Pure.
-
-    Only non-audio events go through the Python state machine; audio rows (the
-    majority of a voice log) are summed by Polars.
-    """
-    machine = SessionMachine(session_key)
-    is_audio = events["audio_b64_len"].is_not_null()
-    rest = events.filter(~is_audio)
+def reconstruct(se: SessionEvents) -> SessionTree:
+    """One session's events → its span nodes. Pure; the only per-event Python loop."""
+    machine = SessionMachine(se.key)
     feed = machine.feed
-    for ts, etype, event in zip(
-        rest["ts_ns"].to_list(), rest["type"].to_list(), rest["event"].to_list(), strict=True
-    ):
+    for ts, etype, event in zip(se.ts, se.types, se.events, strict=True):
         feed(ts, etype, event)
-    machine.add_audio(events.filter(is_audio))
-    meta_values = rest["metadata"].drop_nulls().unique(maintain_order=True).to_list()
-    return machine.finish(int(events["ts_ns"][0]), int(events["ts_ns"][-1]), _metadata(meta_values))
+    machine.add_audio(se)
+    return machine.finish(se.first_ns, se.last_ns, _metadata(list(dict.fromkeys(se.metadata))))
+
+
+def reconstruct_session(session_key: str, events: pl.DataFrame) -> SessionTree:
+    """Convenience for one session's ordered frame (tests, notebooks)."""
+    from .sessionize import split_sessions
+
+    (se,) = split_sessions(events.with_columns(pl.lit(session_key).alias("session_key")))
+    return reconstruct(se)

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
+from .model import SessionEvents
 from .state import FileInfo, StateStore, session_hash
 
 
@@ -79,11 +78,12 @@ class Selector:
     outside_window: int = 0
     changed: int = 0
 
-    def __call__(self, key: str, events: pl.DataFrame) -> bool:
+    def __call__(self, se: SessionEvents) -> bool:
+        key = se.key
         if self.only is not None and key not in self.only:
             self.outside_window += 1
             return False
-        start = int(events["ts_ns"][0])
+        start = se.first_ns
         if (self.since_ns is not None and start < self.since_ns) or (
             self.until_ns is not None and start >= self.until_ns
         ):
@@ -91,7 +91,7 @@ class Selector:
             return False
         if not self.hash_sessions:  # no state to compare with or record in
             return True
-        h = session_hash(events)
+        h = session_hash(se)
         previous = self.delivered.get(key)
         if previous is not None and not self.full:
             if previous == h or self.skip_changed:

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 
 import polars as pl
 
+from .model import SessionEvents
+
 
 def assign_sessions(
     events: pl.DataFrame, files: Sequence[str], file_ids: Sequence[int] | None = None
@@ -47,9 +49,62 @@ def session_bounds(sessions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def iter_sessions(sessions: pl.DataFrame) -> Iterator[tuple[str, pl.DataFrame]]:
-    """(key, that session's ordered events) from a frame sorted by assign_sessions."""
+def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
+    """A frame sorted by assign_sessions → one SessionEvents per session, in key order.
+
+    Whole-frame Polars work (a few group-bys), then plain list slicing: no Polars
+    call per session, which would cost more than the session's own replay.
+    """
     if sessions.height == 0:
         return
-    for part in sessions.partition_by("session_key", maintain_order=True):
-        yield str(part["session_key"][0]), part
+    is_audio = pl.col("audio_b64_len").is_not_null()
+    bounds = sessions.group_by("session_key", maintain_order=True).agg(
+        pl.col("ts_ns").first().alias("first"),
+        pl.col("ts_ns").last().alias("last"),
+        is_audio.sum().alias("n_audio"),
+    )
+    audio = sessions.filter(is_audio).select(
+        "session_key",
+        "type",
+        "ts_ns",
+        "response_id",
+        (pl.col("audio_b64_len") * 3 // 4).alias("bytes"),
+    )
+    is_in = pl.col("type") == "input_audio_buffer.append"
+    a_in = dict(audio.filter(is_in).group_by("session_key").agg(pl.col("bytes").sum()).iter_rows())
+    a_out = dict(
+        audio.filter(~is_in).group_by("session_key").agg(pl.col("bytes").sum()).iter_rows()
+    )
+    per_resp: dict[str, list[tuple[str, int, int]]] = {}
+    resp = (
+        audio.filter(~is_in & pl.col("response_id").is_not_null())
+        .group_by("session_key", "response_id", maintain_order=True)
+        .agg(pl.col("bytes").sum(), pl.col("ts_ns").min())
+    )
+    for key, rid, nbytes, first in resp.iter_rows():
+        per_resp.setdefault(key, []).append((rid, nbytes, first))
+    rest = sessions.filter(~is_audio)
+    r_keys = rest["session_key"].to_list()
+    r_ts = rest["ts_ns"].to_list()
+    r_type = rest["type"].to_list()
+    r_event = rest["event"].to_list()
+    r_meta = rest["metadata"].to_list()
+    pos = 0
+    n = len(r_keys)
+    for key, first, last, n_audio in bounds.iter_rows():
+        start = pos
+        while pos < n and r_keys[pos] == key:
+            pos += 1
+        yield SessionEvents(
+            key=key,
+            ts=r_ts[start:pos],
+            types=r_type[start:pos],
+            events=r_event[start:pos],
+            metadata=[m for m in r_meta[start:pos] if m],
+            first_ns=first,
+            last_ns=last,
+            audio_events=n_audio,
+            audio_in_bytes=int(a_in.get(key, 0)),
+            audio_out_bytes=int(a_out.get(key, 0)),
+            audio_by_response=per_resp.get(key, []),
+        )

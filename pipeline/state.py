@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import polars as pl
+from .model import SessionEvents
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -69,20 +69,15 @@ def file_info(path: str) -> FileInfo:
     return FileInfo(path, st.st_size, st.st_mtime_ns, h.hexdigest()[:32])
 
 
-def session_hash(events: pl.DataFrame) -> str:
+def session_hash(se: SessionEvents) -> str:
     """A stable content hash of a session's events (Polars' own hash is not stable across versions)."""
-    text = events.select(
-        pl.concat_str(
-            [
-                pl.col("ts_ns").cast(pl.String),
-                pl.col("type"),
-                pl.col("event").fill_null(""),
-                pl.col("audio_b64_len").cast(pl.String).fill_null(""),
-            ],
-            separator="\x1f",
-        ).str.join("\x1e")
-    ).item()
-    return hashlib.sha256(str(text).encode()).hexdigest()[:32]
+    h = hashlib.sha256()
+    for ts, etype, event in zip(se.ts, se.types, se.events, strict=True):
+        h.update(f"{ts}\x1f{etype}\x1f{event or ''}\x1e".encode())
+    h.update(
+        f"{se.audio_events}/{se.audio_in_bytes}/{se.audio_out_bytes}/{se.audio_by_response}".encode()
+    )
+    return h.hexdigest()[:32]
 
 
 class StateStore:
