@@ -28,8 +28,12 @@ class MappingOptions:
 DEFAULT_MAPPING = MappingOptions()
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    """Compact JSON; one shared encoder (json.dumps with options builds one per call)."""
+    return _ENCODER.encode(value)
 
 
 def _maybe_json(text: Any) -> Any:
