@@ -45,7 +45,7 @@ def make_batches(
     """Fill batches session by session; start a new batch rather than split a session that fits."""
     current = Batch()
     for sess in sessions:
-        encoded = [encode_span(s) for s in sess.spans]
+        encoded = sess.encoded if sess.encoded is not None else [encode_span(s) for s in sess.spans]
         sizes = [span_size(s) for s in encoded]
         total = sum(sizes)
         fits_alone = len(encoded) <= max_spans and total + REQUEST_OVERHEAD <= max_bytes

@@ -64,6 +64,10 @@ class EventStore:
         self.files[fid] = _Stored(fid, keys, size, None, path)
         self.spilled += 1
 
+    @property
+    def total_bytes(self) -> int:
+        return sum(s.nbytes for s in self.files.values())
+
     def keys(self) -> set[str]:
         return {k for s in self.files.values() for k in s.keys}
 

@@ -290,6 +290,13 @@ def main() -> None:
     show_default=True,
     help="Format of log lines on stderr.",
 )
+@click.option(
+    "--workers",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Worker processes for reading and converting; 0 = automatic (one per CPU, up to 4, for inputs over 256 MB).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @export_options
 @_config_errors
@@ -314,6 +321,7 @@ def convert(
     sessions_from: Path | None,
     progress_mode: str,
     log_format: str,
+    workers: int,
     quiet: bool,
     **export_kw: Any,
 ) -> None:
@@ -352,6 +360,7 @@ def convert(
         since_ns=parse_when(since, "--since"),
         until_ns=parse_when(until, "--until"),
         sessions_from=sessions_from,
+        workers=workers,
     )
     try:
         result = run_convert(cfg, Progress("none" if quiet else progress_mode))

@@ -18,7 +18,7 @@ import polars as pl
 from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
 from .chunks import EventStore
 from .encode import json_line
-from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, load_file
+from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, LoadResult, Reject, load_file
 from .model import SessionEvents, SessionSpans
 from .reconstruct import reconstruct
 from .sessionize import assign_sessions, split_sessions
@@ -66,6 +66,13 @@ class RunStats:
             reason = r.reason.split(":")[0]
             self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + 1
 
+    def count_loaded(self, loaded: LoadResult) -> None:
+        self.files += 1
+        self.lines_read += loaded.lines_read
+        self.blank_lines += loaded.blank_lines
+        self.events += loaded.events.height
+        self.count_rejects(loaded.rejects)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -90,11 +97,7 @@ def read_into(
     rejects: list[Reject] = []
     for fid, path in zip(file_ids, files, strict=True):
         loaded = load_file(path, fid, timestamp_fields)
-        stats.files += 1
-        stats.lines_read += loaded.lines_read
-        stats.blank_lines += loaded.blank_lines
-        stats.events += loaded.events.height
-        stats.count_rejects(loaded.rejects)
+        stats.count_loaded(loaded)
         rejects += loaded.rejects
         store.add(fid, assign_sessions(loaded.events, [path], [fid]))
     return rejects
@@ -129,11 +132,11 @@ def iter_converted(
             continue
         sess = map_session(reconstruct(se), options)
         stats.sessions += 1
-        stats.spans += len(sess.spans)
+        stats.spans += sess.span_count
         stats.unknown_events += sess.stats["unknown_events"]
         stats.sessions_incomplete += int(sess.incomplete)
         if on_converted is not None:
-            on_converted(len(sess.spans))
+            on_converted(sess.span_count)
         yield sess
 
 

@@ -46,7 +46,7 @@ class Ledger:
 
     def track(self, sessions: Iterable[SessionSpans]) -> Iterator[SessionSpans]:
         for s in sessions:
-            self.open[s.session_key] = _Pending(s, len(s.spans))
+            self.open[s.session_key] = _Pending(s, s.span_count)
             self.by_trace[s.trace_id] = s.session_key
             yield s
 

@@ -153,7 +153,9 @@ def read_raw(path: str) -> pl.DataFrame:
         return _parquet_frame(path)
     if not name.endswith(COMPRESSED_SUFFIXES) and os.path.getsize(path) > 0:
         try:  # Polars reads the file itself: one copy fewer than handing it bytes
-            return pl.read_lines(path, name="raw", row_index_name="line", row_index_offset=1, glob=False)
+            return pl.read_lines(
+                path, name="raw", row_index_name="line", row_index_offset=1, glob=False
+            )
         except pl.exceptions.ComputeError:
             pass  # invalid UTF-8: decoded with replacement below
     return _lines_frame(_read_bytes(path))

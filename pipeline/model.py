@@ -99,3 +99,9 @@ class SessionSpans:
     end_ns: int
     stats: dict[str, int]
     incomplete: bool
+    # Spans already encoded to OTLP protobuf (by a worker process); then `spans` is empty.
+    encoded: list[Any] | None = None
+
+    @property
+    def span_count(self) -> int:
+        return len(self.encoded) if self.encoded is not None else len(self.spans)

@@ -6,10 +6,13 @@ network out, with the counts the summary and the exit code come from.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
-import itertools
 import json
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,13 @@ from .attributes import MappingOptions
 from .batch import split_spans
 from .chunks import EventStore
 from .config import ExportConfig, RunConfig
-from .convert import RunStats, elapsed, iter_converted, load_sessions, read_into, write_rejects
+from .convert import RunStats, elapsed, iter_converted, load_sessions, write_rejects
 from .deliver import deliver
 from .encode import build_request, resource
 from .export import Exporter
-from .load import expand_inputs
+from .load import Reject, expand_inputs
 from .model import SessionSpans
+from .parallel import convert_chunk, load_keyed, merge_chunk, ordered_map
 from .progress import Progress
 from .redact import Redactor
 from .select import FilePlan, Selector, plan_files, read_session_list
@@ -57,6 +61,8 @@ def run_convert(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     cfg.validate()
     progress = progress or Progress("none")
     files = expand_inputs(cfg.inputs)
+    if cfg.workers <= 0:
+        cfg = dataclasses.replace(cfg, workers=auto_workers(files))
     only = read_session_list(cfg.sessions_from) if cfg.sessions_from else None
     state = _open_state(cfg)
     try:
@@ -65,6 +71,15 @@ def run_convert(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         progress.close()
         if state is not None:
             state.close()
+
+
+def auto_workers(files: list[str]) -> int:
+    """One process per CPU (at most 4) when the input is large enough to repay their start-up."""
+    size = 0
+    for f in files:
+        with contextlib.suppress(OSError):
+            size += os.path.getsize(f)
+    return min(os.cpu_count() or 1, 4) if size > 256 * 1024 * 1024 else 1
 
 
 def _open_state(cfg: RunConfig) -> StateStore | None:
@@ -108,11 +123,11 @@ def _convert_store(
 ) -> RunResult:
     progress.set_phase("reading")
     todo = plan.first_pass(files)
-    rejects = read_into(store, todo, [ids[f] for f in todo], cfg.timestamp_fields, stats)
+    rejects = _read(cfg, store, todo, ids, stats)
     keys = store.keys()
     extra = plan.pull_in(keys)
     while extra:  # rotated logs: a new file continues a session of an already delivered one
-        rejects += read_into(store, extra, [ids[f] for f in extra], cfg.timestamp_fields, stats)
+        rejects += _read(cfg, store, extra, ids, stats)
         keys = store.keys()
         extra = plan.pull_in(keys)
     stats.files_skipped = len(plan.unchanged)
@@ -138,7 +153,7 @@ def _convert_store(
                 sess.session_key,
                 selector.hashes[sess.session_key],
                 ok,
-                len(sess.spans),
+                sess.span_count,
                 sess.start_ns,
             )
 
@@ -149,11 +164,7 @@ def _convert_store(
 
     progress.set_phase("converting and sending", total=len(keys))
     errors: list[str] = []
-    sessions = itertools.chain.from_iterable(
-        iter_converted(chunk, cfg.mapping, stats, keep=selector, on_converted=progress.converted)
-        for chunk in store.chunks(cfg.chunk_bytes)
-        if chunk.height
-    )
+    sessions = _converted(cfg, store, stats, selector, progress)
     deliver(
         sessions,
         resource=resource(cfg.service_name),
@@ -186,6 +197,44 @@ def _convert_store(
     if cfg.report is not None:
         write_report(cfg.report, stats)
     return RunResult(stats, exit_code_for(stats, cfg.strict))
+
+
+def _read(
+    cfg: RunConfig, store: EventStore, files: list[str], ids: dict[str, int], stats: RunStats
+) -> list[Reject]:
+    """Load files (in worker processes with --workers) into the store, counting every line."""
+    tasks = ((f, ids[f], cfg.timestamp_fields) for f in files)
+    rejects: list[Reject] = []
+    for loaded in ordered_map(load_keyed, tasks, cfg.workers):
+        fid = ids[loaded.files[0]]
+        stats.count_loaded(loaded)
+        rejects += loaded.rejects
+        store.add(fid, loaded.events)
+    return rejects
+
+
+def _converted(
+    cfg: RunConfig, store: EventStore, stats: RunStats, selector: Selector, progress: Progress
+) -> Iterator[SessionSpans]:
+    """Sessions of every chunk, converted in-process or by worker processes, in chunk order."""
+    if cfg.workers <= 1:
+        for chunk in store.chunks(cfg.chunk_bytes):
+            if chunk.height:
+                yield from iter_converted(
+                    chunk, cfg.mapping, stats, keep=selector, on_converted=progress.converted
+                )
+        return
+    # Smaller chunks so that every worker has work; each carries only its sessions' state.
+    chunk_bytes = max(1, min(cfg.chunk_bytes, store.total_bytes // (4 * cfg.workers) + 1))
+    tasks = (
+        (chunk, cfg.mapping, selector.for_keys(set(chunk["session_key"].unique().to_list())), True)
+        for chunk in store.chunks(chunk_bytes)
+        if chunk.height
+    )
+    for result in ordered_map(convert_chunk, tasks, cfg.workers):
+        for sess in merge_chunk(result, stats, selector):
+            progress.converted(sess.span_count)
+            yield sess
 
 
 def _record_files(

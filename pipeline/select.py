@@ -78,6 +78,18 @@ class Selector:
     outside_window: int = 0
     changed: int = 0
 
+    def for_keys(self, keys: set[str]) -> Selector:
+        """A fresh copy for a worker: same rules, only these sessions' delivered hashes."""
+        return Selector(
+            since_ns=self.since_ns,
+            until_ns=self.until_ns,
+            only=self.only,
+            delivered={k: h for k, h in self.delivered.items() if k in keys},
+            full=self.full,
+            skip_changed=self.skip_changed,
+            hash_sessions=self.hash_sessions,
+        )
+
     def __call__(self, se: SessionEvents) -> bool:
         key = se.key
         if self.only is not None and key not in self.only:

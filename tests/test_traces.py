@@ -334,3 +334,11 @@ def test_max_history_caps_response_input(tmp_path: Path) -> None:
     assert (
         len(t.json_attr(t.root, "braintrust.metadata")["conversation_history"]) == 7
     )  # greeting + 3 user/assistant pairs
+
+
+def test_fast_json_encoder_matches_protobuf_generic_mapping(sample_run: Path) -> None:
+    from pipeline.encode import request_to_json, request_to_json_generic
+
+    for line in sample_run.read_text().splitlines():
+        req = request_from_json(line)
+        assert json.loads(request_to_json(req)) == json.loads(request_to_json_generic(req))

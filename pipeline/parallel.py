@@ -1,0 +1,94 @@
+"""Parallel: run the pure stages (load a file; convert a chunk) in worker processes.
+
+Loading is mostly single-threaded inside Polars and the state machine is
+Python, so `--workers N` processes are what use a machine's cores. Workers get
+plain data (paths, frames, options) and return plain data (frames, encoded
+spans, counts): no shared state, the same functions a Ray or Spark task would
+call. With one worker everything runs in-process, in order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import polars as pl
+
+from .attributes import MappingOptions
+from .convert import RunStats, iter_converted
+from .encode import encode_span
+from .load import LoadResult, load_file
+from .model import SessionSpans
+from .select import Selector
+from .sessionize import assign_sessions
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def load_keyed(path: str, fid: int, timestamp_fields: Sequence[str]) -> LoadResult:
+    """Load one file and give its events their session keys (a worker task)."""
+    loaded = load_file(path, fid, timestamp_fields)
+    loaded.events = assign_sessions(loaded.events, [path], [fid])
+    return loaded
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """What converting one chunk produced, to be merged into the run's totals."""
+
+    sessions: list[SessionSpans]
+    stats: RunStats
+    selector: Selector
+    converted_spans: list[int] = field(default_factory=list)
+
+
+def convert_chunk(
+    frame: pl.DataFrame, options: MappingOptions, selector: Selector, encode: bool
+) -> ChunkResult:
+    """Select, reconstruct, map (and optionally encode) the sessions of one chunk."""
+    stats = RunStats()
+    out = []
+    for sess in iter_converted(frame, options, stats, keep=selector):
+        if encode:  # protobuf messages pickle compactly; attribute dicts do not
+            sess.encoded = [encode_span(s) for s in sess.spans]
+            sess.spans = []
+        out.append(sess)
+    return ChunkResult(out, stats, selector)
+
+
+def ordered_map(
+    fn: Callable[..., R], items: Iterable[tuple[Any, ...]], workers: int
+) -> Iterator[R]:
+    """`fn(*item)` for each item, results in input order, at most 2×workers in flight."""
+    if workers <= 1:
+        for item in items:
+            yield fn(*item)
+        return
+    ctx = multiprocessing.get_context("spawn")  # Polars' thread pools do not survive fork
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        window: list[Future[R]] = []
+        for item in items:
+            window.append(pool.submit(fn, *item))
+            if len(window) >= 2 * workers:
+                yield window.pop(0).result()
+        for f in window:
+            yield f.result()
+
+
+def merge_chunk(result: ChunkResult, stats: RunStats, selector: Selector) -> list[SessionSpans]:
+    """Fold a chunk's counts into the run's; returns its sessions."""
+    s = result.stats
+    stats.sessions += s.sessions
+    stats.spans += s.spans
+    stats.unknown_events += s.unknown_events
+    stats.sessions_incomplete += s.sessions_incomplete
+    sel = result.selector
+    selector.skipped_delivered += sel.skipped_delivered
+    selector.outside_window += sel.outside_window
+    selector.changed += sel.changed
+    selector.hashes.update(sel.hashes)
+    return result.sessions
