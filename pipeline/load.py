@@ -232,7 +232,23 @@ def _coalesce_lazily(df: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.Series:
     return out
 
 
-_FIELDS = ("type", "response_id", "delta", "audio")
+_FIELDS = ("type", "response_id")
+
+
+def _payload_len_by_search() -> pl.Expr:
+    """Length of the base64 payload found by literal search: no JSON parse, no copy.
+
+    Base64 never contains a quote, so the payload ends at the first `"` after
+    `"delta":"` / `"audio":"`. Rows where the key is spelled otherwise (odd
+    spacing) come out null and are measured by a JSON path instead.
+    """
+    r = pl.col("raw")
+    starts = []
+    for key in ("delta", "audio"):
+        for sep in (":", ": "):
+            lit = f'"{key}"{sep}"'
+            starts.append(r.str.find(lit, literal=True) + len(lit))
+    return r.str.slice(pl.coalesce(starts)).str.find('"', literal=True).cast(pl.Int64)
 
 
 def _decode_fast(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
@@ -251,13 +267,11 @@ def _decode_fast(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataF
             pl.when(env).then(ev.struct.field(name)).otherwise(d.struct.field(name))
         ).to_series()
 
-    payload = pick("delta").fill_null(pick("audio"))
     return raw.with_columns(
         pick("type").alias("_raw_type"),
         env.alias("_env"),
         ts.alias("_ts_text"),
         d.struct.field("session_id").alias("session_id"),
-        payload.str.len_bytes().cast(pl.Int64).alias("_payload_len"),
         pick("response_id").alias("_resp"),
     )
 
@@ -280,19 +294,7 @@ def _decode_robust(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     )
     env = pl.col("_env")
     is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
-    payload = _coalesce_lazily(
-        df,
-        [
-            pl.when(is_audio).then(
-                pl.when(env).then(_jp(r, "$.event.delta")).otherwise(_jp(r, "$.delta"))
-            ),
-            pl.when(is_audio).then(
-                pl.when(env).then(_jp(r, "$.event.audio")).otherwise(_jp(r, "$.audio"))
-            ),
-        ],
-    )
     return df.drop("_env_type").with_columns(
-        payload.str.len_bytes().cast(pl.Int64).alias("_payload_len"),
         pl.when(is_audio)
         .then(pl.when(env).then(_jp(r, "$.event.response_id")).otherwise(_jp(r, "$.response_id")))
         .alias("_resp"),
@@ -314,9 +316,26 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
         df = _decode_fast(raw, timestamp_fields)
     except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
         df = _decode_robust(raw, timestamp_fields)
+    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
+    env = pl.col("_env")
+    payload = _coalesce_lazily(
+        df,
+        [
+            pl.when(is_audio).then(_payload_len_by_search()),
+            pl.when(is_audio).then(
+                pl.coalesce(
+                    pl.when(env).then(_jp(r, "$.event.delta")).otherwise(_jp(r, "$.delta")),
+                    pl.when(env).then(_jp(r, "$.event.audio")).otherwise(_jp(r, "$.audio")),
+                )
+                .str.len_bytes()
+                .cast(pl.Int64)
+            ),
+        ],
+    )
     df = df.with_columns(
         pl.col("_raw_type").replace(ALIASES).alias("type"),
         _timestamp_ns(pl.col("_ts_text")).alias("ts_ns"),
+        payload.alias("_payload_len"),
     ).with_columns(
         # anchored regexes stop at the first character: no copy of long lines
         pl.when(r.str.contains(r"^\s*$"))
@@ -334,7 +353,6 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     df = df.with_columns(
         pl.when(pl.col("reject").is_not_null()).then(r.str.slice(0, 200)).alias("excerpt")
     )
-    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
     audio = (
         df.drop("raw")
         .filter(is_audio)
@@ -347,7 +365,6 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
         )
     )
     other = df.filter(~is_audio)
-    env = pl.col("_env")
     event = pl.when(env).then(_jp(r, "$.event")).otherwise(r)
     other = other.with_columns(
         event.alias("event"), _jp(r, "$.metadata").alias("metadata")

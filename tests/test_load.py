@@ -192,3 +192,39 @@ def test_empty_unreadable_and_binary_files_are_counted(tmp_path: Path) -> None:
     assert by_file["broken.parquet"].startswith("unreadable file")
     assert any(Path(r.file).name == "bin.jsonl" and r.line > 0 for r in loaded.rejects)
     assert loaded.events.height == 0
+
+
+def test_audio_payload_length_with_any_spacing(tmp_path: Path) -> None:
+    b64 = "QUJD" * 300
+    lines = [
+        json.dumps(
+            {
+                "ts": 1,
+                "session_id": "s",
+                "event": {"type": "response.audio.delta", "response_id": "r1", "delta": b64},
+            }
+        ),
+        json.dumps(
+            {
+                "ts": 2,
+                "session_id": "s",
+                "event": {"type": "input_audio_buffer.append", "audio": b64[:40]},
+            },
+            separators=(",", ":"),
+        ),
+        '{"ts": 3, "session_id": "s", "event": {"type": "response.output_audio.delta", "response_id": "r1", "delta" :  "'
+        + b64
+        + '"}}',
+        json.dumps(
+            {
+                "ts": 4,
+                "session_id": "s",
+                "type": "response.output_audio.delta",
+                "response_id": "r2",
+                "delta": b64[:8],
+            }
+        ),
+    ]
+    loaded = load_files([str(write(tmp_path / "a.jsonl", lines))])
+    got = loaded.events.sort("line").select("audio_b64_len", "response_id", "event").rows()
+    assert got == [(1200, "r1", None), (40, None, None), (1200, "r1", None), (8, "r2", None)]

@@ -85,7 +85,11 @@ def test_voice_session_tree_and_times(sample_run: Path) -> None:
         ]
         assert int(resp["startTimeUnixNano"]) == created[0]
         assert int(resp["endTimeUnixNano"]) == done[0]
-        first_delta = min(ts for ts, _, ev in s.events if ev["type"].endswith(".delta") and ev.get("response_id") == rid)
+        first_delta = min(
+            ts
+            for ts, _, ev in s.events
+            if ev["type"].endswith(".delta") and ev.get("response_id") == rid
+        )
         ttft = t.json_attr(resp, "braintrust.metrics")["time_to_first_token"]
         assert ttft == pytest.approx((first_delta - created[0]) / 1e9, abs=1e-9)
         assert resp["name"] == "chat gpt-realtime"
