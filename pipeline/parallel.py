@@ -10,6 +10,7 @@ call. With one worker everything runs in-process, in order.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -69,6 +70,23 @@ def ordered_map(
             yield fn(*item)
         return
     ctx = multiprocessing.get_context("spawn")  # Polars' thread pools do not survive fork
+    # One Polars thread per worker: the processes are the parallelism; more threads
+    # than cores only contend. Children inherit the variable when they are spawned
+    # (lazily, at the first submit), so it stays set while the pool lives.
+    saved = os.environ.get("POLARS_MAX_THREADS")
+    os.environ["POLARS_MAX_THREADS"] = "1"
+    try:
+        yield from _pooled(fn, items, workers, ctx)
+    finally:
+        if saved is None:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+        else:
+            os.environ["POLARS_MAX_THREADS"] = saved
+
+
+def _pooled(
+    fn: Callable[..., R], items: Iterable[tuple[Any, ...]], workers: int, ctx: Any
+) -> Iterator[R]:
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         window: list[Future[R]] = []
         for item in items:
