@@ -1,0 +1,43 @@
+"""Smoke run of scripts/bench.py so the benchmark cannot rot (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+
+def test_bench_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench.py"),
+            "--size",
+            "2MB",
+            "--work",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert set(doc["results"]) == {"floor", "naive", "realtrace-file", "realtrace-grpc"}
+    assert (
+        doc["results"]["realtrace-grpc"]["spans"] == doc["results"]["realtrace-file"]["spans"] > 0
+    )
+    assert doc["results"]["naive"]["spans"] > 0
+    assert set(doc["ratios"]) == {
+        "realtrace_grpc_over_floor",
+        "realtrace_file_over_floor",
+        "naive_over_realtrace_grpc",
+    }
+    assert "contender" in r.stdout
