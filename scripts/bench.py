@@ -115,13 +115,16 @@ class Receiver:
         self.lock = threading.Lock()
 
         class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+            def Export(self, request: Any, context: Any) -> Any:
                 n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
                 with rec.lock:
                     rec.spans += n
                 return trace_service_pb2.ExportTraceServiceResponse()
 
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.max_receive_message_length", 64 << 20)])
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=4),
+            options=[("grpc.max_receive_message_length", 64 << 20)],
+        )
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self.server)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
@@ -141,7 +144,12 @@ def measure_rss(name: str, cmd: list[str]) -> dict[str, Any]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed with exit code {proc.returncode}")
-    return {"name": name, "wall_s": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stdout": out.decode().strip()}
+    return {
+        "name": name,
+        "wall_s": round(wall, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "stdout": out.decode().strip(),
+    }
 
 
 def input_stats(root: Path) -> tuple[int, int, int]:
@@ -155,15 +163,31 @@ def input_stats(root: Path) -> tuple[int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", default="100MB", help="generated input size (ignored with --input)")
     ap.add_argument("--input", type=Path, default=None, help="existing directory of JSONL logs")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "realtrace-bench")
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--skip", action="append", default=[], help="contender to skip (floor, naive, realtrace-file, realtrace-grpc)")
+    ap.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        help="contender to skip (floor, naive, realtrace-file, realtrace-grpc)",
+    )
     ap.add_argument("--workers", type=int, default=None, help="pass --workers to realtrace")
-    ap.add_argument("--json", type=Path, default=None, help="write results as JSON here [default: <work>/bench-<size>.json]")
-    ap.add_argument("--smoke", action="store_true", help="tiny run for the test suite: skips the naive script's large input")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="write results as JSON here [default: <work>/bench-<size>.json]",
+    )
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny run for the test suite: skips the naive script's large input",
+    )
     args = ap.parse_args(argv)
 
     from gen_logs import _parse_size, write_bulk
@@ -178,10 +202,25 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data = args.input
     nfiles, nbytes, nlines = input_stats(data)
-    out_dir = Path(tempfile.mkdtemp(prefix="realtrace-bench-out-", dir=args.work if args.work.exists() else None))
+    out_dir = Path(
+        tempfile.mkdtemp(
+            prefix="realtrace-bench-out-", dir=args.work if args.work.exists() else None
+        )
+    )
     receiver = Receiver()
     py = sys.executable
-    rt = [py, "-m", "pipeline.cli", "convert", "-i", str(data), "--no-state", "--quiet", "--report", str(out_dir / "report.json")]
+    rt = [
+        py,
+        "-m",
+        "pipeline.cli",
+        "convert",
+        "-i",
+        str(data),
+        "--no-state",
+        "--quiet",
+        "--report",
+        str(out_dir / "report.json"),
+    ]
     if args.workers:
         rt += ["--workers", str(args.workers)]
     results: dict[str, dict[str, Any]] = {}
@@ -189,17 +228,32 @@ def main(argv: list[str] | None = None) -> int:
         if "floor" not in args.skip:
             results["floor"] = measure_rss("floor", [py, "-c", FLOOR, str(data)])
         if "realtrace-file" not in args.skip:
-            results["realtrace-file"] = measure_rss("realtrace-file", [*rt, "-o", str(out_dir / "t.jsonl")])
-            results["realtrace-file"]["spans"] = json.loads((out_dir / "report.json").read_text())["spans"]
+            results["realtrace-file"] = measure_rss(
+                "realtrace-file", [*rt, "-o", str(out_dir / "t.jsonl")]
+            )
+            results["realtrace-file"]["spans"] = json.loads((out_dir / "report.json").read_text())[
+                "spans"
+            ]
         if "realtrace-grpc" not in args.skip:
             before = receiver.spans
             results["realtrace-grpc"] = measure_rss(
-                "realtrace-grpc", [*rt, "-o", str(out_dir / "g.jsonl"), "--endpoint", receiver.endpoint, "--protocol", "grpc"]
+                "realtrace-grpc",
+                [
+                    *rt,
+                    "-o",
+                    str(out_dir / "g.jsonl"),
+                    "--endpoint",
+                    receiver.endpoint,
+                    "--protocol",
+                    "grpc",
+                ],
             )
             results["realtrace-grpc"]["spans"] = receiver.spans - before
         if "naive" not in args.skip:
             before = receiver.spans
-            results["naive"] = measure_rss("naive", [py, "-c", NAIVE, str(data), f"127.0.0.1:{receiver.port}"])
+            results["naive"] = measure_rss(
+                "naive", [py, "-c", NAIVE, str(data), f"127.0.0.1:{receiver.port}"]
+            )
             results["naive"]["spans"] = receiver.spans - before
     finally:
         receiver.stop()
@@ -210,21 +264,37 @@ def main(argv: list[str] | None = None) -> int:
         r.pop("stdout", None)
     ratios: dict[str, float] = {}
     if "floor" in results and "realtrace-grpc" in results:
-        ratios["realtrace_grpc_over_floor"] = round(results["realtrace-grpc"]["wall_s"] / results["floor"]["wall_s"], 2)
+        ratios["realtrace_grpc_over_floor"] = round(
+            results["realtrace-grpc"]["wall_s"] / results["floor"]["wall_s"], 2
+        )
     if "floor" in results and "realtrace-file" in results:
-        ratios["realtrace_file_over_floor"] = round(results["realtrace-file"]["wall_s"] / results["floor"]["wall_s"], 2)
+        ratios["realtrace_file_over_floor"] = round(
+            results["realtrace-file"]["wall_s"] / results["floor"]["wall_s"], 2
+        )
     if "naive" in results and "realtrace-grpc" in results:
-        ratios["naive_over_realtrace_grpc"] = round(results["naive"]["wall_s"] / results["realtrace-grpc"]["wall_s"], 2)
+        ratios["naive_over_realtrace_grpc"] = round(
+            results["naive"]["wall_s"] / results["realtrace-grpc"]["wall_s"], 2
+        )
     doc = {
         "input": {"dir": str(data), "files": nfiles, "bytes": nbytes, "events": nlines},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "results": results,
         "ratios": ratios,
     }
-    print(f"input: {nfiles} files, {nbytes / 1e6:.1f} MB, {nlines} events; machine: {os.cpu_count()} CPUs")
-    print(f"{'contender':<16} {'wall s':>8} {'events/s':>12} {'spans':>8} {'spans/s':>10} {'peak RSS MB':>12}")
+    print(
+        f"input: {nfiles} files, {nbytes / 1e6:.1f} MB, {nlines} events; machine: {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'contender':<16} {'wall s':>8} {'events/s':>12} {'spans':>8} {'spans/s':>10} {'peak RSS MB':>12}"
+    )
     for r in results.values():
-        print(f"{r['name']:<16} {r['wall_s']:>8.2f} {r['events_per_s']:>12.0f} {r.get('spans', ''):>8} {r.get('spans_per_s', ''):>10} {r['peak_rss_mb']:>12.1f}")
+        print(
+            f"{r['name']:<16} {r['wall_s']:>8.2f} {r['events_per_s']:>12.0f} {r.get('spans', ''):>8} {r.get('spans_per_s', ''):>10} {r['peak_rss_mb']:>12.1f}"
+        )
     for k, v in ratios.items():
         print(f"{k}: {v}")
     target = args.json or args.work / f"bench-{args.size if args.input is None else 'input'}.json"

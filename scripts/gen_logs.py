@@ -805,7 +805,13 @@ def _parse_size(text: str) -> int:
 
 
 def write_bulk(
-    out: Path, sessions: int | None, size: int | None, seed: int, per_file: int = 50, turns: int = 4
+    out: Path,
+    sessions: int | None,
+    size: int | None,
+    seed: int,
+    per_file: int = 50,
+    turns: int = 4,
+    fmt: str = "jsonl",
 ) -> tuple[int, int]:
     """Many sessions in rotated files of `per_file` sessions; stops at `sessions` or `size` bytes."""
     out.mkdir(parents=True, exist_ok=True)
@@ -816,6 +822,7 @@ def write_bulk(
     file_no = 0
     while (sessions is None or n < sessions) and (size is None or total < size):
         buf: list[str] = []
+        recs: list[dict[str, Any]] = []
         for _ in range(per_file):
             if (sessions is not None and n >= sessions) or (size is not None and total >= size):
                 break
@@ -824,14 +831,18 @@ def write_bulk(
             s = build_session(
                 name, seed * 1_000_003 + n, ga=bool(n % 2), t_ns=T0 + n * 60_000_000_000, **kwargs
             )
-            chunk = "".join(
-                json.dumps(r, separators=(",", ":")) + "\n"
-                for r in records(s, "envelope", "iso", {"user_id": f"u_{n % 97}"})
-            )
+            style = "ns" if fmt == "parquet" else "iso"
+            rs = list(records(s, "envelope", style, {"user_id": f"u_{n % 97}"}))
+            chunk = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rs)
             buf.append(chunk)
+            if fmt == "parquet":
+                recs.extend(rs)
             total += len(chunk)
             n += 1
-        if buf:
+        if buf and fmt == "parquet":
+            write_parquet(out / f"events-{file_no:05d}.parquet", recs)
+            file_no += 1
+        elif buf:
             (out / f"events-{file_no:05d}.jsonl").write_text("".join(buf))
             file_no += 1
     return n, total
@@ -848,6 +859,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--per-file", type=int, default=50, help="sessions per rotated file")
     ap.add_argument("--turns", type=int, default=4, help="user turns per voice session")
+    ap.add_argument(
+        "--format", choices=["jsonl", "parquet"], default="jsonl", help="bulk output format"
+    )
     args = ap.parse_args(argv)
     if args.samples:
         write_samples(args.out)
@@ -862,6 +876,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.per_file,
         args.turns,
+        args.format,
     )
     print(f"wrote {n} sessions, {total / 1e6:.1f} MB to {args.out}")
     return 0
