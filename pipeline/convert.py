@@ -8,7 +8,7 @@ edges: reading files, writing the output and the rejects file, counting.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,11 @@ from typing import Any
 import polars as pl
 
 from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
-from .chunks import EventStore
 from .encode import json_line
-from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, LoadResult, Reject, load_file
+from .load import LoadResult, Reject
 from .model import SessionEvents, SessionSpans
 from .reconstruct import reconstruct
-from .sessionize import assign_sessions, split_sessions
+from .sessionize import split_sessions
 
 
 def convert_frame(
@@ -84,39 +83,6 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
         for r in rejects:
             row = {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}
             fh.write(json_line(row) + "\n")
-
-
-def read_into(
-    store: EventStore,
-    files: Sequence[str],
-    file_ids: Sequence[int],
-    timestamp_fields: Sequence[str],
-    stats: RunStats,
-) -> list[Reject]:
-    """Read files one at a time into `store` (keyed by session), counting every line."""
-    rejects: list[Reject] = []
-    for fid, path in zip(file_ids, files, strict=True):
-        loaded = load_file(path, fid, timestamp_fields)
-        stats.count_loaded(loaded)
-        rejects += loaded.rejects
-        store.add(fid, assign_sessions(loaded.events, [path], [fid]))
-    return rejects
-
-
-def load_sessions(
-    files: Sequence[str], timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS
-) -> tuple[pl.DataFrame, list[Reject], RunStats]:
-    """All files as one sessionized frame, in memory (inspection, tests, small inputs)."""
-    stats = RunStats()
-    with EventStore(memory_budget=1 << 62) as store:
-        rejects = read_into(store, files, range(len(files)), timestamp_fields, stats)
-        frames = list(store.chunks(chunk_bytes=1 << 62))
-    frame = (
-        frames[0]
-        if frames and frames[0].width
-        else pl.DataFrame(schema={**EVENT_SCHEMA, "session_key": pl.String})
-    )
-    return frame, rejects, stats
 
 
 def iter_converted(

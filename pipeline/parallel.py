@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 import polars as pl
 
 from .attributes import MappingOptions
+from .chunks import EventStore
 from .convert import RunStats, iter_converted
 from .encode import encode_span
-from .load import LoadResult, load_file
+from .load import LoadResult, Reject, load_file
 from .model import SessionSpans
 from .select import Selector
 from .sessionize import assign_sessions
@@ -110,3 +111,21 @@ def merge_chunk(result: ChunkResult, stats: RunStats, selector: Selector) -> lis
     selector.changed += sel.changed
     selector.hashes.update(sel.hashes)
     return result.sessions
+
+
+def read_into(
+    store: EventStore,
+    files: Sequence[str],
+    file_ids: Sequence[int],
+    timestamp_fields: Sequence[str],
+    stats: RunStats,
+    workers: int = 1,
+) -> list[Reject]:
+    """Load files (in worker processes when workers > 1) into `store`, counting every line."""
+    rejects: list[Reject] = []
+    tasks = ((f, fid, timestamp_fields) for f, fid in zip(files, file_ids, strict=True))
+    for fid, loaded in zip(file_ids, ordered_map(load_keyed, tasks, workers), strict=True):
+        stats.count_loaded(loaded)
+        rejects += loaded.rejects
+        store.add(fid, loaded.events)
+    return rejects

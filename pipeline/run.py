@@ -12,24 +12,25 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from .attributes import MappingOptions
 from .batch import split_spans
 from .chunks import EventStore
 from .config import ExportConfig, RunConfig
-from .convert import RunStats, elapsed, iter_converted, load_sessions, write_rejects
+from .convert import RunStats, elapsed, iter_converted, write_rejects
 from .deliver import deliver
 from .encode import build_request, resource
 from .export import Exporter
-from .load import Reject, expand_inputs
+from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, expand_inputs
 from .model import SessionSpans
-from .parallel import convert_chunk, load_keyed, merge_chunk, ordered_map
+from .parallel import convert_chunk, merge_chunk, ordered_map, read_into
 from .progress import Progress
 from .redact import Redactor
 from .select import FilePlan, Selector, plan_files, read_session_list
@@ -123,11 +124,15 @@ def _convert_store(
 ) -> RunResult:
     progress.set_phase("reading")
     todo = plan.first_pass(files)
-    rejects = _read(cfg, store, todo, ids, stats)
+    rejects = read_into(
+        store, todo, [ids[f] for f in todo], cfg.timestamp_fields, stats, cfg.workers
+    )
     keys = store.keys()
     extra = plan.pull_in(keys)
     while extra:  # rotated logs: a new file continues a session of an already delivered one
-        rejects += _read(cfg, store, extra, ids, stats)
+        rejects += read_into(
+            store, extra, [ids[f] for f in extra], cfg.timestamp_fields, stats, cfg.workers
+        )
         keys = store.keys()
         extra = plan.pull_in(keys)
     stats.files_skipped = len(plan.unchanged)
@@ -199,20 +204,6 @@ def _convert_store(
     return RunResult(stats, exit_code_for(stats, cfg.strict))
 
 
-def _read(
-    cfg: RunConfig, store: EventStore, files: list[str], ids: dict[str, int], stats: RunStats
-) -> list[Reject]:
-    """Load files (in worker processes with --workers) into the store, counting every line."""
-    tasks = ((f, ids[f], cfg.timestamp_fields) for f in files)
-    rejects: list[Reject] = []
-    for loaded in ordered_map(load_keyed, tasks, cfg.workers):
-        fid = ids[loaded.files[0]]
-        stats.count_loaded(loaded)
-        rejects += loaded.rejects
-        store.add(fid, loaded.events)
-    return rejects
-
-
 def _converted(
     cfg: RunConfig, store: EventStore, stats: RunStats, selector: Selector, progress: Progress
 ) -> Iterator[SessionSpans]:
@@ -265,6 +256,18 @@ def write_report(path: Path, stats: RunStats) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def load_sessions(
+    files: Sequence[str], timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS
+) -> tuple[pl.DataFrame, list[Reject], RunStats]:
+    """All files as one sessionized frame, in memory (inspection, tests, small inputs)."""
+    stats = RunStats()
+    with EventStore(memory_budget=1 << 62) as store:
+        rejects = read_into(store, files, range(len(files)), timestamp_fields, stats)
+        frames = [f for f in store.chunks(chunk_bytes=1 << 62) if f.height]
+    frame = frames[0] if frames else pl.DataFrame(schema={**EVENT_SCHEMA, "session_key": pl.String})
+    return frame, rejects, stats
 
 
 def inspect_sessions(inputs: list[str], timestamp_fields: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import zstandard
 
-from pipeline.convert import load_sessions
 from pipeline.load import expand_inputs, load_files
+from pipeline.run import load_sessions
 
 
 def write(path: Path, lines: list[str]) -> Path:
