@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
-DEFAULT_CHUNK_BYTES = 48 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
 SORT_KEYS = ["session_key", "ts_ns", "file", "line"]
 
 

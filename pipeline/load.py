@@ -12,9 +12,10 @@ from __future__ import annotations
 import glob
 import gzip
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import polars as pl
 
@@ -93,29 +94,45 @@ def is_log_file(path: Path) -> bool:
     return name.endswith(JSONL_SUFFIXES) or name.endswith(".parquet")
 
 
-def _read_bytes(path: str) -> bytes:
+SLICE_BYTES = 64 * 1024 * 1024
+
+
+def _open_stream(path: str) -> BinaryIO:
     name = path.lower()
     if name.endswith(".gz"):
-        with gzip.open(path, "rb") as fh:
-            return fh.read()
+        return cast(BinaryIO, gzip.open(path, "rb"))
     if name.endswith((".zst", ".zstd")):
         import zstandard
 
-        with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as fh:
-            return fh.read()
-    with open(path, "rb") as fh:
-        return fh.read()
+        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+    return open(path, "rb")
 
 
-def _lines_frame(data: bytes) -> pl.DataFrame:
+def _byte_slices(path: str, slice_bytes: int) -> Iterator[bytes]:
+    """The (decompressed) file in pieces of about `slice_bytes`, cut after a newline."""
+    with _open_stream(path) as fh:
+        rest = b""
+        while chunk := fh.read(slice_bytes):
+            data = rest + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            yield data[: cut + 1]
+            rest = data[cut + 1 :]
+        if rest:
+            yield rest
+
+
+def _lines_frame(data: bytes, first_line: int = 1) -> pl.DataFrame:
     """Raw lines with 1-based line numbers; invalid UTF-8 is replaced, not fatal."""
     if not data:
         return pl.DataFrame(schema={"line": pl.UInt32, "raw": pl.String})
     try:
-        return pl.read_lines(data, name="raw", row_index_name="line", row_index_offset=1)
+        return pl.read_lines(data, name="raw", row_index_name="line", row_index_offset=first_line)
     except pl.exceptions.ComputeError:
         text = data.decode("utf-8", errors="replace").encode("utf-8")
-        return pl.read_lines(text, name="raw", row_index_name="line", row_index_offset=1)
+        return pl.read_lines(text, name="raw", row_index_name="line", row_index_offset=first_line)
 
 
 def _parquet_frame(path: str) -> pl.DataFrame:
@@ -146,19 +163,29 @@ def _parquet_frame(path: str) -> pl.DataFrame:
     return df.select(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("line"), raw.alias("raw"))
 
 
-def read_raw(path: str) -> pl.DataFrame:
-    """One file's records as (line, raw JSON text)."""
+def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame]:
+    """A file's records as (line, raw JSON text) frames of about `slice_bytes` each.
+
+    Slicing bounds memory for huge files (a single multi-GB log); files up to one
+    slice are read whole by Polars itself, which is faster than handing it bytes.
+    """
     name = path.lower()
     if name.endswith(".parquet"):
-        return _parquet_frame(path)
-    if not name.endswith(COMPRESSED_SUFFIXES) and os.path.getsize(path) > 0:
-        try:  # Polars reads the file itself: one copy fewer than handing it bytes
-            return pl.read_lines(
+        yield _parquet_frame(path)
+        return
+    if not name.endswith(COMPRESSED_SUFFIXES) and 0 < os.path.getsize(path) <= slice_bytes:
+        try:
+            yield pl.read_lines(
                 path, name="raw", row_index_name="line", row_index_offset=1, glob=False
             )
+            return
         except pl.exceptions.ComputeError:
             pass  # invalid UTF-8: decoded with replacement below
-    return _lines_frame(_read_bytes(path))
+    first = 1
+    for data in _byte_slices(path, slice_bytes):
+        frame = _lines_frame(data, first)
+        first += frame.height
+        yield frame
 
 
 def _jp(col: pl.Expr, path: str) -> pl.Expr:
@@ -380,33 +407,42 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
 
 
 def load_file(
-    path: str, fid: int, timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS
+    path: str,
+    fid: int,
+    timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS,
+    slice_bytes: int = SLICE_BYTES,
 ) -> LoadResult:
     """One file's events and the accounting of each of its lines.
 
-    Files are the unit of reading: memory holds one file's raw text at a time, and
-    one irregular line only sends its own file down the tolerant parse.
+    Files are the unit of reading and slices of them the unit of parsing: memory
+    holds one slice's raw text at a time, and one irregular line only sends its
+    own slice down the tolerant parse.
     """
+    events: list[pl.DataFrame] = []
+    rejects: list[Reject] = []
+    lines = blank = 0
     try:
-        raw = read_raw(path)
-    except Exception as exc:  # unreadable/corrupt file: counted, the batch goes on
-        reason = f"unreadable file: {type(exc).__name__}: {exc}"[:300]
-        return LoadResult(pl.DataFrame(schema=EVENT_SCHEMA), [path], [Reject(path, 0, reason)])
-    if raw.height == 0:
-        return LoadResult(
-            pl.DataFrame(schema=EVENT_SCHEMA), [path], [Reject(path, 0, "empty file")]
+        for raw in read_raw(path, slice_bytes):
+            extracted = extract_events(
+                raw.with_columns(pl.lit(fid, dtype=pl.UInt32).alias("file")), timestamp_fields
+            )
+            lines += extracted.height
+            blank += extracted.filter(pl.col("reject") == "blank").height
+            bad = extracted.filter(pl.col("reject").is_not_null() & (pl.col("reject") != "blank"))
+            rejects += [
+                Reject(path, n, reason, excerpt)
+                for n, reason, excerpt in bad.select("line", "reject", "excerpt").iter_rows()
+            ]
+            events.append(extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA)))
+    except Exception as exc:  # unreadable/corrupt file (or its tail): counted, the batch goes on
+        where = f" after line {lines}" if lines else ""
+        rejects.append(
+            Reject(path, 0, f"unreadable file{where}: {type(exc).__name__}: {exc}"[:300])
         )
-    extracted = extract_events(
-        raw.with_columns(pl.lit(fid, dtype=pl.UInt32).alias("file")), timestamp_fields
-    )
-    blank = extracted.filter(pl.col("reject") == "blank").height
-    bad = extracted.filter(pl.col("reject").is_not_null() & (pl.col("reject") != "blank"))
-    rejects = [
-        Reject(path, line, reason, excerpt)
-        for line, reason, excerpt in bad.select("line", "reject", "excerpt").iter_rows()
-    ]
-    events = extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA))
-    return LoadResult(events, [path], rejects, extracted.height, blank)
+    if lines == 0 and not rejects:
+        rejects.append(Reject(path, 0, "empty file"))
+    frame = pl.concat(events, how="vertical") if events else pl.DataFrame(schema=EVENT_SCHEMA)
+    return LoadResult(frame, [path], rejects, lines, blank)
 
 
 def load_files(

@@ -228,3 +228,40 @@ def test_audio_payload_length_with_any_spacing(tmp_path: Path) -> None:
     loaded = load_files([str(write(tmp_path / "a.jsonl", lines))])
     got = loaded.events.sort("line").select("audio_b64_len", "response_id", "event").rows()
     assert got == [(1200, "r1", None), (40, None, None), (1200, "r1", None), (8, "r2", None)]
+
+
+def test_huge_files_are_read_in_slices_with_exact_line_numbers(tmp_path: Path) -> None:
+    from pipeline.load import load_file
+
+    src = (
+        Path(__file__).parent.parent / "sample_logs" / "2025-11-24" / "voice_ga.jsonl"
+    ).read_text()
+    lines = src.splitlines()
+    lines.insert(100, "{broken")
+    lines.insert(200, "")
+    text = "\n".join(lines) + "\n"
+    (tmp_path / "big.jsonl").write_text(text)
+    (tmp_path / "big.jsonl.gz").write_bytes(gzip.compress(text.encode()))
+    whole = load_file(str(tmp_path / "big.jsonl"), 0)
+    for name in ("big.jsonl", "big.jsonl.gz"):
+        sliced = load_file(str(tmp_path / name), 0, slice_bytes=4096)
+        assert sliced.events.sort("line").equals(whole.events.sort("line"))
+        assert [(r.line, r.reason) for r in sliced.rejects] == [
+            (101, "malformed JSON or no event type")
+        ]
+        assert (sliced.lines_read, sliced.blank_lines) == (len(lines), 1)
+
+
+def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
+    from pipeline.load import load_file
+
+    text = (
+        Path(__file__).parent.parent / "sample_logs" / "2025-11-24" / "voice_ga.jsonl"
+    ).read_bytes()
+    data = gzip.compress(text)
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    got = load_file(str(tmp_path / "cut.jsonl.gz"), 0, slice_bytes=4096)
+    assert got.events.height > 0
+    assert got.rejects[-1].line == 0 and got.rejects[-1].reason.startswith(
+        "unreadable file after line"
+    )
