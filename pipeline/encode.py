@@ -182,13 +182,6 @@ def _b64_to_hex(text: str) -> str:
     return base64.b64decode(text).hex()
 
 
-def spans_from_request(request: ExportTraceServiceRequest) -> Iterable[Span]:
-    """Every span of a request (used by replay and tests)."""
-    for rs in request.resource_spans:
-        for ss in rs.scope_spans:
-            yield from ss.spans
-
-
 def request_from_json(line: str) -> ExportTraceServiceRequest:
     """Parse one OTLP/JSON line back into a request (hex ids → bytes)."""
     doc = json.loads(line)

@@ -11,18 +11,11 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import polars as pl
-
 from .events import KNOWN_TYPES, audio_bytes_per_second
 from .events import obj as _obj
 from .model import Node, SessionEvents, SessionTree, SpanEvent
 
 Handler = Callable[["SessionMachine", int, dict[str, Any]], None]
-
-
-def _b64_bytes(length: int) -> int:
-    """Decoded size of a base64 payload from its length (padding ignored: ≤2 bytes)."""
-    return length * 3 // 4
 
 
 class SessionMachine:
@@ -344,11 +337,6 @@ class SessionMachine:
         else:
             item["text"] = ev.get("text") or item.get("_text", "")
 
-    def on_audio_delta(self, ts: int, ev: dict[str, Any]) -> None:
-        node = self._response(ev, ts)
-        if node is not None:
-            self._first_token(node, ts)
-
     def on_args_done(self, ts: int, ev: dict[str, Any]) -> None:
         call_id = ev.get("call_id")
         if not call_id:
@@ -590,11 +578,3 @@ def reconstruct(se: SessionEvents) -> SessionTree:
         feed(ts, etype, event)
     machine.add_audio(se)
     return machine.finish(se.first_ns, se.last_ns, _metadata(list(dict.fromkeys(se.metadata))))
-
-
-def reconstruct_session(session_key: str, events: pl.DataFrame) -> SessionTree:
-    """Convenience for one session's ordered frame (tests, notebooks)."""
-    from .sessionize import split_sessions
-
-    (se,) = split_sessions(events.with_columns(pl.lit(session_key).alias("session_key")))
-    return reconstruct(se)

@@ -40,15 +40,6 @@ def assign_sessions(
     )
 
 
-def session_bounds(sessions: pl.DataFrame) -> pl.DataFrame:
-    """Per session: first/last timestamp and event count (for windows and inspection)."""
-    return sessions.group_by("session_key", maintain_order=True).agg(
-        pl.col("ts_ns").min().alias("start_ns"),
-        pl.col("ts_ns").max().alias("end_ns"),
-        pl.len().alias("events"),
-    )
-
-
 def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
     """A frame sorted by assign_sessions → one SessionEvents per session, in key order.
 
