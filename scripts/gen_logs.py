@@ -314,6 +314,19 @@ class SessionLog:
             self.transcription(*transcript_after)
         out: dict[str, Any] = {"response_id": rid}
         item_id = self._id("item")
+
+        def part_event(etype: str, **fields: Any) -> None:
+            """A content-part event of this response's first output item."""
+            self.emit(
+                "server",
+                etype,
+                response_id=rid,
+                item_id=item_id,
+                output_index=0,
+                content_index=0,
+                **fields,
+            )
+
         self.advance(self.rng.randrange(250, 700))
         output_items: list[dict[str, Any]] = []
         if fail:
@@ -400,13 +413,8 @@ class SessionLog:
                 "server", "response.output_item.added", response_id=rid, output_index=0, item=item
             )
             self._item_added(item)
-            self.emit(
-                "server",
+            part_event(
                 "response.content_part.added",
-                response_id=rid,
-                item_id=item_id,
-                output_index=0,
-                content_index=0,
                 part={"type": ctype, "transcript": ""} if audio else {"type": ctype, "text": ""},
             )
             words = text.split(" ")
@@ -420,36 +428,21 @@ class SessionLog:
                 delta = word if i == 0 else " " + word
                 said.append(delta)
                 if audio:
-                    self.emit(
-                        "server",
+                    part_event(
                         self.name(
                             "response.audio_transcript.delta",
                             "response.output_audio_transcript.delta",
                         ),
-                        response_id=rid,
-                        item_id=item_id,
-                        output_index=0,
-                        content_index=0,
                         delta=delta,
                     )
                     nbytes = self.rng.choice((4800, 9600, 14400))
-                    self.emit(
-                        "server",
+                    part_event(
                         self.name("response.audio.delta", "response.output_audio.delta"),
-                        response_id=rid,
-                        item_id=item_id,
-                        output_index=0,
-                        content_index=0,
                         delta=self.audio.b64(nbytes),
                     )
                 else:
-                    self.emit(
-                        "server",
+                    part_event(
                         self.name("response.text.delta", "response.output_text.delta"),
-                        response_id=rid,
-                        item_id=item_id,
-                        output_index=0,
-                        content_index=0,
                         delta=delta,
                     )
                 self.advance(self.rng.randrange(40, 90))
@@ -462,44 +455,24 @@ class SessionLog:
                 out["cancelled"] = True
                 return out
             if audio:
-                self.emit(
-                    "server",
+                part_event(
                     self.name("response.audio.done", "response.output_audio.done"),
-                    response_id=rid,
-                    item_id=item_id,
-                    output_index=0,
-                    content_index=0,
                 )
-                self.emit(
-                    "server",
+                part_event(
                     self.name(
                         "response.audio_transcript.done", "response.output_audio_transcript.done"
                     ),
-                    response_id=rid,
-                    item_id=item_id,
-                    output_index=0,
-                    content_index=0,
                     transcript=spoken,
                 )
                 part = {"type": ctype, "transcript": spoken}
             else:
-                self.emit(
-                    "server",
+                part_event(
                     self.name("response.text.done", "response.output_text.done"),
-                    response_id=rid,
-                    item_id=item_id,
-                    output_index=0,
-                    content_index=0,
                     text=spoken,
                 )
                 part = {"type": ctype, "text": spoken}
-            self.emit(
-                "server",
+            part_event(
                 "response.content_part.done",
-                response_id=rid,
-                item_id=item_id,
-                output_index=0,
-                content_index=0,
                 part=part,
             )
             done = {**item, "status": "completed", "content": [part]}

@@ -82,3 +82,28 @@ def test_console_script_help() -> None:
         [sys.executable, "-m", "pipeline.cli", "convert", "--help"], capture_output=True, text=True
     )
     assert r.returncode == 0 and "--input" in r.stdout and "Exit codes" in r.stdout
+
+
+def test_json_log_lines_for_cron(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "convert",
+            "-i",
+            str(SAMPLES),
+            "-o",
+            str(tmp_path / "t.jsonl"),
+            "--progress",
+            "log",
+            "--log-format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    logs = [json.loads(line) for line in r.stderr.splitlines()]
+    assert [x["message"] for x in logs] == ["reading", "converting and sending (6 sessions)"]
+    assert all(x["level"] == "info" for x in logs)
