@@ -33,7 +33,7 @@ from .model import SessionSpans
 from .parallel import convert_chunk, merge_chunk, ordered_map, read_into
 from .progress import Progress
 from .redact import Redactor
-from .select import FilePlan, Selector, plan_files, read_session_list
+from .select import Selector, plan_files, read_session_list
 from .sinks import JsonLinesFile, read_requests
 from .state import FileInfo, StateStore
 from .transport import make_transport
@@ -100,28 +100,23 @@ def _run(
     progress: Progress,
     start: float,
 ) -> RunResult:
-    ids = {f: i for i, f in enumerate(files)}
-    plan = plan_files(files, state, cfg.full)
-    stats = RunStats()
-    store = EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir)
-    try:
-        return _convert_store(cfg, files, ids, plan, only, state, progress, start, stats, store)
-    finally:
-        store.close()
+    with EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir) as store:
+        return _convert_store(cfg, files, only, state, progress, start, store)
 
 
 def _convert_store(
     cfg: RunConfig,
     files: list[str],
-    ids: dict[str, int],
-    plan: FilePlan,
     only: frozenset[str] | None,
     state: StateStore | None,
     progress: Progress,
     start: float,
-    stats: RunStats,
     store: EventStore,
 ) -> RunResult:
+    """Read what the plan says into the store, then convert and deliver chunk by chunk."""
+    ids = {f: i for i, f in enumerate(files)}
+    plan = plan_files(files, state, cfg.full)
+    stats = RunStats()
     progress.set_phase("reading")
     todo = plan.first_pass(files)
     rejects = read_into(
