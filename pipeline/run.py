@@ -377,7 +377,9 @@ def summary_lines(stats: RunStats) -> list[str]:
         lines.append(
             f"not delivered:       {stats.sessions_failed} sessions, {stats.spans_dead_lettered} spans in the dead-letter file"
         )
-    lines += [f"error:               {e}" for e in stats.errors]
+    lines += [f"error:               {e}" for e in stats.errors[:10]]
+    if len(stats.errors) > 10:  # an outage fails many batches alike; the report has them all
+        lines.append(f"error:               … and {len(stats.errors) - 10} more (see --report)")
     if stats.rejects_by_reason:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejects_by_reason.items()))
         lines.insert(2, f"rejected by reason:  {reasons}")
