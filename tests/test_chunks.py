@@ -97,3 +97,14 @@ def test_bulk_parquet_generation_converts(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     r = run_convert(RunConfig(inputs=(str(tmp_path / "pq"),), output=out))
     assert n == 4 and r.stats.sessions == 4 and r.stats.rejected_lines == 0
+
+
+def test_worker_processes_give_the_same_output_and_state(tmp_path: Path, sample_run: Path) -> None:
+    out = tmp_path / "w.jsonl"
+    state = tmp_path / "state.db"
+    cfg = RunConfig(inputs=(str(SAMPLES),), output=out, workers=2, chunk_bytes=1, state=state)
+    first = run_convert(cfg)
+    assert first.exit_code == 0 and first.stats.sessions == 6
+    assert canonical(out) == canonical(sample_run)
+    again = run_convert(cfg)  # hashes computed in the workers reached the state
+    assert again.exit_code == 4 and again.stats.sessions_skipped == 6
