@@ -120,6 +120,7 @@ def read_into(
     timestamp_fields: Sequence[str],
     stats: RunStats,
     workers: int = 1,
+    on_file: Callable[[], None] | None = None,
 ) -> list[Reject]:
     """Load files (in worker processes when workers > 1) into `store`, counting every line."""
     rejects: list[Reject] = []
@@ -128,4 +129,6 @@ def read_into(
         stats.count_loaded(loaded)
         rejects += loaded.rejects
         store.add(fid, loaded.events)
+        if on_file is not None:
+            on_file()
     return rejects

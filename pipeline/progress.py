@@ -30,7 +30,7 @@ class Progress:
         self.phase = "reading"
         self._bar: Any = None
 
-    def set_phase(self, phase: str, total: int | None = None) -> None:
+    def set_phase(self, phase: str, total: int | None = None, unit: str = "sessions") -> None:
         self.phase = phase
         if self.mode == "bar":
             from tqdm import tqdm
@@ -40,13 +40,17 @@ class Progress:
             self._bar = tqdm(
                 total=total,
                 desc=phase,
-                unit=" sessions",
+                unit=f" {unit}",
                 file=sys.stderr,
                 dynamic_ncols=True,
                 leave=False,
             )
         elif self.mode == "log":
-            log.info("%s%s", phase, f" ({total} sessions)" if total is not None else "")
+            log.info("%s%s", phase, f" ({total} {unit})" if total is not None else "")
+
+    def file_read(self) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
 
     def converted(self, spans: int) -> None:
         self.sessions += 1

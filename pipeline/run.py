@@ -117,16 +117,28 @@ def _convert_store(
     ids = {f: i for i, f in enumerate(files)}
     plan = plan_files(files, state, cfg.full)
     stats = RunStats()
-    progress.set_phase("reading")
     todo = plan.first_pass(files)
+    progress.set_phase("reading", total=len(todo), unit="files")
     rejects = read_into(
-        store, todo, [ids[f] for f in todo], cfg.timestamp_fields, stats, cfg.workers
+        store,
+        todo,
+        [ids[f] for f in todo],
+        cfg.timestamp_fields,
+        stats,
+        cfg.workers,
+        progress.file_read,
     )
     keys = store.keys()
     extra = plan.pull_in(keys)
     while extra:  # rotated logs: a new file continues a session of an already delivered one
         rejects += read_into(
-            store, extra, [ids[f] for f in extra], cfg.timestamp_fields, stats, cfg.workers
+            store,
+            extra,
+            [ids[f] for f in extra],
+            cfg.timestamp_fields,
+            stats,
+            cfg.workers,
+            progress.file_read,
         )
         keys = store.keys()
         extra = plan.pull_in(keys)
