@@ -105,5 +105,8 @@ def test_json_log_lines_for_cron(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     logs = [json.loads(line) for line in r.stderr.splitlines()]
-    assert [x["message"] for x in logs] == ["reading (6 files)", "converting and sending (6 sessions)"]
+    assert [x["message"] for x in logs] == [
+        "reading (6 files)",
+        "converting and sending (6 sessions)",
+    ]
     assert all(x["level"] == "info" for x in logs)

@@ -346,3 +346,24 @@ def test_fast_json_encoder_matches_protobuf_generic_mapping(sample_run: Path) ->
     for line in sample_run.read_text().splitlines():
         req = request_from_json(line)
         assert json.loads(request_to_json(req)) == json.loads(request_to_json_generic(req))
+
+
+def test_session_cut_off_while_a_tool_runs(tmp_path: Path) -> None:
+    import gzip
+
+    lines = (
+        gzip.decompress((SAMPLES / "2025-11-24" / "tools_ga.jsonl.gz").read_bytes())
+        .decode()
+        .splitlines()
+    )
+    cut = next(i for i, line in enumerate(lines) if '"function_call_output"' in line)
+    (tmp_path / "cut.jsonl").write_text("\n".join(lines[:cut]) + "\n")
+    out = tmp_path / "t.jsonl"
+    run_convert(RunConfig(inputs=(str(tmp_path / "cut.jsonl"),), output=out))
+    (t,) = traces(out).values()
+    (tool,) = t.kind("tool")
+    assert tool["_a"]["realtrace.incomplete"] is True
+    assert "braintrust.output_json" not in tool["_a"]
+    assert tool["endTimeUnixNano"] == t.root["endTimeUnixNano"]
+    assert t.root["_a"]["realtrace.incomplete"] is True
+    assert t.json_attr(tool, "braintrust.input_json") == {"city": "Paris"}
