@@ -135,9 +135,25 @@ def _lines_frame(data: bytes, first_line: int = 1) -> pl.DataFrame:
         return pl.read_lines(text, name="raw", row_index_name="line", row_index_offset=first_line)
 
 
-def _parquet_frame(path: str) -> pl.DataFrame:
+PARQUET_BATCH_ROWS = 65_536
+
+
+def _parquet_frames(path: str, batch_rows: int = PARQUET_BATCH_ROWS) -> Iterator[pl.DataFrame]:
+    """A Parquet file in record batches (bounded memory), numbered from row 1."""
+    import pyarrow.parquet as pq
+
+    first = 1
+    with pq.ParquetFile(path) as pf:
+        for batch in pf.iter_batches(batch_size=batch_rows):
+            df = pl.from_arrow(batch)
+            assert isinstance(df, pl.DataFrame)
+            frame = _parquet_frame(df, first)
+            first += frame.height
+            yield frame
+
+
+def _parquet_frame(df: pl.DataFrame, first_line: int = 1) -> pl.DataFrame:
     """Parquet rows as JSON-string records, so both formats share one extraction path."""
-    df = pl.read_parquet(path)
     if "event" in df.columns and isinstance(df.schema["event"], pl.Struct):
         df = df.with_columns(pl.col("event").struct.json_encode())
     if "metadata" in df.columns and isinstance(df.schema["metadata"], pl.Struct):
@@ -160,7 +176,8 @@ def _parquet_frame(path: str) -> pl.DataFrame:
         )
     else:
         raw = pl.struct(df.columns).struct.json_encode()
-    return df.select(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("line"), raw.alias("raw"))
+    line = pl.int_range(first_line, first_line + pl.len(), dtype=pl.UInt32)
+    return df.select(line.alias("line"), raw.alias("raw"))
 
 
 def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame]:
@@ -171,7 +188,7 @@ def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame
     """
     name = path.lower()
     if name.endswith(".parquet"):
-        yield _parquet_frame(path)
+        yield from _parquet_frames(path)
         return
     if not name.endswith(COMPRESSED_SUFFIXES) and 0 < os.path.getsize(path) <= slice_bytes:
         try:

@@ -265,3 +265,22 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
     assert got.rejects[-1].line == 0 and got.rejects[-1].reason.startswith(
         "unreadable file after line"
     )
+
+
+def test_parquet_is_read_in_record_batches_with_row_numbers(tmp_path: Path) -> None:
+    from pipeline.load import _parquet_frames
+
+    n = 10
+    pl.DataFrame(
+        {
+            "ts": list(range(1_764_000_000_000, 1_764_000_000_000 + n)),
+            "event": [
+                json.dumps({"type": "rate_limits.updated", "event_id": f"e{i}"}) for i in range(n)
+            ],
+        }
+    ).write_parquet(tmp_path / "p.parquet", row_group_size=3)
+    frames = list(_parquet_frames(str(tmp_path / "p.parquet"), batch_rows=4))
+    assert len(frames) > 1
+    assert pl.concat(frames)["line"].to_list() == list(range(1, n + 1))
+    loaded = load_files([str(tmp_path / "p.parquet")])
+    assert loaded.events["line"].sort().to_list() == list(range(1, n + 1)) and not loaded.rejects
