@@ -93,6 +93,16 @@ def source_events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests must not pick up a developer's or CI's exporter, Braintrust or state settings."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("OTEL_EXPORTER_OTLP_", "BRAINTRUST_")) or name == "XDG_STATE_HOME":
+            monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One conversion of sample_logs/ shared by the read-only tests."""
