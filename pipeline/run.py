@@ -119,29 +119,15 @@ def _convert_store(
     stats = RunStats()
     todo = plan.first_pass(files)
     progress.set_phase("reading", total=len(todo), unit="files")
-    rejects = read_into(
-        store,
-        todo,
-        [ids[f] for f in todo],
-        cfg.timestamp_fields,
-        stats,
-        cfg.workers,
-        progress.file_read,
-    )
-    keys = store.keys()
-    extra = plan.pull_in(keys)
-    while extra:  # rotated logs: a new file continues a session of an already delivered one
+    rejects: list[Reject] = []
+    keys: set[str] = set()
+    while todo:  # a second round reads old files that a new file continues (rotated logs)
+        ids_todo = [ids[f] for f in todo]
         rejects += read_into(
-            store,
-            extra,
-            [ids[f] for f in extra],
-            cfg.timestamp_fields,
-            stats,
-            cfg.workers,
-            progress.file_read,
+            store, todo, ids_todo, cfg.timestamp_fields, stats, cfg.workers, progress.file_read
         )
         keys = store.keys()
-        extra = plan.pull_in(keys)
+        todo = plan.pull_in(keys)
     stats.files_skipped = len(plan.unchanged)
     stats.sessions_skipped += len(plan.skipped_sessions(keys))
     write_rejects(cfg.rejects_path, rejects)
