@@ -25,11 +25,13 @@ from tenacity import (
 from .batch import Batch
 from .config import ExportConfig
 from .encode import build_request
-from .transport import PermanentExportError, RetryableExportError, TooLargeError, Transport
-
-
-class AuthError(PermanentExportError):
-    """Credentials refused: every further request would fail the same way."""
+from .transport import (
+    AuthError,
+    PermanentExportError,
+    RetryableExportError,
+    TooLargeError,
+    Transport,
+)
 
 
 @dataclass(slots=True)
@@ -111,7 +113,7 @@ class Exporter:
         except PermanentExportError as exc:
             outcome.failed.extend(spans)
             outcome.error = f"not retryable: {exc}"
-            outcome.auth_failed = "API key rejected" in str(exc) or "access denied" in str(exc)
+            outcome.auth_failed = isinstance(exc, AuthError)
             return
         except RetryableExportError as exc:
             outcome.failed.extend(spans)

@@ -34,6 +34,10 @@ class PermanentExportError(ExportError):
     """Not retryable (bad credentials, invalid request): give up on this batch at once."""
 
 
+class AuthError(PermanentExportError):
+    """Credentials refused (401/403, UNAUTHENTICATED/PERMISSION_DENIED): every request would fail alike."""
+
+
 class RetryableExportError(ExportError):
     """Transient; `delay` is the server-requested wait (Retry-After / RetryInfo) if any."""
 
@@ -143,9 +147,9 @@ class HttpTransport:
                 f"{where}: {detail}", parse_retry_after(resp.headers.get("retry-after"))
             )
         if code == 401:
-            raise PermanentExportError(f"API key rejected by {where}")
+            raise AuthError(f"API key rejected by {where}")
         if code == 403:
-            raise PermanentExportError(f"access denied by {where}: {detail}")
+            raise AuthError(f"access denied by {where}: {detail}")
         raise PermanentExportError(f"{where} refused the request: {detail}")
 
     def close(self) -> None:
@@ -196,7 +200,9 @@ class GrpcTransport:
             if code in RETRYABLE_GRPC:
                 raise RetryableExportError(f"{where}: {detail}", delay) from None
             if code == grpc.StatusCode.UNAUTHENTICATED:
-                raise PermanentExportError(f"API key rejected by {where}") from None
+                raise AuthError(f"API key rejected by {where}") from None
+            if code == grpc.StatusCode.PERMISSION_DENIED:
+                raise AuthError(f"access denied by {where}: {detail}") from None
             raise PermanentExportError(f"{where} refused the request: {detail}") from None
         ps = resp.partial_success
         return int(ps.rejected_spans), ps.error_message
