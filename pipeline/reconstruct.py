@@ -25,7 +25,6 @@ class SessionMachine:
         self.session_key = session_key
         self.config: dict[str, Any] = {}
         self.realtime_id: str | None = None
-        self.metadata: dict[str, Any] = {}
         self.items: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
         self.nodes: dict[str, Node] = {}
@@ -64,9 +63,8 @@ class SessionMachine:
             self.order.append(item_id)
         return item
 
-    def _merge_item(
-        self, raw: dict[str, Any] | None, previous: str | None = None
-    ) -> dict[str, Any] | None:
+    def _merge_item(self, raw: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Fold what an event says about a conversation item into the one record of it."""
         if not isinstance(raw, dict) or not raw.get("id"):
             return None
         item = self._item(str(raw["id"]))
