@@ -67,7 +67,8 @@ def run_convert(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     only = read_session_list(cfg.sessions_from) if cfg.sessions_from else None
     state = _open_state(cfg)
     try:
-        return _run(cfg, files, only, state, progress, start)
+        with EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir) as store:
+            return _convert_store(cfg, files, only, state, progress, start, store)
     finally:
         progress.close()
         if state is not None:
@@ -90,18 +91,6 @@ def _open_state(cfg: RunConfig) -> StateStore | None:
     if cfg.export is None and not cfg.output.exists():
         state.forget()  # the output file is gone: what it held must be written again
     return state
-
-
-def _run(
-    cfg: RunConfig,
-    files: list[str],
-    only: frozenset[str] | None,
-    state: StateStore | None,
-    progress: Progress,
-    start: float,
-) -> RunResult:
-    with EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir) as store:
-        return _convert_store(cfg, files, only, state, progress, start, store)
 
 
 def _convert_store(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .model import SessionEvents
-from .state import FileInfo, StateStore, session_hash
+from .state import FileInfo, StateStore, file_info, session_hash
 
 
 @dataclass(slots=True)
@@ -42,16 +42,16 @@ class FilePlan:
 
 
 def plan_files(files: Sequence[str], state: StateStore | None, full: bool) -> FilePlan:
-    from .state import file_info
-
     infos: dict[str, FileInfo] = {}
+    unchanged: dict[str, list[str]] = {}
+    if state is None:  # nothing to compare with or record: no fingerprint reads
+        return FilePlan(infos, unchanged)
     for f in files:
         try:
             infos[f] = file_info(f)
         except OSError:
             continue  # unreadable: the loader reports it
-    unchanged: dict[str, list[str]] = {}
-    if state is not None and not full:
+    if not full:
         known = state.known_files()
         candidates = {
             p: known[p][1] for p in files if p in known and p in infos and known[p][0] == infos[p]
@@ -84,7 +84,7 @@ class Selector:
             since_ns=self.since_ns,
             until_ns=self.until_ns,
             only=self.only,
-            delivered={k: h for k, h in self.delivered.items() if k in keys},
+            delivered={k: self.delivered[k] for k in keys if k in self.delivered},
             full=self.full,
             skip_changed=self.skip_changed,
             hash_sessions=self.hash_sessions,

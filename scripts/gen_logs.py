@@ -331,24 +331,19 @@ class SessionLog:
         output_items: list[dict[str, Any]] = []
         if fail:
             self.advance(400)
-            self.emit(
-                "server",
-                "response.done",
-                response={
-                    "object": "realtime.response",
-                    "id": rid,
-                    "status": "failed",
-                    "status_details": {
-                        "type": "failed",
-                        "error": {
-                            "type": "server_error",
-                            "code": "internal_error",
-                            "message": "The server had an error while processing your request.",
-                        },
+            self.response_done(
+                rid,
+                "failed",
+                {
+                    "type": "failed",
+                    "error": {
+                        "type": "server_error",
+                        "code": "internal_error",
+                        "message": "The server had an error while processing your request.",
                     },
-                    "output": [],
-                    "usage": _usage(self.rng, 300, 0),
                 },
+                [],
+                _usage(self.rng, 300, 0),
             )
             return out
         if call is not None:
@@ -481,17 +476,12 @@ class SessionLog:
             )
             output_items.append(done)
         self.advance(20)
-        self.emit(
-            "server",
-            "response.done",
-            response={
-                "object": "realtime.response",
-                "id": rid,
-                "status": "completed",
-                "status_details": None,
-                "output": output_items,
-                "usage": _usage(self.rng, 200 + 60 * len(self.items), 20 + len(text) // 3),
-            },
+        self.response_done(
+            rid,
+            "completed",
+            None,
+            output_items,
+            _usage(self.rng, 200 + 60 * len(self.items), 20 + len(text) // 3),
         )
         self.emit(
             "server",
@@ -502,35 +492,41 @@ class SessionLog:
         )
         return out
 
+    def response_done(
+        self, rid: str, status: str, details: Any, output: list[Any], usage: dict[str, Any]
+    ) -> None:
+        obj = {
+            "object": "realtime.response",
+            "id": rid,
+            "status": status,
+            "status_details": details,
+        }
+        self.emit("server", "response.done", response={**obj, "output": output, "usage": usage})
+
     def cancel_response(self, facts: dict[str, Any], interrupt_text: str) -> str:
         """Barge-in: the user talks over the assistant; server cancels and the client truncates."""
         rid = facts["response_id"]
         item_id = self.user_speech(interrupt_text, speech_ms=900)
-        self.emit(
-            "server",
-            "response.done",
-            response={
-                "object": "realtime.response",
-                "id": rid,
-                "status": "cancelled",
-                "status_details": {"type": "cancelled", "reason": "turn_detected"},
-                "output": [
-                    {
-                        "id": facts["item_id"],
-                        "object": "realtime.item",
-                        "type": "message",
-                        "status": "incomplete",
-                        "role": "assistant",
-                        "content": [
-                            {
-                                "type": "output_audio" if self.ga else "audio",
-                                "transcript": facts["spoken"],
-                            }
-                        ],
-                    }
-                ],
-                "usage": _usage(self.rng, 400, 60),
-            },
+        self.response_done(
+            rid,
+            "cancelled",
+            {"type": "cancelled", "reason": "turn_detected"},
+            [
+                {
+                    "id": facts["item_id"],
+                    "object": "realtime.item",
+                    "type": "message",
+                    "status": "incomplete",
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "output_audio" if self.ga else "audio",
+                            "transcript": facts["spoken"],
+                        }
+                    ],
+                }
+            ],
+            _usage(self.rng, 400, 60),
         )
         self.advance(10)
         self.emit(

@@ -37,22 +37,30 @@ def receiver() -> Iterator[HttpReceiver]:
     rec.stop()
 
 
-def convert(tmp_path: Path, logs: Path, endpoint: str, *extra: str) -> Result:
-    args = [
+def convert_args(tmp_path: Path, logs: Path, endpoint: str, *extra: str) -> list[str]:
+    """`realtrace convert` of `logs` to an HTTP receiver, with this test's output and state."""
+    out = str(tmp_path / "out" / "t.jsonl")
+    state = str(tmp_path / "state.db")
+    return [
         "convert",
         "-i",
         str(logs),
         "-o",
-        str(tmp_path / "out" / "t.jsonl"),
+        out,
         "--endpoint",
         endpoint,
         "--protocol",
         "http/protobuf",
         "--state",
-        str(tmp_path / "state.db"),
+        state,
         *extra,
     ]
-    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def convert(tmp_path: Path, logs: Path, endpoint: str, *extra: str) -> Result:
+    return CliRunner().invoke(
+        main, convert_args(tmp_path, logs, endpoint, *extra), catch_exceptions=False
+    )
 
 
 def expected_ids(logs: Path, tmp_path: Path) -> Counter[str]:
@@ -184,26 +192,12 @@ def test_sigkill_at_any_point_then_rerun_delivers_everything(
     """0: killed while starting/reading; 3 and 12: killed mid-export (17 requests in all)."""
     slow = HttpReceiver(script=lambda n: Action(delay=0.25))
     try:
+        extra = ["--max-batch-spans", "3", "--concurrency", "1", "--quiet"]
         args = [
             sys.executable,
             "-m",
             "pipeline.cli",
-            "convert",
-            "-i",
-            str(logs),
-            "-o",
-            str(tmp_path / "out" / "t.jsonl"),
-            "--endpoint",
-            slow.endpoint,
-            "--protocol",
-            "http/protobuf",
-            "--state",
-            str(tmp_path / "state.db"),
-            "--max-batch-spans",
-            "3",
-            "--concurrency",
-            "1",
-            "--quiet",
+            *convert_args(tmp_path, logs, slow.endpoint, *extra),
         ]
         proc = subprocess.Popen(
             args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
