@@ -2,18 +2,38 @@
 
 Braintrust reads `braintrust.input_json` / `output_json` / `metadata` / `metrics`
 / `span_attributes` as JSON strings and `braintrust.tags` as a string array;
-the `gen_ai.*` set makes the same trace readable by any OTLP backend.
+the scalar `gen_ai.*` set makes the same trace readable by any OTLP backend.
+Message payloads are billed by size, so each span carries them once, in the
+shape `MappingOptions.payloads` chooses. One small mapper per span kind.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from .events import obj
+from .events import num, obj
 from .ids import span_id, trace_id
-from .model import AttrValue, Node, SessionSpans, SessionTree, SpanRecord
+from .messages import MessageBook, audio_format, maybe_json
+from .model import (
+    MISSING,
+    SPAN_KIND_CLIENT,
+    SPAN_KIND_INTERNAL,
+    AppFacts,
+    AttrValue,
+    InputFacts,
+    Node,
+    ResponseFacts,
+    SessionSpans,
+    SessionTree,
+    SpanRecord,
+    ToolFacts,
+    TurnFacts,
+)
+
+PAYLOADS = ("braintrust", "genai", "both")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,187 +43,341 @@ class MappingOptions:
     root_name: str = "realtime_session"
     tags: tuple[str, ...] = ()
     max_history: int = 50
+    payloads: str = "braintrust"  # one of PAYLOADS
+
+    @property
+    def braintrust(self) -> bool:
+        return self.payloads in ("braintrust", "both")
+
+    @property
+    def genai(self) -> bool:
+        return self.payloads in ("genai", "both")
 
 
 DEFAULT_MAPPING = MappingOptions()
 
-
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+dumps = _ENCODER.encode
 
 
-def _dumps(value: Any) -> str:
-    """Compact JSON; one shared encoder (json.dumps with options builds one per call)."""
-    return _ENCODER.encode(value)
+@dataclass(slots=True)
+class SpanDraft:
+    """What a mapper fills in for one span; `record` turns it into a SpanRecord."""
+
+    name: str
+    bt_type: str = "task"
+    kind: int = SPAN_KIND_INTERNAL
+    attrs: dict[str, AttrValue] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _maybe_json(text: Any) -> Any:
-    """Tool arguments/outputs are JSON text by convention; keep the text when they are not."""
-    if isinstance(text, str):
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    return text
+class Mapping:
+    """One session's shared mapping state: ids, the message book, common attributes."""
 
+    def __init__(self, tree: SessionTree, options: MappingOptions) -> None:
+        self.tree = tree
+        self.options = options
+        self.tid = trace_id(tree.session_key)
+        self.ids = {n.key: span_id(tree.session_key, n.key) for n in tree.nodes}
+        cfg = tree.session.config
+        self.book = MessageBook(tree.session.items, audio_format(cfg, "input"))
+        self.model = cfg.get("model") if isinstance(cfg.get("model"), str) else None
+        self.common: dict[str, AttrValue] = {"gen_ai.provider.name": "openai"}
+        if self.model:
+            self.common["gen_ai.request.model"] = self.model
+        if tree.session.realtime_id:
+            self.common["gen_ai.conversation.id"] = tree.session.realtime_id
+        self.children: dict[str, list[Node]] = {}
+        for node in tree.nodes:
+            if node.parent is not None:
+                self.children.setdefault(node.parent, []).append(node)
 
-def _message_text(item: dict[str, Any]) -> str | None:
-    return (
-        item.get("text") or item.get("transcript") or item.get("_text") or item.get("_transcript")
-    )
+    def payload(
+        self, draft: SpanDraft, inputs: Any, outputs: Any, reason: str | None = None
+    ) -> None:
+        """Messages once per span: `braintrust.*_json`, `gen_ai.*.messages`, or both.
 
+        `inputs`/`outputs` are chat message lists (or None to leave out).
+        """
+        if self.options.braintrust:
+            if inputs is not None:
+                draft.attrs["braintrust.input_json"] = self.book.json(inputs)
+            if outputs is not None:
+                draft.attrs["braintrust.output_json"] = self.book.json(outputs)
+        if self.options.genai:
+            if inputs is not None:
+                draft.attrs["gen_ai.input.messages"] = self.book.genai_json(inputs)
+            if outputs is not None:
+                draft.attrs["gen_ai.output.messages"] = self.book.genai_json(outputs, reason)
 
-def chat_message(item: dict[str, Any]) -> dict[str, Any] | None:
-    """A conversation item as an OpenAI chat-style message (what Braintrust renders)."""
-    kind = item.get("type", "message")
-    if kind == "function_call":
-        return {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": item.get("call_id"),
-                    "type": "function",
-                    "function": {
-                        "name": item.get("name"),
-                        "arguments": item.get("arguments") or "",
-                    },
-                }
-            ],
-        }
-    if kind == "function_call_output":
-        return {"role": "tool", "tool_call_id": item.get("call_id"), "content": item.get("output")}
-    if kind != "message":
-        return None
-    text = _message_text(item)
-    if text is None and item.get("audio"):
-        text = "[audio]"
-    return {"role": item.get("role") or "user", "content": text or ""}
-
-
-def _genai_message(msg: dict[str, Any]) -> dict[str, Any]:
-    """Chat message → GenAI semantic-conventions message (role + typed parts)."""
-    parts: list[dict[str, Any]] = []
-    if msg.get("content"):
-        if msg["role"] == "tool":
-            parts.append(
-                {
-                    "type": "tool_call_response",
-                    "id": msg.get("tool_call_id"),
-                    "response": msg["content"],
-                }
-            )
-        else:
-            parts.append({"type": "text", "content": msg["content"]})
-    for call in msg.get("tool_calls") or []:
-        fn = call.get("function") or {}
-        parts.append(
-            {
-                "type": "tool_call",
-                "id": call.get("id"),
-                "name": fn.get("name"),
-                "arguments": _maybe_json(fn.get("arguments")),
-            }
+    def record(self, node: Node, draft: SpanDraft) -> SpanRecord:
+        attrs: dict[str, AttrValue] = {"realtrace.kind": node.kind, **self.common, **draft.attrs}
+        attrs["braintrust.span_attributes"] = dumps({"type": draft.bt_type, "name": draft.name})
+        if draft.metrics:
+            attrs["braintrust.metrics"] = dumps(draft.metrics)
+        if draft.meta:
+            attrs["braintrust.metadata"] = dumps(draft.meta)
+        if node.incomplete:
+            attrs["realtrace.incomplete"] = True
+        if node.clipped_end_ns is not None:
+            attrs["realtrace.logged_end_unix_nano"] = node.clipped_end_ns
+        parent = self.ids[node.parent] if node.parent else None
+        return SpanRecord(
+            self.tid,
+            self.ids[node.key],
+            parent,
+            draft.name,
+            node.start_ns,
+            node.end_ns,
+            attrs,
+            list(node.events),
+            node.error,
+            draft.kind,
         )
-    return {"role": msg["role"], "parts": parts}
 
+    def user_messages(self, turn: Node) -> list[dict[str, Any]]:
+        kids = self.children.get(turn.key, [])
+        return self.book.messages([k.facts.item_id for k in kids if k.kind == "user_input"])
 
-def _merge_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fold a tool call into the assistant message just before it (one response, one message).
-
-    Messages are shared between spans (see MessageBook): a merge builds a new dict.
-    """
-    out: list[dict[str, Any]] = []
-    for msg in messages:
-        prev = out[-1] if out else None
-        if (
-            prev is not None
-            and prev["role"] == "assistant" == msg["role"]
-            and msg.get("tool_calls")
-        ):
-            out[-1] = {**prev, "tool_calls": (prev.get("tool_calls") or []) + msg["tool_calls"]}
-            continue
-        out.append(msg)
-    return out
-
-
-class MessageBook:
-    """A session's items as chat messages, each built and serialized once.
-
-    Every response span carries the conversation so far, so without this a long
-    session would rebuild and re-serialize the same messages once per response.
-    """
-
-    def __init__(self, items: dict[str, dict[str, Any]]) -> None:
-        self.items = items
-        self._msg: dict[str, dict[str, Any] | None] = {}
-        self._json: dict[int, str] = {}
-        self._genai: dict[int, str] = {}
-        self._shared: set[int] = set()
-
-    def messages(self, ids: list[str]) -> list[dict[str, Any]]:
-        out = []
-        for i in ids:
-            if i not in self._msg:
-                item = self.items.get(i)
-                made = chat_message(item) if item is not None else None
-                self._msg[i] = made
-                if made is not None:
-                    self._shared.add(id(made))
-            m = self._msg[i]
-            if m is not None:
-                out.append(m)
-        return _merge_calls(out)
-
-    def _cached(self, cache: dict[int, str], msg: dict[str, Any], render: Any) -> str:
-        key = id(msg)
-        text = cache.get(key)
-        if text is None:
-            text = _dumps(render(msg))
-            if key in self._shared:  # merged or ad-hoc messages are short-lived: never cached
-                cache[key] = text
-        return text
-
-    def json(self, msgs: list[dict[str, Any]]) -> str:
-        return "[" + ",".join(self._cached(self._json, m, lambda x: x) for m in msgs) + "]"
-
-    def genai_json(self, msgs: list[dict[str, Any]]) -> str:
-        return "[" + ",".join(self._cached(self._genai, m, _genai_message) for m in msgs) + "]"
+    def assistant_messages(self, turn: Node) -> list[dict[str, Any]]:
+        ids = [
+            i
+            for k in self.children.get(turn.key, [])
+            if k.kind == "response"
+            for i in k.facts.items
+        ]
+        return self.book.messages(ids)
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v != [] and v != {}}
 
 
-def _finish_reason(data: dict[str, Any], items: dict[str, dict[str, Any]]) -> str:
-    status = data.get("status")
+def finish_reason(facts: ResponseFacts, m: Mapping) -> str | None:
+    """The GenAI finish reason for a response; None when no response.done says how it ended."""
+    status = facts.status
     if status is None:
-        return "incomplete"
+        return None
     if status == "completed":
-        calls = any(items.get(i, {}).get("type") == "function_call" for i in data.get("items", []))
-        return "tool_calls" if calls else "stop"
+        items = m.tree.session.items
+        calls = any(items[i].type == "function_call" for i in facts.items if i in items)
+        return "tool_call" if calls else "stop"
     if status == "incomplete":
-        return str((data.get("status_details") or {}).get("reason") or "length")
-    return str(status)
+        return "content_filter" if facts.status_reason == "content_filter" else "length"
+    if status == "failed":
+        return "error"
+    return "stop"  # cancelled (barge-in, response.cancel): the model was stopped, not wrong
 
 
-def _usage_metrics(usage: dict[str, Any]) -> dict[str, float]:
-    ind = usage.get("input_token_details") or {}
-    outd = usage.get("output_token_details") or {}
+def usage_metrics(usage: dict[str, Any]) -> dict[str, float]:
+    """Braintrust token metrics from a `response.done` usage object (type-tolerant)."""
+    ind, outd = obj(usage, "input_token_details"), obj(usage, "output_token_details")
     m = {
-        "prompt_tokens": usage.get("input_tokens"),
-        "completion_tokens": usage.get("output_tokens"),
-        "tokens": usage.get("total_tokens"),
-        "prompt_cached_tokens": ind.get("cached_tokens"),
-        "prompt_text_tokens": ind.get("text_tokens"),
-        "prompt_audio_tokens": ind.get("audio_tokens"),
-        "completion_text_tokens": outd.get("text_tokens"),
-        "completion_audio_tokens": outd.get("audio_tokens"),
+        "prompt_tokens": num(usage.get("input_tokens")),
+        "completion_tokens": num(usage.get("output_tokens")),
+        "tokens": num(usage.get("total_tokens")),
+        "prompt_cached_tokens": num(ind.get("cached_tokens")),
+        "prompt_text_tokens": num(ind.get("text_tokens")),
+        "prompt_audio_tokens": num(ind.get("audio_tokens")),
+        "completion_text_tokens": num(outd.get("text_tokens")),
+        "completion_audio_tokens": num(outd.get("audio_tokens")),
     }
-    return {k: v for k, v in m.items() if isinstance(v, int | float)}
+    return {k: v for k, v in m.items() if v is not None}
+
+
+# -- one mapper per span kind ---------------------------------------------------------
+
+
+def map_turn(node: Node, m: Mapping) -> SpanDraft:
+    facts: TurnFacts = node.facts
+    draft = SpanDraft(f"turn {facts.index}")
+    draft.attrs["realtime.turn.interrupted"] = facts.interrupted
+    users, assistant = m.user_messages(node), m.assistant_messages(node)
+    m.payload(draft, users or None, assistant or None)
+    if facts.voice_latency_s is not None:
+        draft.metrics["voice_to_voice_latency"] = round(facts.voice_latency_s, 6)
+    return draft
+
+
+def map_user_input(node: Node, m: Mapping) -> SpanDraft:
+    facts: InputFacts = node.facts
+    draft = SpanDraft("user_input")
+    draft.attrs["realtime.item_id"] = facts.item_id
+    draft.attrs["realtime.input.source"] = facts.source
+    said = m.book.messages([facts.item_id])
+    if said:
+        content = said[0]["content"]
+        if m.options.braintrust:
+            draft.attrs["braintrust.input_json"] = dumps(content)
+        if m.options.genai:
+            draft.attrs["gen_ai.input.messages"] = m.book.genai_json(said)
+    if facts.audio_start_ms is not None:
+        draft.attrs["realtime.audio_start_ms"] = int(facts.audio_start_ms)
+    if facts.audio_end_ms is not None:
+        draft.attrs["realtime.audio_end_ms"] = int(facts.audio_end_ms)
+        if facts.audio_start_ms is not None:
+            draft.metrics["audio_ms"] = facts.audio_end_ms - facts.audio_start_ms
+    if facts.transcription_latency_s is not None:
+        draft.metrics["transcription_latency"] = facts.transcription_latency_s
+    if facts.transcription_usage is not None:
+        draft.meta["transcription_usage"] = facts.transcription_usage
+    return draft
+
+
+def _prompt(facts: ResponseFacts, m: Mapping, draft: SpanDraft) -> list[dict[str, Any]]:
+    """The conversation as the model saw it, capped at the last `max_history` messages."""
+    history = m.book.messages(facts.context)
+    cap = m.options.max_history
+    omitted = max(0, len(history) - cap) if cap > 0 else len(history)
+    prompt: list[dict[str, Any]] = []
+    if facts.instructions:
+        prompt.append({"role": "system", "content": facts.instructions})
+    if omitted:
+        noun = "message" if omitted == 1 else "messages"
+        prompt.append(
+            {"role": "system", "content": f"[realtrace: {omitted} earlier {noun} omitted]"}
+        )
+        draft.meta["history_omitted_messages"] = omitted
+    return prompt + history[omitted:]
+
+
+def _output_type(facts: ResponseFacts, m: Mapping) -> str:
+    mods = (
+        facts.modalities
+        or m.tree.session.config.get("output_modalities")
+        or m.tree.session.config.get("modalities")
+    )
+    if isinstance(mods, list) and mods:
+        return "speech" if "audio" in mods else "text"
+    audible = facts.audio_out_ms is not None or facts.playback_ms is not None
+    return "speech" if audible else "text"
+
+
+def map_response(node: Node, m: Mapping) -> SpanDraft:
+    facts: ResponseFacts = node.facts
+    draft = SpanDraft(f"chat {m.model}" if m.model else "chat", "llm", SPAN_KIND_CLIENT)
+    a = draft.attrs
+    a["gen_ai.operation.name"] = "chat"
+    a["gen_ai.response.id"] = facts.response_id
+    a["gen_ai.output.type"] = _output_type(facts, m)
+    a["gen_ai.request.stream"] = True
+    if m.model:
+        a["gen_ai.response.model"] = m.model
+    reason = finish_reason(facts, m)
+    if reason is not None:
+        a["gen_ai.response.finish_reasons"] = [reason]
+    if facts.status is not None:
+        a["realtime.response.status"] = facts.status
+    if facts.out_of_band:
+        a["realtime.response.out_of_band"] = True
+    prompt = _prompt(facts, m, draft)
+    output = m.book.messages(facts.items)
+    if m.options.braintrust:
+        a["braintrust.input_json"] = m.book.json(prompt)
+        a["braintrust.output_json"] = m.book.json(output)
+    if m.options.genai:
+        if facts.instructions:  # GenAI keeps system instructions apart from the messages
+            a["gen_ai.system_instructions"] = dumps(
+                [{"type": "text", "content": facts.instructions}]
+            )
+            prompt = prompt[1:]
+        a["gen_ai.input.messages"] = m.book.genai_json(prompt)
+        a["gen_ai.output.messages"] = m.book.genai_json(output, reason)
+    usage = facts.usage
+    for attr, value in (
+        ("gen_ai.usage.input_tokens", num(usage.get("input_tokens"))),
+        ("gen_ai.usage.output_tokens", num(usage.get("output_tokens"))),
+        (
+            "gen_ai.usage.cache_read.input_tokens",
+            num(obj(usage, "input_token_details").get("cached_tokens")),
+        ),
+    ):
+        if isinstance(value, int):
+            a[attr] = value
+    draft.metrics.update(usage_metrics(usage))
+    if facts.first_delta_ns is not None:
+        ttft = (facts.first_delta_ns - node.start_ns) / 1e9
+        draft.metrics["time_to_first_token"] = ttft
+        a["gen_ai.response.time_to_first_chunk"] = ttft
+    out_ms = facts.audio_out_ms if facts.audio_out_ms is not None else facts.playback_ms
+    if out_ms is not None:
+        draft.metrics["audio_output_ms"] = round(out_ms, 3)
+    draft.meta.update(
+        _clean(
+            {
+                "response_id": facts.response_id,
+                "status": facts.status,
+                "status_reason": facts.status_reason,
+                "error": facts.error or None,
+                "model": m.model,
+                "truncated_at_ms": facts.truncated_at_ms,
+                "modalities": facts.modalities,
+                "response_metadata": facts.metadata,
+            }
+        )
+    )
+    return draft
+
+
+def map_tool(node: Node, m: Mapping) -> SpanDraft:
+    facts: ToolFacts = node.facts
+    draft = SpanDraft(f"execute_tool {facts.name}" if facts.name else "execute_tool", "tool")
+    a = draft.attrs
+    a["gen_ai.operation.name"] = "execute_tool"
+    a["gen_ai.tool.call.id"] = facts.call_id
+    a["gen_ai.tool.type"] = "function"
+    if facts.name:
+        a["gen_ai.tool.name"] = facts.name
+    if facts.arguments is not None:
+        if m.options.braintrust:
+            a["braintrust.input_json"] = dumps(maybe_json(facts.arguments))
+        if m.options.genai:
+            a["gen_ai.tool.call.arguments"] = facts.arguments
+    if facts.has_output:
+        if m.options.braintrust:
+            a["braintrust.output_json"] = dumps(maybe_json(facts.output))
+        if m.options.genai:
+            out = facts.output
+            a["gen_ai.tool.call.result"] = out if isinstance(out, str) else dumps(out)
+    draft.meta.update(_clean({"call_id": facts.call_id, "response_id": facts.response_id}))
+    return draft
+
+
+def map_app(node: Node, m: Mapping) -> SpanDraft:
+    """App steps have no GenAI shape: their input/output are always `braintrust.*_json`."""
+    facts: AppFacts = node.facts
+    draft = SpanDraft(facts.name, facts.span_type)
+    if facts.input is not MISSING:
+        draft.attrs["braintrust.input_json"] = dumps(facts.input)
+    if facts.output is not MISSING:
+        draft.attrs["braintrust.output_json"] = dumps(facts.output)
+    draft.meta.update(facts.metadata or {})
+    draft.metrics.update(facts.metrics or {})
+    return draft
+
+
+MAPPERS: dict[str, Callable[[Node, Mapping], SpanDraft]] = {
+    "turn": map_turn,
+    "user_input": map_user_input,
+    "response": map_response,
+    "tool": map_tool,
+    "app": map_app,
+}
+
+
+# -- the root -------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: a reported latency was observed)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 1))
+    return ordered[int(rank) - 1]
 
 
 def _session_facts(tree: SessionTree) -> dict[str, Any]:
-    cfg = tree.session["config"]
+    cfg = tree.session.config
     audio = obj(cfg, "audio")
     a_in, a_out = obj(audio, "input"), obj(audio, "output")
     tools = [t.get("name") for t in cfg.get("tools") or [] if isinstance(t, dict) and t.get("name")]
@@ -217,260 +391,80 @@ def _session_facts(tree: SessionTree) -> dict[str, Any]:
             "output_audio_format": cfg.get("output_audio_format") or a_out.get("format"),
             "input_audio_transcription": cfg.get("input_audio_transcription")
             or a_in.get("transcription"),
-            "tools": tools,
+            "tools": tools if isinstance(cfg.get("tools"), list) else None,
             "instructions": cfg.get("instructions"),
         }
     )
 
 
-def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) -> SessionSpans:
-    """Nodes of one session → exportable span records (root first). Pure."""
-    key = tree.session_key
-    tid = trace_id(key)
-    items: dict[str, dict[str, Any]] = tree.session["items"]
-    facts = _session_facts(tree)
-    model = str(facts.get("model") or "gpt-realtime")
-    realtime_id = tree.session.get("realtime_id")
-    common: dict[str, AttrValue] = {"gen_ai.provider.name": "openai", "gen_ai.request.model": model}
-    if realtime_id:
-        common["gen_ai.conversation.id"] = str(realtime_id)
-
-    book = MessageBook(items)
-    ids = {n.key: span_id(key, n.key) for n in tree.nodes}
-    totals = {"prompt_tokens": 0, "completion_tokens": 0, "tokens": 0}
-    responses = 0
-    turn_io: dict[str, dict[str, list[Any]]] = {}
-    for node in tree.nodes:
-        if node.kind == "response":
-            responses += 1
-            for k, v in _usage_metrics(node.data.get("usage") or {}).items():
-                if k in totals:
-                    totals[k] += int(v)
-        if node.kind in ("user_input", "response") and node.parent:
-            io = turn_io.setdefault(node.parent, {"input": [], "output": []})
-            if node.kind == "user_input":
-                text = _input_text(node, items)
-                if text:
-                    io["input"].append({"role": "user", "content": text})
-            else:
-                io["output"].extend(book.messages(node.data.get("items", [])))
-    spans = [
-        _span(n, tid, ids, tree, common, options, model, turn_io, book) for n in tree.nodes[1:]
-    ]
-
-    history = book.messages(tree.session["order"])
-    metrics = {
-        "turns": sum(1 for n in tree.nodes if n.kind == "turn"),
-        "responses": responses,
-        "total_messages": len(history),
-        **totals,
-        "audio_input_ms": round(_audio_input_ms(tree), 3),
-        "audio_output_ms": round(tree.session["audio_out_ms"], 3),
-        "errors": tree.stats["errors"],
-        "session_duration_ms": (tree.nodes[0].end_ns - tree.nodes[0].start_ns) / 1e6,
-    }
+def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
     root = tree.nodes[0]
+    s = tree.session
+    responses = [n for n in tree.nodes if n.kind == "response"]
+    turns = [n for n in tree.nodes if n.kind == "turn"]
+    totals = {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}
+    with_usage = 0
+    for r in responses:
+        usage = usage_metrics(r.facts.usage)
+        with_usage += bool(usage)
+        totals["total_tokens"] += int(usage.get("tokens", 0))
+        totals["input_tokens"] += int(usage.get("prompt_tokens", 0))
+        totals["output_tokens"] += int(usage.get("completion_tokens", 0))
+    latencies = [t.facts.voice_latency_s for t in turns if t.facts.voice_latency_s is not None]
+    history = m.book.messages(s.order)
+    metrics = _clean(
+        {
+            "turns": len(turns),
+            "responses": len(responses),
+            "interruptions": sum(1 for t in turns if t.facts.interrupted),
+            "total_messages": len(history),
+            "audio_input_ms": round(s.audio_in_ms, 3) if s.audio_in_ms is not None else None,
+            "audio_output_ms": round(s.audio_out_ms, 3) if s.audio_out_ms is not None else None,
+            "errors": tree.stats["errors"],
+            "session_duration_ms": (root.end_ns - root.start_ns) / 1e6,
+            "voice_to_voice_latency_p50": _percentile(latencies, 0.5) if latencies else None,
+            "voice_to_voice_latency_p95": _percentile(latencies, 0.95) if latencies else None,
+        }
+    )
     meta = _clean(
         {
-            "session_id": realtime_id,
-            "session_key": key,
-            **facts,
-            **tree.session["metadata"],
+            "session_id": s.realtime_id,
+            "session_key": tree.session_key,
+            **_session_facts(tree),
+            **s.metadata,
+            **s.app_metadata,
+            **(totals if with_usage else {}),
             "unknown_events": tree.stats["unknown_events"] or None,
             "conversation_history": history,
         }
     )
-    attrs: dict[str, AttrValue] = {
-        "realtrace.kind": "session",
-        "realtrace.session_key": key,
+    name = m.options.root_name
+    draft = SpanDraft(name, "task", metrics=metrics, meta=meta)
+    users = [msg for msg in history if msg["role"] == "user"]
+    said = [msg for msg in history if msg["role"] == "assistant" and msg.get("content")]
+    m.payload(draft, users, said)
+    tags = ["realtime", *([m.model] if m.model else []), *m.options.tags, *s.app_tags]
+    draft.attrs = {
+        "realtrace.session_key": tree.session_key,
         "realtrace.events": tree.stats["events"],
-        **common,
-        "braintrust.span_attributes": _dumps({"type": "task", "name": options.root_name}),
-        "braintrust.input_json": _dumps([m for m in history if m["role"] == "user"]),
-        "braintrust.output_json": _dumps(
-            [m for m in history if m["role"] == "assistant" and m.get("content")]
-        ),
-        "braintrust.metadata": _dumps(meta),
-        "braintrust.metrics": _dumps(metrics),
-        "braintrust.tags": ["realtime", model, *options.tags],
+        **draft.attrs,
+        "braintrust.tags": list(dict.fromkeys(tags)),
     }
-    if root.incomplete:
-        attrs["realtrace.incomplete"] = True
-    root_span = SpanRecord(
-        tid,
-        ids["session"],
-        None,
-        options.root_name,
+    return m.record(root, draft)
+
+
+def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) -> SessionSpans:
+    """Nodes of one session → exportable span records (root first). Pure."""
+    m = Mapping(tree, options)
+    spans = [m.record(n, MAPPERS[n.kind](n, m)) for n in tree.nodes[1:]]
+    root = tree.nodes[0]
+    return SessionSpans(
+        tree.session_key,
+        m.tid,
+        [_root(tree, m), *spans],
         root.start_ns,
         root.end_ns,
-        attrs,
-        list(root.events),
-        root.error,
-    )
-    return SessionSpans(
-        key, tid, [root_span, *spans], root.start_ns, root.end_ns, dict(tree.stats), root.incomplete
-    )
-
-
-def _input_text(node: Node, items: dict[str, dict[str, Any]]) -> str | None:
-    item = items.get(node.data.get("item_id", ""), {})
-    return (
-        node.data.get("transcript")
-        or node.data.get("text")
-        or item.get("transcript")
-        or item.get("text")
-    )
-
-
-def _audio_input_ms(tree: SessionTree) -> float:
-    """From appended audio when the client side was logged, else from VAD offsets."""
-    if tree.stats["audio_in_bytes"]:
-        return float(tree.session["audio_in_ms"])
-    total = 0.0
-    for n in tree.nodes:
-        if n.kind == "user_input":
-            start, end = n.data.get("audio_start_ms"), n.data.get("audio_end_ms")
-            if isinstance(start, int | float) and isinstance(end, int | float):
-                total += max(0, end - start)
-    return total
-
-
-def _span(
-    node: Node,
-    tid: bytes,
-    ids: dict[str, bytes],
-    tree: SessionTree,
-    common: dict[str, AttrValue],
-    options: MappingOptions,
-    model: str,
-    turn_io: dict[str, dict[str, list[Any]]],
-    book: MessageBook,
-) -> SpanRecord:
-    items: dict[str, dict[str, Any]] = tree.session["items"]
-    d = node.data
-    attrs: dict[str, AttrValue] = {"realtrace.kind": node.kind, **common}
-    metrics: dict[str, Any] = {}
-    meta: dict[str, Any] = {}
-    bt_type = "task"
-    name = node.kind
-    if node.kind == "turn":
-        name = f"turn {d.get('index', '')}".strip()
-        io = turn_io.get(node.key, {"input": [], "output": []})
-        attrs["braintrust.input_json"] = _dumps(io["input"])
-        attrs["braintrust.output_json"] = _dumps(io["output"])
-    elif node.kind == "user_input":
-        text = _input_text(node, items)
-        attrs["realtime.item_id"] = str(d.get("item_id"))
-        attrs["realtime.input.source"] = str(d.get("source"))
-        if text is not None:
-            attrs["braintrust.output_json"] = _dumps(text)
-        start, end = d.get("audio_start_ms"), d.get("audio_end_ms")
-        if isinstance(start, int | float):
-            attrs["realtime.audio_start_ms"] = int(start)
-        if isinstance(end, int | float):
-            attrs["realtime.audio_end_ms"] = int(end)
-            if isinstance(start, int | float):
-                metrics["audio_ms"] = end - start
-        if "transcription_latency_s" in d:
-            metrics["transcription_latency"] = d["transcription_latency_s"]
-        usage = d.get("transcription_usage")
-        if isinstance(usage, dict):
-            meta["transcription_usage"] = usage
-    elif node.kind == "response":
-        bt_type = "llm"
-        name = f"chat {model}"
-        rid = str(d.get("response_id"))
-        attrs["gen_ai.operation.name"] = "chat"
-        attrs["gen_ai.response.id"] = rid
-        attrs["gen_ai.response.model"] = model
-        attrs["gen_ai.response.finish_reasons"] = [_finish_reason(d, items)]
-        context = list(d.get("context", []))
-        history = book.messages(context)
-        omitted = max(0, len(history) - options.max_history)
-        shown = history[omitted:] if options.max_history > 0 else []
-        instructions = d.get("instructions")
-        prompt: list[dict[str, Any]] = (
-            [{"role": "system", "content": instructions}] if instructions else []
-        )
-        if omitted:
-            prompt.append(
-                {"role": "system", "content": f"[realtrace: {omitted} earlier messages omitted]"}
-            )
-            meta["history_omitted_messages"] = omitted
-        prompt += shown
-        output = book.messages(d.get("items", []))
-        attrs["braintrust.input_json"] = book.json(prompt)
-        attrs["braintrust.output_json"] = book.json(output)
-        attrs["gen_ai.input.messages"] = book.genai_json(prompt[1:] if instructions else prompt)
-        if instructions:
-            attrs["gen_ai.system_instructions"] = _dumps(
-                [{"type": "text", "content": instructions}]
-            )
-        reason = _finish_reason(d, items)
-        attrs["gen_ai.output.messages"] = _dumps(
-            [{**_genai_message(m), "finish_reason": reason} for m in output]
-        )
-        usage = d.get("usage") or {}
-        if isinstance(usage.get("input_tokens"), int):
-            attrs["gen_ai.usage.input_tokens"] = usage["input_tokens"]
-        if isinstance(usage.get("output_tokens"), int):
-            attrs["gen_ai.usage.output_tokens"] = usage["output_tokens"]
-        cached = (usage.get("input_token_details") or {}).get("cached_tokens")
-        if isinstance(cached, int):
-            attrs["gen_ai.usage.cache_read.input_tokens"] = cached
-        metrics.update(_usage_metrics(usage))
-        if "first_token_ns" in d:
-            metrics["time_to_first_token"] = (d["first_token_ns"] - node.start_ns) / 1e9
-        if d.get("audio_out_ms"):
-            metrics["audio_output_ms"] = round(d["audio_out_ms"], 3)
-        status = d.get("status")
-        attrs["realtime.response.status"] = str(status or "in_progress")
-        details = d.get("status_details") or {}
-        meta.update(
-            _clean(
-                {
-                    "response_id": rid,
-                    "status": status,
-                    "status_reason": details.get("reason"),
-                    "model": model,
-                    "truncated_at_ms": d.get("truncated_at_ms"),
-                    "modalities": d.get("output_modalities") or d.get("modalities"),
-                }
-            )
-        )
-    elif node.kind == "tool":
-        bt_type = "tool"
-        tool_name = str(d.get("name") or "function")
-        name = f"execute_tool {tool_name}"
-        attrs["gen_ai.operation.name"] = "execute_tool"
-        attrs["gen_ai.tool.name"] = tool_name
-        attrs["gen_ai.tool.call.id"] = str(d.get("call_id"))
-        attrs["gen_ai.tool.type"] = "function"
-        if "arguments" in d:
-            attrs["braintrust.input_json"] = _dumps(_maybe_json(d["arguments"]))
-            attrs["gen_ai.tool.call.arguments"] = str(d["arguments"])
-        if "output" in d:
-            attrs["braintrust.output_json"] = _dumps(_maybe_json(d["output"]))
-            attrs["gen_ai.tool.call.result"] = str(d["output"])
-        if d.get("response_id"):
-            meta["response_id"] = d["response_id"]
-        meta["call_id"] = d.get("call_id")
-    attrs["braintrust.span_attributes"] = _dumps({"type": bt_type, "name": name})
-    if metrics:
-        attrs["braintrust.metrics"] = _dumps(metrics)
-    if meta:
-        attrs["braintrust.metadata"] = _dumps(meta)
-    if node.incomplete:
-        attrs["realtrace.incomplete"] = True
-    parent = ids[node.parent] if node.parent else None
-    return SpanRecord(
-        tid,
-        ids[node.key],
-        parent,
-        name,
-        node.start_ns,
-        node.end_ns,
-        attrs,
-        list(node.events),
-        node.error,
+        dict(tree.stats),
+        root.incomplete,
+        rejects=list(tree.problems),
     )

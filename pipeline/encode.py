@@ -51,7 +51,7 @@ def encode_span(rec: SpanRecord) -> Span:
         trace_id=rec.trace_id,
         span_id=rec.span_id,
         name=rec.name,
-        kind=Span.SPAN_KIND_INTERNAL,
+        kind=rec.kind,  # type: ignore[arg-type]
         start_time_unix_nano=rec.start_ns,
         end_time_unix_nano=max(rec.end_ns, rec.start_ns),
         attributes=_key_values(rec.attributes),

@@ -6,6 +6,8 @@ GA names only, so the state machine has one spelling per concept.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 # beta name -> GA (canonical) name
@@ -95,11 +97,6 @@ AUDIO_TYPES: frozenset[str] = frozenset(
 )
 
 
-def canonical(event_type: str) -> str:
-    """The GA spelling of an event type (unknown types pass through)."""
-    return ALIASES.get(event_type, event_type)
-
-
 def audio_bytes_per_second(fmt: Any) -> int:
     """Decoded audio bytes per second for a session audio format.
 
@@ -121,3 +118,64 @@ def obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
     """A nested JSON object, or {} when absent or not an object (logs are untrusted)."""
     value = parent.get(key)
     return value if isinstance(value, dict) else {}
+
+
+def num(value: Any) -> float | None:
+    """A JSON number, or None for anything else (booleans and numeric strings included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def text(value: Any) -> str | None:
+    """A non-empty JSON string, or None."""
+    return value if isinstance(value, str) and value else None
+
+
+_ISO = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
+
+
+def parse_time(value: Any) -> int | None:
+    """UTC nanoseconds from an ISO-8601 string or an epoch number of any unit (s/ms/us/ns).
+
+    The same rules as the loader's timestamp column, for times inside records
+    (app records' `start_time`/`end_time`); None when it is neither.
+    """
+    if isinstance(value, str):
+        s = value.strip()
+        if re.fullmatch(r"-?\d+(\.\d+)?", s):
+            whole, _, frac = s.partition(".")
+            digits = _epoch_digits(abs(int(whole)))
+            return int(whole) * 10**digits + int((frac + "0" * 9)[:digits] or 0)
+        m = _ISO.match(s)
+        if m is None:
+            return None
+        try:
+            base = datetime.fromisoformat(m.group(1).replace(" ", "T"))
+        except ValueError:
+            return None
+        zone = m.group(3) or "+00:00"
+        zone = "+00:00" if zone == "Z" else zone
+        try:
+            base = base.replace(tzinfo=datetime.fromisoformat("2000-01-01T00:00:00" + zone).tzinfo)
+        except ValueError:
+            return None
+        secs = int(base.timestamp())
+        return secs * 1_000_000_000 + int(((m.group(2) or "") + "0" * 9)[:9])
+    n = num(value)
+    if n is None:
+        return None
+    if isinstance(n, int):
+        return n * 10 ** _epoch_digits(abs(n))
+    return int(n * 10 ** _epoch_digits(abs(int(n))))
+
+
+def _epoch_digits(magnitude: int) -> int:
+    """Decimal digits to scale an epoch number to nanoseconds, from its magnitude."""
+    if magnitude < 100_000_000_000:
+        return 9
+    if magnitude < 100_000_000_000_000:
+        return 6
+    if magnitude < 100_000_000_000_000_000:
+        return 3
+    return 0

@@ -1,7 +1,9 @@
-"""Plain records passed between stages: reconstructed nodes and exportable spans.
+"""Typed records passed between stages: session events, span facts, exportable spans.
 
-No OpenTelemetry or protobuf types here, so the core can run anywhere a Python
-function can (process pool, Ray, Spark) and its output pickles cheaply.
+`reconstruct` writes one facts dataclass per span kind and `attributes` reads
+them; no dict of string keys crosses that joint. No OpenTelemetry or protobuf
+types here, so the core runs anywhere a Python function can (process pool,
+Ray, Spark) and its output pickles cheaply.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 AttrValue = str | bool | int | float | list[str]
+
+# Span kinds as OTLP numbers (the encoder writes them as they are).
+SPAN_KIND_INTERNAL = 1
+SPAN_KIND_CLIENT = 3
 
 
 @dataclass(slots=True)
@@ -26,7 +32,8 @@ class SessionEvents:
     """One session's events, ready for the state machine.
 
     Non-audio events as parallel lists in replay order; audio rows (most of a voice
-    log) only as sums, made by Polars for a whole chunk at once.
+    log) only as sums, made by Polars for a whole chunk at once. `files`/`lines`
+    locate each event in the input, so a bad record or session can be reported.
     """
 
     key: str
@@ -41,32 +48,172 @@ class SessionEvents:
     audio_out_bytes: int = 0
     # (response_id, decoded bytes, first delta time) per response
     audio_by_response: list[tuple[str, int, int]] = field(default_factory=list)
+    files: list[int] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+
+
+# -- facts per span kind ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Item:
+    """One conversation item, folded from every event that mentions it.
+
+    `text`/`transcript` hold the most complete version seen; `*_rank` says how
+    complete its source was (a `.done` event beats a content part, which beats
+    the final item, which beats the joined deltas), so a later but poorer source
+    never overwrites a better one.
+    """
+
+    id: str
+    type: str = "message"
+    role: str | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: Any = None
+    text: str | None = None
+    text_rank: int = -1
+    transcript: str | None = None
+    transcript_rank: int = -1
+    audio: bool = False
+    audio_ms: float | None = None
+    text_deltas: list[str] = field(default_factory=list)
+    transcript_deltas: list[str] = field(default_factory=list)
+
+    def set_text(self, kind: str, value: Any, rank: int) -> None:
+        """Keep `value` as the item's text or transcript if its source ranks at least as high."""
+        if not isinstance(value, str) or not value:
+            return
+        if kind == "transcript":
+            if rank >= self.transcript_rank:
+                self.transcript, self.transcript_rank = value, rank
+        elif rank >= self.text_rank:
+            self.text, self.text_rank = value, rank
+
+    def final_text(self) -> str | None:
+        """Text, else transcript, else what the deltas add up to; None when nothing was said."""
+        if self.text is not None:
+            return self.text
+        if self.transcript is not None:
+            return self.transcript
+        joined = "".join(self.text_deltas) or "".join(self.transcript_deltas)
+        return joined or None
+
+
+@dataclass(slots=True)
+class TurnFacts:
+    index: int
+    interrupted: bool = False
+    input_end_ns: int | None = None  # end of the user's speech, or the client's message
+    voice_latency_s: float | None = None
+
+
+@dataclass(slots=True)
+class InputFacts:
+    item_id: str
+    source: str  # "audio" | "text"
+    audio_start_ms: float | None = None
+    audio_end_ms: float | None = None
+    speech_stopped_ns: int | None = None
+    transcription_latency_s: float | None = None
+    transcription_usage: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ResponseFacts:
+    response_id: str
+    context: list[str] = field(default_factory=list)  # item ids the model saw
+    instructions: str | None = None
+    model: str | None = None
+    items: list[str] = field(default_factory=list)  # its output items
+    status: str | None = None  # None: no response.done was logged
+    status_reason: str | None = None
+    error: dict[str, Any] | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    first_delta_ns: int | None = None
+    first_output_ns: int | None = None  # also counts output_audio_buffer.started
+    audio_out_ms: float | None = None
+    playback_ms: float | None = None  # from output_audio_buffer.started → stopped/cleared
+    playback_started_ns: int | None = None
+    truncated_at_ms: float | None = None
+    out_of_band: bool = False
+    metadata: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+
+
+@dataclass(slots=True)
+class ToolFacts:
+    call_id: str
+    name: str | None = None
+    arguments: str | None = None
+    has_output: bool = False
+    output: Any = None
+    response_id: str | None = None
+
+
+MISSING: Any = object()
+
+
+@dataclass(slots=True)
+class AppFacts:
+    """An app-written record (trace model §5), validated."""
+
+    name: str
+    span_type: str = "function"
+    input: Any = MISSING
+    output: Any = MISSING
+    metadata: dict[str, Any] | None = None
+    metrics: dict[str, float] | None = None
+    call_id: str | None = None
+    response_id: str | None = None
+    item_id: str | None = None
+
+
+Facts = TurnFacts | InputFacts | ResponseFacts | ToolFacts | AppFacts | None
 
 
 @dataclass(slots=True)
 class Node:
-    """One reconstructed span before attribute mapping: times plus domain facts."""
+    """One reconstructed span before attribute mapping: times plus its kind's facts."""
 
     key: str
     kind: str
     parent: str | None
     start_ns: int
     end_ns: int
-    data: dict[str, Any] = field(default_factory=dict)
+    facts: Any = None
     events: list[SpanEvent] = field(default_factory=list)
     error: str | None = None
     incomplete: bool = False
     closed: bool = False
+    clipped_end_ns: int | None = None  # the logged end, when a later turn cut the span short
+
+
+@dataclass(slots=True)
+class SessionFacts:
+    """What the whole session says: configuration, conversation, audio and app extras."""
+
+    realtime_id: str | None
+    config: dict[str, Any]
+    metadata: dict[str, Any]
+    items: dict[str, Item]
+    order: list[str]
+    audio_in_ms: float | None
+    audio_out_ms: float | None
+    app_metadata: dict[str, Any] = field(default_factory=dict)
+    app_tags: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class SessionTree:
-    """A session's nodes (root first, then in start order) and its counters."""
+    """A session's nodes (root first, then in start order), its facts and counters."""
 
     session_key: str
     nodes: list[Node]
     stats: dict[str, int]
-    session: dict[str, Any]
+    session: SessionFacts
+    problems: list[tuple[int, int, str]] = field(default_factory=list)  # file, line, reason
 
     @property
     def incomplete(self) -> bool:
@@ -86,11 +233,16 @@ class SpanRecord:
     attributes: dict[str, AttrValue]
     events: list[SpanEvent] = field(default_factory=list)
     error: str | None = None
+    kind: int = SPAN_KIND_INTERNAL
 
 
 @dataclass(slots=True)
 class SessionSpans:
-    """All spans of one session (one trace), root first."""
+    """All spans of one session (one trace), root first.
+
+    A session whose conversion failed has no spans and one entry in `rejects`;
+    `rejects` also holds the session's bad app records (file id, line, reason).
+    """
 
     session_key: str
     trace_id: bytes
@@ -101,6 +253,8 @@ class SessionSpans:
     incomplete: bool
     # Spans already encoded to OTLP protobuf (by a worker process); then `spans` is empty.
     encoded: list[Any] | None = None
+    rejects: list[tuple[int, int, str]] = field(default_factory=list)
+    failed: bool = False
 
     @property
     def span_count(self) -> int:

@@ -1,8 +1,11 @@
 """Reconstruct: replay one session's ordered events through a state machine into span nodes.
 
-This is the only per-event Python loop of the pipeline. It keeps domain facts
-(items, usage, transcripts) on plain `Node`s; turning them into attributes is
-the next stage's job. Span times are always recorded event timestamps.
+This is the only per-event Python loop of the pipeline. It records domain facts
+(items, usage, transcripts) as one typed facts object per span kind; turning
+them into attributes is the next stage's job. Span times are always recorded
+event timestamps, and `finish` enforces the trace model's shape invariants
+(children within parents, events within spans, turns never overlapping) by
+clipping and re-homing late events, never by stretching spans over neighbours.
 """
 
 from __future__ import annotations
@@ -11,11 +14,33 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .events import KNOWN_TYPES, audio_bytes_per_second
-from .events import obj as _obj
-from .model import Node, SessionEvents, SessionTree, SpanEvent
+from .app import app_node, app_session
+from .events import KNOWN_TYPES, audio_bytes_per_second, num, obj, text
+from .model import (
+    AttrValue,
+    InputFacts,
+    Item,
+    Node,
+    ResponseFacts,
+    SessionEvents,
+    SessionFacts,
+    SessionTree,
+    SpanEvent,
+    ToolFacts,
+    TurnFacts,
+)
 
 Handler = Callable[["SessionMachine", int, dict[str, Any]], None]
+
+# How complete a source of an item's text is (higher wins; see Item.set_text).
+RANK_RESPONSE_DONE, RANK_ITEM, RANK_PART, RANK_DONE = 1, 2, 3, 4
+
+
+def _is_out_of_band(resp: dict[str, Any]) -> bool:
+    """`conversation: "none"` on the response, or the API's null `conversation_id` for it."""
+    return resp.get("conversation") == "none" or (
+        "conversation_id" in resp and resp["conversation_id"] is None
+    )
 
 
 class SessionMachine:
@@ -25,82 +50,134 @@ class SessionMachine:
         self.session_key = session_key
         self.config: dict[str, Any] = {}
         self.realtime_id: str | None = None
-        self.items: dict[str, dict[str, Any]] = {}
+        self.items: dict[str, Item] = {}
         self.order: list[str] = []
         self.nodes: dict[str, Node] = {}
         self.turn: Node | None = None
-        self.turn_seq = 0
-        self.item_response: dict[str, str] = {}
+        self.turns: list[Node] = []
         self.client_spans: dict[str, str] = {}
-        self.pending_text_inputs: list[Node] = []
+        self.pending_client: list[str] = []  # client-created items awaiting their server echo
+        self.oob_creates: list[int] = []  # times of client response.create for out-of-band
+        self.apps: list[tuple[int, int, dict[str, Any]]] = []  # (time, event index, record)
+        self.app_metadata: dict[str, Any] = {}
+        self.app_tags: list[str] = []
+        self.problems: list[tuple[int, str]] = []  # (event index, reason)
+        self.index = 0
         self.stats: dict[str, int] = {
             "events": 0,
             "unknown_events": 0,
             "errors": 0,
             "audio_in_bytes": 0,
             "audio_out_bytes": 0,
+            "app_spans": 0,
         }
-        self.audio_in_ms = 0.0
-        self.audio_out_ms = 0.0
-        root = Node("session", "session", None, 0, 0)
-        self.root = root
-        self.nodes["session"] = root
+        self.root = Node("session", "session", None, 0, 0)
+        self.nodes["session"] = self.root
 
-    # -- helpers -----------------------------------------------------------------
+    # -- items -------------------------------------------------------------------
 
-    def _add(self, node: Node) -> Node:
-        existing = self.nodes.get(node.key)
-        if existing is not None:
-            return existing
-        self.nodes[node.key] = node
-        return node
-
-    def _item(self, item_id: str) -> dict[str, Any]:
+    def _item(self, item_id: str) -> Item:
         item = self.items.get(item_id)
         if item is None:
-            item = {"id": item_id}
+            item = Item(item_id)
             self.items[item_id] = item
             self.order.append(item_id)
         return item
 
-    def _merge_item(self, raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _merge_item(self, raw: Any, rank: int, item_id: str | None = None) -> Item | None:
         """Fold what an event says about a conversation item into the one record of it."""
-        if not isinstance(raw, dict) or not raw.get("id"):
+        if not isinstance(raw, dict):
             return None
-        item = self._item(str(raw["id"]))
-        for k in ("type", "role", "call_id", "name", "arguments", "output", "status"):
-            v = raw.get(k)
-            if v not in (None, ""):
-                item[k] = v
-        for part in raw.get("content") or []:
-            if not isinstance(part, dict):
-                continue
-            if part.get("transcript"):
-                item["transcript"] = part["transcript"]
-            if part.get("text"):
-                item["text"] = part["text"]
-            if part.get("type") in ("input_audio", "audio", "output_audio"):
-                item["audio"] = True
+        iid = item_id or text(raw.get("id"))
+        if iid is None:
+            return None
+        item = self._item(iid)
+        kind = text(raw.get("type"))
+        if kind:
+            item.type = kind
+        item.role = text(raw.get("role")) or item.role
+        item.call_id = text(raw.get("call_id")) or item.call_id
+        item.name = text(raw.get("name")) or item.name
+        item.arguments = text(raw.get("arguments")) or item.arguments
+        if raw.get("output") is not None:
+            item.output = raw["output"]
+        content = raw.get("content")
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict):
+                self._merge_part(item, part, rank)
         return item
 
+    @staticmethod
+    def _merge_part(item: Item, part: dict[str, Any], rank: int) -> None:
+        item.set_text("transcript", part.get("transcript"), rank)
+        item.set_text("text", part.get("text"), rank)
+        if part.get("type") in ("input_audio", "audio", "output_audio"):
+            item.audio = True
+
+    def _claim_client_item(self, raw: dict[str, Any]) -> str | None:
+        """The provisional id of a client-created item this server echo repeats, if any.
+
+        A client's `conversation.item.create` has no id; the server's
+        `conversation.item.added` of the same item has one. Both are one message.
+        """
+        call_id = text(raw.get("call_id"))
+        for pid in self.pending_client:
+            mine = self.items[pid]
+            if mine.type != raw.get("type"):
+                continue
+            same = (
+                mine.call_id == call_id
+                if mine.type == "function_call_output"
+                else mine.role == raw.get("role")
+            )
+            if same:
+                self.pending_client.remove(pid)
+                return pid
+        return None
+
+    def _rename_item(self, old: str, new: str) -> None:
+        item = self.items.pop(old)
+        item.id = new
+        self.items[new] = item
+        self.order[self.order.index(old)] = new
+        node = self.nodes.get(f"input:{old}")
+        if node is not None:
+            node.facts.item_id = new
+
+    # -- spans -------------------------------------------------------------------
+
+    def _add(self, node: Node) -> Node:
+        return self.nodes.setdefault(node.key, node)
+
     def _open_turn(self, ts: int, key_hint: str) -> Node:
-        self.turn_seq += 1
         key = f"turn:{key_hint}"
         if key in self.nodes:
-            key = f"turn:{key_hint}#{self.turn_seq}"
-        turn = self._add(Node(key, "turn", "session", ts, ts, {"index": self.turn_seq}))
+            key = f"turn:{key_hint}#{len(self.turns) + 1}"
+        turn = self._add(Node(key, "turn", "session", ts, ts, TurnFacts(len(self.turns) + 1)))
+        self.turns.append(turn)
         self.turn = turn
         return turn
 
-    def _current_turn(self, ts: int, key_hint: str) -> Node:
-        return self.turn if self.turn is not None else self._open_turn(ts, key_hint)
+    def _user_input(self, ts: int, item_id: str, source: str) -> Node:
+        node = self.nodes.get(f"input:{item_id}")
+        if node is None:
+            turn = self._open_turn(ts, item_id)
+            node = self._add(
+                Node(
+                    f"input:{item_id}", "user_input", turn.key, ts, ts, InputFacts(item_id, source)
+                )
+            )
+        return node
 
     def _innermost_open(self) -> Node:
-        for kind in ("tool", "response", "user_input"):
-            for node in reversed(self.nodes.values()):
-                if node.kind == kind and not node.closed:
-                    return node
-        return self.turn or self.root
+        """The open span of the current turn an event belongs to; the root when none is."""
+        turn = self.turn
+        if turn is not None:
+            for kind in ("tool", "response", "user_input"):
+                for node in reversed(self.nodes.values()):
+                    if node.kind == kind and not node.closed and node.parent == turn.key:
+                        return node
+        return self.root
 
     def _fail(self, node: Node, ts: int, kind: str, message: str, extra: dict[str, Any]) -> None:
         attrs: dict[str, Any] = {"exception.type": kind, "exception.message": message}
@@ -111,86 +188,86 @@ class SessionMachine:
         node.error = message or kind
         self.stats["errors"] += 1
 
-    def _user_input(self, ts: int, item_id: str, source: str) -> Node:
-        key = f"input:{item_id}"
-        node = self.nodes.get(key)
+    def _tool(self, ts: int, call_id: str, name: Any, arguments: Any, rid: str | None) -> Node:
+        node = self.nodes.get(f"tool:{call_id}")
         if node is None:
-            turn = self._open_turn(ts, item_id)
-            node = self._add(
-                Node(key, "user_input", turn.key, ts, ts, {"item_id": item_id, "source": source})
-            )
+            turn = self.turn or self._open_turn(ts, f"call_{call_id}")
+            node = self._add(Node(f"tool:{call_id}", "tool", turn.key, ts, ts, ToolFacts(call_id)))
+        facts: ToolFacts = node.facts
+        facts.name = text(name) or facts.name
+        if isinstance(arguments, str):
+            facts.arguments = arguments
+        facts.response_id = facts.response_id or rid
         return node
 
-    def _tool(
-        self, ts: int, call_id: str, name: str | None, arguments: Any, response_id: str | None
-    ) -> Node:
-        key = f"tool:{call_id}"
-        node = self.nodes.get(key)
-        if node is None:
-            turn = self._current_turn(ts, f"call_{call_id}")
-            node = self._add(Node(key, "tool", turn.key, ts, ts, {"call_id": call_id}))
-        if name:
-            node.data["name"] = name
-        if arguments not in (None, ""):
-            node.data["arguments"] = arguments
-        if response_id:
-            node.data.setdefault("response_id", response_id)
-        return node
-
-    # -- handlers ----------------------------------------------------------------
-
-    def on_session(self, ts: int, ev: dict[str, Any]) -> None:
-        session = ev.get("session")
-        if isinstance(session, dict):
-            if session.get("id") and not self.realtime_id:
-                self.realtime_id = str(session["id"])
-            self.config.update({k: v for k, v in session.items() if v is not None})
-
-    def on_session_update(self, ts: int, ev: dict[str, Any]) -> None:
-        session = ev.get("session")
-        if isinstance(session, dict):
-            for k, v in session.items():
-                self.config.setdefault(k, v)
-
-    def on_speech_started(self, ts: int, ev: dict[str, Any]) -> None:
-        item_id = str(ev.get("item_id") or f"speech@{ts}")
-        node = self._user_input(ts, item_id, "audio")
-        node.data["audio_start_ms"] = ev.get("audio_start_ms")
-
-    def on_speech_stopped(self, ts: int, ev: dict[str, Any]) -> None:
-        node = self.nodes.get(f"input:{ev.get('item_id')}")
-        if node is not None:
-            node.data["audio_end_ms"] = ev.get("audio_end_ms")
-            node.end_ns = max(node.end_ns, ts)
-
-    def on_committed(self, ts: int, ev: dict[str, Any]) -> None:
-        item_id = str(ev.get("item_id") or f"commit@{ts}")
-        node = self._user_input(ts, item_id, "audio")
-        node.data["committed_ns"] = ts
-        node.end_ns = max(node.end_ns, ts)
-        node.closed = True
-        item = self._item(item_id)
-        item.setdefault("type", "message")
-        item.setdefault("role", "user")
-        item["audio"] = True
-
-    def on_transcription_done(self, ts: int, ev: dict[str, Any]) -> None:
-        item_id = str(ev.get("item_id") or "")
-        transcript = ev.get("transcript") or ""
-        self._item(item_id)["transcript"] = transcript
-        node = self.nodes.get(f"input:{item_id}")
-        if node is not None:
-            node.data["transcript"] = transcript
-            committed = node.data.get("committed_ns")
-            if committed is not None:
-                node.data["transcription_latency_s"] = (ts - committed) / 1e9
-            if isinstance(ev.get("usage"), dict):
-                node.data["transcription_usage"] = ev["usage"]
+    def _tool_output(self, node: Node, ts: int, output: Any) -> None:
+        facts: ToolFacts = node.facts
+        if not facts.has_output:
+            facts.has_output, facts.output = True, output
             node.end_ns = max(node.end_ns, ts)
             node.closed = True
 
+    def _response(self, rid: Any, ts: int, resp: dict[str, Any] | None = None) -> Node | None:
+        """The span of response `rid`, opened here when its response.created was not logged."""
+        if not isinstance(rid, str) or not rid:
+            return None
+        node = self.nodes.get(f"response:{rid}")
+        if node is None:
+            self.on_response_created(ts, {"response": {**(resp or {}), "id": rid}})
+            node = self.nodes[f"response:{rid}"]
+        return node
+
+    # -- handlers: session and user input ----------------------------------------
+
+    def on_session(self, ts: int, ev: dict[str, Any]) -> None:
+        session = obj(ev, "session")
+        self.realtime_id = self.realtime_id or text(session.get("id"))
+        self.config.update({k: v for k, v in session.items() if v is not None})
+
+    def on_session_update(self, ts: int, ev: dict[str, Any]) -> None:
+        for k, v in obj(ev, "session").items():
+            self.config.setdefault(k, v)
+
+    def on_speech_started(self, ts: int, ev: dict[str, Any]) -> None:
+        item_id = text(ev.get("item_id")) or f"speech@{ts}"
+        node = self._user_input(ts, item_id, "audio")
+        node.facts.audio_start_ms = num(ev.get("audio_start_ms"))
+
+    def on_speech_stopped(self, ts: int, ev: dict[str, Any]) -> None:
+        node = self.nodes.get(f"input:{ev.get('item_id')}")
+        if node is None:
+            return
+        node.facts.audio_end_ms = num(ev.get("audio_end_ms"))
+        node.facts.speech_stopped_ns = ts
+        node.end_ns = max(node.end_ns, ts)
+        if self.turn is not None and node.parent == self.turn.key:
+            self.turn.facts.input_end_ns = ts
+
+    def on_committed(self, ts: int, ev: dict[str, Any]) -> None:
+        item_id = text(ev.get("item_id")) or f"commit@{ts}"
+        node = self._user_input(ts, item_id, "audio")
+        node.end_ns = max(node.end_ns, ts)
+        node.closed = True
+        if node.facts.speech_stopped_ns is None and self.turn is not None:
+            self.turn.facts.input_end_ns = ts  # push-to-talk: the commit ends the speech
+        item = self._item(item_id)
+        item.role = item.role or "user"
+        item.audio = True
+
+    def on_transcription_done(self, ts: int, ev: dict[str, Any]) -> None:
+        item_id = text(ev.get("item_id"))
+        if item_id is None:
+            return
+        self._item(item_id).set_text("transcript", ev.get("transcript"), RANK_DONE)
+        node = self.nodes.get(f"input:{item_id}")
+        if node is not None:
+            facts: InputFacts = node.facts
+            facts.transcription_latency_s = (ts - (facts.speech_stopped_ns or node.end_ns)) / 1e9
+            if isinstance(ev.get("usage"), dict):
+                facts.transcription_usage = ev["usage"]
+
     def on_transcription_failed(self, ts: int, ev: dict[str, Any]) -> None:
-        err = _obj(ev, "error")
+        err = obj(ev, "error")
         node = self.nodes.get(f"input:{ev.get('item_id')}") or self._innermost_open()
         self._fail(
             node,
@@ -199,189 +276,183 @@ class SessionMachine:
             str(err.get("message") or "input audio transcription failed"),
             {"code": err.get("code")},
         )
-        node.end_ns = max(node.end_ns, ts)
-        node.closed = True
+
+    # -- handlers: conversation items --------------------------------------------
 
     def on_item_create(self, ts: int, ev: dict[str, Any]) -> None:
-        raw = _obj(ev, "item")
-        kind = raw.get("type")
-        if kind == "function_call_output":
-            call_id = str(raw.get("call_id") or "")
-            node = self._tool(ts, call_id, None, None, None)
-            node.data["output"] = raw.get("output")
-            node.end_ns = max(node.end_ns, ts)
-            node.closed = True
-            if ev.get("event_id"):
-                self.client_spans[str(ev["event_id"])] = node.key
-        elif kind == "message" and raw.get("role") == "user":
-            item_id = str(raw.get("id") or ev.get("event_id") or f"msg@{ts}")
+        raw = obj(ev, "item")
+        event_id = text(ev.get("event_id"))
+        given = text(raw.get("id"))
+        item_id = given or f"client:{event_id or ts}"
+        item = self._merge_item(raw, RANK_ITEM, item_id)
+        if item is None:
+            return
+        if given is None:
+            self.pending_client.append(item_id)
+        node: Node | None = None
+        if item.type == "function_call_output" and item.call_id:
+            node = self._tool(ts, item.call_id, None, None, None)
+            self._tool_output(node, ts, raw.get("output"))
+        elif item.type == "message" and item.role == "user":
             node = self._user_input(ts, item_id, "text")
             node.closed = True
-            node.data["text"] = "".join(
-                str(p.get("text") or p.get("transcript") or "")
-                for p in raw.get("content") or []
-                if isinstance(p, dict)
-            )
-            if not raw.get("id"):
-                self.pending_text_inputs.append(node)
-            if ev.get("event_id"):
-                self.client_spans[str(ev["event_id"])] = node.key
-        if raw.get("id"):
-            self._merge_item(raw)
-        elif kind == "function_call_output" or (kind == "message" and raw.get("role") != "user"):
-            self._merge_item({**raw, "id": f"client:{ev.get('event_id') or ts}"})
+            node.facts.source = "audio" if item.audio and item.final_text() is None else "text"
+            if self.turn is not None:
+                self.turn.facts.input_end_ns = ts
+        if node is not None and event_id:
+            self.client_spans[event_id] = node.key
 
     def on_item_added(self, ts: int, ev: dict[str, Any]) -> None:
-        raw = ev.get("item")
-        if not isinstance(raw, dict) or not raw.get("id"):
+        raw = obj(ev, "item")
+        item_id = text(raw.get("id"))
+        if item_id is None:
             return
-        new = raw["id"] not in self.items
-        item = self._merge_item(raw)
+        new = item_id not in self.items
+        if new:
+            claimed = self._claim_client_item(raw)
+            if claimed is not None:
+                self._rename_item(claimed, item_id)
+                new = False
+        item = self._merge_item(raw, RANK_ITEM)
         if item is None or not new:
             return
-        if item.get("type") == "message" and item.get("role") == "user" and not item.get("audio"):
-            if self.pending_text_inputs:
-                node = self.pending_text_inputs.pop(0)
-                node.data["item_id"] = item["id"]
-            elif f"input:{item['id']}" not in self.nodes:
-                node = self._user_input(ts, str(item["id"]), "text")
-                node.closed = True
-                node.data["text"] = item.get("text", "")
-        elif item.get("type") == "function_call_output" and item.get("call_id"):
-            node = self._tool(ts, str(item["call_id"]), None, None, None)
-            if not node.closed:
-                node.data["output"] = item.get("output")
-                node.end_ns = max(node.end_ns, ts)
-                node.closed = True
+        if item.type == "message" and item.role == "user" and not item.audio:
+            node = self._user_input(ts, item_id, "text")  # a user message only the server logged
+            node.closed = True
+            if self.turn is not None:
+                self.turn.facts.input_end_ns = ts
+        elif item.type == "function_call_output" and item.call_id:
+            self._tool_output(self._tool(ts, item.call_id, None, None, None), ts, item.output)
+
+    # -- handlers: responses -----------------------------------------------------
 
     def on_response_created(self, ts: int, ev: dict[str, Any]) -> None:
-        resp = _obj(ev, "response")
-        rid = str(resp.get("id") or f"resp@{ts}")
-        turn = self._current_turn(ts, rid)
-        node = self._add(
-            Node(f"response:{rid}", "response", turn.key, ts, ts, {"response_id": rid})
-        )
-        node.data["context"] = list(self.order)
-        node.data["instructions"] = self.config.get("instructions")
-        node.data["model"] = self.config.get("model")
-        node.data["items"] = []
-        for k in ("modalities", "output_modalities", "voice", "conversation", "metadata"):
-            if resp.get(k) is not None:
-                node.data[k] = resp[k]
+        resp = obj(ev, "response")
+        rid = text(resp.get("id")) or f"resp@{ts}"
+        if f"response:{rid}" in self.nodes:
+            return
+        facts = ResponseFacts(rid, out_of_band=_is_out_of_band(resp))
+        start = ts
+        if facts.out_of_band:
+            parent = "session"
+            if self.oob_creates:
+                start = min(ts, self.oob_creates.pop(0))
+            facts.metadata = (
+                resp.get("metadata") if isinstance(resp.get("metadata"), dict) else None
+            )
+        else:
+            self._end_unfinished_responses(ts)
+            parent = (self.turn or self._open_turn(ts, rid)).key
+            facts.context = list(self.order)
+        facts.instructions = text(resp.get("instructions")) or text(self.config.get("instructions"))
+        facts.model = text(self.config.get("model"))
+        mods = resp.get("output_modalities") or resp.get("modalities")
+        if isinstance(mods, list):
+            facts.modalities = [str(m) for m in mods]
+        self._add(Node(f"response:{rid}", "response", parent, start, ts, facts))
 
-    def _response(self, ev: dict[str, Any], ts: int) -> Node | None:
-        rid = ev.get("response_id")
-        if rid is None:
-            return None
-        node = self.nodes.get(f"response:{rid}")
-        if node is None:  # response.created missing from the log: open it here
-            self.on_response_created(ts, {"response": {"id": rid}})
-            node = self.nodes[f"response:{rid}"]
-        return node
+    def _end_unfinished_responses(self, ts: int) -> None:
+        """A response with no response.done ends where the next response starts (incomplete)."""
+        for node in self.nodes.values():
+            if node.kind == "response" and not node.closed and not node.facts.out_of_band:
+                node.end_ns = max(node.end_ns, ts)
+                node.closed = node.incomplete = True
 
-    def _first_token(self, node: Node, ts: int) -> None:
-        first = node.data.get("first_token_ns")
-        if first is None or ts < first:
-            node.data["first_token_ns"] = ts
+    def _first_output(self, node: Node, ts: int, delta: bool) -> None:
+        facts: ResponseFacts = node.facts
+        if facts.first_output_ns is None or ts < facts.first_output_ns:
+            facts.first_output_ns = ts
+        if delta and (facts.first_delta_ns is None or ts < facts.first_delta_ns):
+            facts.first_delta_ns = ts
+
+    def _attach_item(self, node: Node, item: Item) -> None:
+        if item.id not in node.facts.items:
+            node.facts.items.append(item.id)
 
     def on_output_item(self, ts: int, ev: dict[str, Any]) -> None:
-        node = self._response(ev, ts)
-        item = self._merge_item(ev.get("item"))
+        node = self._response(ev.get("response_id"), ts)
+        done = ev.get("type") == "response.output_item.done"
+        item = self._merge_item(ev.get("item"), RANK_ITEM if done else 0)
         if node is None or item is None:
             return
-        if item["id"] not in node.data["items"]:
-            node.data["items"].append(item["id"])
-        self.item_response[item["id"]] = node.key
-        if (
-            item.get("type") == "function_call"
-            and item.get("call_id")
-            and ev.get("type") == "response.output_item.done"
-        ):
-            self._tool(
-                ts,
-                str(item["call_id"]),
-                item.get("name"),
-                item.get("arguments"),
-                node.data["response_id"],
-            )
+        self._attach_item(node, item)
+        if item.type == "function_call" and item.call_id and done:
+            self._tool(ts, item.call_id, item.name, item.arguments, node.facts.response_id)
+
+    def on_content_part_done(self, ts: int, ev: dict[str, Any]) -> None:
+        item_id = text(ev.get("item_id"))
+        if item_id is not None:
+            self._merge_part(self._item(item_id), obj(ev, "part"), RANK_PART)
 
     def on_text_delta(self, ts: int, ev: dict[str, Any]) -> None:
-        node = self._response(ev, ts)
+        node = self._response(ev.get("response_id"), ts)
         if node is None:
             return
-        self._first_token(node, ts)
-        item_id = ev.get("item_id")
-        if item_id:
-            key = (
-                "transcript"
-                if ev.get("type") == "response.output_audio_transcript.delta"
-                else "text"
-            )
-            item = self._item(str(item_id))
-            item.setdefault("role", "assistant")
-            item.setdefault("type", "message")
-            item["_" + key] = item.get("_" + key, "") + str(ev.get("delta") or "")
-            if item_id not in node.data["items"]:
-                node.data["items"].append(item_id)
-                self.item_response[str(item_id)] = node.key
+        self._first_output(node, ts, delta=True)
+        item_id = text(ev.get("item_id"))
+        if item_id is None:
+            return
+        item = self._item(item_id)
+        item.role = item.role or "assistant"
+        delta = ev.get("delta")
+        if isinstance(delta, str):
+            if ev.get("type") == "response.output_audio_transcript.delta":
+                item.transcript_deltas.append(delta)
+            else:
+                item.text_deltas.append(delta)
+        self._attach_item(node, item)
 
     def on_text_done(self, ts: int, ev: dict[str, Any]) -> None:
-        item_id = ev.get("item_id")
-        if not item_id:
+        item_id = text(ev.get("item_id"))
+        if item_id is None:
             return
-        item = self._item(str(item_id))
+        item = self._item(item_id)
         if ev.get("type") == "response.output_audio_transcript.done":
-            item["transcript"] = ev.get("transcript") or item.get("_transcript", "")
+            item.set_text("transcript", ev.get("transcript"), RANK_DONE)
         else:
-            item["text"] = ev.get("text") or item.get("_text", "")
+            item.set_text("text", ev.get("text"), RANK_DONE)
 
     def on_args_done(self, ts: int, ev: dict[str, Any]) -> None:
-        call_id = ev.get("call_id")
-        if not call_id:
+        call_id = text(ev.get("call_id"))
+        if call_id is None:
             return
-        if ev.get("item_id"):
-            item = self._item(str(ev["item_id"]))
-            item.update(
-                {"type": "function_call", "call_id": call_id, "arguments": ev.get("arguments")}
-            )
-            if ev.get("name"):
-                item["name"] = ev["name"]
-        rnode = self._response(ev, ts)
-        self._tool(
-            ts,
-            str(call_id),
-            ev.get("name"),
-            ev.get("arguments"),
-            rnode.data["response_id"] if rnode else None,
-        )
+        item_id = text(ev.get("item_id"))
+        if item_id is not None:
+            item = self._item(item_id)
+            item.type, item.call_id = "function_call", call_id
+            item.arguments = text(ev.get("arguments")) or item.arguments
+            item.name = text(ev.get("name")) or item.name
+        rnode = self._response(ev.get("response_id"), ts)
+        rid = rnode.facts.response_id if rnode is not None else None
+        self._tool(ts, call_id, ev.get("name"), ev.get("arguments"), rid)
 
     def on_response_done(self, ts: int, ev: dict[str, Any]) -> None:
-        resp = _obj(ev, "response")
-        rid = resp.get("id")
-        node = self._response({"response_id": rid}, ts) if rid else None
+        resp = obj(ev, "response")
+        node = self._response(resp.get("id"), ts, resp)
         if node is None:
             return
+        facts: ResponseFacts = node.facts
         node.end_ns = max(node.end_ns, ts)
-        node.closed = True
-        status = resp.get("status") or "completed"
-        node.data["status"] = status
-        details = _obj(resp, "status_details")
-        node.data["status_details"] = details
-        if isinstance(resp.get("usage"), dict):
-            node.data["usage"] = resp["usage"]
-        for raw in resp.get("output") or []:
-            item = self._merge_item(raw)
+        node.closed, node.incomplete = True, False
+        facts.status = text(resp.get("status")) or "completed"
+        details = obj(resp, "status_details")
+        facts.status_reason = text(details.get("reason"))
+        facts.usage = obj(resp, "usage")
+        if facts.out_of_band and facts.metadata is None and isinstance(resp.get("metadata"), dict):
+            facts.metadata = resp["metadata"]
+        output = resp.get("output")
+        for raw in output if isinstance(output, list) else ():
+            item = self._merge_item(raw, RANK_RESPONSE_DONE)
             if item is None:
                 continue
-            if item["id"] not in node.data["items"]:
-                node.data["items"].append(item["id"])
-            self.item_response[item["id"]] = node.key
-            if item.get("type") == "function_call" and item.get("call_id"):
-                self._tool(
-                    ts, str(item["call_id"]), item.get("name"), item.get("arguments"), str(rid)
-                )
-        if status == "failed":
-            err = _obj(details, "error")
+            self._attach_item(node, item)
+            if item.type == "function_call" and item.call_id:
+                self._tool(ts, item.call_id, item.name, item.arguments, facts.response_id)
+        if facts.status == "cancelled" and facts.status_reason == "turn_detected":
+            self._interrupt(node)
+        if facts.status == "failed":
+            err = obj(details, "error")
+            facts.error = err
             self._fail(
                 node,
                 ts,
@@ -390,43 +461,65 @@ class SessionMachine:
                 {"code": err.get("code")},
             )
 
-    def on_truncate(self, ts: int, ev: dict[str, Any]) -> None:
-        item_id = ev.get("item_id")
-        if not item_id:
+    def _interrupt(self, node: Node) -> None:
+        turn = self.nodes.get(node.parent or "")
+        if turn is not None and turn.kind == "turn":
+            turn.facts.interrupted = True
+
+    def on_audio_buffer(self, ts: int, ev: dict[str, Any]) -> None:
+        """WebRTC playback: started → stopped/cleared gives output audio with no deltas logged."""
+        node = self._response(ev.get("response_id"), ts)
+        if node is None:
             return
-        item = self._item(str(item_id))
-        item["truncated_at_ms"] = ev.get("audio_end_ms")
-        rkey = self.item_response.get(str(item_id))
-        node = self.nodes.get(rkey) if rkey else None
-        if node is not None and "truncated_at_ms" not in node.data:
-            node.data["truncated_at_ms"] = ev.get("audio_end_ms")
-            node.events.append(
-                SpanEvent(
-                    "realtime.truncated",
-                    ts,
-                    {"item_id": str(item_id), "audio_end_ms": int(ev.get("audio_end_ms") or 0)},
-                )
-            )
+        facts: ResponseFacts = node.facts
+        if ev.get("type") == "output_audio_buffer.started":
+            facts.playback_started_ns = ts
+            self._first_output(node, ts, delta=False)
+        elif facts.playback_started_ns is not None:
+            facts.playback_ms = (facts.playback_ms or 0.0) + (ts - facts.playback_started_ns) / 1e6
+            facts.playback_started_ns = None
+
+    def on_truncate(self, ts: int, ev: dict[str, Any]) -> None:
+        item_id = text(ev.get("item_id"))
+        if item_id is None:
+            return
+        for node in self.nodes.values():
+            if node.kind == "response" and item_id in node.facts.items:
+                if node.facts.truncated_at_ms is None:
+                    at = num(ev.get("audio_end_ms"))
+                    node.facts.truncated_at_ms = at
+                    attrs: dict[str, AttrValue] = {"item_id": item_id, "audio_end_ms": int(at or 0)}
+                    node.events.append(SpanEvent("realtime.truncated", ts, attrs))
+                    self._interrupt(node)
+                return
 
     def on_error(self, ts: int, ev: dict[str, Any]) -> None:
-        err = _obj(ev, "error")
-        target_key = (
-            self.client_spans.get(str(err.get("event_id"))) if err.get("event_id") else None
-        )
-        node = self.nodes.get(target_key) if target_key else None
-        node = node or self._innermost_open()
+        err = obj(ev, "error")
+        event_id = text(err.get("event_id"))
+        target = self.nodes.get(self.client_spans.get(event_id, "")) if event_id else None
         self._fail(
-            node,
+            target or self._innermost_open(),
             ts,
             str(err.get("type") or "error"),
             str(err.get("message") or ""),
-            {"code": err.get("code"), "param": err.get("param"), "event_id": err.get("event_id")},
+            {"code": err.get("code"), "param": err.get("param"), "event_id": event_id},
         )
 
     def on_client_event(self, ts: int, ev: dict[str, Any]) -> None:
         """Remember which span a client event belongs to, for `error.event_id` lookups."""
-        if ev.get("event_id"):
-            self.client_spans[str(ev["event_id"])] = self._innermost_open().key
+        event_id = text(ev.get("event_id"))
+        if event_id:
+            self.client_spans[event_id] = self._innermost_open().key
+        if ev.get("type") == "response.create" and _is_out_of_band(obj(ev, "response")):
+            self.oob_creates.append(ts)
+
+    def on_app(self, ts: int, ev: dict[str, Any]) -> None:
+        if ev.get("type") == "app.session":
+            problem = app_session(ev, self.app_metadata, self.app_tags)
+            if problem:
+                self.problems.append((self.index, problem))
+        else:
+            self.apps.append((ts, self.index, ev))
 
     # -- driver ------------------------------------------------------------------
 
@@ -435,20 +528,22 @@ class SessionMachine:
         self.stats["events"] += 1
         handler = HANDLERS.get(etype)
         if handler is None:
-            if etype not in KNOWN_TYPES:
-                self.stats["unknown_events"] += 1
-            return
+            if etype.startswith("app."):
+                handler = SessionMachine.on_app
+            else:
+                if etype not in KNOWN_TYPES:
+                    self.stats["unknown_events"] += 1
+                return
         try:
             ev = json.loads(event) if event else {}
         except ValueError:
             ev = {}
-        if not isinstance(ev, dict):
-            return
-        ev["type"] = etype
-        handler(self, ts, ev)
+        if isinstance(ev, dict):
+            ev["type"] = etype
+            handler(self, ts, ev)
 
-    def add_audio(self, se: SessionEvents) -> None:
-        """Audio sums of the session: sizes (never payloads) per direction and response.
+    def add_audio(self, se: SessionEvents) -> tuple[float | None, float | None]:
+        """Audio durations (input, output) from payload sizes; never from payloads themselves.
 
         Durations use the session's audio format as configured by the end of the
         replay; output audio without a `response_id` counts for the session only.
@@ -456,46 +551,39 @@ class SessionMachine:
         self.stats["events"] += se.audio_events
         self.stats["audio_in_bytes"] += se.audio_in_bytes
         self.stats["audio_out_bytes"] += se.audio_out_bytes
-        self.audio_in_ms += se.audio_in_bytes * 1000 / audio_bytes_per_second(self._format("input"))
+        in_ms = out_ms = None
+        if se.audio_in_bytes:
+            in_ms = se.audio_in_bytes * 1000 / audio_bytes_per_second(self._format("input"))
         out_bps = audio_bytes_per_second(self._format("output"))
-        self.audio_out_ms += se.audio_out_bytes * 1000 / out_bps
+        if se.audio_out_bytes:
+            out_ms = se.audio_out_bytes * 1000 / out_bps
         for rid, nbytes, first in se.audio_by_response:
-            node = self._response({"response_id": rid}, first)
+            node = self._response(rid, first)
             if node is not None:
-                node.data["audio_out_ms"] = (
-                    node.data.get("audio_out_ms", 0.0) + nbytes * 1000 / out_bps
-                )
-                self._first_token(node, first)
+                node.facts.audio_out_ms = (node.facts.audio_out_ms or 0.0) + nbytes * 1000 / out_bps
+                self._first_output(node, first, delta=True)
+        return in_ms, out_ms
 
     def _format(self, direction: str) -> Any:
-        cfg = self.config
-        audio = cfg.get("audio")
-        if isinstance(audio, dict) and isinstance(audio.get(direction), dict):
+        audio = obj(self.config, "audio")
+        if isinstance(audio.get(direction), dict):
             return audio[direction].get("format")
-        return cfg.get(f"{direction}_audio_format", "pcm16")
+        return self.config.get(f"{direction}_audio_format", "pcm16")
 
-    def finish(self, first_ts: int, last_ts: int, metadata: dict[str, Any]) -> SessionTree:
-        """Close every open span at the last event (cut-off sessions) and order the nodes."""
+    def finish(
+        self, se: SessionEvents, audio: tuple[float | None, float | None], metadata: dict[str, Any]
+    ) -> SessionTree:
+        """Close what the log left open, enforce the shape invariants, order the nodes."""
         root = self.root
-        root.start_ns, root.end_ns = first_ts, last_ts
-        incomplete_any = False
+        root.start_ns, root.end_ns = se.first_ns, se.last_ns
         for node in self.nodes.values():
-            if node.kind in ("turn", "session"):
-                continue
-            if not node.closed and not (
-                node.kind == "user_input" and node.data.get("source") == "text"
-            ):
-                node.end_ns = max(node.end_ns, last_ts)
+            if node.kind not in ("turn", "session") and not node.closed:
+                node.end_ns = max(node.end_ns, se.last_ns)
                 node.incomplete = True
-                incomplete_any = True
-        for node in self.nodes.values():
-            if node.kind == "turn":
-                children = [n for n in self.nodes.values() if n.parent == node.key]
-                if children:
-                    node.start_ns = min(node.start_ns, *(c.start_ns for c in children))
-                    node.end_ns = max(node.end_ns, *(c.end_ns for c in children))
-                    node.incomplete = any(c.incomplete for c in children)
-        root.incomplete = incomplete_any
+        self._bound_turns()
+        self._add_apps(se)
+        _rehome_events(self.nodes)
+        root.incomplete = any(n.incomplete for n in self.nodes.values() if n is not root)
         nodes = [
             root,
             *sorted(
@@ -503,19 +591,107 @@ class SessionMachine:
                 key=lambda n: (n.start_ns, _KIND_ORDER[n.kind]),
             ),
         ]
-        session = {
-            "realtime_id": self.realtime_id,
-            "config": self.config,
-            "metadata": metadata,
-            "items": self.items,
-            "order": self.order,
-            "audio_in_ms": self.audio_in_ms,
-            "audio_out_ms": self.audio_out_ms,
-        }
-        return SessionTree(self.session_key, nodes, dict(self.stats), session)
+        facts = SessionFacts(
+            self.realtime_id,
+            self.config,
+            metadata,
+            self.items,
+            self.order,
+            _audio_in_ms(audio[0], nodes, self.items),
+            _audio_out_ms(audio[1], nodes),
+            self.app_metadata,
+            self.app_tags,
+        )
+        problems = [(se.files[i], se.lines[i], reason) for i, reason in self.problems]
+        return SessionTree(self.session_key, nodes, dict(self.stats), facts, problems)
+
+    def _bound_turns(self) -> None:
+        """Turns span their children and end no later than the next turn starts."""
+        children: dict[str, list[Node]] = {}
+        for node in self.nodes.values():
+            if node.parent is not None:
+                children.setdefault(node.parent, []).append(node)
+        for i, turn in enumerate(self.turns):
+            kids = children.get(turn.key, [])
+            if kids:
+                turn.start_ns = min(turn.start_ns, *(k.start_ns for k in kids))
+                turn.end_ns = max(turn.end_ns, *(k.end_ns for k in kids))
+                turn.incomplete = any(k.incomplete for k in kids)
+            if i + 1 < len(self.turns):
+                limit = self.turns[i + 1].start_ns
+                if turn.end_ns > limit:
+                    turn.end_ns = max(turn.start_ns, limit)
+                    for kid in kids:
+                        if kid.end_ns > turn.end_ns:
+                            kid.clipped_end_ns = kid.end_ns
+                            kid.end_ns = max(kid.start_ns, turn.end_ns)
+            turn.facts.voice_latency_s = _voice_latency(turn, kids)
+
+    def _add_apps(self, se: SessionEvents) -> None:
+        """App records become spans under the span they name, else the turn open at their start."""
+        for n, (ts, index, record) in enumerate(self.apps):
+            made = app_node(record, ts, n, self.nodes, self.turns)
+            if isinstance(made, str):
+                self.problems.append((index, made))
+                continue
+            self.nodes[made.key] = made
+            self.stats["app_spans"] += 1
+            self.stats["errors"] += made.error is not None
 
 
-_KIND_ORDER = {"session": 0, "turn": 1, "user_input": 2, "response": 3, "tool": 4}
+def _voice_latency(turn: Node, kids: list[Node]) -> float | None:
+    """Seconds from the end of the user's input to the first output of the turn's first response."""
+    end = turn.facts.input_end_ns
+    responses = sorted((k for k in kids if k.kind == "response"), key=lambda k: k.start_ns)
+    if end is None or not responses or responses[0].facts.first_output_ns is None:
+        return None
+    latency = (responses[0].facts.first_output_ns - end) / 1e9
+    return latency if latency >= 0 else None
+
+
+def _rehome_events(nodes: dict[str, Node]) -> None:
+    """A span event outside its span moves to the nearest ancestor that contains it."""
+    for node in list(nodes.values()):
+        keep = []
+        for event in node.events:
+            if node.start_ns <= event.time_ns <= node.end_ns:
+                keep.append(event)
+                continue
+            event.attributes["realtrace.span_key"] = node.key
+            up = nodes.get(node.parent or "")
+            while up is not None and not up.start_ns <= event.time_ns <= up.end_ns:
+                up = nodes.get(up.parent or "")
+            (up or nodes["session"]).events.append(event)
+        node.events = keep
+
+
+def _audio_in_ms(
+    from_bytes: float | None, nodes: list[Node], items: dict[str, Item]
+) -> float | None:
+    """From appended audio when the client side was logged, else from VAD offsets; else unknown."""
+    total: float | None = None
+    for n in nodes:
+        if n.kind == "user_input":
+            start, end = n.facts.audio_start_ms, n.facts.audio_end_ms
+            if start is not None and end is not None:
+                ms = max(0.0, end - start)
+                total = (total or 0.0) + ms
+                item = items.get(n.facts.item_id)
+                if item is not None:
+                    item.audio_ms = ms
+    return from_bytes if from_bytes is not None else total
+
+
+def _audio_out_ms(from_bytes: float | None, nodes: list[Node]) -> float | None:
+    """From audio deltas, else from WebRTC playback events; unknown when neither was logged."""
+    if from_bytes is not None:
+        return from_bytes
+    played = [n.facts.playback_ms for n in nodes if n.kind == "response"]
+    known = [p for p in played if p is not None]
+    return sum(known) if known else None
+
+
+_KIND_ORDER = {"session": 0, "turn": 1, "user_input": 2, "response": 3, "tool": 4, "app": 5}
 
 HANDLERS: dict[str, Handler] = {
     "session.created": SessionMachine.on_session,
@@ -535,12 +711,16 @@ HANDLERS: dict[str, Handler] = {
     "response.created": SessionMachine.on_response_created,
     "response.output_item.added": SessionMachine.on_output_item,
     "response.output_item.done": SessionMachine.on_output_item,
+    "response.content_part.done": SessionMachine.on_content_part_done,
     "response.output_text.delta": SessionMachine.on_text_delta,
     "response.output_audio_transcript.delta": SessionMachine.on_text_delta,
     "response.output_text.done": SessionMachine.on_text_done,
     "response.output_audio_transcript.done": SessionMachine.on_text_done,
     "response.function_call_arguments.done": SessionMachine.on_args_done,
     "response.done": SessionMachine.on_response_done,
+    "output_audio_buffer.started": SessionMachine.on_audio_buffer,
+    "output_audio_buffer.stopped": SessionMachine.on_audio_buffer,
+    "output_audio_buffer.cleared": SessionMachine.on_audio_buffer,
     "conversation.item.truncate": SessionMachine.on_truncate,
     "conversation.item.truncated": SessionMachine.on_truncate,
     "error": SessionMachine.on_error,
@@ -555,11 +735,11 @@ HANDLERS: dict[str, Handler] = {
 
 def _metadata(values: Sequence[str | None]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for text in values:
-        if not text:
+    for raw in values:
+        if not raw:
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(raw)
         except ValueError:
             continue
         if isinstance(value, dict):
@@ -571,8 +751,8 @@ def _metadata(values: Sequence[str | None]) -> dict[str, Any]:
 def reconstruct(se: SessionEvents) -> SessionTree:
     """One session's events → its span nodes. Pure; the only per-event Python loop."""
     machine = SessionMachine(se.key)
-    feed = machine.feed
-    for ts, etype, event in zip(se.ts, se.types, se.events, strict=True):
-        feed(ts, etype, event)
-    machine.add_audio(se)
-    return machine.finish(se.first_ns, se.last_ns, _metadata(list(dict.fromkeys(se.metadata))))
+    for i, (ts, etype, event) in enumerate(zip(se.ts, se.types, se.events, strict=True)):
+        machine.index = i
+        machine.feed(ts, etype, event)
+    audio = machine.add_audio(se)
+    return machine.finish(se, audio, _metadata(list(dict.fromkeys(se.metadata))))

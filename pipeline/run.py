@@ -260,6 +260,7 @@ def inspect_sessions(inputs: list[str], timestamp_fields: tuple[str, ...]) -> li
     for sess in iter_converted(frame, MappingOptions(), stats):
         root = sess.spans[0]
         metrics = json.loads(str(root.attributes["braintrust.metrics"]))
+        meta = json.loads(str(root.attributes["braintrust.metadata"]))
         rows.append(
             {
                 "session_key": sess.session_key,
@@ -269,7 +270,7 @@ def inspect_sessions(inputs: list[str], timestamp_fields: tuple[str, ...]) -> li
                 "duration_s": round((sess.end_ns - sess.start_ns) / 1e9, 3),
                 "turns": metrics["turns"],
                 "responses": metrics["responses"],
-                "tokens": metrics["tokens"],
+                "tokens": meta.get("total_tokens", 0),
                 "errors": metrics["errors"],
                 "incomplete": sess.incomplete,
                 "spans": len(sess.spans),

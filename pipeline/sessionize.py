@@ -80,6 +80,8 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
     r_type = rest["type"].to_list()
     r_event = rest["event"].to_list()
     r_meta = rest["metadata"].to_list()
+    r_file = rest["file"].to_list()
+    r_line = rest["line"].to_list()
     pos = 0
     n = len(r_keys)
     for key, first, last, n_audio in bounds.iter_rows():
@@ -98,4 +100,6 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
             audio_in_bytes=int(a_in.get(key, 0)),
             audio_out_bytes=int(a_out.get(key, 0)),
             audio_by_response=per_resp.get(key, []),
+            files=r_file[start:pos],
+            lines=r_line[start:pos],
         )
