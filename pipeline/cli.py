@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .attributes import MappingOptions
+from .attributes import DEFAULT_MAPPING, PAYLOADS, MappingOptions
 from .config import DEFAULT_OUTPUT, ConfigError, ExportConfig, RunConfig, environ, resolve_export
 from .load import DEFAULT_TIMESTAMP_FIELDS
 from .progress import JsonFormatter, Progress
@@ -215,6 +215,14 @@ def main() -> None:
     "--tag", "tags", multiple=True, help="Extra Braintrust tag on every root span; repeatable."
 )
 @click.option(
+    "--attributes",
+    "payloads",
+    type=click.Choice(PAYLOADS),
+    default=DEFAULT_MAPPING.payloads,
+    show_default=True,
+    help="Where span messages go, once per span: braintrust.input_json/output_json, gen_ai.input/output.messages (other OTLP backends), or both (twice the bytes).",
+)
+@click.option(
     "--max-history",
     default=50,
     show_default=True,
@@ -307,6 +315,7 @@ def convert(
     timestamp_fields: tuple[str, ...],
     root_name: str,
     tags: tuple[str, ...],
+    payloads: str,
     max_history: int,
     service_name: str,
     strict: bool,
@@ -348,7 +357,9 @@ def convert(
         output=output,
         rejects=rejects,
         timestamp_fields=timestamp_fields or DEFAULT_TIMESTAMP_FIELDS,
-        mapping=MappingOptions(root_name=root_name, tags=tags, max_history=max_history),
+        mapping=MappingOptions(
+            root_name=root_name, tags=tags, max_history=max_history, payloads=payloads
+        ),
         service_name=service_name,
         strict=strict,
         report=report,

@@ -17,17 +17,43 @@ import polars as pl
 
 from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
 from .encode import json_line
+from .ids import trace_id
 from .load import LoadResult, Reject
 from .model import SessionEvents, SessionSpans
 from .reconstruct import reconstruct
 from .sessionize import split_sessions
 
 
+def convert_session(se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING) -> SessionSpans:
+    """One session's events → its spans; never raises.
+
+    The safety net of trace model §2: every field read is type-tolerant, and a
+    session whose conversion still fails comes back `failed`, with no spans and
+    one reject naming it, so that every other session is still converted.
+    """
+    try:
+        return map_session(reconstruct(se), options)
+    except Exception as exc:  # a bug meeting an odd log: reported, the batch goes on
+        reason = f"session {se.key}: {type(exc).__name__}: {exc}"[:300]
+        stats = {"events": len(se.ts) + se.audio_events, "unknown_events": 0}
+        return SessionSpans(
+            se.key,
+            trace_id(se.key),
+            [],
+            se.first_ns,
+            se.last_ns,
+            stats,
+            False,
+            rejects=[(se.first_file, se.first_line, reason)],
+            failed=True,
+        )
+
+
 def convert_frame(
     sessions: pl.DataFrame, options: MappingOptions = DEFAULT_MAPPING
 ) -> list[SessionSpans]:
     """Events of whole sessions (sorted, with `session_key`) → one SessionSpans per session."""
-    return [map_session(reconstruct(se), options) for se in split_sessions(sessions)]
+    return [convert_session(se, options) for se in split_sessions(sessions)]
 
 
 @dataclass(slots=True)
@@ -40,6 +66,9 @@ class RunStats:
     events: int = 0
     unknown_events: int = 0
     rejected_lines: int = 0
+    sessions_unconvertible: int = 0
+    # (file id, line, reason) of bad app records and unconvertible sessions
+    session_rejects: list[tuple[int, int, str]] = field(default_factory=list)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     sessions: int = 0
     sessions_incomplete: int = 0
@@ -63,6 +92,8 @@ class RunStats:
         self.rejected_lines += len(rejects)
         for r in rejects:
             reason = r.reason.split(":")[0]
+            if reason.startswith("session "):  # one per session key: count them as one kind
+                reason = "session conversion failed"
             self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + 1
 
     def count_loaded(self, loaded: LoadResult) -> None:
@@ -76,10 +107,14 @@ class RunStats:
         return asdict(self)
 
 
-def write_rejects(path: Path, rejects: list[Reject]) -> None:
-    """Rejects as JSON lines (file, line, reason, excerpt); always written so cron can check it."""
+def write_rejects(path: Path, rejects: list[Reject], append: bool = False) -> None:
+    """Rejects as JSON lines (file, line, reason, excerpt); always written so cron can check it.
+
+    Line rejects are written once reading ends; rejects found while converting
+    (bad app records, unconvertible sessions) are appended after.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
+    with path.open("a" if append else "w", encoding="utf-8") as fh:
         for r in rejects:
             row = {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}
             fh.write(json_line(row) + "\n")
@@ -96,7 +131,11 @@ def iter_converted(
     for se in split_sessions(frame):
         if keep is not None and not keep(se):
             continue
-        sess = map_session(reconstruct(se), options)
+        sess = convert_session(se, options)
+        stats.session_rejects += sess.rejects
+        if sess.failed:
+            stats.sessions_unconvertible += 1
+            continue
         stats.sessions += 1
         stats.spans += sess.span_count
         stats.unknown_events += sess.stats["unknown_events"]

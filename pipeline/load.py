@@ -297,11 +297,16 @@ def _payload_len_by_search() -> pl.Expr:
 
 def _decode_fast(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
     """All needed fields in one JSON parse per line; raises on any irregular line."""
-    inner = {k: pl.String() for k in _FIELDS}
-    top = {k: pl.String() for k in (*timestamp_fields, "session_id", *_FIELDS) if k != "event"}
+    inner = {k: pl.String() for k in (*_FIELDS, "name")}
+    top = {
+        k: pl.String()
+        for k in (*timestamp_fields, "session_id", "direction", *_FIELDS)
+        if k != "event"
+    }
     d = raw["raw"].str.json_decode(pl.Struct({**top, "event": pl.Struct(inner)}))
     ev = d.struct.field("event")
-    env = ev.struct.field("type").is_not_null()
+    direction = d.struct.field("direction")
+    env = ev.struct.field("type").is_not_null() | ((direction == "app") & ev.is_not_null())
     ts = d.struct.field(timestamp_fields[0])
     for name in timestamp_fields[1:]:
         ts = ts.fill_null(d.struct.field(name))
@@ -317,6 +322,8 @@ def _decode_fast(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataF
         ts.alias("_ts_text"),
         d.struct.field("session_id").alias("session_id"),
         pick("response_id").alias("_resp"),
+        direction.alias("_direction"),
+        ev.struct.field("name").alias("_app_name"),
     )
 
 
@@ -324,11 +331,14 @@ def _decode_robust(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     """Line by line tolerant: JSON paths return null on malformed lines instead of failing."""
     r = pl.col("raw")
     env_type = _coalesce_lazily(raw, [_jp(r, "$.event.type")])
-    flat = pl.col("_env_type").is_null()
+    app_env = (pl.col("_direction") == "app") & _jp(r, "$.event").is_not_null()
+    flat = pl.col("_env_type").is_null() & ~app_env.fill_null(False)
     df = raw.with_columns(
         env_type.alias("_env_type"),
         _coalesce_lazily(raw, [_jp(r, f"$.{name}") for name in timestamp_fields]).alias("_ts_text"),
         _jp(r, "$.session_id").alias("session_id"),
+        _jp(r, "$.direction").alias("_direction"),
+        _jp(r, "$.event.name").alias("_app_name"),
     )
     df = df.with_columns(
         _coalesce_lazily(df, [pl.col("_env_type"), pl.when(flat).then(_jp(r, "$.type"))]).alias(
@@ -375,6 +385,20 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
                 .cast(pl.Int64)
             ),
         ],
+    )
+    # App records (trace model §5): an envelope saying "direction": "app" names its
+    # step by the event's type or name; the state machine knows them by the `app.` prefix.
+    app_type = pl.concat_str(
+        pl.lit("app."),
+        pl.coalesce(
+            pl.col("_raw_type").str.strip_prefix("app."), pl.col("_app_name"), pl.lit("step")
+        ),
+    )
+    df = df.with_columns(
+        pl.when(pl.col("_direction") == "app")
+        .then(app_type)
+        .otherwise(pl.col("_raw_type"))
+        .alias("_raw_type")
     )
     df = df.with_columns(
         pl.col("_raw_type").replace(ALIASES).alias("type"),

@@ -50,6 +50,8 @@ class SessionEvents:
     audio_by_response: list[tuple[str, int, int]] = field(default_factory=list)
     files: list[int] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    first_file: int = 0
+    first_line: int = 0
 
 
 # -- facts per span kind ---------------------------------------------------------------

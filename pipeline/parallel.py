@@ -105,6 +105,8 @@ def merge_chunk(result: ChunkResult, stats: RunStats, selector: Selector) -> lis
     stats.spans += s.spans
     stats.unknown_events += s.unknown_events
     stats.sessions_incomplete += s.sessions_incomplete
+    stats.sessions_unconvertible += s.sessions_unconvertible
+    stats.session_rejects += s.session_rejects
     sel = result.selector
     selector.skipped_delivered += sel.skipped_delivered
     selector.outside_window += sel.outside_window

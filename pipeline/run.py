@@ -179,6 +179,10 @@ def _convert_store(
             outcome,
             set(selector.delivered) | set(k for k, ok in outcome.items() if ok),
         )
+    if stats.session_rejects:
+        late = [Reject(files[fid], line, reason) for fid, line, reason in stats.session_rejects]
+        stats.count_rejects(late)
+        write_rejects(cfg.rejects_path, late, append=True)
     stats.errors = errors
     stats.wall_seconds = elapsed(start)
     if cfg.report is not None:
@@ -355,6 +359,11 @@ def summary_lines(stats: RunStats) -> list[str]:
         f"files read:          {stats.files} ({stats.files_skipped} unchanged since delivered, not re-read)",
         f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)",
         f"unknown event types: {stats.unknown_events}",
+        *(
+            [f"unconvertible:       {stats.sessions_unconvertible} sessions (see the rejects file)"]
+            if stats.sessions_unconvertible
+            else []
+        ),
         f"sessions:            {stats.sessions} converted ({stats.sessions_incomplete} incomplete, {stats.sessions_changed} changed since delivered), "
         f"{stats.sessions_skipped} skipped (already delivered), {stats.sessions_outside_selection} outside --since/--until/--sessions-from",
         f"spans:               {stats.spans} ({stats.spans_delivered} delivered, {stats.spans_dead_lettered} dead-lettered, {stats.spans_rejected_by_backend} rejected by backend)",

@@ -53,6 +53,8 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
         pl.col("ts_ns").first().alias("first"),
         pl.col("ts_ns").last().alias("last"),
         is_audio.sum().alias("n_audio"),
+        pl.col("file").first().alias("first_file"),
+        pl.col("line").first().alias("first_line"),
     )
     audio = sessions.filter(is_audio).select(
         "session_key",
@@ -84,7 +86,7 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
     r_line = rest["line"].to_list()
     pos = 0
     n = len(r_keys)
-    for key, first, last, n_audio in bounds.iter_rows():
+    for key, first, last, n_audio, first_file, first_line in bounds.iter_rows():
         start = pos
         while pos < n and r_keys[pos] == key:
             pos += 1
@@ -102,4 +104,6 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
             audio_by_response=per_resp.get(key, []),
             files=r_file[start:pos],
             lines=r_line[start:pos],
+            first_file=first_file,
+            first_line=first_line,
         )
