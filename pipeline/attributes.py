@@ -442,7 +442,7 @@ def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
     draft = SpanDraft(name, "task", metrics=metrics, meta=meta)
     users = [msg for msg in history if msg["role"] == "user"]
     said = [msg for msg in history if msg["role"] == "assistant" and msg.get("content")]
-    m.payload(draft, users, said)
+    m.payload(draft, users or None, said or None)
     tags = ["realtime", *([m.model] if m.model else []), *m.options.tags, *s.app_tags]
     draft.attrs = {
         "realtrace.session_key": tree.session_key,

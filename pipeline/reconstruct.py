@@ -11,6 +11,7 @@ clipping and re-homing late events, never by stretching spans over neighbours.
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -606,26 +607,43 @@ class SessionMachine:
         return SessionTree(self.session_key, nodes, dict(self.stats), facts, problems)
 
     def _bound_turns(self) -> None:
-        """Turns span their children and end no later than the next turn starts."""
-        children: dict[str, list[Node]] = {}
+        """Turns span their children and end no later than the next turn starts.
+
+        Turns are put in time order first (a span opened late, from a response id
+        seen only in an audio delta, can start before a later-created turn), and
+        a child that starts after the next turn began moves to the turn open at
+        its start, so clipping never leaves a child outside its turn.
+        """
+        turns = self.turns
+        kids: dict[str, list[Node]] = {t.key: [] for t in turns}
         for node in self.nodes.values():
-            if node.parent is not None:
-                children.setdefault(node.parent, []).append(node)
-        for i, turn in enumerate(self.turns):
-            kids = children.get(turn.key, [])
-            if kids:
-                turn.start_ns = min(turn.start_ns, *(k.start_ns for k in kids))
-                turn.end_ns = max(turn.end_ns, *(k.end_ns for k in kids))
-                turn.incomplete = any(k.incomplete for k in kids)
-            if i + 1 < len(self.turns):
-                limit = self.turns[i + 1].start_ns
-                if turn.end_ns > limit:
-                    turn.end_ns = max(turn.start_ns, limit)
-                    for kid in kids:
-                        if kid.end_ns > turn.end_ns:
-                            kid.clipped_end_ns = kid.end_ns
-                            kid.end_ns = max(kid.start_ns, turn.end_ns)
-            turn.facts.voice_latency_s = _voice_latency(turn, kids)
+            if node.parent in kids:
+                kids[node.parent].append(node)
+        for turn in turns:
+            if kids[turn.key]:
+                turn.start_ns = min(turn.start_ns, *(k.start_ns for k in kids[turn.key]))
+        turns.sort(key=lambda t: t.start_ns)
+        starts = [t.start_ns for t in turns]
+        for i, turn in enumerate(turns):
+            turn.facts.index = i + 1
+            for kid in list(kids[turn.key]):
+                home = bisect_right(starts, kid.start_ns) - 1
+                if home > i:
+                    kids[turn.key].remove(kid)
+                    kids[turns[home].key].append(kid)
+                    kid.parent = turns[home].key
+        for i, turn in enumerate(turns):
+            mine = kids[turn.key]
+            if mine:
+                turn.end_ns = max(turn.end_ns, *(k.end_ns for k in mine))
+                turn.incomplete = any(k.incomplete for k in mine)
+            if i + 1 < len(turns) and turn.end_ns > starts[i + 1]:
+                turn.end_ns = max(turn.start_ns, starts[i + 1])
+                for kid in mine:
+                    if kid.end_ns > turn.end_ns:
+                        kid.clipped_end_ns = kid.end_ns
+                        kid.end_ns = max(kid.start_ns, turn.end_ns)
+            turn.facts.voice_latency_s = _voice_latency(turn, mine)
 
     def _add_apps(self, se: SessionEvents) -> None:
         """App records become spans under the span they name, else the turn open at their start."""

@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_logs"
+REAL_LOGS = ROOT.parent / "shared" / "real-logs"  # recorded outside the project; CI has it
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
@@ -77,9 +78,14 @@ class Trace:
 
 
 def traces(path: Path) -> dict[str, Trace]:
-    """Traces of an output file keyed by session key."""
+    """Traces of an output file keyed by session key; fails on any shape-invariant violation."""
+    from invariants import problems
+
+    spans = read_spans(path)
+    bad = problems(spans)
+    assert not bad, "trace invariants violated:\n" + "\n".join(bad[:20])
     groups: dict[str, list[dict[str, Any]]] = {}
-    for s in read_spans(path):
+    for s in spans:
         groups.setdefault(s["traceId"], []).append(s)
     out = {}
     for spans in groups.values():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import os
 import tempfile
 from pathlib import Path
 
@@ -77,3 +79,83 @@ def test_corrupted_logs_never_crash_and_account_for_every_line(
         ids = {s["spanId"] for s in spans}
         assert all(s["parentSpanId"] in ids for s in spans if s.get("parentSpanId"))
         assert result.exit_code in (0, 4)
+
+
+# -- wrong types anywhere in an event -------------------------------------------------
+
+WRONG = st.one_of(
+    st.just("[Object]"),
+    st.integers(-3, 10**12),
+    st.booleans(),
+    st.none(),
+    st.just([]),
+    st.just({}),
+    st.lists(st.integers(), max_size=3),
+    st.text(max_size=5),
+)
+BASES = [
+    (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_text().splitlines(),
+    gzip.decompress((SAMPLES / "2025-11-24" / "tools_ga.jsonl.gz").read_bytes())
+    .decode()
+    .splitlines(),
+    (SAMPLES / "2025-11-25" / "errors_ga.jsonl").read_text().splitlines(),
+]
+
+
+def _paths(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Every path to a value inside a JSON document (the event's own fields)."""
+    out: list[tuple[object, ...]] = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _set(doc: dict[str, object], path: tuple[object, ...], value: object) -> None:
+    target: object = doc
+    for step in path[:-1]:
+        target = target[step]  # type: ignore[index]
+    target[path[-1]] = value  # type: ignore[index]
+
+
+@settings(
+    max_examples=int(os.environ.get("REALTRACE_PROPERTY_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_fields_of_wrong_types_never_escape_and_other_sessions_convert(data: st.DataObject) -> None:
+    """Any field of any event given a wrong type: no exception escapes the run, the other
+    session's trace is exactly what it is alone, and the damaged one converts or is rejected."""
+    import json
+
+    events = [json.loads(line) for line in data.draw(st.sampled_from(BASES))]
+    for _ in range(data.draw(st.integers(1, 12))):
+        i = data.draw(st.integers(0, len(events) - 1))
+        paths = [p for p in _paths(events[i]["event"]) if p != ("type",)]
+        if paths:
+            _set(events[i]["event"], data.draw(st.sampled_from(paths)), data.draw(WRONG))
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        (root / "in").mkdir()
+        for e in events:
+            e["session_id"] = "damaged"
+        (root / "in" / "damaged.jsonl").write_text("\n".join(json.dumps(e) for e in events))
+        clean = SAMPLES / "2025-11-24" / "barge_in_beta.jsonl"
+        (root / "in" / "clean.jsonl").write_text(clean.read_text())
+        result = run_convert(RunConfig(inputs=(str(root / "in"),), output=root / "both.jsonl"))
+        alone = run_convert(RunConfig(inputs=(str(clean),), output=root / "alone.jsonl"))
+        assert result.exit_code == 0 and alone.exit_code == 0
+        both = read_spans(root / "both.jsonl")
+        from invariants import problems
+
+        assert not problems(both)
+        single = read_spans(root / "alone.jsonl")
+        tid = single[0]["traceId"]
+        assert [s for s in both if s["traceId"] == tid] == single
+        damaged = [s for s in both if s["traceId"] != tid]
+        rejects = (root / "both.rejects.jsonl").read_text()
+        assert damaged or "session damaged:" in rejects
