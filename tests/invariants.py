@@ -6,6 +6,7 @@ any trace fails there, whatever that test itself looks at.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import defaultdict
@@ -80,7 +81,7 @@ def _trace_problems(spans: list[dict[str, Any]]) -> list[str]:
         (s for s in spans if s["_a"].get("realtrace.kind") == "turn"),
         key=lambda s: int(s["startTimeUnixNano"]),
     )
-    for x, y in zip(turns, turns[1:], strict=False):
+    for x, y in itertools.pairwise(turns):
         if int(y["startTimeUnixNano"]) < int(x["endTimeUnixNano"]):
             out.append(f"{x['name']!r} overlaps {y['name']!r}")
     return out
