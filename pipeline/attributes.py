@@ -443,7 +443,7 @@ def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
     users = [msg for msg in history if msg["role"] == "user"]
     said = [msg for msg in history if msg["role"] == "assistant" and msg.get("content")]
     m.payload(draft, users or None, said or None)
-    tags = ["realtime", *([m.model] if m.model else []), *m.options.tags, *s.app_tags]
+    tags = ["realtime", *([m.model] if m.model else []), *s.app_tags, *m.options.tags]
     draft.attrs = {
         "realtrace.session_key": tree.session_key,
         "realtrace.events": tree.stats["events"],

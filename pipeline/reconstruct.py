@@ -369,6 +369,8 @@ class SessionMachine:
     def _attach_item(self, node: Node, item: Item) -> None:
         if item.id not in node.facts.items:
             node.facts.items.append(item.id)
+            if node.facts.out_of_band and item.id in self.order:
+                self.order.remove(item.id)  # out-of-band output is not part of the conversation
 
     def on_output_item(self, ts: int, ev: dict[str, Any]) -> None:
         node = self._response(ev.get("response_id"), ts)

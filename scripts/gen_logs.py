@@ -292,8 +292,14 @@ class SessionLog:
         fail: bool = False,
         transcript_after: tuple[str, str] | None = None,
         client_create: bool = False,
+        webrtc: bool = False,
     ) -> dict[str, Any]:
-        """One model response; returns facts the caller may need (ids, call_id)."""
+        """One model response; returns facts the caller may need (ids, call_id).
+
+        `webrtc`: what a WebRTC client logs (GA): no audio deltas (the audio goes
+        over the media track) but output_audio_buffer.started/stopped, only the
+        first transcript delta, and the full transcript only in content_part.done.
+        """
         if client_create:
             self.emit("client", "response.create", response={})
             self.advance(15)
@@ -422,7 +428,11 @@ class SessionLog:
             for i, word in enumerate(words[:limit]):
                 delta = word if i == 0 else " " + word
                 said.append(delta)
-                if audio:
+                if audio and webrtc:
+                    if i == 0:
+                        part_event("response.output_audio_transcript.delta", delta=delta)
+                        self.emit("server", "output_audio_buffer.started", response_id=rid)
+                elif audio:
                     part_event(
                         self.name(
                             "response.audio_transcript.delta",
@@ -449,7 +459,9 @@ class SessionLog:
             if cancel_at is not None:
                 out["cancelled"] = True
                 return out
-            if audio:
+            if audio and webrtc:
+                part = {"type": ctype, "transcript": spoken}
+            elif audio:
                 part_event(
                     self.name("response.audio.done", "response.output_audio.done"),
                 )
@@ -476,6 +488,9 @@ class SessionLog:
             )
             output_items.append(done)
         self.advance(20)
+        if webrtc and audio and call is None:
+            self.advance(40 * len(text))  # playback outlasts generation
+            self.emit("server", "output_audio_buffer.stopped", response_id=rid)
         self.response_done(
             rid,
             "completed",
@@ -576,6 +591,68 @@ class SessionLog:
             },
         )
 
+    def out_of_band(self, instructions: str, answer: str, metadata: dict[str, Any]) -> None:
+        """A response the app asks for outside the conversation (`conversation: "none"`)."""
+        self.emit(
+            "client",
+            "response.create",
+            response={
+                "conversation": "none",
+                "metadata": metadata,
+                "output_modalities": ["text"],
+                "instructions": instructions,
+            },
+        )
+        self.advance(20)
+        rid = self._id("resp")
+        head = {"object": "realtime.response", "id": rid, "conversation_id": None}
+        self.emit(
+            "server",
+            "response.created",
+            response={**head, "status": "in_progress", "metadata": metadata, "usage": None},
+        )
+        item_id = self._id("item")
+        self.advance(self.rng.randrange(150, 300))
+        self.emit(
+            "server", "response.output_text.delta", response_id=rid, item_id=item_id, delta=answer
+        )
+        self.emit(
+            "server", "response.output_text.done", response_id=rid, item_id=item_id, text=answer
+        )
+        item = {
+            "id": item_id,
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": answer}],
+        }
+        self.advance(10)
+        self.emit(
+            "server",
+            "response.done",
+            response={
+                **head,
+                "status": "completed",
+                "status_details": None,
+                "metadata": metadata,
+                "output": [item],
+                "usage": _usage(self.rng, 180, 4),
+            },
+        )
+
+    def session_error(self, message: str) -> None:
+        """A server error about no client event in particular (`event_id: null`)."""
+        self.advance(300)
+        self.emit(
+            "server",
+            "error",
+            error={"type": "server_error", "code": None, "message": message, "event_id": None},
+        )
+
+    def app(self, etype: str, ts_offset_ms: float = 0, **fields: Any) -> None:
+        """An app-written record (the application's own step), logged when the step ended."""
+        self.advance(ts_offset_ms)
+        self.events.append((self.t_ns, "app", {"type": etype, **fields}))
+
 
 def _usage(rng: random.Random, prompt: int, completion: int) -> dict[str, Any]:
     cached = (prompt // 64) * 64 // 2 if prompt > 256 else 0
@@ -665,6 +742,64 @@ def scenario_cut_off(s: SessionLog) -> None:
     s.response(ASSISTANT_LINES[4], cut_at=0.6, transcript_after=(item, USER_LINES[4]))
 
 
+def scenario_webrtc(s: SessionLog) -> None:
+    """A WebRTC client's log: playback events instead of audio deltas, GA content-part
+    transcripts, an out-of-band classification, and a session error with no event id."""
+    s.start(tools=False)
+    s.response(ASSISTANT_LINES[0], client_create=True, webrtc=True)
+    item = s.user_speech(USER_LINES[6])
+    s.response(ASSISTANT_LINES[6], transcript_after=(item, USER_LINES[6]), webrtc=True)
+    s.out_of_band("Classify the caller's intent in one word.", "time_query", {"purpose": "intent"})
+    s.session_error("The server had an error while processing your request.")
+    item = s.user_speech(USER_LINES[7])
+    s.response(ASSISTANT_LINES[7], transcript_after=(item, USER_LINES[7]), webrtc=True)
+
+
+def scenario_app(s: SessionLog) -> None:
+    """A session its application instrumented (Braintrust's guide): a retrieval before the
+    response, an API call inside a tool, user facts for the root, and one failing step."""
+    s.start()
+    s.app("app.session", metadata={"user_id": "u_2077", "plan": "pro"}, tags=["instrumented"])
+    item = s.user_speech(USER_LINES[1])
+    s.app(
+        "app.rag_retrieval",
+        ts_offset_ms=140,
+        duration_ms=120,
+        span_type="task",
+        input={"query": USER_LINES[1]},
+        output=[
+            {"id": "doc_weather_fr", "score": 0.82},
+            {"id": "doc_paris_guide", "score": 0.61},
+            {"id": "doc_climate", "score": 0.44},
+        ],
+        metadata={"retrieval_method": "hybrid", "documents_considered": 24},
+        metrics={"documents": 3},
+    )
+    facts = s.response(
+        "", call=("get_weather", {"city": "Paris"}), transcript_after=(item, USER_LINES[1])
+    )
+    s.app(
+        "app.weather_api",
+        ts_offset_ms=420,
+        call_id=facts["call_id"],
+        duration_ms=390,
+        input={"url": "https://weather.example/v1/current?city=Paris"},
+        output={"status": 200, "temp_c": 14},
+    )
+    s.tool_output(facts["call_id"], {"temp_c": 14, "conditions": "cloudy"})
+    s.response(ASSISTANT_LINES[1], client_create=True)
+    s.advance(1500)
+    item = s.user_speech(USER_LINES[7])
+    s.app(
+        "app.crm_lookup",
+        ts_offset_ms=80,
+        duration_ms=60,
+        input={"user_id": "u_2077"},
+        error={"type": "TimeoutError", "message": "CRM did not answer within 50 ms"},
+    )
+    s.response(ASSISTANT_LINES[7], transcript_after=(item, USER_LINES[7]))
+
+
 SCENARIOS = {
     "voice": scenario_voice,
     "tools": scenario_tools,
@@ -672,6 +807,8 @@ SCENARIOS = {
     "text": scenario_text,
     "errors": scenario_errors,
     "cut_off": scenario_cut_off,
+    "webrtc": scenario_webrtc,
+    "app": scenario_app,
 }
 
 
@@ -750,6 +887,8 @@ def write_samples(out: Path) -> None:
         ("text", 14, False, "2025-11-25/text_beta.parquet", "parquet", "ns", False),
         ("errors", 15, True, "2025-11-25/errors_ga.jsonl", "envelope", "us", False),
         ("cut_off", 16, False, "2025-11-25/cut_off_beta.jsonl", "envelope", "iso", False),
+        ("webrtc", 17, True, "2025-11-25/webrtc_ga.jsonl", "envelope", "iso", False),
+        ("app", 18, True, "2025-11-25/app_instrumented_ga.jsonl", "envelope", "iso", False),
     ]
     for i, (name, seed, ga, rel, shape, ts_style, gz) in enumerate(plan):
         s = build_session(name, seed, ga, T0 + i * 3_600_000_000_000)

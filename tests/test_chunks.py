@@ -85,7 +85,7 @@ def test_convert_frame_is_the_engine_agnostic_core(tmp_path: Path, sample_run: P
 
     frame, _, _ = load_sessions(expand_inputs([str(SAMPLES)]))
     sessions = convert_frame(frame)
-    assert len(sessions) == 6
+    assert len(sessions) == 8
     got = sorted(sp.span_id.hex() for s in sessions for sp in s.spans)
     assert got == sorted(s["spanId"] for s in read_spans(sample_run))
 
@@ -104,7 +104,7 @@ def test_worker_processes_give_the_same_output_and_state(tmp_path: Path, sample_
     state = tmp_path / "state.db"
     cfg = RunConfig(inputs=(str(SAMPLES),), output=out, workers=2, chunk_bytes=1, state=state)
     first = run_convert(cfg)
-    assert first.exit_code == 0 and first.stats.sessions == 6
+    assert first.exit_code == 0 and first.stats.sessions == 8
     assert canonical(out) == canonical(sample_run)
     again = run_convert(cfg)  # hashes computed in the workers reached the state
-    assert again.exit_code == 4 and again.stats.sessions_skipped == 6
+    assert again.exit_code == 4 and again.stats.sessions_skipped == 8

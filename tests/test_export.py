@@ -69,7 +69,7 @@ def test_clean_run_delivers_exactly_the_file_output(
     r = run(tmp_path, rec.endpoint, protocol, "--compression", "gzip")
     assert r.exit_code == 0, r.output
     assert Counter(rec.span_ids) == expected  # no loss, no duplicates
-    assert "spans:               50 (50 delivered, 0 dead-lettered" in r.output
+    assert "spans:               72 (72 delivered, 0 dead-lettered" in r.output
     assert not (tmp_path / "t.dead-letter.jsonl").exists()
     if protocol == "http/protobuf":
         assert all(h.get("content-encoding") == "gzip" for h in rec.headers)
@@ -186,7 +186,7 @@ def test_retries_exhausted_go_to_dead_letter_and_replay_delivers(
     assert r.exit_code == 3, r.output
     dead = tmp_path / "t.dead-letter.jsonl"
     assert Counter(s["spanId"] for s in read_spans(dead)) == expected
-    assert "not delivered:       6 sessions, 50 spans" in r.output
+    assert "not delivered:       8 sessions, 72 spans" in r.output
     assert "no more retries left" in r.output
     assert down.span_ids == []
     up = GrpcReceiver()

@@ -25,6 +25,8 @@ PLAN = {
     "text": (14, False, 3),
     "errors": (15, True, 4),
     "cut_off": (16, False, 5),
+    "webrtc": (17, True, 6),
+    "app": (18, True, 7),
 }
 
 
@@ -339,7 +341,12 @@ def test_braintrust_json_attributes_are_valid_json(sample_run: Path) -> None:
         ):
             if key in s["_a"]:
                 json.loads(s["_a"][key])
-        assert json.loads(s["_a"]["braintrust.span_attributes"])["type"] in ("llm", "task", "tool")
+        assert json.loads(s["_a"]["braintrust.span_attributes"])["type"] in (
+            "llm",
+            "task",
+            "tool",
+            "function",
+        )
         assert s["_a"]["gen_ai.provider.name"] == "openai"
 
 
@@ -389,3 +396,68 @@ def test_session_cut_off_while_a_tool_runs(tmp_path: Path) -> None:
     assert tool["endTimeUnixNano"] == t.root["endTimeUnixNano"]
     assert t.root["_a"]["realtrace.incomplete"] is True
     assert t.json_attr(tool, "braintrust.input_json") == {"city": "Paris"}
+
+
+def test_webrtc_playback_content_part_transcripts_out_of_band_and_session_error(
+    sample_run: Path,
+) -> None:
+    t, s = trace_of(sample_run, "webrtc")
+    responses = [r for r in t.kind("response") if t.parent(r) is not t.root]
+    # no audio deltas: output audio from output_audio_buffer.started → stopped
+    started = dict(
+        (ev["response_id"], ts)
+        for ts, _, ev in s.events
+        if ev["type"] == "output_audio_buffer.started"
+    )
+    stopped = dict(
+        (ev["response_id"], ts)
+        for ts, _, ev in s.events
+        if ev["type"] == "output_audio_buffer.stopped"
+    )
+    for r in responses:
+        rid = r["_a"]["gen_ai.response.id"]
+        assert t.json_attr(r, "braintrust.metrics")["audio_output_ms"] == pytest.approx(
+            (stopped[rid] - started[rid]) / 1e6, abs=0.001
+        )
+        # one transcript delta logged; the full text comes from content_part.done
+        parts = [
+            ev["part"]["transcript"]
+            for _, _, ev in s.events
+            if ev["type"] == "response.content_part.done" and ev["response_id"] == rid
+        ]
+        assert t.json_attr(r, "braintrust.output_json")[0]["content"] == parts[0]
+        assert len(parts[0].split()) > 1
+    assert t.json_attr(t.root, "braintrust.metrics")["audio_output_ms"] > 0
+    # the out-of-band classification: under the root, flagged, with its metadata, not in a turn
+    (oob,) = [r for r in t.kind("response") if t.parent(r) is t.root]
+    assert oob["_a"]["realtime.response.out_of_band"] is True
+    assert t.json_attr(oob, "braintrust.metadata")["response_metadata"] == {"purpose": "intent"}
+    history = t.json_attr(t.root, "braintrust.metadata")["conversation_history"]
+    assert "time_query" not in json.dumps(history)
+    assert len(t.kind("turn")) == 3
+    # the error with no event id after the turn ended: on the root, not on the finished turn
+    (exc,) = t.root["events"]
+    assert exc["name"] == "exception"
+    assert not any(s.get("events") for s in t.spans[1:])
+    assert "status" not in t.root or t.root["status"].get("code") == 2
+
+
+def test_app_instrumented_session_shows_as_the_braintrust_guide_pictures_it(
+    sample_run: Path,
+) -> None:
+    t, _ = trace_of(sample_run, "app")
+    apps = {s["name"]: s for s in t.kind("app")}
+    rag = apps["rag_retrieval"]
+    turn1 = t.kind("turn")[0]
+    assert t.parent(rag) is turn1
+    assert len(t.json_attr(rag, "braintrust.output_json")) == 3  # its documents
+    assert t.json_attr(rag, "braintrust.metadata")["retrieval_method"] == "hybrid"
+    first_response = t.kind("response")[0]
+    assert int(rag["endTimeUnixNano"]) <= int(first_response["startTimeUnixNano"])
+    api = apps["weather_api"]
+    assert t.parent(api)["name"] == "execute_tool get_weather"
+    crm = apps["crm_lookup"]
+    assert crm["status"]["code"] == 2 and t.parent(crm)["_a"]["realtrace.kind"] == "turn"
+    meta = t.json_attr(t.root, "braintrust.metadata")
+    assert meta["user_id"] == "u_2077" and meta["plan"] == "pro"
+    assert "instrumented" in t.root["_a"]["braintrust.tags"]
