@@ -461,3 +461,50 @@ def test_app_instrumented_session_shows_as_the_braintrust_guide_pictures_it(
     meta = t.json_attr(t.root, "braintrust.metadata")
     assert meta["user_id"] == "u_2077" and meta["plan"] == "pro"
     assert "instrumented" in t.root["_a"]["braintrust.tags"]
+
+
+@pytest.mark.parametrize("payloads", ["braintrust", "genai", "both"])
+def test_messages_once_per_span_in_the_chosen_shape(tmp_path: Path, payloads: str) -> None:
+    out = tmp_path / "t.jsonl"
+    run_convert(
+        RunConfig(inputs=(str(SAMPLES),), output=out, mapping=MappingOptions(payloads=payloads))
+    )
+    t, _ = trace_of(out, "tools")
+    bt, genai = payloads in ("braintrust", "both"), payloads in ("genai", "both")
+    for resp in t.kind("response"):
+        a = resp["_a"]
+        assert ("braintrust.input_json" in a) is bt and ("braintrust.output_json" in a) is bt
+        assert ("gen_ai.input.messages" in a) is genai and ("gen_ai.output.messages" in a) is genai
+        assert a["gen_ai.operation.name"] == "chat" and "gen_ai.usage.input_tokens" in a
+        if genai:
+            out_msgs = json.loads(a["gen_ai.output.messages"])
+            assert out_msgs and all(m["parts"] for m in out_msgs)
+            assert {m["finish_reason"] for m in out_msgs} <= {"stop", "tool_call"}
+            assert json.loads(a["gen_ai.system_instructions"])[0]["type"] == "text"
+            roles = [m["role"] for m in json.loads(a["gen_ai.input.messages"])]
+            assert "system" not in roles and roles[0] == "user"
+    for tool in t.kind("tool"):
+        a = tool["_a"]
+        assert ("braintrust.input_json" in a) is bt and ("gen_ai.tool.call.arguments" in a) is genai
+        assert ("braintrust.output_json" in a) is bt and ("gen_ai.tool.call.result" in a) is genai
+    root = t.root["_a"]
+    assert ("braintrust.input_json" in root) is bt and ("gen_ai.input.messages" in root) is genai
+    if genai:
+        parts = [p for m in json.loads(root["gen_ai.input.messages"]) for p in m["parts"]]
+        assert parts and all(p.get("content") or p["type"] != "text" for p in parts)
+
+
+def test_inspect_survives_lossy_real_logs_and_counts_tokens(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from conftest import REAL_LOGS
+
+    from pipeline.cli import main
+
+    if not REAL_LOGS.is_dir():
+        pytest.skip("../shared/real-logs is not beside this checkout")
+    r = CliRunner().invoke(main, ["inspect", "-i", str(REAL_LOGS), "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {row["session_key"]: row for row in map(json.loads, r.output.splitlines())}
+    assert rows["sess_BaU73ydXrcyhUDhOROj1g"]["tokens"] == 2016
+    (liusida,) = [v for k, v in rows.items() if "liusida" in k]
+    assert liusida["tokens"] == 151 and liusida["responses"] == 1
