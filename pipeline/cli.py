@@ -485,12 +485,12 @@ def inspect_cmd(inputs: tuple[str, ...], timestamp_fields: tuple[str, ...], as_j
         for row in rows:
             click.echo(json.dumps(row))
         return
-    header = f"{'session':<34} {'start (UTC)':<24} {'dur s':>8} {'turns':>5} {'resp':>5} {'tokens':>7} {'err':>4}  incomplete"
+    header = f"{'session':<34} {'start (UTC)':<24} {'dur s':>8} {'turns':>5} {'resp':>5} {'tokens':>7} {'app':>4} {'err':>4}  incomplete"
     click.echo(header)
     for r in rows:
         click.echo(
             f"{r['session_key'][:34]:<34} {r['start'][:23]:<24} {r['duration_s']:>8.1f} {r['turns']:>5} {r['responses']:>5} "
-            f"{r['tokens']:>7} {r['errors']:>4}  {'yes' if r['incomplete'] else ''}"
+            f"{r['tokens']:>7} {r['app_spans']:>4} {r['errors']:>4}  {'yes' if r['incomplete'] else ''}"
         )
     click.echo(f"{len(rows)} sessions")
 

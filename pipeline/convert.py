@@ -67,6 +67,7 @@ class RunStats:
     unknown_events: int = 0
     rejected_lines: int = 0
     sessions_unconvertible: int = 0
+    app_spans: int = 0
     # (file id, line, reason) of bad app records and unconvertible sessions
     session_rejects: list[tuple[int, int, str]] = field(default_factory=list)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
@@ -139,6 +140,7 @@ def iter_converted(
         stats.sessions += 1
         stats.spans += sess.span_count
         stats.unknown_events += sess.stats["unknown_events"]
+        stats.app_spans += sess.stats.get("app_spans", 0)
         stats.sessions_incomplete += int(sess.incomplete)
         if on_converted is not None:
             on_converted(sess.span_count)

@@ -106,6 +106,7 @@ def merge_chunk(result: ChunkResult, stats: RunStats, selector: Selector) -> lis
     stats.unknown_events += s.unknown_events
     stats.sessions_incomplete += s.sessions_incomplete
     stats.sessions_unconvertible += s.sessions_unconvertible
+    stats.app_spans += s.app_spans
     stats.session_rejects += s.session_rejects
     sel = result.selector
     selector.skipped_delivered += sel.skipped_delivered

@@ -275,13 +275,14 @@ def inspect_sessions(inputs: list[str], timestamp_fields: tuple[str, ...]) -> li
                 "turns": metrics["turns"],
                 "responses": metrics["responses"],
                 "tokens": meta.get("total_tokens", 0),
+                "app_spans": sess.stats.get("app_spans", 0),
                 "errors": metrics["errors"],
                 "incomplete": sess.incomplete,
                 "spans": len(sess.spans),
                 "events": sess.stats["events"],
             }
         )
-    return rows
+    return sorted(rows, key=lambda r: (r["start"], r["session_key"]))
 
 
 def replay(file: Path, export: ExportConfig, dead_letter: Path) -> tuple[RunStats, int]:
@@ -359,6 +360,7 @@ def summary_lines(stats: RunStats) -> list[str]:
         f"files read:          {stats.files} ({stats.files_skipped} unchanged since delivered, not re-read)",
         f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)",
         f"unknown event types: {stats.unknown_events}",
+        *([f"app spans:           {stats.app_spans}"] if stats.app_spans else []),
         *(
             [f"unconvertible:       {stats.sessions_unconvertible} sessions (see the rejects file)"]
             if stats.sessions_unconvertible

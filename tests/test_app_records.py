@@ -241,3 +241,29 @@ def test_bad_app_records_are_rejects_and_leave_realtime_spans_alone(tmp_path: Pa
         ]
 
     assert realtime(t) == realtime(clean)
+
+
+def test_app_spans_are_counted_in_summary_report_and_inspect(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from conftest import SAMPLES
+
+    from pipeline.cli import main
+
+    report = tmp_path / "report.json"
+    out = tmp_path / "t.jsonl"
+    r = CliRunner().invoke(
+        main, ["convert", "-i", str(SAMPLES), "-o", str(out), "--no-state", "--report", str(report)]
+    )
+    assert r.exit_code == 0, r.output
+    assert "app spans:           3" in r.output
+    assert json.loads(report.read_text())["app_spans"] == 3
+    rows = [
+        json.loads(x)
+        for x in CliRunner()
+        .invoke(main, ["inspect", "-i", str(SAMPLES), "--json"])
+        .output.splitlines()
+    ]
+    assert sorted(row["app_spans"] for row in rows) == [0] * 7 + [3]
+    assert [row["start"] for row in rows] == sorted(row["start"] for row in rows)
+    table = CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES)]).output
+    assert " app " in table.splitlines()[0]
