@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,18 @@ from .config import DEFAULT_OUTPUT, ConfigError, ExportConfig, RunConfig, enviro
 from .load import DEFAULT_TIMESTAMP_FIELDS
 from .progress import JsonFormatter, Progress
 from .redact import RedactingFilter, Redactor
-from .run import EXIT_CONFIG, EXIT_LOCKED, inspect_sessions, replay, run_convert, summary_lines
-from .state import StateLockedError, StateStore, default_state_path
+from .run import (
+    EXIT_CONFIG,
+    EXIT_IO,
+    EXIT_LOCKED,
+    error_lines,
+    inspect_sessions,
+    replay,
+    run_convert,
+    summary_lines,
+)
+from .sinks import NotOtlpJsonError
+from .state import StateError, StateLockedError, StateStore, default_state_path
 
 EXPORT_OPTIONS = [
     click.option(
@@ -163,7 +175,58 @@ def _setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...]) -> None:
     log.propagate = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+EXIT_INTERNAL = 1
+_IO_HINTS = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some space or write elsewhere",
+    errno.EFBIG: "the file is over the size limit: write elsewhere",
+    errno.EACCES: "check its permissions or write elsewhere",
+    errno.EROFS: "the file system is read-only: write elsewhere",
+    errno.EISDIR: "it is a directory: name a file",
+}
+
+
+class RealtraceGroup(click.Group):
+    """Every failure a user can meet is one line on stderr with a documented exit code.
+
+    Configuration and state problems exit 2, I/O failures (disk full, unwritable
+    path) 7, a held lock 6; anything else is a bug: one line, exit 1 (set
+    REALTRACE_DEBUG=1 for the traceback).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, StateError, NotOtlpJsonError, FileNotFoundError) as exc:
+            click.echo(f"realtrace: {exc}", err=True)
+            raise SystemExit(EXIT_CONFIG) from None
+        except StateLockedError as exc:
+            click.echo(f"realtrace: {exc}", err=True)
+            raise SystemExit(EXIT_LOCKED) from None
+        except OSError as exc:
+            if os.environ.get("REALTRACE_DEBUG"):
+                raise
+            where = f" {exc.filename}" if exc.filename else ""
+            hint = _IO_HINTS.get(exc.errno or 0, "check the path and the disk")
+            click.echo(f"realtrace: cannot write{where}: {exc.strerror or exc} ({hint})", err=True)
+            raise SystemExit(EXIT_IO) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("REALTRACE_DEBUG"):
+                raise
+            click.echo(
+                f"realtrace: internal error: {type(exc).__name__}: {exc} (a bug: please report "
+                "it; REALTRACE_DEBUG=1 shows the traceback)",
+                err=True,
+            )
+            raise SystemExit(EXIT_INTERNAL) from None
+
+
+@click.group(
+    cls=RealtraceGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="realtrace")
 def main() -> None:
     """Turn recorded OpenAI Realtime API event logs into OpenTelemetry traces.
@@ -350,9 +413,13 @@ def convert(
     3 some sessions not delivered (see the dead-letter file); 4 nothing to do
     (no new session); 5 lines rejected under --strict; 6 another run holds the state.
     """
+    limits = {
+        k: export_kw[k] for k in ("max_batch_spans", "max_batch_bytes") if export_kw[k] is not None
+    }
     export = _export_config(export_kw)
     _setup_logging(log_format, quiet, export.secrets if export else ())
     cfg = RunConfig(
+        **limits,
         inputs=inputs,
         output=output,
         rejects=rejects,
@@ -373,11 +440,9 @@ def convert(
         sessions_from=sessions_from,
         workers=workers,
     )
-    try:
-        result = run_convert(cfg, Progress("none" if quiet else progress_mode))
-    except StateLockedError as exc:
-        click.echo(f"realtrace: {exc}", err=True)
-        raise SystemExit(EXIT_LOCKED) from None
+    result = run_convert(cfg, Progress("none" if quiet else progress_mode))
+    for line in error_lines(result.stats):
+        click.echo(line, err=True)
     if not quiet:
         for line in summary_lines(result.stats):
             click.echo(line)
@@ -411,8 +476,8 @@ def state_show(state_path: Path | None, as_json: bool) -> None:
     """Sessions per destination and status."""
     path = state_path or default_state_path(DEFAULT_OUTPUT)
     if not path.exists():
-        raise click.ClickException(f"no state at {path}")
-    with StateStore(path, "", wait=True) as st:
+        raise ConfigError(f"no state at {path}: name one with --state (a run creates it)")
+    with StateStore(path, "", lock=False) as st:  # WAL: reads while a run writes
         rows = st.summary()
     if as_json:
         click.echo(json.dumps({"state": str(path), "destinations": rows}, indent=2))
@@ -442,13 +507,9 @@ def state_forget(state_path: Path | None, sessions: tuple[str, ...], forget_all:
         raise click.UsageError("name --session KEY (repeatable) or --all")
     path = state_path or default_state_path(DEFAULT_OUTPUT)
     if not path.exists():
-        raise click.ClickException(f"no state at {path}")
-    try:
-        with StateStore(path, "") as st:
-            n = st.forget(sessions, everywhere=True)
-    except StateLockedError as exc:
-        click.echo(f"realtrace: {exc}", err=True)
-        raise SystemExit(EXIT_LOCKED) from None
+        raise ConfigError(f"no state at {path}: name one with --state (a run creates it)")
+    with StateStore(path, "") as st:
+        n = st.forget(sessions, everywhere=True)
     click.echo(f"forgot {n} session records in {path}")
 
 
@@ -522,6 +583,8 @@ def replay_cmd(file: Path, dead_letter: Path | None, **export_kw: Any) -> None:
     export.validate()
     again = dead_letter or file.with_name(file.stem + ".retry.jsonl")
     stats, code = replay(file, export, again)
+    for line in error_lines(stats):
+        click.echo(line, err=True)
     for line in summary_lines(stats):
         click.echo(line)
     if stats.spans_dead_lettered:

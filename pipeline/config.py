@@ -43,6 +43,8 @@ class ExportConfig:
     max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
     concurrency: int = 4
+    # From OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the full URL, used as is (OTLP exporter spec).
+    signal_endpoint: bool = False
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -62,10 +64,13 @@ class ExportConfig:
     @property
     def traces_url(self) -> str:
         """The URL a request goes to: HTTP appends `/v1/traces` unless already there."""
-        if self.protocol == "grpc":
+        if self.protocol == "grpc" or self.signal_endpoint:
             return self.endpoint
-        base = self.endpoint.rstrip("/")
-        return base if base.endswith("/v1/traces") else base + "/v1/traces"
+        parts = urlsplit(self.endpoint)
+        path = parts.path.rstrip("/")
+        if not path.endswith("/v1/traces"):
+            path += "/v1/traces"
+        return parts._replace(path=path).geturl()
 
     def validate(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -77,10 +82,13 @@ class ExportConfig:
         parts = urlsplit(self.endpoint if "://" in self.endpoint else "http://" + self.endpoint)
         if not parts.hostname:
             raise ConfigError(f"endpoint {self.endpoint!r} has no host")
-        if self.max_batch_bytes < 1024 or self.max_batch_spans < 1:
-            raise ConfigError(
-                "--max-batch-bytes must be at least 1024 and --max-batch-spans at least 1"
-            )
+        check_limits(self.max_batch_spans, self.max_batch_bytes)
+        if not self.timeout > 0:
+            raise ConfigError(f"--timeout {self.timeout:g}: must be more than 0 seconds")
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency {self.concurrency}: must be at least 1")
+        if self.max_retry_time < 0:
+            raise ConfigError(f"--max-retry-time {self.max_retry_time:g}: must be 0 or more")
         if (
             self.secrets
             and parts.scheme == "http"
@@ -91,6 +99,14 @@ class ExportConfig:
                 f"refusing to send credentials in clear text to {redact_url(self.endpoint)}: "
                 "use https, or pass --insecure if this network is trusted"
             )
+
+
+def check_limits(max_batch_spans: int, max_batch_bytes: int) -> None:
+    """Batch limits apply to every destination, the file included."""
+    if max_batch_spans < 1:
+        raise ConfigError(f"--max-batch-spans {max_batch_spans}: must be at least 1")
+    if max_batch_bytes < 1024:
+        raise ConfigError(f"--max-batch-bytes {max_batch_bytes}: must be at least 1024")
 
 
 def _is_loopback(host: str) -> bool:
@@ -159,7 +175,21 @@ class RunConfig:
         if not self.inputs:
             raise ConfigError("no input: pass --input PATH (file, directory or glob)")
         if self.mapping.max_history < 0:
-            raise ConfigError("--max-history must be >= 0")
+            raise ConfigError(f"--max-history {self.mapping.max_history}: must be 0 or more")
+        if self.workers < 0:
+            raise ConfigError(f"--workers {self.workers}: must be 0 (auto) or more")
+        if (
+            self.since_ns is not None
+            and self.until_ns is not None
+            and self.since_ns > self.until_ns
+        ):
+            raise ConfigError("--since is after --until: nothing could be selected; swap them")
+        check_limits(self.max_batch_spans, self.max_batch_bytes)
+        if self.export is None and self.output.is_dir():
+            raise ConfigError(f"--output {self.output} is a directory: name a file inside it")
+        for flag, path in (("--report", self.report), ("--rejects", self.rejects)):
+            if path is not None and path.is_dir():
+                raise ConfigError(f"{flag} {path} is a directory: name a file inside it")
         if self.export is not None:
             self.export.validate()
 
@@ -243,9 +273,21 @@ def resolve_export(
         pick(compression, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
         or "gzip"
     )
-    tmo = pick(timeout, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
     # The OTel variables carry milliseconds; the flag carries seconds.
-    tmo_s = float(timeout) if timeout is not None else (float(tmo) / 1000 if tmo else 30.0)
+    tmo_s = float(timeout) if timeout is not None else 30.0
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        if timeout is None and env.get(name):
+            try:
+                tmo_s = float(env[name]) / 1000
+            except ValueError:
+                raise ConfigError(
+                    f"{name}={env[name]!r}: expected milliseconds (a number), e.g. 30000"
+                ) from None
+            break
+    if bt_intent and "authorization" not in hdrs:
+        raise ConfigError(
+            "Braintrust needs an API key: set BRAINTRUST_API_KEY (or pass an Authorization --header)"
+        )
     cfg = ExportConfig(
         endpoint=ep,
         protocol=proto,
@@ -254,9 +296,10 @@ def resolve_export(
         timeout=tmo_s,
         max_retry_time=max_retry_time if max_retry_time is not None else 300.0,
         insecure=insecure,
-        max_batch_spans=max_batch_spans or DEFAULT_MAX_BATCH_SPANS,
-        max_batch_bytes=max_batch_bytes or DEFAULT_MAX_BATCH_BYTES,
-        concurrency=concurrency or 4,
+        max_batch_spans=DEFAULT_MAX_BATCH_SPANS if max_batch_spans is None else max_batch_spans,
+        max_batch_bytes=DEFAULT_MAX_BATCH_BYTES if max_batch_bytes is None else max_batch_bytes,
+        concurrency=4 if concurrency is None else concurrency,
+        signal_endpoint=endpoint is None and bool(env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
     )
     return cfg
 

@@ -91,14 +91,15 @@ def deliver(
     max_batch_spans: int,
     max_batch_bytes: int,
     on_session: SessionDone | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int, bool], None] | None = None,
     errors: list[str] | None = None,
     append: bool = False,
 ) -> None:
     """Send every session (file or OTLP); fill `stats`; `errors` collects redacted messages.
 
     `on_session(session, delivered)` fires once per session when its last span is
-    settled; `on_batch(spans_delivered)` after each batch (state flush, progress).
+    settled; `on_batch(spans_delivered, clean)` after each batch (state flush, progress),
+    where `clean` says no session is half written (a file may be cut back to there).
     """
     ledger = Ledger(on_session)
     tracked = ledger.track(sessions)
@@ -112,7 +113,7 @@ def deliver(
                 stats.spans_delivered += len(batch.spans)
                 ledger.settle(batch, None)
                 if on_batch is not None:
-                    on_batch(len(batch.spans))
+                    on_batch(len(batch.spans), not ledger.open)
         stats.sessions_delivered += ledger.delivered
         return
     redactor = Redactor(export.secrets)
@@ -139,7 +140,7 @@ def deliver(
         aborted = aborted or outcome.auth_failed
         ledger.settle(batch, outcome)
         if on_batch is not None:
-            on_batch(outcome.delivered)
+            on_batch(outcome.delivered, True)
 
     try:
         with ThreadPoolExecutor(

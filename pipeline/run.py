@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from .attributes import MappingOptions
 from .batch import split_spans
 from .chunks import EventStore
-from .config import ExportConfig, RunConfig
+from .config import ConfigError, ExportConfig, RunConfig
 from .convert import RunStats, elapsed, iter_converted, write_rejects
 from .deliver import deliver
 from .encode import build_request, resource
@@ -44,6 +45,9 @@ EXIT_NOTHING_TO_DO = 4
 EXIT_LOCKED = 6
 EXIT_CONFIG = 2
 EXIT_STRICT_REJECTS = 5
+EXIT_IO = 7
+
+log = logging.getLogger("realtrace")
 
 
 @dataclass(slots=True)
@@ -88,8 +92,34 @@ def _open_state(cfg: RunConfig) -> StateStore | None:
     if cfg.state is None:
         return None
     state = StateStore(cfg.state, cfg.destination)
-    if cfg.export is None and not cfg.output.exists():
+    if cfg.export is not None:
+        return state
+    if not cfg.output.exists():
         state.forget()  # the output file is gone: what it held must be written again
+        state.flush(output_length=0)
+        return state
+    committed, size = state.committed_length(), cfg.output.stat().st_size
+    if committed is not None and size > committed:
+        # An interrupted run wrote sessions it never recorded: they are sent again below.
+        with cfg.output.open("r+b") as fh:
+            fh.truncate(committed)
+        log.warning(
+            "%s: removed %d bytes written after the last recorded delivery (an interrupted "
+            "run); those sessions are written again",
+            cfg.output,
+            size - committed,
+        )
+    elif committed is not None and size < committed:
+        log.warning(
+            "%s is shorter than realtrace left it (%d < %d bytes): every session is written again",
+            cfg.output,
+            size,
+            committed,
+        )
+        state.forget()
+    # The file as it stands is accounted for before anything is appended: a run that dies
+    # before its first recorded delivery is cut back to here by the next one.
+    state.flush(output_length=cfg.output.stat().st_size)
     return state
 
 
@@ -144,10 +174,14 @@ def _convert_store(
                 sess.start_ns,
             )
 
-    def on_batch(delivered: int) -> None:
+    def on_batch(delivered: int, clean: bool) -> None:
         progress.delivered(delivered)
-        if state is not None:
+        if state is None:
+            return
+        if cfg.export is not None:
             state.flush()
+        elif clean:  # the file's length and the sessions it holds, committed together
+            state.flush(output_length=cfg.output.stat().st_size)
 
     progress.set_phase("converting and sending", total=len(keys))
     errors: list[str] = []
@@ -170,7 +204,7 @@ def _convert_store(
     stats.sessions_outside_selection = selector.outside_window
     stats.sessions_changed = selector.changed
     if state is not None:
-        state.flush()
+        state.flush(output_length=cfg.output.stat().st_size if cfg.export is None else None)
         _record_files(
             state,
             plan.infos,
@@ -185,9 +219,14 @@ def _convert_store(
         write_rejects(cfg.rejects_path, late, append=True)
     stats.errors = errors
     stats.wall_seconds = elapsed(start)
+    code = exit_code_for(stats, cfg.strict)
     if cfg.report is not None:
-        write_report(cfg.report, stats)
-    return RunResult(stats, exit_code_for(stats, cfg.strict))
+        try:
+            write_report(cfg.report, stats)
+        except OSError as exc:  # after delivery: what was delivered is recorded all the same
+            stats.errors.append(f"could not write the report {cfg.report}: {exc.strerror or exc}")
+            code = EXIT_IO
+    return RunResult(stats, code)
 
 
 def _converted(
@@ -291,6 +330,12 @@ def replay(file: Path, export: ExportConfig, dead_letter: Path) -> tuple[RunStat
     Requests are re-batched to the current size limits; spans failing again go
     to `dead_letter`, so nothing is lost between attempts.
     """
+    if file.resolve() == dead_letter.resolve():
+        raise ConfigError(
+            f"--dead-letter {dead_letter} is the file being replayed: name another file "
+            "(replay would overwrite its own input)"
+        )
+    requests = list(read_requests(file))  # all of it readable before anything is sent
     start = time.perf_counter()
     stats = RunStats(files=1)
     errors: list[str] = []
@@ -300,7 +345,7 @@ def replay(file: Path, export: ExportConfig, dead_letter: Path) -> tuple[RunStat
     traces: set[bytes] = set()
     try:
         with JsonLinesFile(dead_letter) as dead:
-            for _, request in read_requests(file):
+            for _, request in requests:
                 for rs in request.resource_spans:
                     spans = [sp for ss in rs.scope_spans for sp in ss.spans]
                     traces.update(sp.trace_id for sp in spans)
@@ -354,6 +399,14 @@ def exit_code_for(stats: RunStats, strict: bool) -> int:
     return EXIT_OK
 
 
+def error_lines(stats: RunStats) -> list[str]:
+    """The run's errors, for stderr (printed even with --quiet)."""
+    lines = [f"realtrace: error: {e}" for e in stats.errors[:10]]
+    if len(stats.errors) > 10:  # an outage fails many batches alike; the report has them all
+        lines.append(f"realtrace: error: … and {len(stats.errors) - 10} more (see --report)")
+    return lines
+
+
 def summary_lines(stats: RunStats) -> list[str]:
     """The short human summary printed at the end of a run."""
     lines = [
@@ -376,9 +429,6 @@ def summary_lines(stats: RunStats) -> list[str]:
         lines.append(
             f"not delivered:       {stats.sessions_failed} sessions, {stats.spans_dead_lettered} spans in the dead-letter file"
         )
-    lines += [f"error:               {e}" for e in stats.errors[:10]]
-    if len(stats.errors) > 10:  # an outage fails many batches alike; the report has them all
-        lines.append(f"error:               … and {len(stats.errors) - 10} more (see --report)")
     if stats.rejects_by_reason:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejects_by_reason.items()))
         lines.insert(2, f"rejected by reason:  {reasons}")

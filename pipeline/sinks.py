@@ -6,38 +6,71 @@ back for `realtrace replay`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .encode import request_from_json, request_to_json
 
+log = logging.getLogger("realtrace")
+
+
+class NotOtlpJsonError(ValueError):
+    """A line of a file given to replay is not an OTLP/JSON ExportTraceServiceRequest."""
+
 
 class JsonLinesFile:
-    """Appends one ExportTraceServiceRequest per line; opened lazily, so no empty files."""
+    """Appends one ExportTraceServiceRequest per line; opened lazily, so no empty files.
+
+    The file only ever holds whole lines: a write that fails (disk full) is cut
+    back to the last whole line before the error goes up, and a file found
+    ending mid-line (an earlier run was killed while writing) has its partial
+    tail removed before anything is appended.
+    """
 
     def __init__(self, path: Path, append: bool = False) -> None:
         self.path = path
-        self._mode = "a" if append else "w"
-        self._fh: IO[str] | None = None
-        self.requests = 0
+        self._append = append
+        self._fh: BinaryIO | None = None
+        self.repaired_bytes = 0
 
-    def write(self, request: ExportTraceServiceRequest) -> None:
+    def _open(self) -> BinaryIO:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open(self._mode, encoding="utf-8")
-        self._fh.write(request_to_json(request))
-        self._fh.write("\n")
-        self._fh.flush()
-        self.requests += 1
+            if self._append:
+                self.repaired_bytes = cut_partial_line(self.path)
+            self._fh = self.path.open("ab" if self._append else "wb", buffering=0)
+        return self._fh
+
+    def write(self, request: ExportTraceServiceRequest) -> None:
+        fh = self._open()
+        data = memoryview((request_to_json(request) + "\n").encode())
+        at = fh.tell()
+        try:
+            while data:  # unbuffered: a short write is seen here, not at close
+                n = fh.write(data)
+                if not n:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                data = data[n:]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                fh.truncate(at)  # shrinking needs no space: never leave half a line
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far (the whole file, in append mode)."""
+        return self._fh.tell() if self._fh is not None else 0
 
     def touch(self) -> None:
         """Create the file even when nothing was written (a run's output always exists)."""
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open(self._mode, encoding="utf-8")
+        self._open()
 
     def close(self) -> None:
         if self._fh is not None:
@@ -51,9 +84,51 @@ class JsonLinesFile:
         self.close()
 
 
+def cut_partial_line(path: Path) -> int:
+    """Remove a trailing partial line (no final newline); returns the bytes removed."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if size == 0:
+        return 0
+    with path.open("r+b") as fh:
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        keep = 0
+        pos = size
+        while pos > 0:  # scan back for the last newline, 64 KiB at a time
+            step = min(65536, pos)
+            pos -= step
+            fh.seek(pos)
+            block = fh.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = pos + nl + 1
+                break
+        fh.truncate(keep)
+    log.warning(
+        "%s ended with a partial line (%d bytes, left by an interrupted write): removed",
+        path,
+        size - keep,
+    )
+    return size - keep
+
+
 def read_requests(path: Path) -> Iterator[tuple[int, ExportTraceServiceRequest]]:
     """(line number, request) for every non-blank line of an OTLP/JSON lines file."""
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(fh, 1):
-            if line.strip():
+            if not line.strip():
+                continue
+            try:
                 yield n, request_from_json(line)
+            except Exception as exc:  # json or protobuf's ParseError: the file is not ours
+                kind = (
+                    "not JSON" if isinstance(exc, json.JSONDecodeError) else "not an OTLP request"
+                )
+                raise NotOtlpJsonError(
+                    f"{path} line {n} is {kind}: replay reads the OTLP JSON lines realtrace writes "
+                    "(its output or dead-letter file)"
+                ) from None

@@ -9,12 +9,15 @@ An exclusive lock file keeps two runs from working on one state at once.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -41,6 +44,10 @@ CREATE TABLE IF NOT EXISTS files (
     sessions    TEXT NOT NULL,
     updated_at  REAL NOT NULL,
     PRIMARY KEY (path, destination)
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    destination TEXT PRIMARY KEY,
+    length      INTEGER NOT NULL
 );
 """
 
@@ -80,32 +87,75 @@ def session_hash(se: SessionEvents) -> str:
     return h.hexdigest()[:32]
 
 
+log = logging.getLogger("realtrace")
+
+
+class StateError(Exception):
+    """The state file cannot be used; the message says what to do."""
+
+
 class StateStore:
     """The SQLite state of one destination; a context manager holding the run lock."""
 
-    def __init__(self, path: Path, destination: str, wait: bool = False) -> None:
+    def __init__(self, path: Path, destination: str, wait: bool = False, lock: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.destination = destination
-        self._lock: IO[str] = open(str(path) + ".lock", "a")  # noqa: SIM115 - held for the run
+        self._lock: IO[str] | None = None
+        if lock:  # readers (state show) need none: WAL lets them read while a run writes
+            self._lock = open(str(path) + ".lock", "a")  # noqa: SIM115 - held for the run
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                self._lock.close()
+                raise StateLockedError(
+                    f"another realtrace run is using {path}; wait for it to finish (or pass a different --state)"
+                ) from None
+        if path.exists() and path.stat().st_size == 0:
+            log.warning(
+                "state file %s is empty: starting a new state (every session counts as new)", path
+            )
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            self._lock.close()
-            raise StateLockedError(
-                f"another realtrace run is using {path}; wait for it to finish (or pass a different --state)"
+            with self._writing():
+                self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)
+        except OSError:
+            self._unlock()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self._unlock()
+            raise StateError(
+                f"state file {path} is not a usable realtrace state ({exc}): move it away to start "
+                "over (sessions already delivered would be sent again), or pass --no-state"
             ) from None
-        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
         self._pending: list[tuple[Any, ...]] = []
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A failed state write (disk full) is an I/O error naming the state file."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "I/O" not in str(exc) and "full" not in str(exc):
+                raise
+            code = errno.ENOSPC if "full" in str(exc) else errno.EIO
+            raise OSError(code, f"state not saved ({exc})", str(self.path)) from None
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
     def close(self) -> None:
-        self.flush()
+        """Release the store. Outcomes not flushed are dropped on purpose: for a file
+        destination they are committed only together with the file's length, so a run
+        that fails mid-way leaves them to the next run instead of recording bytes that
+        the next run cuts away."""
         self.db.close()
-        fcntl.flock(self._lock, fcntl.LOCK_UN)
-        self._lock.close()
+        self._unlock()
 
     def __enter__(self) -> StateStore:
         return self
@@ -144,13 +194,31 @@ class StateStore:
             )
         )
 
-    def flush(self) -> None:
+    def committed_length(self) -> int | None:
+        """Bytes of the output file that hold exactly the sessions recorded as delivered."""
+        row = self.db.execute(
+            "SELECT length FROM outputs WHERE destination=?", [self.destination]
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def flush(self, output_length: int | None = None) -> None:
         """Write queued outcomes in one transaction. A failure never overwrites an earlier
-        delivery of the same content (that delivery still stands)."""
-        if not self._pending:
+        delivery of the same content (that delivery still stands).
+
+        For a file destination, `output_length` is committed in the same transaction:
+        after a kill, a rerun cuts the file back to it, so the file holds each
+        recorded session exactly once and nothing that is not recorded.
+        """
+        if not self._pending and output_length is None:
             return
-        with self.db:
+        with self._writing(), self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            if output_length is not None:
+                self.db.execute(
+                    "INSERT INTO outputs VALUES (?, ?) ON CONFLICT(destination) "
+                    "DO UPDATE SET length=excluded.length",
+                    [self.destination, output_length],
+                )
             self.db.executemany(
                 "INSERT INTO sessions VALUES (?,?,?,?,?,?,?) ON CONFLICT(session_key, destination) DO UPDATE SET "
                 "content_hash=excluded.content_hash, status=excluded.status, spans=excluded.spans, "
@@ -174,7 +242,7 @@ class StateStore:
 
     def record_files(self, files: Sequence[tuple[FileInfo, list[str]]]) -> None:
         now = time.time()
-        with self.db:
+        with self._writing(), self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
@@ -209,8 +277,10 @@ class StateStore:
         File records are dropped with them: they only let runs skip re-reading.
         """
         where, args = ("", []) if everywhere else (" WHERE destination=?", [self.destination])
-        with self.db:
+        with self._writing(), self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            if not session_keys:
+                self.db.execute("DELETE FROM outputs" + where, args)
             if session_keys:
                 sep = " AND " if where else " WHERE "
                 n = sum(

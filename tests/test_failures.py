@@ -1,0 +1,179 @@
+"""Every documented failure a user can cause or meet: one line on stderr naming the problem and
+the fix, a documented exit code, never a traceback; files hold only whole lines, and the file
+destination holds each session exactly once across faults."""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import SAMPLES, read_spans
+
+from pipeline.cli import main
+
+S = str(SAMPLES)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    r = CliRunner(env=env).invoke(main, list(args))
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r.exit_code, r.stdout, r.stderr
+
+
+def one_line(err: str) -> str:
+    lines = [x for x in err.splitlines() if x.startswith("realtrace:")]
+    assert "Traceback" not in err
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "notsqlite.db").write_text("garbage, not a database\n")
+    (tmp_path / "bad.otlp.jsonl").write_text('{"a": 1}\nnot json\n')
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["-o", "{d}/outdir"], 2, "is a directory"),
+        (["-o", "/dev/full"], 7, "/dev/full: No space left on device"),
+        (["--state", "{d}/notsqlite.db", "-o", "{d}/o.jsonl"], 2, "not a usable realtrace state"),
+        (["--concurrency", "-1", "--endpoint", "http://127.0.0.1:9"], 2, "--concurrency -1"),
+        (["--concurrency", "0", "--endpoint", "http://127.0.0.1:9"], 2, "--concurrency 0"),
+        (["--timeout", "-1", "--endpoint", "https://127.0.0.1:9"], 2, "--timeout -1"),
+        (["--timeout", "0", "--endpoint", "https://127.0.0.1:9"], 2, "--timeout 0"),
+        (["--max-batch-spans", "0"], 2, "--max-batch-spans 0"),
+        (["--max-batch-spans", "-3"], 2, "--max-batch-spans -3"),
+        (["--max-batch-bytes", "10"], 2, "--max-batch-bytes 10"),
+        (["--max-history", "-1"], 2, "--max-history -1"),
+        (["--workers", "-2"], 2, "--workers -2"),
+        (["--since", "2026-01-02", "--until", "2026-01-01"], 2, "--since is after --until"),
+        (["--since", "yesterday"], 2, "expected a date"),
+        (["--braintrust-project", "voice"], 2, "BRAINTRUST_API_KEY"),
+        (["-i", "{d}/nowhere"], 2, "not found"),
+    ],
+)
+def test_convert_failures_are_one_line_with_their_exit_code(
+    files: Path, args: list[str], code: int, says: str
+) -> None:
+    argv = ["convert", "-i", S, "--no-state", "-o", str(files / "t.jsonl")]
+    argv += [a.format(d=files) for a in args]
+    if "--state" in args:
+        argv.remove("--no-state")
+    got, _, err = cli(*argv)
+    assert got == code, err
+    assert says in one_line(err)
+
+
+def test_bad_timeout_variable_is_named(files: Path) -> None:
+    env = {"OTEL_EXPORTER_OTLP_TIMEOUT": "abc"}
+    code, _, err = cli(
+        "convert", "-i", S, "--no-state", "-o", str(files / "t.jsonl"),
+        "--endpoint", "http://127.0.0.1:9", env=env,
+    )  # fmt: skip
+    assert code == 2 and "OTEL_EXPORTER_OTLP_TIMEOUT='abc'" in one_line(err)
+
+
+def test_report_that_cannot_be_written_after_delivery(files: Path) -> None:
+    out = files / "t.jsonl"
+    code, stdout, err = cli("convert", "-i", S, "-o", str(out), "--report", "/proc/nope/r.json")
+    assert code == 7 and "could not write the report" in one_line(err)
+    assert "spans:               72 (72 delivered" in stdout  # the summary is still printed
+    code, stdout, _ = cli("convert", "-i", S, "-o", str(out))
+    assert code == 4 and "8 skipped (already delivered)" in stdout  # and delivery recorded
+
+
+@pytest.mark.parametrize("command", ["show", "forget"])
+def test_state_commands_on_a_corrupt_or_missing_state(files: Path, command: str) -> None:
+    extra = ["--all"] if command == "forget" else []
+    code, _, err = cli("state", command, "--state", str(files / "notsqlite.db"), *extra)
+    assert code == 2 and "not a usable realtrace state" in one_line(err)
+    code, _, err = cli("state", command, "--state", str(files / "none.db"), *extra)
+    assert code == 2 and "no state at" in one_line(err)
+
+
+def test_an_empty_state_file_is_announced(files: Path) -> None:
+    (files / "empty.db").write_bytes(b"")
+    code, _, err = cli(
+        "convert", "-i", S, "-o", str(files / "t.jsonl"), "--state", str(files / "empty.db")
+    )
+    assert code == 0 and "is empty: starting a new state" in err
+
+
+def test_replay_refuses_what_is_not_otlp_and_its_own_input(files: Path) -> None:
+    code, _, err = cli("replay", str(files / "bad.otlp.jsonl"), "--endpoint", "http://127.0.0.1:9")
+    assert code == 2 and "line 1 is not an OTLP request" in one_line(err)
+    out = files / "t.jsonl"
+    cli("convert", "-i", S, "--no-state", "-o", str(out))
+    code, _, err = cli(
+        "replay", str(out), "--endpoint", "http://127.0.0.1:9", "--dead-letter", str(out)
+    )
+    assert code == 2 and "is the file being replayed" in one_line(err)
+    assert len(read_spans(out)) == 72  # untouched
+
+
+def test_errors_reach_stderr_even_with_quiet(files: Path) -> None:
+    code, stdout, err = cli(
+        "convert", "-i", S, "--no-state", "-q", "-o", str(files / "t.jsonl"),
+        "--endpoint", "http://127.0.0.1:9", "--max-retry-time", "0",
+    )  # fmt: skip
+    assert code == 3 and stdout == ""
+    assert "realtrace: error:" in err and "Connection refused" in err
+
+
+# -- real faults: a full disk (RLIMIT_FSIZE in a child), kill -9 ------------------------------
+
+
+def _convert_in_child(out: Path, limit: int | None, state: Path) -> int:
+    """`realtrace convert` in a child process whose files may not grow past `limit` bytes."""
+
+    def cap() -> None:
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+
+    argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", S, "-o", str(out)]
+    argv += ["--state", str(state), "--max-batch-spans", "5", "-q"]
+    proc = subprocess.run(argv, preexec_fn=cap, capture_output=True, text=True, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode
+
+
+@pytest.mark.parametrize("limit", [40_000, 60_000, 80_000])  # the state, then the output fills
+def test_a_full_disk_never_leaves_half_a_line_and_the_rerun_completes(
+    tmp_path: Path, limit: int
+) -> None:
+    out, state = tmp_path / "t.jsonl", tmp_path / "state.db"
+    assert _convert_in_child(out, limit, state) == 7  # the disk "fills" mid-run
+    text = out.read_text() if out.exists() else ""
+    assert text == "" or text.endswith("\n")
+    assert all(json.loads(x) for x in text.splitlines())
+    assert _convert_in_child(out, None, state) == 0
+    spans = read_spans(out)
+    ids = [s["spanId"] for s in spans]
+    assert len(ids) == len(set(ids)) == 72  # every span exactly once
+
+
+def test_interrupted_write_then_rerun_writes_each_session_exactly_once(tmp_path: Path) -> None:
+    """What kill -9 leaves: sessions written but never recorded, and half a line. The rerun
+    cuts the file back to what the state recorded and writes the rest once."""
+    out, state = tmp_path / "t.jsonl", tmp_path / "state.db"
+    assert _convert_in_child(out, 60_000, state) == 7
+    with out.open("ab") as fh:
+        fh.write(b'{"resourceSpans":[{"resource":{"attrib')  # killed mid-line
+    assert _convert_in_child(out, None, state) == 0
+    lines = out.read_text().splitlines()
+    assert all(json.loads(x) for x in lines)
+    ids = [s["spanId"] for s in read_spans(out)]
+    assert len(ids) == len(set(ids)) == 72
+    assert _convert_in_child(out, None, state) == 4  # and a third run has nothing to do
+    assert [s["spanId"] for s in read_spans(out)] == ids
