@@ -61,28 +61,58 @@ class LoadResult:
     blank_lines: int = 0
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Files named by paths, directories (recursive) and globs, sorted and deduplicated.
+def find_inputs(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[Reject]]:
+    """Files named by paths, directories (recursive) and globs; and what could not be read.
 
-    Sorting fixes the file order used to break timestamp ties, so two runs over the
-    same tree order events identically.
+    Each real file is read once, under its resolved absolute path, so that session
+    keys and state records do not depend on how a path was spelled (`logs` or
+    `/abs/logs`, a symlinked alias). Sorting fixes the file order used to break
+    timestamp ties. Unreadable directories, dangling symlinks, globs matching
+    nothing and directories without logs are returned as file-level rejects.
     """
     found: set[str] = set()
+    problems: list[Reject] = []
     for item in inputs:
         text = os.fspath(item)
-        paths = (
-            [Path(p) for p in glob.glob(text, recursive=True)]
-            if glob.has_magic(text)
-            else [Path(text)]
-        )
+        if glob.has_magic(text):
+            paths = [Path(p) for p in glob.glob(text, recursive=True)]
+            if not paths:
+                problems.append(Reject(text, 0, "glob matched no file"))
+        else:
+            paths = [Path(text)]
         for p in paths:
             if p.is_dir():
-                found.update(str(f) for f in p.rglob("*") if f.is_file() and is_log_file(f))
+                before = len(found)
+                _walk(p, found, problems)
+                if len(found) == before:
+                    problems.append(Reject(str(p), 0, "no log files in directory"))
             elif p.exists():
-                found.add(str(p))
+                found.add(os.path.realpath(p))
+            elif p.is_symlink():
+                problems.append(Reject(str(p), 0, "dangling symlink"))
             else:
                 raise FileNotFoundError(f"input not found: {text}")
-    return sorted(found)
+    return sorted(found), problems
+
+
+def _walk(root: Path, found: set[str], problems: list[Reject]) -> None:
+    def unreadable(exc: OSError) -> None:
+        problems.append(Reject(str(exc.filename), 0, f"unreadable directory: {exc.strerror}"))
+
+    for dirpath, _, names in os.walk(root, onerror=unreadable, followlinks=True):
+        for name in names:
+            f = Path(dirpath) / name
+            if not is_log_file(f):
+                continue
+            if f.exists():
+                found.add(os.path.realpath(f))
+            elif f.is_symlink():
+                problems.append(Reject(str(f), 0, "dangling symlink"))
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """The input files only (see `find_inputs`)."""
+    return find_inputs(inputs)[0]
 
 
 def is_log_file(path: Path) -> bool:
@@ -95,6 +125,7 @@ def is_log_file(path: Path) -> bool:
 
 
 SLICE_BYTES = 64 * 1024 * 1024
+BOM = b"\xef\xbb\xbf"
 
 
 def _open_stream(path: str) -> BinaryIO:
@@ -109,23 +140,34 @@ def _open_stream(path: str) -> BinaryIO:
 
 
 def _byte_slices(path: str, slice_bytes: int) -> Iterator[bytes]:
-    """The (decompressed) file in pieces of about `slice_bytes`, cut after a newline."""
+    """The (decompressed) file in pieces of about `slice_bytes`, cut after a newline.
+
+    Read in 1 MiB steps, so that a truncated or corrupt compressed file still
+    yields every whole line before the damage; the error then goes up.
+    """
     with _open_stream(path) as fh:
-        rest = b""
-        while chunk := fh.read(slice_bytes):
-            data = rest + chunk
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
-                continue
-            yield data[: cut + 1]
-            rest = data[cut + 1 :]
-        if rest:
-            yield rest
+        buf = bytearray()
+        try:
+            while chunk := fh.read(min(slice_bytes, 1 << 20)):
+                buf += chunk
+                if len(buf) >= slice_bytes:
+                    cut = buf.rfind(b"\n")
+                    if cut >= 0:
+                        yield bytes(buf[: cut + 1])
+                        del buf[: cut + 1]
+        except Exception:
+            cut = buf.rfind(b"\n")
+            if cut >= 0:
+                yield bytes(buf[: cut + 1])
+            raise
+        if buf:
+            yield bytes(buf)
 
 
 def _lines_frame(data: bytes, first_line: int = 1) -> pl.DataFrame:
     """Raw lines with 1-based line numbers; invalid UTF-8 is replaced, not fatal."""
+    if first_line == 1 and data.startswith(BOM):
+        data = data[len(BOM) :]
     if not data:
         return pl.DataFrame(schema={"line": pl.UInt32, "raw": pl.String})
     try:
@@ -144,6 +186,12 @@ def _parquet_frames(path: str, batch_rows: int = PARQUET_BATCH_ROWS) -> Iterator
 
     first = 1
     with pq.ParquetFile(path) as pf:
+        columns = pf.schema_arrow.names
+        if "event" not in columns and "type" not in columns:
+            raise NotJsonLinesError(
+                f"Parquet without an event column (found: {', '.join(columns) or 'none'}): "
+                "expected `event` (JSON string or struct) or the flat event's `type`"
+            )
         for batch in pf.iter_batches(batch_size=batch_rows):
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
@@ -180,6 +228,19 @@ def _parquet_frame(df: pl.DataFrame, first_line: int = 1) -> pl.DataFrame:
     return df.select(line.alias("line"), raw.alias("raw"))
 
 
+class NotJsonLinesError(ValueError):
+    """The whole file is of a shape realtrace does not read: one file-level reject."""
+
+
+def _head(path: str) -> bytes:
+    """The first bytes of the (decompressed) file, to recognise its shape."""
+    try:
+        with _open_stream(path) as fh:
+            return fh.read(64)
+    except Exception:
+        return b""  # an unreadable file fails, with its reason, when it is read
+
+
 def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame]:
     """A file's records as (line, raw JSON text) frames of about `slice_bytes` each.
 
@@ -190,7 +251,14 @@ def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame
     if name.endswith(".parquet"):
         yield from _parquet_frames(path)
         return
-    if not name.endswith(COMPRESSED_SUFFIXES) and 0 < os.path.getsize(path) <= slice_bytes:
+    head = _head(path)
+    if head.lstrip().startswith(b"["):
+        raise NotJsonLinesError("a JSON array, not JSON lines: write one event object per line")
+    if (
+        not name.endswith(COMPRESSED_SUFFIXES)
+        and 0 < os.path.getsize(path) <= slice_bytes
+        and not head.startswith(BOM)
+    ):
         try:
             yield pl.read_lines(
                 path, name="raw", row_index_name="line", row_index_offset=1, glob=False
@@ -475,6 +543,9 @@ def load_file(
                 for n, reason, excerpt in bad.select("line", "reject", "excerpt").iter_rows()
             ]
             events.append(extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA)))
+    except NotJsonLinesError as exc:
+        rejects.append(Reject(path, 0, str(exc)))
+        return LoadResult(pl.DataFrame(schema=EVENT_SCHEMA), [path], rejects, 0, 0)
     except Exception as exc:  # unreadable/corrupt file (or its tail): counted, the batch goes on
         where = f" after line {lines}" if lines else ""
         rejects.append(

@@ -29,7 +29,7 @@ from .convert import RunStats, elapsed, iter_converted, write_rejects
 from .deliver import deliver
 from .encode import build_request, resource
 from .export import Exporter
-from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, expand_inputs
+from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, find_inputs
 from .model import SessionSpans
 from .parallel import convert_chunk, merge_chunk, ordered_map, read_into
 from .progress import Progress
@@ -65,14 +65,21 @@ def run_convert(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     start = time.perf_counter()
     cfg.validate()
     progress = progress or Progress("none")
-    files = expand_inputs(cfg.inputs)
+    files, missing = find_inputs(cfg.inputs)
+    for r in missing:
+        log.warning("%s: %s", r.file, r.reason)
+    if not files:
+        raise ConfigError(
+            "no input file found in " + ", ".join(cfg.inputs) + ": name files, directories "
+            "or globs of .jsonl/.ndjson/.json/.log (optionally .gz/.zst) or .parquet logs"
+        )
     if cfg.workers <= 0:
         cfg = dataclasses.replace(cfg, workers=auto_workers(files))
     only = read_session_list(cfg.sessions_from) if cfg.sessions_from else None
     state = _open_state(cfg)
     try:
         with EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir) as store:
-            return _convert_store(cfg, files, only, state, progress, start, store)
+            return _convert_store(cfg, files, only, state, progress, start, store, missing)
     finally:
         progress.close()
         if state is not None:
@@ -131,6 +138,7 @@ def _convert_store(
     progress: Progress,
     start: float,
     store: EventStore,
+    missing: list[Reject],
 ) -> RunResult:
     """Read what the plan says into the store, then convert and deliver chunk by chunk."""
     ids = {f: i for i, f in enumerate(files)}
@@ -138,7 +146,8 @@ def _convert_store(
     stats = RunStats()
     todo = plan.first_pass(files)
     progress.set_phase("reading", total=len(todo), unit="files")
-    rejects: list[Reject] = []
+    rejects: list[Reject] = list(missing)
+    stats.count_rejects(missing)
     keys: set[str] = set()
     while todo:  # a second round reads old files that a new file continues (rotated logs)
         ids_todo = [ids[f] for f in todo]
@@ -212,6 +221,8 @@ def _convert_store(
             files,
             outcome,
             set(selector.delivered) | set(k for k, ok in outcome.items() if ok),
+            # a file with rejects is read again next time (and --strict fails again)
+            {r.file for r in rejects} | {files[fid] for fid, _, _ in stats.session_rejects},
         )
     if stats.session_rejects:
         late = [Reject(files[fid], line, reason) for fid, line, reason in stats.session_rejects]
@@ -260,12 +271,17 @@ def _record_files(
     files: list[str],
     outcome: dict[str, bool],
     delivered: set[str],
+    with_rejects: set[str],
 ) -> None:
     """Remember files whose every session is now delivered, so later runs can skip reading them."""
     done = []
     for fid, keys in file_sessions.items():
         path = files[fid]
-        if path in infos and all(k in delivered and outcome.get(k, True) for k in keys):
+        if (
+            path in infos
+            and path not in with_rejects
+            and all(k in delivered and outcome.get(k, True) for k in keys)
+        ):
             done.append((infos[path], keys))
     if done:
         state.record_files(done)
@@ -297,7 +313,7 @@ def load_sessions(
 
 def inspect_sessions(inputs: list[str], timestamp_fields: tuple[str, ...]) -> list[dict[str, Any]]:
     """One summary row per session found in the inputs (for `realtrace inspect`)."""
-    files = expand_inputs(inputs)
+    files, _ = find_inputs(inputs)
     frame, _, stats = load_sessions(files, timestamp_fields)
     rows = []
     for sess in iter_converted(frame, MappingOptions(), stats):

@@ -5,6 +5,7 @@ destination holds each session exactly once across faults."""
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import subprocess
@@ -177,3 +178,107 @@ def test_interrupted_write_then_rerun_writes_each_session_exactly_once(tmp_path:
     assert len(ids) == len(set(ids)) == 72
     assert _convert_in_child(out, None, state) == 4  # and a third run has nothing to do
     assert [s["spanId"] for s in read_spans(out)] == ids
+
+
+# -- inputs accounted for -----------------------------------------------------------------
+
+LINES = (SAMPLES / "2025-11-24" / "barge_in_beta.jsonl").read_bytes()
+
+
+def test_a_bom_does_not_reject_the_first_line(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + LINES)
+    code, out, _ = cli(
+        "convert", "-i", str(tmp_path / "in"), "--no-state", "-o", str(tmp_path / "t.jsonl")
+    )
+    assert code == 0 and "0 rejected" in out
+    keys = {s["_a"].get("realtrace.session_key") for s in read_spans(tmp_path / "t.jsonl")}
+    assert not any(k and k.startswith("file:") for k in keys)
+
+
+def test_a_truncated_gzip_keeps_its_readable_lines_and_is_read_again(tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "in").mkdir()
+    whole = gzip.compress(LINES * 40, mtime=0)  # big enough to cut in the middle of a member
+    (tmp_path / "in" / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    argv = ["convert", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "t.jsonl")]
+    argv += ["--state", str(tmp_path / "s.db"), "--strict"]
+    code, out, _ = cli(*argv)
+    assert code == 5 and "unreadable file after line" in (tmp_path / "t.rejects.jsonl").read_text()
+    assert "1 converted" in out  # the lines before the damage still convert
+    code, out, _ = cli(*argv)  # never marked done: read again, and --strict fails again
+    assert code == 5 and "0 unchanged since delivered" in out
+
+
+def test_input_problems_are_warned_counted_and_no_input_at_all_is_exit_2(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    (logs / "empty").mkdir(parents=True)
+    (logs / "a.jsonl").write_bytes(LINES)
+    (logs / "alias.jsonl").symlink_to(logs / "a.jsonl")
+    (logs / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    out = tmp_path / "t.jsonl"
+    r = CliRunner().invoke(
+        main,
+        [
+            "convert",
+            "-i",
+            str(logs),
+            "-i",
+            str(tmp_path / "none*.jsonl"),
+            "-i",
+            str(logs / "empty"),
+            "--no-state",
+            "-o",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "files read:          1 " in r.stdout  # the alias is the same file: read once
+    rejects = [
+        json.loads(x)["reason"] for x in (tmp_path / "t.rejects.jsonl").read_text().splitlines()
+    ]
+    assert sorted(rejects) == [
+        "dangling symlink",
+        "glob matched no file",
+        "no log files in directory",
+    ]
+    for reason in rejects:
+        assert reason in r.stderr
+    code, _, err = cli("convert", "-i", str(logs / "empty"), "--no-state", "-o", str(out))
+    assert code == 2 and "no input file found" in one_line(err)
+
+
+def test_file_path_session_keys_do_not_depend_on_how_the_path_is_spelled(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    no_id = [json.loads(x) for x in LINES.splitlines()]
+    for rec in no_id:
+        rec.pop("session_id", None)
+    (logs / "a.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in no_id if r["type"] != "session.created")
+    )
+    keys = []
+    for spelled in (str(logs), os.path.relpath(logs), str(logs) + "/../logs"):
+        cli("convert", "-i", spelled, "--no-state", "-o", str(tmp_path / "t.jsonl"))
+        keys.append({s["traceId"] for s in read_spans(tmp_path / "t.jsonl")})
+    assert keys[0] == keys[1] == keys[2] and len(keys[0]) == 1
+
+
+def test_a_json_array_or_a_parquet_without_events_is_one_file_reject(tmp_path: Path) -> None:
+    import polars as pl
+
+    (tmp_path / "in").mkdir()
+    records = [json.loads(x) for x in LINES.splitlines()]
+    (tmp_path / "in" / "array.json").write_text(json.dumps(records, indent=1))
+    pl.DataFrame({"when": [1, 2], "what": ["a", "b"]}).write_parquet(tmp_path / "in" / "x.parquet")
+    code, _, _ = cli(
+        "convert", "-i", str(tmp_path / "in"), "--no-state", "-o", str(tmp_path / "t.jsonl")
+    )
+    assert code == 4
+    rejects = [json.loads(x) for x in (tmp_path / "t.rejects.jsonl").read_text().splitlines()]
+    assert [(Path(r["file"]).name, r["line"]) for r in rejects] == [
+        ("array.json", 0),
+        ("x.parquet", 0),
+    ]
+    assert "JSON array" in rejects[0]["reason"] and "found: when, what" in rejects[1]["reason"]
