@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import functools
 import json
 import logging
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -440,7 +443,9 @@ def convert(
         sessions_from=sessions_from,
         workers=workers,
     )
-    result = run_convert(cfg, Progress("none" if quiet else progress_mode))
+    stop = threading.Event()
+    with _stopping_on_signals(stop) as signalled:
+        result = run_convert(cfg, Progress("none" if quiet else progress_mode), stop)
     for line in error_lines(result.stats):
         click.echo(line, err=True)
     if not quiet:
@@ -452,7 +457,34 @@ def convert(
             click.echo(
                 f"dead letter:         {cfg.dead_letter_path} (send later with: realtrace replay {cfg.dead_letter_path} ...)"
             )
-    raise SystemExit(result.exit_code)
+    raise SystemExit(EXIT_SIGNAL[signalled[0]] if signalled else result.exit_code)
+
+
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[list[signal.Signals]]:
+    """First SIGINT/SIGTERM: stop sending, cancel waits, record what was acknowledged and
+    print the summary (exit 130/143). A second one exits at once."""
+    got: list[signal.Signals] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if got:
+            os._exit(EXIT_SIGNAL.get(signal.Signals(signum), 130))
+        got.append(signal.Signals(signum))
+        stop.set()
+        logging.getLogger("realtrace").warning(
+            "%s: stopping (recording what was delivered; again to quit at once)",
+            signal.Signals(signum).name,
+        )
+
+    previous = {sig: signal.signal(sig, handler) for sig in EXIT_SIGNAL}
+    try:
+        yield got
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @main.group(name="state")

@@ -7,6 +7,7 @@ to the dead-letter file and the session is reported as not delivered.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -54,6 +55,10 @@ class Ledger:
         failed_keys = (
             {self.by_trace.get(sp.trace_id) for sp in outcome.failed} if outcome else set()
         )
+        if outcome is not None and outcome.rejected:
+            # OTLP partial success does not say which spans: none of the batch's sessions
+            # can be called delivered (the next run sends them again).
+            failed_keys = set(batch.sessions)
         for key, n in batch.sessions.items():
             p = self.open[key]
             p.remaining -= n
@@ -80,6 +85,14 @@ class Ledger:
         return n
 
 
+def _until(sessions: Iterable[SessionSpans], stop: threading.Event) -> Iterator[SessionSpans]:
+    """Sessions until a stop is asked for (conversion stops with them)."""
+    for sess in sessions:
+        if stop.is_set():
+            return
+        yield sess
+
+
 def deliver(
     sessions: Iterable[SessionSpans],
     *,
@@ -94,6 +107,7 @@ def deliver(
     on_batch: Callable[[int, bool], None] | None = None,
     errors: list[str] | None = None,
     append: bool = False,
+    stop: threading.Event | None = None,
 ) -> None:
     """Send every session (file or OTLP); fill `stats`; `errors` collects redacted messages.
 
@@ -101,26 +115,31 @@ def deliver(
     settled; `on_batch(spans_delivered, clean)` after each batch (state flush, progress),
     where `clean` says no session is half written (a file may be cut back to there).
     """
+    stop = stop or threading.Event()
     ledger = Ledger(on_session)
-    tracked = ledger.track(sessions)
+    tracked = ledger.track(_until(sessions, stop))
     errors = errors if errors is not None else []
     if export is None:
         with JsonLinesFile(output, append=append) as out:
             out.touch()
             for batch in make_batches(tracked, max_batch_spans, max_batch_bytes):
+                if stop.is_set():
+                    break
                 out.write(build_request(batch.spans, resource))
                 stats.requests += 1
                 stats.spans_delivered += len(batch.spans)
                 ledger.settle(batch, None)
                 if on_batch is not None:
                     on_batch(len(batch.spans), not ledger.open)
+        stats.sessions_failed += ledger.abandon()
         stats.sessions_delivered += ledger.delivered
         return
     redactor = Redactor(export.secrets)
     transport = make_transport(export, redactor)
-    exporter = Exporter(transport, export, resource)
+    exporter = Exporter(transport, export, resource, stop=stop)
     dead = JsonLinesFile(dead_letter, append=True)
     aborted = False
+    rejected_message: list[str] = []  # the first one: an outage says the same thing per batch
 
     def settle(batch: Batch, outcome: BatchOutcome) -> None:
         nonlocal aborted
@@ -128,11 +147,9 @@ def deliver(
         stats.retries += outcome.retries
         stats.spans_delivered += outcome.delivered
         stats.spans_rejected_by_backend += outcome.rejected
-        if outcome.rejected and outcome.rejected_message:
-            errors.append(
-                redactor(f"backend rejected {outcome.rejected} spans: {outcome.rejected_message}")
-            )
-        if outcome.failed:
+        if outcome.rejected and not rejected_message:
+            rejected_message.append(redactor(outcome.rejected_message or "no message"))
+        if outcome.failed and not outcome.interrupted:
             dead.write(build_request(outcome.failed, resource))
             stats.spans_dead_lettered += len(outcome.failed)
         if outcome.error and outcome.error not in errors:
@@ -152,7 +169,7 @@ def deliver(
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
                         settle(pending.pop(f), f.result())
-                if aborted:
+                if aborted or stop.is_set():
                     break
                 pending[pool.submit(exporter.export_batch, batch)] = batch
             for f in list(pending):
@@ -160,6 +177,8 @@ def deliver(
     finally:
         transport.close()
         dead.close()
+    if stop.is_set():
+        stats.sessions_failed += ledger.abandon()  # the next run sends them
     if aborted:
         # Credentials were refused: stop instead of failing every remaining batch.
         # Sessions not yet converted are not attempted (a rerun picks them up).
@@ -167,6 +186,11 @@ def deliver(
         stats.credentials_refused = True
         errors.append(
             "run stopped early: the endpoint refused the credentials; later sessions were not attempted"
+        )
+    if stats.spans_rejected_by_backend:
+        errors.append(
+            f"the backend rejected {stats.spans_rejected_by_backend} spans (OTLP partial success; "
+            f"first message: {rejected_message[0]}); their sessions count as not delivered"
         )
     stats.sessions_delivered += ledger.delivered
     stats.sessions_failed += ledger.failed

@@ -8,6 +8,8 @@ never raises: it returns what was delivered, rejected and what failed.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +20,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
-    stop_before_delay,
     wait_random_exponential,
 )
 
@@ -33,6 +34,8 @@ from .transport import (
     Transport,
 )
 
+log = logging.getLogger("realtrace")
+
 
 @dataclass(slots=True)
 class BatchOutcome:
@@ -46,10 +49,50 @@ class BatchOutcome:
     requests: int = 0
     error: str | None = None
     auth_failed: bool = False
+    interrupted: bool = False  # failed spans were never refused: not for the dead letter
+
+
+class Circuit:
+    """The run's retry budget, shared by every batch: once the endpoint has answered
+    nothing but retryable failures for `budget` seconds, the remaining batches fail at
+    once (to the dead letter) instead of each waiting out a budget of its own."""
+
+    def __init__(self, budget: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.budget = budget
+        self.clock = clock
+        self.failing_since: float | None = None
+        self._lock = threading.Lock()
+
+    def failure(self) -> None:
+        with self._lock:
+            if self.failing_since is None:
+                self.failing_since = self.clock()
+
+    def success(self) -> None:
+        with self._lock:
+            self.failing_since = None
+
+    def check(self) -> None:
+        """Raise CircuitOpenError once the endpoint has been failing for the whole budget."""
+        since = self.failing_since
+        if since is not None and self.clock() - since >= self.budget:
+            raise CircuitOpenError(
+                f"the endpoint has been failing for {self.clock() - since:.0f} s "
+                f"(--max-retry-time {self.budget:g}): gave up on the remaining batches"
+            )
+
+
+class CircuitOpenError(PermanentExportError):
+    """The run's retry budget is spent: fail the batch at once."""
+
+
+class Interrupted(PermanentExportError):
+    """The run was asked to stop (SIGINT/SIGTERM): no more attempts, no more waiting."""
 
 
 class Exporter:
-    """Sends batches through a transport; clocks and sleeping are injectable for tests."""
+    """Sends batches through a transport; clock and sleep are injected, so retry tests
+    count attempts and waits without sleeping."""
 
     def __init__(
         self,
@@ -57,13 +100,23 @@ class Exporter:
         cfg: ExportConfig,
         resource: Resource,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        circuit: Circuit | None = None,
         backoff_max: float = 30.0,
+        stop: threading.Event | None = None,
     ) -> None:
         self.transport = transport
         self.cfg = cfg
         self.resource = resource
-        self.sleep = sleep
+        self.stop = stop or threading.Event()
+        self.sleep = sleep if stop is None else self._interruptible
+        self.clock = clock
+        self.circuit = circuit or Circuit(cfg.max_retry_time, clock)
         self.backoff = wait_random_exponential(multiplier=0.5, max=backoff_max)
+
+    def _interruptible(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise Interrupted("stopped while waiting to retry")
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -73,30 +126,55 @@ class Exporter:
 
     def _send_with_retry(self, spans: list[Span], outcome: BatchOutcome) -> tuple[int, str]:
         request = build_request(spans, self.resource)
+        start = self.clock()
+        budget = self.cfg.max_retry_time
         attempts = 0
 
         def attempt() -> tuple[int, str]:
             nonlocal attempts
+            if self.stop.is_set():
+                raise Interrupted("stopped before sending")
+            self.circuit.check()
             attempts += 1
             outcome.requests += 1
-            return self.transport.send(request)
+            try:
+                result = self.transport.send(request)
+            except RetryableExportError:
+                self.circuit.failure()
+                raise
+            self.circuit.success()
+            return result
+
+        def stop(state: RetryCallState) -> bool:
+            return self.clock() - start + (state.upcoming_sleep or 0.0) >= budget
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.info("retry %d in %.1f s: %s", state.attempt_number, state.upcoming_sleep, exc)
 
         retrying = Retrying(
             retry=retry_if_exception_type(RetryableExportError),
             wait=self._wait,
-            stop=stop_before_delay(self.cfg.max_retry_time),
+            stop=stop,
             sleep=self.sleep,
+            before_sleep=before_sleep,
             reraise=True,
         )
-        start = time.monotonic()
         try:
             return retrying(attempt)
         except RetryableExportError as exc:
+            left = budget - (self.clock() - start)
+            if exc.delay is not None and exc.delay > left:
+                raise RetryableExportError(
+                    f"the server asked to wait {exc.delay:.0f} s (Retry-After/RetryInfo), longer "
+                    f"than the {max(left, 0):.0f} s left of --max-retry-time: {exc}"
+                ) from None
             raise RetryableExportError(
-                f"no more retries left after {attempts} attempts over {time.monotonic() - start:.1f} s: {exc}"
+                f"no more retries left after {attempts} attempts over "
+                f"{self.clock() - start:.1f} s: {exc}"
             ) from None
         finally:
-            outcome.retries += attempts - 1
+            outcome.retries += max(attempts - 1, 0)
 
     def _send(self, spans: list[Span], outcome: BatchOutcome) -> None:
         try:
@@ -110,15 +188,22 @@ class Exporter:
             self._send(spans[:half], outcome)
             self._send(spans[half:], outcome)
             return
+        except Interrupted:
+            outcome.failed.extend(spans)
+            outcome.interrupted = True
+            return
         except PermanentExportError as exc:
             outcome.failed.extend(spans)
-            outcome.error = f"not retryable: {exc}"
+            outcome.error = (
+                str(exc) if isinstance(exc, CircuitOpenError) else f"not retryable: {exc}"
+            )
             outcome.auth_failed = isinstance(exc, AuthError)
             return
         except RetryableExportError as exc:
             outcome.failed.extend(spans)
             outcome.error = str(exc)
             return
+        rejected = min(max(rejected, 0), len(spans))  # a backend's count is not trusted blindly
         outcome.delivered += len(spans) - rejected
         if rejected:
             outcome.rejected += rejected

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,9 @@ class RunResult:
     exit_code: int
 
 
-def run_convert(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
+def run_convert(
+    cfg: RunConfig, progress: Progress | None = None, stop: threading.Event | None = None
+) -> RunResult:
     """Convert all inputs and write or export them; never raises on bad input lines.
 
     Raises ConfigError / FileNotFoundError / StateLockedError for problems the user
@@ -79,7 +82,9 @@ def run_convert(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     state = _open_state(cfg)
     try:
         with EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir) as store:
-            return _convert_store(cfg, files, only, state, progress, start, store, missing)
+            return _convert_store(
+                cfg, files, only, state, progress, start, store, missing, stop or threading.Event()
+            )
     finally:
         progress.close()
         if state is not None:
@@ -139,6 +144,7 @@ def _convert_store(
     start: float,
     store: EventStore,
     missing: list[Reject],
+    stop: threading.Event,
 ) -> RunResult:
     """Read what the plan says into the store, then convert and deliver chunk by chunk."""
     ids = {f: i for i, f in enumerate(files)}
@@ -208,6 +214,7 @@ def _convert_store(
         on_batch=on_batch,
         errors=errors,
         append=state is not None,
+        stop=stop,
     )
     stats.sessions_skipped += selector.skipped_delivered
     stats.sessions_outside_selection = selector.outside_window

@@ -207,11 +207,25 @@ def test_partial_success_is_counted_not_retried(tmp_path: Path, receivers: list[
     receivers.append(rec)
     report = tmp_path / "report.json"
     r = run(tmp_path, rec.endpoint, "grpc", "--report", str(report))
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output  # documented: some sessions not delivered
     rep = json.loads(report.read_text())
     assert rep["spans_rejected_by_backend"] == 2
     assert rep["retries"] == 0 and rep["requests"] == len(rec.times)
-    assert "backend rejected 2 spans: spans too old" in r.output
+    assert rep["sessions_failed"] >= 1 and rep["sessions_delivered"] + rep["sessions_failed"] == 8
+    assert r.stderr.count("rejected 2 spans") == 1 and "spans too old" in r.stderr
+
+
+def test_partial_success_everywhere_is_said_once_and_bogus_counts_are_bounded(
+    tmp_path: Path, receivers: list[Any]
+) -> None:
+    rec = GrpcReceiver(script=lambda n: Action(rejected=10**6, message="quota"))
+    receivers.append(rec)
+    report = tmp_path / "report.json"
+    r = run(tmp_path, rec.endpoint, "grpc", "--report", str(report), "--max-batch-spans", "10")
+    assert r.exit_code == 3
+    rep = json.loads(report.read_text())
+    assert rep["spans_rejected_by_backend"] == 72 and rep["spans_delivered"] == 0
+    assert r.stderr.count("quota") == 1
 
 
 def test_credentials_over_plain_http_to_remote_host_are_refused(tmp_path: Path) -> None:

@@ -282,3 +282,48 @@ def test_a_json_array_or_a_parquet_without_events_is_one_file_reject(tmp_path: P
         ("x.parquet", 0),
     ]
     assert "JSON array" in rejects[0]["reason"] and "found: when, what" in rejects[1]["reason"]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_retrying_stops_fast_with_summary_and_report(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """The endpoint answers 503 for ever and the retry budget is 300 s: one signal ends the
+    run within seconds, with the summary and the report, and nothing in the dead letter."""
+    import time
+
+    from receivers import Action, HttpReceiver
+
+    rec = HttpReceiver(script=lambda n: Action(http_status=503))
+    report = tmp_path / "r.json"
+    argv = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "convert",
+        "-i",
+        S,
+        "-o",
+        str(tmp_path / "t.jsonl"),
+    ]
+    argv += ["--endpoint", rec.endpoint, "--protocol", "http/protobuf", "--report", str(report)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(rec.times) < 2 and time.monotonic() < deadline:  # it is retrying now
+            time.sleep(0.05)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        rec.stop()
+    assert proc.returncode == code, err
+    assert took < 3, took
+    assert "Traceback" not in err and "stopping" in err
+    assert "spans:" in out and json.loads(report.read_text())["spans_delivered"] == 0
+    assert (
+        not (tmp_path / "t.dead-letter.jsonl").exists()
+        or not (tmp_path / "t.dead-letter.jsonl").read_text()
+    )

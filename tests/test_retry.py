@@ -1,0 +1,130 @@
+"""Retry, split and circuit behaviour on the real wire with an injected clock: loopback
+receivers answer, the exporter's clock and sleep are fakes that count attempts and waits,
+so nothing sleeps and every figure is exact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from receivers import OK, Action, HttpReceiver
+
+from pipeline.batch import Batch
+from pipeline.config import ExportConfig
+from pipeline.export import Circuit, Exporter
+from pipeline.redact import Redactor
+from pipeline.transport import make_transport
+
+
+class FakeClock:
+    """Time that moves only when the exporter sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def spans(n: int, size: int = 10) -> list[Span]:
+    return [
+        Span(trace_id=bytes(16), span_id=i.to_bytes(8, "big"), name="x" * size) for i in range(n)
+    ]
+
+
+def batch(n: int, size: int = 10) -> Batch:
+    b = Batch()
+    for s in spans(n, size):
+        b.spans.append(s)
+    return b
+
+
+@pytest.fixture
+def receiver() -> Iterator[list[HttpReceiver]]:
+    made: list[HttpReceiver] = []
+    yield made
+    for r in made:
+        r.stop()
+
+
+def exporter(endpoint: str, clock: FakeClock, **cfg: Any) -> Exporter:
+    export = ExportConfig(endpoint=endpoint, protocol="http/protobuf", timeout=5, **cfg)
+    return Exporter(
+        make_transport(export, Redactor(())), export, Resource(), sleep=clock.sleep, clock=clock
+    )
+
+
+def test_retry_after_is_honoured_exactly_and_attempts_are_counted(receiver: list[Any]) -> None:
+    rec = HttpReceiver(script=lambda n: Action(http_status=503, retry_after=7) if n <= 3 else OK)
+    receiver.append(rec)
+    clock = FakeClock()
+    out = exporter(rec.endpoint, clock, max_retry_time=60).export_batch(batch(5))
+    assert (out.delivered, out.requests, out.retries) == (5, 4, 3)
+    assert clock.waits == [7, 7, 7] and len(rec.span_ids) == 5
+
+
+def test_budget_bounds_attempts_without_sleeping(receiver: list[Any]) -> None:
+    rec = HttpReceiver(script=lambda n: Action(http_status=503))
+    receiver.append(rec)
+    clock = FakeClock()
+    out = exporter(rec.endpoint, clock, max_retry_time=300).export_batch(batch(3))
+    assert out.delivered == 0 and len(out.failed) == 3
+    assert "no more retries left" in (out.error or "")
+    assert sum(clock.waits) < 300 and out.requests == len(rec.times) < 40  # not 5,000
+    assert all(w <= 30 for w in clock.waits)  # backoff is capped
+
+
+def test_retry_after_longer_than_the_budget_says_what_the_server_asked(
+    receiver: list[Any],
+) -> None:
+    rec = HttpReceiver(script=lambda n: Action(http_status=429, retry_after=600))
+    receiver.append(rec)
+    clock = FakeClock()
+    out = exporter(rec.endpoint, clock, max_retry_time=300).export_batch(batch(2))
+    assert out.requests == 1 and clock.waits == []
+    assert "asked to wait 600 s" in (out.error or "")
+
+
+def test_the_circuit_fails_later_batches_at_once(receiver: list[Any]) -> None:
+    rec = HttpReceiver(script=lambda n: Action(http_status=503))
+    receiver.append(rec)
+    clock = FakeClock()
+    ex = exporter(rec.endpoint, clock, max_retry_time=100)
+    outcomes = [ex.export_batch(batch(2)) for _ in range(20)]
+    gave_up = ["gave up on the remaining batches" in (o.error or "") for o in outcomes]
+    first_open = gave_up.index(True)
+    assert first_open <= 2 and all(gave_up[first_open:])  # the budget is the run's, not per batch
+    assert clock.now < 200  # not 20 budgets of waiting
+    assert sum(o.requests for o in outcomes[first_open + 1 :]) == 0  # none once open
+    assert sum(len(o.failed) for o in outcomes) == 40  # every span to the dead letter
+
+
+def test_a_success_closes_the_circuit() -> None:
+    clock = FakeClock()
+    c = Circuit(10, clock)
+    c.failure()
+    clock.now = 9
+    c.check()
+    c.success()
+    clock.now = 100
+    c.check()  # no failure since the success: still closed
+
+
+def test_413_splits_and_a_single_span_too_large_fails_alone(receiver: list[Any]) -> None:
+    limit = 2_000
+    rec = HttpReceiver(max_body=limit)
+    receiver.append(rec)
+    clock = FakeClock()
+    b = batch(40, size=100)
+    b.spans.append(Span(trace_id=bytes(16), span_id=b"\xff" * 8, name="y" * 5_000))
+    out = exporter(rec.endpoint, clock, max_retry_time=60, compression="none").export_batch(b)
+    assert out.delivered == 40 and len(out.failed) == 1
+    assert "single span is larger" in (out.error or "") and clock.waits == []
