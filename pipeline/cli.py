@@ -454,9 +454,12 @@ def convert(
         click.echo(f"output:              {cfg.destination}")
         click.echo(f"rejects:             {cfg.rejects_path}")
         if result.stats.spans_dead_lettered:
-            click.echo(
-                f"dead letter:         {cfg.dead_letter_path} (send later with: realtrace replay {cfg.dead_letter_path} ...)"
+            advice = (
+                "the next run sends these sessions again; do not also replay it"
+                if cfg.state is not None
+                else f"send later with: realtrace replay {cfg.dead_letter_path} ..."
             )
+            click.echo(f"dead letter:         {cfg.dead_letter_path} ({advice})")
     raise SystemExit(EXIT_SIGNAL[signalled[0]] if signalled else result.exit_code)
 
 

@@ -113,6 +113,7 @@ class Exporter:
         self.clock = clock
         self.circuit = circuit or Circuit(cfg.max_retry_time, clock)
         self.backoff = wait_random_exponential(multiplier=0.5, max=backoff_max)
+        self.fits = 1 << 62  # spans per request, lowered when the receiver says too large
 
     def _interruptible(self, seconds: float) -> None:
         if self.stop.wait(seconds):
@@ -177,6 +178,13 @@ class Exporter:
             outcome.retries += max(attempts - 1, 0)
 
     def _send(self, spans: list[Span], outcome: BatchOutcome) -> None:
+        """Send, splitting in halves on "too large"; the size that worked is remembered for
+        the rest of the run, so later batches do not start again at the refused size."""
+        if len(spans) > self.fits:
+            half = len(spans) // 2
+            self._send(spans[:half], outcome)
+            self._send(spans[half:], outcome)
+            return
         try:
             rejected, message = self._send_with_retry(spans, outcome)
         except TooLargeError as exc:
@@ -184,6 +192,7 @@ class Exporter:
                 outcome.failed.extend(spans)
                 outcome.error = f"a single span is larger than the receiver accepts: {exc}"
                 return
+            self.fits = min(self.fits, len(spans) - 1)
             half = len(spans) // 2
             self._send(spans[:half], outcome)
             self._send(spans[half:], outcome)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -88,7 +89,9 @@ def ordered_map(
 def _pooled(
     fn: Callable[..., R], items: Iterable[tuple[Any, ...]], workers: int, ctx: Any
 ) -> Iterator[R]:
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=die_with_parent
+    ) as pool:
         window: list[Future[R]] = []
         for item in items:
             window.append(pool.submit(fn, *item))
@@ -96,6 +99,22 @@ def _pooled(
                 yield window.pop(0).result()
         for f in window:
             yield f.result()
+
+
+def die_with_parent() -> None:
+    """A worker gets SIGKILL when its parent dies (kill -9 of a run leaves no orphans).
+
+    Linux's PR_SET_PDEATHSIG; elsewhere a no-op (the pool's own shutdown still applies).
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the call above
+        os._exit(1)
 
 
 def merge_chunk(result: ChunkResult, stats: RunStats, selector: Selector) -> list[SessionSpans]:

@@ -198,6 +198,11 @@ def _convert_store(
         elif clean:  # the file's length and the sessions it holds, committed together
             state.flush(output_length=cfg.output.stat().st_size)
 
+    if state is not None and cfg.export is not None and cfg.dead_letter_path.exists():
+        # With a state, failed sessions are not recorded as delivered: this run sends them
+        # again, so the previous dead letter is obsolete (replaying it too would duplicate).
+        cfg.dead_letter_path.unlink()
+        log.info("cleared %s: its sessions are sent again by this run", cfg.dead_letter_path)
     progress.set_phase("converting and sending", total=len(keys))
     errors: list[str] = []
     sessions = _converted(cfg, store, stats, selector, progress)

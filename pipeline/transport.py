@@ -193,6 +193,10 @@ class GrpcTransport:
             detail = self.redact(str(err.details() if hasattr(err, "details") else err)[:200])
             where = f"{self.shown} ({code.name})"
             delay = _grpc_retry_delay(err)
+            if "http1" in detail.lower() or "http/1" in detail.lower():
+                raise PermanentExportError(
+                    f"{where}: the endpoint speaks HTTP/1.1, not gRPC: use --protocol http/protobuf"
+                ) from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 if delay is not None:
                     raise RetryableExportError(f"{where}: {detail}", delay) from None

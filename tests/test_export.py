@@ -248,3 +248,18 @@ def test_slow_start_is_not_a_timing_test_but_bounded(tmp_path: Path, receivers: 
     r = run(tmp_path, "http://127.0.0.1:9", "http/protobuf", "--max-retry-time", "1")
     assert r.exit_code == 3
     assert time.monotonic() - t0 < 30
+
+
+def test_with_state_the_next_run_resends_the_dead_letter_sessions_once(
+    tmp_path: Path, receivers: list[Any], expected: Counter[str]
+) -> None:
+    down = HttpReceiver(script=lambda n: Action(http_status=503))
+    receivers.append(down)
+    r = run(tmp_path, down.endpoint, "http/protobuf", "--max-retry-time", "0.5")
+    assert r.exit_code == 3 and "the next run sends these sessions again" in r.output
+    up = HttpReceiver()
+    receivers.append(up)
+    r2 = run(tmp_path, up.endpoint, "http/protobuf")
+    assert r2.exit_code == 0, r2.output
+    assert Counter(up.span_ids) == expected  # every span once
+    assert not (tmp_path / "t.dead-letter.jsonl").exists()  # obsolete: cleared

@@ -327,3 +327,48 @@ def test_a_signal_while_retrying_stops_fast_with_summary_and_report(
         not (tmp_path / "t.dead-letter.jsonl").exists()
         or not (tmp_path / "t.dead-letter.jsonl").read_text()
     )
+
+
+def test_kill_9_of_a_workers_run_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """Worker processes die with their parent (PR_SET_PDEATHSIG), also on kill -9."""
+    import time
+
+    logs = tmp_path / "logs"
+    subprocess.run(
+        [sys.executable, "scripts/gen_logs.py", "--out", str(logs), "--sessions", "300"],
+        check=True,
+        capture_output=True,
+        cwd=SAMPLES.parent,
+    )
+    argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(logs), "--workers", "2"]
+    argv += ["--no-state", "-q", "-o", str(tmp_path / "t.jsonl")]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children() -> list[int]:
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == proc.pid:
+                out.append(int(stat.parent.name))
+        return out
+
+    deadline = time.monotonic() + 30
+    kids: list[int] = []
+    while len(kids) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        kids = children()
+        time.sleep(0.05)
+    assert len(kids) >= 2, "the run never started its workers"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{k}").exists() for k in kids):
+        time.sleep(0.1)
+    alive = []
+    for k in kids:  # a zombie (reaped by init later) is dead too
+        status = Path(f"/proc/{k}/status")
+        if status.exists() and "State:\tZ" not in status.read_text():
+            alive.append(k)
+    assert alive == []

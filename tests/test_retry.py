@@ -128,3 +128,18 @@ def test_413_splits_and_a_single_span_too_large_fails_alone(receiver: list[Any])
     out = exporter(rec.endpoint, clock, max_retry_time=60, compression="none").export_batch(b)
     assert out.delivered == 40 and len(out.failed) == 1
     assert "single span is larger" in (out.error or "") and clock.waits == []
+
+
+def test_after_a_413_later_batches_start_at_the_size_that_worked(receiver: list[Any]) -> None:
+    rec = HttpReceiver(max_body=3_000)
+    receiver.append(rec)
+    clock = FakeClock()
+    ex = exporter(rec.endpoint, clock, max_retry_time=60, compression="none")
+    first = ex.export_batch(batch(64, size=100))
+    refused = [n for n in rec.sizes if n > 3_000]
+    second_start = len(rec.sizes)
+    second = ex.export_batch(batch(64, size=100))
+    assert first.delivered == second.delivered == 64 and refused
+    # the second batch sends no request the receiver refuses
+    assert all(n <= 3_000 for n in rec.sizes[second_start:])
+    assert len(rec.sizes) - second_start == 4
