@@ -371,7 +371,9 @@ def main() -> None:
     show_default=True,
     help="Worker processes for reading and converting; 0 = automatic (one per CPU, up to 4, for inputs over 256 MB).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No summary or progress; errors still go to stderr."
+)
 @export_options
 @_config_errors
 def convert(
