@@ -193,7 +193,8 @@ class GrpcTransport:
             detail = self.redact(str(err.details() if hasattr(err, "details") else err)[:200])
             where = f"{self.shown} ({code.name})"
             delay = _grpc_retry_delay(err)
-            if "http1" in detail.lower() or "http/1" in detail.lower():
+            low = detail.lower()
+            if "http1" in low or "http/1" in low or "expected settings frame" in low:
                 raise PermanentExportError(
                     f"{where}: the endpoint speaks HTTP/1.1, not gRPC: use --protocol http/protobuf"
                 ) from None

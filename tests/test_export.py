@@ -263,3 +263,14 @@ def test_with_state_the_next_run_resends_the_dead_letter_sessions_once(
     assert r2.exit_code == 0, r2.output
     assert Counter(up.span_ids) == expected  # every span once
     assert not (tmp_path / "t.dead-letter.jsonl").exists()  # obsolete: cleared
+
+
+def test_grpc_to_an_http_endpoint_says_which_protocol_to_use(
+    tmp_path: Path, receivers: list[Any]
+) -> None:
+    rec = HttpReceiver()
+    receivers.append(rec)
+    r = run(tmp_path, rec.endpoint, "grpc", "--max-retry-time", "60")
+    assert r.exit_code == 3
+    assert "speaks HTTP/1.1, not gRPC: use --protocol http/protobuf" in r.stderr
+    assert "retry" not in r.stderr  # recognised at once, not retried for a minute
