@@ -273,4 +273,4 @@ def test_grpc_to_an_http_endpoint_says_which_protocol_to_use(
     r = run(tmp_path, rec.endpoint, "grpc", "--max-retry-time", "60")
     assert r.exit_code == 3
     assert "speaks HTTP/1.1, not gRPC: use --protocol http/protobuf" in r.stderr
-    assert "retry" not in r.stderr  # recognised at once, not retried for a minute
+    assert "realtrace: retry" not in r.stderr  # recognised at once, not retried for a minute
