@@ -372,3 +372,23 @@ def test_kill_9_of_a_workers_run_leaves_no_worker_behind(tmp_path: Path) -> None
         if status.exists() and "State:\tZ" not in status.read_text():
             alive.append(k)
     assert alive == []
+
+
+def test_dead_letter_on_a_full_disk_is_one_line(tmp_path: Path) -> None:
+    code, _, err = cli(
+        "convert", "-i", S, "--no-state", "-o", str(tmp_path / "t.jsonl"),
+        "--endpoint", "http://127.0.0.1:9", "--max-retry-time", "0", "--dead-letter", "/dev/full",
+    )  # fmt: skip
+    assert code == 7 and "/dev/full: No space left on device" in one_line(err)
+
+
+def test_state_show_does_not_wait_for_a_running_convert(tmp_path: Path) -> None:
+    from pipeline.state import StateStore
+
+    db = tmp_path / "s.db"
+    cli("convert", "-i", S, "-o", str(tmp_path / "t.jsonl"), "--state", str(db))
+    with StateStore(db, "file:x"):  # a run holds the lock
+        code, out, _ = cli("state", "show", "--state", str(db))
+        assert code == 0 and "8 sessions" in out
+        code, _, err = cli("convert", "-i", S, "-o", str(tmp_path / "t.jsonl"), "--state", str(db))
+        assert code == 6 and "another realtrace run is using" in one_line(err)
