@@ -495,3 +495,41 @@ def test_inspect_survives_lossy_real_logs_and_counts_tokens(tmp_path: Path) -> N
     assert rows["sess_BaU73ydXrcyhUDhOROj1g"]["tokens"] == 2016
     (liusida,) = [v for k, v in rows.items() if "liusida" in k]
     assert liusida["tokens"] == 151 and liusida["responses"] == 1
+
+
+def test_one_message_per_item_and_response_span_semantics(sample_run: Path) -> None:
+    t, s = trace_of(sample_run, "tools")
+    history = t.json_attr(t.root, "braintrust.metadata")["conversation_history"]
+    tool_msgs = [m["tool_call_id"] for m in history if m["role"] == "tool"]
+    # the client's conversation.item.create and the server's echo are one message
+    assert len(tool_msgs) == len(set(tool_msgs)) == 2
+    for resp in t.kind("response"):
+        a = resp["_a"]
+        assert resp["kind"] == 3  # CLIENT
+        assert a["gen_ai.output.type"] == "speech" and a["gen_ai.request.stream"] is True
+        if "gen_ai.response.time_to_first_chunk" in a:
+            ttft = t.json_attr(resp, "braintrust.metrics")["time_to_first_token"]
+            assert a["gen_ai.response.time_to_first_chunk"] == ttft > 0
+    e, _ = trace_of(sample_run, "errors")
+    text_turn = e.kind("turn")[0]  # its user message failed: no transcript, no "[]" input
+    assert "braintrust.input_json" not in text_turn["_a"]
+    assert "[audio]" not in sample_run.read_text()
+
+
+def test_a_session_whose_conversion_fails_is_a_reject_and_the_rest_converts() -> None:
+    from pipeline.convert import convert_session
+    from pipeline.model import SessionEvents
+
+    broken = SessionEvents(  # lists that do not line up: the state machine cannot replay it
+        key="k1", ts=[1, 2], types=["session.created"], events=[None, None], metadata=[],
+        first_ns=1, last_ns=2, first_file=3, first_line=17,
+    )  # fmt: skip
+    out = convert_session(broken)
+    assert out.failed and out.spans == []
+    ((fid, line, reason),) = out.rejects
+    assert (fid, line) == (3, 17) and reason.startswith("session k1: ValueError")
+    fine = SessionEvents(
+        key="k2", ts=[1], types=["session.created"], events=['{"session": {"id": "k2"}}'],
+        metadata=[], first_ns=1, last_ns=1,
+    )  # fmt: skip
+    assert not convert_session(fine).failed
