@@ -23,16 +23,8 @@ from .config import DEFAULT_OUTPUT, ConfigError, ExportConfig, RunConfig, enviro
 from .load import DEFAULT_TIMESTAMP_FIELDS
 from .progress import JsonFormatter, Progress
 from .redact import RedactingFilter, Redactor
-from .run import (
-    EXIT_CONFIG,
-    EXIT_IO,
-    EXIT_LOCKED,
-    error_lines,
-    inspect_sessions,
-    replay,
-    run_convert,
-    summary_lines,
-)
+from .report import ExitCode, error_lines, plural, summary_lines
+from .run import inspect_sessions, replay, run_convert
 from .sinks import NotOtlpJsonError
 from .state import StateError, StateLockedError, StateStore, default_state_path
 
@@ -144,7 +136,7 @@ def _config_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (ConfigError, FileNotFoundError) as exc:
             click.echo(f"realtrace: {exc}", err=True)
-            raise SystemExit(EXIT_CONFIG) from None
+            raise SystemExit(ExitCode.CONFIG) from None
 
     return wrapper
 
@@ -178,7 +170,6 @@ def _setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...]) -> None:
     log.propagate = False
 
 
-EXIT_INTERNAL = 1
 _IO_HINTS = {
     errno.ENOSPC: "free some space or write elsewhere",
     errno.EDQUOT: "free some space or write elsewhere",
@@ -202,17 +193,17 @@ class RealtraceGroup(click.Group):
             return super().invoke(ctx)
         except (ConfigError, StateError, NotOtlpJsonError, FileNotFoundError) as exc:
             click.echo(f"realtrace: {exc}", err=True)
-            raise SystemExit(EXIT_CONFIG) from None
+            raise SystemExit(ExitCode.CONFIG) from None
         except StateLockedError as exc:
             click.echo(f"realtrace: {exc}", err=True)
-            raise SystemExit(EXIT_LOCKED) from None
+            raise SystemExit(ExitCode.LOCKED) from None
         except OSError as exc:
             if os.environ.get("REALTRACE_DEBUG"):
                 raise
             where = f" {exc.filename}" if exc.filename else ""
             hint = _IO_HINTS.get(exc.errno or 0, "check the path and the disk")
             click.echo(f"realtrace: cannot write{where}: {exc.strerror or exc} ({hint})", err=True)
-            raise SystemExit(EXIT_IO) from None
+            raise SystemExit(ExitCode.IO) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:
@@ -223,7 +214,7 @@ class RealtraceGroup(click.Group):
                 "it; REALTRACE_DEBUG=1 shows the traceback)",
                 err=True,
             )
-            raise SystemExit(EXIT_INTERNAL) from None
+            raise SystemExit(ExitCode.INTERNAL) from None
 
 
 @click.group(
@@ -465,7 +456,7 @@ def convert(
     raise SystemExit(EXIT_SIGNAL[signalled[0]] if signalled else result.exit_code)
 
 
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_SIGNAL = {signal.SIGINT: ExitCode.SIGINT, signal.SIGTERM: ExitCode.SIGTERM}
 
 
 @contextlib.contextmanager
@@ -590,7 +581,7 @@ def inspect_cmd(inputs: tuple[str, ...], timestamp_fields: tuple[str, ...], as_j
             f"{r['session_key'][:34]:<34} {r['start'][:23]:<24} {r['duration_s']:>8.1f} {r['turns']:>5} {r['responses']:>5} "
             f"{r['tokens']:>7} {r['app_spans']:>4} {r['errors']:>4}  {'yes' if r['incomplete'] else ''}"
         )
-    click.echo(f"{len(rows)} sessions")
+    click.echo(plural(len(rows), "session"))
 
 
 @main.command(name="replay")

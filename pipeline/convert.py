@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
 from .encode import json_line
 from .ids import trace_id
-from .load import LoadResult, Reject
+from .load import Reject
 from .model import SessionEvents, SessionSpans
 from .reconstruct import reconstruct
+from .report import RunStats
 from .sessionize import split_sessions
 
 
@@ -54,58 +53,6 @@ def convert_frame(
 ) -> list[SessionSpans]:
     """Events of whole sessions (sorted, with `session_key`) → one SessionSpans per session."""
     return [convert_session(se, options) for se in split_sessions(sessions)]
-
-
-@dataclass(slots=True)
-class RunStats:
-    """What a run read, converted and delivered; printed and written as the report."""
-
-    files: int = 0
-    lines_read: int = 0
-    blank_lines: int = 0
-    events: int = 0
-    unknown_events: int = 0
-    rejected_lines: int = 0
-    sessions_unconvertible: int = 0
-    app_spans: int = 0
-    # (file id, line, reason) of bad app records and unconvertible sessions
-    session_rejects: list[tuple[int, int, str]] = field(default_factory=list)
-    rejects_by_reason: dict[str, int] = field(default_factory=dict)
-    sessions: int = 0
-    sessions_incomplete: int = 0
-    sessions_skipped: int = 0
-    sessions_outside_selection: int = 0
-    sessions_changed: int = 0
-    files_skipped: int = 0
-    sessions_delivered: int = 0
-    sessions_failed: int = 0
-    spans: int = 0
-    spans_delivered: int = 0
-    spans_rejected_by_backend: int = 0
-    spans_dead_lettered: int = 0
-    requests: int = 0
-    retries: int = 0
-    wall_seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
-    credentials_refused: bool = False
-
-    def count_rejects(self, rejects: list[Reject]) -> None:
-        self.rejected_lines += len(rejects)
-        for r in rejects:
-            reason = r.reason.split(":")[0]
-            if reason.startswith("session "):  # one per session key: count them as one kind
-                reason = "session conversion failed"
-            self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + 1
-
-    def count_loaded(self, loaded: LoadResult) -> None:
-        self.files += 1
-        self.lines_read += loaded.lines_read
-        self.blank_lines += loaded.blank_lines
-        self.events += loaded.events.height
-        self.count_rejects(loaded.rejects)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def write_rejects(path: Path, rejects: list[Reject], append: bool = False) -> None:

@@ -17,11 +17,11 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from .batch import Batch, make_batches
 from .config import ExportConfig
-from .convert import RunStats
 from .encode import build_request
 from .export import BatchOutcome, Exporter
 from .model import SessionSpans
 from .redact import Redactor
+from .report import RunStats
 from .sinks import JsonLinesFile
 from .transport import make_transport
 

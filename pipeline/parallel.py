@@ -21,10 +21,11 @@ import polars as pl
 
 from .attributes import MappingOptions
 from .chunks import EventStore
-from .convert import RunStats, iter_converted
+from .convert import iter_converted
 from .encode import encode_span
 from .load import LoadResult, Reject, load_file
 from .model import SessionSpans
+from .report import RunStats
 from .select import Selector
 from .sessionize import assign_sessions
 

@@ -26,7 +26,7 @@ from .attributes import MappingOptions
 from .batch import split_spans
 from .chunks import EventStore
 from .config import ConfigError, ExportConfig, RunConfig
-from .convert import RunStats, elapsed, iter_converted, write_rejects
+from .convert import elapsed, iter_converted, write_rejects
 from .deliver import deliver
 from .encode import build_request, resource
 from .export import Exporter
@@ -35,18 +35,11 @@ from .model import SessionSpans
 from .parallel import convert_chunk, merge_chunk, ordered_map, read_into
 from .progress import Progress
 from .redact import Redactor
+from .report import ExitCode, RunStats, exit_code_for, write_report
 from .select import Selector, plan_files, read_session_list
 from .sinks import JsonLinesFile, read_requests
 from .state import FileInfo, StateStore
 from .transport import make_transport
-
-EXIT_OK = 0
-EXIT_NOT_DELIVERED = 3
-EXIT_NOTHING_TO_DO = 4
-EXIT_LOCKED = 6
-EXIT_CONFIG = 2
-EXIT_STRICT_REJECTS = 5
-EXIT_IO = 7
 
 log = logging.getLogger("realtrace")
 
@@ -248,7 +241,7 @@ def _convert_store(
             write_report(cfg.report, stats)
         except OSError as exc:  # after delivery: what was delivered is recorded all the same
             stats.errors.append(f"could not write the report {cfg.report}: {exc.strerror or exc}")
-            code = EXIT_IO
+            code = ExitCode.IO
     return RunResult(stats, code)
 
 
@@ -297,18 +290,6 @@ def _record_files(
             done.append((infos[path], keys))
     if done:
         state.record_files(done)
-
-
-def write_report(path: Path, stats: RunStats) -> None:
-    """The run's counts as JSON, with throughput, for monitoring."""
-    doc = stats.as_dict()
-    secs = max(stats.wall_seconds, 1e-9)
-    doc["throughput"] = {
-        "events_per_s": round(stats.events / secs, 1),
-        "spans_per_s": round(stats.spans / secs, 1),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
 def load_sessions(
@@ -403,61 +384,12 @@ def replay(file: Path, export: ExportConfig, dead_letter: Path) -> tuple[RunStat
     stats.errors = errors
     stats.wall_seconds = elapsed(start)
     code = (
-        EXIT_CONFIG
+        ExitCode.CONFIG
         if stats.credentials_refused
-        else (EXIT_NOT_DELIVERED if stats.spans_dead_lettered else EXIT_OK)
+        else (ExitCode.NOT_DELIVERED if stats.spans_dead_lettered else ExitCode.OK)
     )
     return stats, code
 
 
 class _Abort(Exception):
     pass
-
-
-def exit_code_for(stats: RunStats, strict: bool) -> int:
-    """2 credentials refused; 3 some sessions not delivered; 5 rejects under --strict; 4 nothing to do."""
-    if stats.credentials_refused:
-        return EXIT_CONFIG
-    if stats.sessions_failed or stats.spans_dead_lettered:
-        return EXIT_NOT_DELIVERED
-    if strict and stats.rejected_lines:
-        return EXIT_STRICT_REJECTS
-    if stats.sessions == 0:
-        return EXIT_NOTHING_TO_DO
-    return EXIT_OK
-
-
-def error_lines(stats: RunStats) -> list[str]:
-    """The run's errors, for stderr (printed even with --quiet)."""
-    lines = [f"realtrace: error: {e}" for e in stats.errors[:10]]
-    if len(stats.errors) > 10:  # an outage fails many batches alike; the report has them all
-        lines.append(f"realtrace: error: … and {len(stats.errors) - 10} more (see --report)")
-    return lines
-
-
-def summary_lines(stats: RunStats) -> list[str]:
-    """The short human summary printed at the end of a run."""
-    lines = [
-        f"files read:          {stats.files} ({stats.files_skipped} unchanged since delivered, not re-read)",
-        f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)",
-        f"unknown event types: {stats.unknown_events}",
-        *([f"app spans:           {stats.app_spans}"] if stats.app_spans else []),
-        *(
-            [f"unconvertible:       {stats.sessions_unconvertible} sessions (see the rejects file)"]
-            if stats.sessions_unconvertible
-            else []
-        ),
-        f"sessions:            {stats.sessions} converted ({stats.sessions_incomplete} incomplete, {stats.sessions_changed} changed since delivered), "
-        f"{stats.sessions_skipped} skipped (already delivered), {stats.sessions_outside_selection} outside --since/--until/--sessions-from",
-        f"spans:               {stats.spans} ({stats.spans_delivered} delivered, {stats.spans_dead_lettered} dead-lettered, {stats.spans_rejected_by_backend} rejected by backend)",
-        f"requests:            {stats.requests} ({stats.retries} retries)",
-        f"wall time:           {stats.wall_seconds:.2f} s",
-    ]
-    if stats.spans_dead_lettered:
-        lines.append(
-            f"not delivered:       {stats.sessions_failed} sessions, {stats.spans_dead_lettered} spans in the dead-letter file"
-        )
-    if stats.rejects_by_reason:
-        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejects_by_reason.items()))
-        lines.insert(2, f"rejected by reason:  {reasons}")
-    return lines

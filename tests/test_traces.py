@@ -498,7 +498,7 @@ def test_inspect_survives_lossy_real_logs_and_counts_tokens(tmp_path: Path) -> N
 
 
 def test_one_message_per_item_and_response_span_semantics(sample_run: Path) -> None:
-    t, s = trace_of(sample_run, "tools")
+    t, _ = trace_of(sample_run, "tools")
     history = t.json_attr(t.root, "braintrust.metadata")["conversation_history"]
     tool_msgs = [m["tool_call_id"] for m in history if m["role"] == "tool"]
     # the client's conversation.item.create and the server's echo are one message

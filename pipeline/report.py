@@ -1,0 +1,181 @@
+"""Report: a run's counts, its exit code, the summary it prints and the JSON report it writes.
+
+One place for what a run tells its user: the fields of `RunStats` are the
+report's keys (each with its meaning, which the README's table is generated
+from), `ExitCode` is every code the tool returns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from .load import LoadResult, Reject
+
+
+class ExitCode(IntEnum):
+    """Every exit code `realtrace` returns; `MEANING` documents each."""
+
+    OK = 0
+    INTERNAL = 1
+    CONFIG = 2
+    NOT_DELIVERED = 3
+    NOTHING_TO_DO = 4
+    STRICT_REJECTS = 5
+    LOCKED = 6
+    IO = 7
+    SIGINT = 130
+    SIGTERM = 143
+
+
+MEANING: dict[ExitCode, str] = {
+    ExitCode.OK: "everything converted was delivered",
+    ExitCode.INTERNAL: "internal error (a bug): one line, please report it; `REALTRACE_DEBUG=1` shows the traceback",
+    ExitCode.CONFIG: "configuration error: a bad flag or value (numbers are checked, `0` included), no input file at all, Braintrust without `BRAINTRUST_API_KEY`, credentials refused by the endpoint, http with a key to a remote host, a corrupt state file, a replay file that is not OTLP JSON",
+    ExitCode.NOT_DELIVERED: "partial delivery: some sessions were not delivered (dead-lettered, or spans rejected by the backend's OTLP partial success); the next run re-sends them",
+    ExitCode.NOTHING_TO_DO: "nothing to do: no new or changed session (or nothing convertible)",
+    ExitCode.STRICT_REJECTS: "lines were rejected and `--strict` was given",
+    ExitCode.LOCKED: "another run holds the state store",
+    ExitCode.IO: "an I/O error: disk full or an unwritable path (output, dead letter, state, report); what was delivered before it is recorded, files hold only whole lines, and the next run completes the work",
+    ExitCode.SIGINT: "stopped by SIGINT: sending stops, waits are cancelled, what was acknowledged is recorded and the summary and report written within seconds; a second signal exits at once",
+    ExitCode.SIGTERM: "stopped by SIGTERM, as for SIGINT",
+}
+
+
+def doc(text: str, default: Any = 0) -> Any:
+    """A report field with its meaning (read by scripts/gen_docs.py for the README)."""
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What a run read, converted and delivered; printed and written as the report."""
+
+    files: int = doc("input files read")
+    lines_read: int = doc("lines (or Parquet rows) read")
+    blank_lines: int = doc("blank lines")
+    events: int = doc("records that became events")
+    unknown_events: int = doc("events of types realtrace does not know (kept, counted)")
+    rejected_lines: int = doc("rejects: lines, files and records (see the rejects file)")
+    sessions_unconvertible: int = doc("sessions whose conversion failed (each one reject)")
+    app_spans: int = doc("spans made from app-written records")
+    session_rejects: list[tuple[int, int, str]] = field(
+        default_factory=list,
+        metadata={"doc": "(file id, line, reason) of bad app records and unconvertible sessions"},
+    )
+    rejects_by_reason: dict[str, int] = field(
+        default_factory=dict, metadata={"doc": "rejects counted by reason"}
+    )
+    sessions: int = doc("sessions converted")
+    sessions_incomplete: int = doc("sessions cut off (still exported)")
+    sessions_skipped: int = doc("sessions already delivered unchanged (not sent)")
+    sessions_outside_selection: int = doc("sessions outside --since/--until/--sessions-from")
+    sessions_changed: int = doc("sessions re-sent because their events changed")
+    files_skipped: int = doc("files unchanged since delivered (not read)")
+    sessions_delivered: int = doc("sessions every span of which was acknowledged")
+    sessions_failed: int = doc("sessions not delivered (the next run sends them again)")
+    spans: int = doc("spans converted")
+    spans_delivered: int = doc("spans written or acknowledged")
+    spans_rejected_by_backend: int = doc("spans refused by OTLP partial success")
+    spans_dead_lettered: int = doc("spans written to the dead-letter file")
+    requests: int = doc("export requests (or output lines)")
+    retries: int = doc("retried requests")
+    wall_seconds: float = doc("the run's wall time", 0.0)
+    errors: list[str] = field(
+        default_factory=list, metadata={"doc": "error messages (redacted), as printed on stderr"}
+    )
+    credentials_refused: bool = doc("the endpoint refused the credentials", False)
+
+    def count_rejects(self, rejects: list[Reject]) -> None:
+        self.rejected_lines += len(rejects)
+        for r in rejects:
+            reason = r.reason.split(":")[0]
+            if reason.startswith("session "):  # one per session key: count them as one kind
+                reason = "session conversion failed"
+            self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + 1
+
+    def count_loaded(self, loaded: LoadResult) -> None:
+        self.files += 1
+        self.lines_read += loaded.lines_read
+        self.blank_lines += loaded.blank_lines
+        self.events += loaded.events.height
+        self.count_rejects(loaded.rejects)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+REPORT_EXTRA = {"throughput": "events_per_s and spans_per_s over the wall time"}
+
+
+def report_keys() -> list[tuple[str, str]]:
+    """(key, meaning) of every key of the `--report` JSON, in order."""
+    return [(f.name, f.metadata["doc"]) for f in fields(RunStats)] + list(REPORT_EXTRA.items())
+
+
+def write_report(path: Path, stats: RunStats) -> None:
+    """The run's counts as JSON, with throughput, for monitoring."""
+    doc_ = stats.as_dict()
+    secs = max(stats.wall_seconds, 1e-9)
+    doc_["throughput"] = {
+        "events_per_s": round(stats.events / secs, 1),
+        "spans_per_s": round(stats.spans / secs, 1),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc_, indent=2) + "\n", encoding="utf-8")
+
+
+def exit_code_for(stats: RunStats, strict: bool) -> ExitCode:
+    """2 credentials refused; 3 some sessions not delivered; 5 rejects under --strict; 4 nothing to do."""
+    if stats.credentials_refused:
+        return ExitCode.CONFIG
+    if stats.sessions_failed or stats.spans_dead_lettered:
+        return ExitCode.NOT_DELIVERED
+    if strict and stats.rejected_lines:
+        return ExitCode.STRICT_REJECTS
+    if stats.sessions == 0:
+        return ExitCode.NOTHING_TO_DO
+    return ExitCode.OK
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def error_lines(stats: RunStats) -> list[str]:
+    """The run's errors, for stderr (printed even with --quiet)."""
+    lines = [f"realtrace: error: {e}" for e in stats.errors[:10]]
+    if len(stats.errors) > 10:  # an outage fails many batches alike; the report has them all
+        lines.append(f"realtrace: error: … and {len(stats.errors) - 10} more (see --report)")
+    return lines
+
+
+def summary_lines(stats: RunStats) -> list[str]:
+    """The short human summary printed at the end of a run."""
+    lines = [
+        f"files read:          {stats.files} ({stats.files_skipped} unchanged since delivered, not re-read)",
+        f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)",
+        f"unknown event types: {stats.unknown_events}",
+        *([f"app spans:           {stats.app_spans}"] if stats.app_spans else []),
+        *(
+            [f"unconvertible:       {stats.sessions_unconvertible} sessions (see the rejects file)"]
+            if stats.sessions_unconvertible
+            else []
+        ),
+        f"sessions:            {stats.sessions} converted ({stats.sessions_incomplete} incomplete, {stats.sessions_changed} changed since delivered), "
+        f"{stats.sessions_skipped} skipped (already delivered), {stats.sessions_outside_selection} outside --since/--until/--sessions-from",
+        f"spans:               {stats.spans} ({stats.spans_delivered} delivered, {stats.spans_dead_lettered} dead-lettered, {stats.spans_rejected_by_backend} rejected by backend)",
+        f"requests:            {stats.requests} ({stats.retries} retries)",
+        f"wall time:           {stats.wall_seconds:.2f} s",
+    ]
+    if stats.spans_dead_lettered:
+        lines.append(
+            f"not delivered:       {stats.sessions_failed} sessions, {stats.spans_dead_lettered} spans in the dead-letter file"
+        )
+    if stats.rejects_by_reason:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejects_by_reason.items()))
+        lines.insert(2, f"rejected by reason:  {reasons}")
+    return lines
