@@ -81,7 +81,7 @@ EXPORT_OPTIONS = [
         type=float,
         default=300.0,
         show_default=True,
-        help="Seconds a batch may spend retrying.",
+        help="Seconds of retrying a failing endpoint, for the whole run: once it has failed that long, the remaining batches go to the dead letter at once.",
     ),
     click.option(
         "--max-batch-spans",
@@ -264,12 +264,17 @@ def main() -> None:
 )
 @click.option(
     "--root-name",
+    metavar="NAME",
     default="realtime_session",
     show_default=True,
     help="Name of each session's root span.",
 )
 @click.option(
-    "--tag", "tags", multiple=True, help="Extra Braintrust tag on every root span; repeatable."
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Extra Braintrust tag on every root span; repeatable.",
 )
 @click.option(
     "--attributes",
@@ -287,7 +292,11 @@ def main() -> None:
     help="Messages kept in each response span's input (the root keeps the whole history).",
 )
 @click.option(
-    "--service-name", default="realtrace", show_default=True, help="OTel resource service.name."
+    "--service-name",
+    metavar="NAME",
+    default="realtrace",
+    show_default=True,
+    help="OTel resource service.name.",
 )
 @click.option("--strict", is_flag=True, help="Exit 5 when any input line was rejected.")
 @click.option(

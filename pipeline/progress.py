@@ -46,7 +46,8 @@ class Progress:
                 leave=False,
             )
         elif self.mode == "log":
-            log.info("%s%s", phase, f" ({total} {unit})" if total is not None else "")
+            shown = f" ({total} {unit[:-1] if total == 1 else unit})" if total is not None else ""
+            log.info("%s%s", phase, shown)
 
     def file_read(self) -> None:
         if self._bar is not None:

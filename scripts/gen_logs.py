@@ -960,8 +960,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--out", type=Path, required=True, help="output directory")
-    ap.add_argument("--samples", action="store_true", help="write the six shipped sample sessions")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default with --samples: sample_logs/)",
+    )
+    ap.add_argument(
+        "--samples", action="store_true", help="rewrite the shipped sample sessions (sample_logs/)"
+    )
     ap.add_argument("--sessions", type=int, default=None, help="number of sessions to generate")
     ap.add_argument("--size", default=None, help="approximate total size, e.g. 100MB, 1GB")
     ap.add_argument("--seed", type=int, default=1)
@@ -972,11 +979,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.samples:
+        args.out = args.out or Path(__file__).resolve().parent.parent / "sample_logs"
         write_samples(args.out)
         print(f"wrote samples to {args.out}")
         return 0
     if args.sessions is None and args.size is None:
         ap.error("give --samples, --sessions or --size")
+    if args.out is None:
+        ap.error("--out DIR is needed with --sessions or --size")
     n, total = write_bulk(
         args.out,
         args.sessions,
@@ -986,7 +996,10 @@ def main(argv: list[str] | None = None) -> int:
         args.turns,
         args.format,
     )
-    print(f"wrote {n} sessions, {total / 1e6:.1f} MB to {args.out}")
+    on_disk = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
+    print(
+        f"wrote {n} sessions ({total / 1e6:.1f} MB of events, {on_disk / 1e6:.1f} MB on disk) to {args.out}"
+    )
     return 0
 
 

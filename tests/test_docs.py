@@ -1,0 +1,66 @@
+"""Docs that cannot drift: the README's console examples run, and its reference tables are
+what scripts/gen_docs.py generates from the code."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT, SAMPLES
+from gen_docs import render
+
+from pipeline.cli import main
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def console_examples() -> list[tuple[str, list[str]]]:
+    """(command line, expected output lines) of every `$ realtrace` in ```console blocks."""
+    out: list[tuple[str, list[str]]] = []
+    for block in re.findall(r"```console\n(.*?)```", README, re.S):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                out.append((line[2:], []))
+            elif out:
+                out[-1][1].append(line)
+    return out
+
+
+def normalise(line: str, tmp: Path) -> str:
+    line = line.replace(f"{tmp}/", "").rstrip()
+    return re.sub(r"wall time:( +)[0-9.]+ s", r"wall time:\1<t> s", line)
+
+
+def matches(expected: list[str], actual: list[str]) -> bool:
+    """Line by line; `…` in the README stands for any number of lines left out."""
+    pattern = "".join(r"(?:.*\n)*?" if e.strip() == "…" else re.escape(e) + r"\n" for e in expected)
+    trailing = r"(?:.*\n)*" if expected and expected[-1].strip() == "…" else ""
+    return re.fullmatch(pattern + trailing, "".join(a + "\n" for a in actual)) is not None
+
+
+def test_the_readme_console_examples_are_true(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    examples = console_examples()
+    assert len(examples) >= 3
+    (tmp_path / "sample_logs").symlink_to(SAMPLES)
+    monkeypatch.chdir(tmp_path)
+    for command, expected in examples:
+        argv = shlex.split(command.split("  #")[0])
+        assert argv[0] == "realtrace"
+        r = CliRunner().invoke(main, argv[1:])
+        actual = [normalise(x, tmp_path) for x in r.stdout.splitlines()]
+        want = [normalise(x, tmp_path) for x in expected]
+        assert matches(want, actual), f"$ {command}\n" + "\n".join(actual)
+
+
+def test_the_readme_tables_are_generated_from_the_code() -> None:
+    assert render(README) == README, "README.md is out of date: run python scripts/gen_docs.py"
+
+
+def test_the_table_guard_fails_on_a_wrong_line() -> None:
+    wrong = README.replace("| 4 | nothing to do", "| 4 | everything is fine")
+    assert wrong != README and render(wrong) != wrong
