@@ -884,11 +884,11 @@ def write_samples(out: Path) -> None:
         ("voice", 11, True, "2025-11-24/voice_ga.jsonl", "envelope", "iso", False),
         ("tools", 12, True, "2025-11-24/tools_ga.jsonl.gz", "envelope", "ns", True),
         ("barge_in", 13, False, "2025-11-24/barge_in_beta.jsonl", "flat", "ms", False),
-        ("text", 14, False, "2025-11-25/text_beta.parquet", "parquet", "ns", False),
-        ("errors", 15, True, "2025-11-25/errors_ga.jsonl", "envelope", "us", False),
-        ("cut_off", 16, False, "2025-11-25/cut_off_beta.jsonl", "envelope", "iso", False),
-        ("webrtc", 17, True, "2025-11-25/webrtc_ga.jsonl", "envelope", "iso", False),
-        ("app", 18, True, "2025-11-25/app_instrumented_ga.jsonl", "envelope", "iso", False),
+        ("text", 14, False, "2025-11-24/text_beta.parquet", "parquet", "ns", False),
+        ("errors", 15, True, "2025-11-24/errors_ga.jsonl", "envelope", "us", False),
+        ("cut_off", 16, False, "2025-11-24/cut_off_beta.jsonl", "envelope", "iso", False),
+        ("webrtc", 17, True, "2025-11-24/webrtc_ga.jsonl", "envelope", "iso", False),
+        ("app", 18, True, "2025-11-24/app_instrumented_ga.jsonl", "envelope", "iso", False),
     ]
     for i, (name, seed, ga, rel, shape, ts_style, gz) in enumerate(plan):
         s = build_session(name, seed, ga, T0 + i * 3_600_000_000_000)

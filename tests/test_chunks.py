@@ -27,14 +27,14 @@ def test_rotated_session_across_files_survives_spilling_and_chunking(tmp_path: P
     # rotated out of order: the tail is in the first file name
     (logs / "a-part3.jsonl").write_text("\n".join(lines[2 * third :]) + "\n")
     (logs / "b-part1.jsonl").write_text("\n".join(lines[:third]) + "\n")
-    (logs / "c-other.jsonl").write_text((SAMPLES / "2025-11-25" / "cut_off_beta.jsonl").read_text())
+    (logs / "c-other.jsonl").write_text((SAMPLES / "2025-11-24" / "cut_off_beta.jsonl").read_text())
     (logs / "d-part2.jsonl").write_text("\n".join(lines[third : 2 * third]) + "\n")
     whole = tmp_path / "whole.jsonl"
     run_convert(
         RunConfig(
             inputs=(
                 str(SAMPLES / "2025-11-24" / "voice_ga.jsonl"),
-                str(SAMPLES / "2025-11-25" / "cut_off_beta.jsonl"),
+                str(SAMPLES / "2025-11-24" / "cut_off_beta.jsonl"),
             ),
             output=whole,
         )

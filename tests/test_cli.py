@@ -57,7 +57,7 @@ def test_directory_of_garbage_does_not_crash(tmp_path: Path) -> None:
 
 
 def test_mixed_good_and_bad_converts_the_rest_and_strict_fails(tmp_path: Path) -> None:
-    good = (SAMPLES / "2025-11-25" / "cut_off_beta.jsonl").read_text()
+    good = (SAMPLES / "2025-11-24" / "cut_off_beta.jsonl").read_text()
     path = tmp_path / "mixed.jsonl"
     path.write_text("oops\n" + good + '{"ts": 1, "event": {"type": "brand.new.event"}}\n')
     r = CliRunner().invoke(main, ["convert", "-i", str(path), "-o", str(tmp_path / "t.jsonl")])

@@ -98,7 +98,7 @@ BASES = [
     gzip.decompress((SAMPLES / "2025-11-24" / "tools_ga.jsonl.gz").read_bytes())
     .decode()
     .splitlines(),
-    (SAMPLES / "2025-11-25" / "errors_ga.jsonl").read_text().splitlines(),
+    (SAMPLES / "2025-11-24" / "errors_ga.jsonl").read_text().splitlines(),
 ]
 
 

@@ -160,7 +160,7 @@ def test_since_until_select_by_session_start(tmp_path: Path, logs: Path) -> None
 def test_report_agrees_with_receiver_and_rejects(
     tmp_path: Path, logs: Path, receiver: HttpReceiver
 ) -> None:
-    bad = logs / "2025-11-25" / "errors_ga.jsonl"
+    bad = logs / "2025-11-24" / "errors_ga.jsonl"
     bad.write_text("not json\n" + bad.read_text() + '{"event": {"type": "error"}}\n')
     report = tmp_path / "report.json"
     r = convert(tmp_path, logs, receiver.endpoint, "--report", str(report))
