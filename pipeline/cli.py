@@ -239,7 +239,7 @@ def main() -> None:
     multiple=True,
     required=True,
     metavar="PATH",
-    help="Log file, directory (recursive) or glob; repeatable. JSONL (.jsonl/.ndjson, .gz/.zst) or Parquet.",
+    help="Log file, directory (recursive) or glob; repeatable. JSON lines (.jsonl/.ndjson/.json/.log, optionally .gz/.zst) or Parquet.",
 )
 @click.option(
     "--output",
@@ -289,7 +289,7 @@ def main() -> None:
     default=50,
     show_default=True,
     type=int,
-    help="Messages kept in each response span's input (the root keeps the whole history).",
+    help="Conversation messages kept in each response span's input, after the system instructions and a note of how many were left out (the root keeps the whole history).",
 )
 @click.option(
     "--service-name",
@@ -309,7 +309,7 @@ def main() -> None:
     "--dead-letter",
     type=click.Path(path_type=Path),
     default=None,
-    help="Batches that failed after retries, as OTLP JSON lines for `realtrace replay`. [default: <output>.dead-letter.jsonl]",
+    help="Spans that failed after retries, as OTLP JSON lines (with a state the next run resends them; without, use `realtrace replay`). [default: <output>.dead-letter.jsonl]",
 )
 @click.option(
     "--state",
