@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import glob
 import gzip
+import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
+from urllib.parse import unquote
 
 import polars as pl
 
@@ -180,24 +182,83 @@ def _lines_frame(data: bytes, first_line: int = 1) -> pl.DataFrame:
 PARQUET_BATCH_ROWS = 65_536
 
 
-def _parquet_frames(path: str, batch_rows: int = PARQUET_BATCH_ROWS) -> Iterator[pl.DataFrame]:
-    """A Parquet file in record batches (bounded memory), numbered from row 1."""
+def hive_partitions(path: str) -> dict[str, str]:
+    """`key=value` folders of a data-lake path (`dt=2025-11-24/session_id=…/part-0.parquet`)."""
+    out: dict[str, str] = {}
+    for part in Path(path).parent.parts:
+        key, sep, value = part.partition("=")
+        if sep and key and value:
+            out[key] = unquote(value)
+    return out
+
+
+def decoded_size(path: str) -> int:
+    """Bytes the file holds once read: Parquet's own uncompressed size, else the file size.
+
+    A zstd Parquet file of 2 MB can hold 1 GB of events; sizing workers and
+    progress by the bytes on disk would treat it as tiny.
+    """
+    if path.lower().endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        try:
+            md = pq.ParquetFile(path).metadata
+            return sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+        except Exception:
+            pass  # unreadable: its reject comes when it is read
+    return os.path.getsize(path)
+
+
+def _parquet_frames(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame]:
+    """A Parquet file in slices of rows sized from the memory budget, numbered from row 1.
+
+    The slice is `slice_bytes` of decoded data whatever the row-group size (a
+    data lake's single 1 GB row group included): rows per batch come from the
+    file's own metadata, and pages are streamed, not pre-buffered.
+    """
     import pyarrow.parquet as pq
 
     first = 1
-    with pq.ParquetFile(path) as pf:
+    partitions = hive_partitions(path)
+    with pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20) as pf:
         columns = pf.schema_arrow.names
         if "event" not in columns and "type" not in columns:
             raise NotJsonLinesError(
                 f"Parquet without an event column (found: {', '.join(columns) or 'none'}): "
                 "expected `event` (JSON string or struct) or the flat event's `type`"
             )
+        md = pf.metadata
+        per_row = max(1, decoded_size(path) // max(1, md.num_rows))
+        batch_rows = max(256, min(PARQUET_BATCH_ROWS, slice_bytes // per_row))
         for batch in pf.iter_batches(batch_size=batch_rows):
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
-            frame = _parquet_frame(df, first)
+            frame = _parquet_frame(_with_partitions(df, partitions), first)
             first += frame.height
             yield frame
+
+
+def _with_partitions(df: pl.DataFrame, partitions: dict[str, str]) -> pl.DataFrame:
+    """Partition folders as data: `session_id=` keys the sessions when the rows do not; the
+    others (`dt=`…) join each row's `metadata`, which the root span's metadata gathers."""
+    if not partitions:
+        return df
+    extra = {k: v for k, v in partitions.items() if k != "session_id"}
+    if "session_id" in partitions and "session_id" not in df.columns:
+        df = df.with_columns(pl.lit(partitions["session_id"]).alias("session_id"))
+    if not extra:
+        return df
+    part_json = json.dumps(extra, separators=(",", ":"))
+    if "metadata" not in df.columns:
+        return df.with_columns(pl.lit(part_json).alias("metadata"))
+    if isinstance(df.schema["metadata"], pl.Struct):
+        df = df.with_columns(pl.col("metadata").struct.json_encode())
+    meta = pl.col("metadata").cast(pl.String).str.strip_chars()
+    is_object = meta.str.starts_with("{") & meta.str.ends_with("}") & (meta != "{}")
+    merged = pl.concat_str([meta.str.strip_suffix("}"), pl.lit("," + part_json[1:])])
+    return df.with_columns(
+        pl.when(is_object).then(merged).otherwise(pl.lit(part_json)).alias("metadata")
+    )
 
 
 def _parquet_frame(df: pl.DataFrame, first_line: int = 1) -> pl.DataFrame:
@@ -249,7 +310,7 @@ def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame
     """
     name = path.lower()
     if name.endswith(".parquet"):
-        yield from _parquet_frames(path)
+        yield from _parquet_frames(path, slice_bytes)
         return
     head = _head(path)
     if head.lstrip().startswith(b"["):

@@ -37,11 +37,12 @@ Handler = Callable[["SessionMachine", int, dict[str, Any]], None]
 RANK_RESPONSE_DONE, RANK_ITEM, RANK_PART, RANK_DONE = 1, 2, 3, 4
 
 
-def _is_out_of_band(resp: dict[str, Any]) -> bool:
-    """`conversation: "none"` on the response, or the API's null `conversation_id` for it."""
-    return resp.get("conversation") == "none" or (
-        "conversation_id" in resp and resp["conversation_id"] is None
-    )
+def _is_out_of_band(resp: dict[str, Any], asked: bool = False) -> bool:
+    """`conversation: "none"` on the response; or the API's null `conversation_id` when the
+    client asked for an out-of-band response (alone, a null could be a struct column's filler)."""
+    if resp.get("conversation") == "none":
+        return True
+    return asked and "conversation_id" in resp and resp["conversation_id"] is None
 
 
 class SessionMachine:
@@ -332,7 +333,7 @@ class SessionMachine:
         rid = text(resp.get("id")) or f"resp@{ts}"
         if f"response:{rid}" in self.nodes:
             return
-        facts = ResponseFacts(rid, out_of_band=_is_out_of_band(resp))
+        facts = ResponseFacts(rid, out_of_band=_is_out_of_band(resp, bool(self.oob_creates)))
         start = ts
         if facts.out_of_band:
             parent = "session"

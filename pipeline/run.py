@@ -30,7 +30,7 @@ from .convert import elapsed, iter_converted, write_rejects
 from .deliver import deliver
 from .encode import build_request, resource
 from .export import Exporter
-from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, find_inputs
+from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, decoded_size, find_inputs
 from .model import SessionSpans
 from .parallel import convert_chunk, merge_chunk, ordered_map, read_into
 from .progress import Progress
@@ -89,7 +89,7 @@ def auto_workers(files: list[str]) -> int:
     size = 0
     for f in files:
         with contextlib.suppress(OSError):
-            size += os.path.getsize(f)
+            size += decoded_size(f)  # Parquet by its decoded size, not its bytes on disk
     return min(os.cpu_count() or 1, 4) if size > 256 * 1024 * 1024 else 1
 
 

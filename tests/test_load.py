@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import zstandard
+from conftest import SAMPLES, traces
 
 from pipeline.load import expand_inputs, load_files
 from pipeline.run import load_sessions
@@ -268,9 +269,10 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
 
 
 def test_parquet_is_read_in_record_batches_with_row_numbers(tmp_path: Path) -> None:
+    """Slices of rows sized from the budget, also inside one big row group."""
     from pipeline.load import _parquet_frames
 
-    n = 10
+    n = 2000
     pl.DataFrame(
         {
             "ts": list(range(1_764_000_000_000, 1_764_000_000_000 + n)),
@@ -278,9 +280,57 @@ def test_parquet_is_read_in_record_batches_with_row_numbers(tmp_path: Path) -> N
                 json.dumps({"type": "rate_limits.updated", "event_id": f"e{i}"}) for i in range(n)
             ],
         }
-    ).write_parquet(tmp_path / "p.parquet", row_group_size=3)
-    frames = list(_parquet_frames(str(tmp_path / "p.parquet"), batch_rows=4))
-    assert len(frames) > 1
+    ).write_parquet(tmp_path / "p.parquet", row_group_size=n)  # one row group
+    frames = list(_parquet_frames(str(tmp_path / "p.parquet"), slice_bytes=10_000))
+    assert len(frames) == -(-n // 256)  # the smallest slice: 256 rows
     assert pl.concat(frames)["line"].to_list() == list(range(1, n + 1))
     loaded = load_files([str(tmp_path / "p.parquet")])
     assert loaded.events["line"].sort().to_list() == list(range(1, n + 1)) and not loaded.rejects
+
+
+def test_parquet_data_lake_layouts(tmp_path: Path) -> None:
+    """Hive partitions, struct events, no metadata column, extra columns, and a schema
+    that differs between the files of one directory all read; a `session_id=` folder keys
+    the sessions and `dt=` reaches the root's metadata."""
+    from pipeline.config import RunConfig
+    from pipeline.run import run_convert
+
+    src = [
+        json.loads(x)
+        for x in (SAMPLES / "2025-11-24" / "barge_in_beta.jsonl").read_text().splitlines()
+    ]
+    ts = [r.pop("ts") for r in src]
+    for r in src:
+        r.pop("session_id", None)
+    lake = tmp_path / "lake"
+    a = lake / "dt=2025-11-24" / "session_id=call-1"
+    a.mkdir(parents=True)
+    pl.DataFrame({"timestamp": ts, "event": [json.dumps(r) for r in src]}).write_parquet(
+        a / "part-0.parquet", compression="zstd"
+    )
+    b = lake / "dt=2025-11-25" / "session_id=call-2"
+    b.mkdir(parents=True)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "timestamp": ts,
+            "event": pa.array(src),  # a struct column: the union of every event's fields
+            "metadata": [{"user_id": "u_9"}] * len(src),
+            "region": ["eu"] * len(src),  # a column the other file does not have
+        }
+    )
+    pq.write_table(table, b / "part-0.parquet")
+    out = tmp_path / "t.jsonl"
+    result = run_convert(RunConfig(inputs=(str(lake),), output=out))
+    assert result.exit_code == 0 and result.stats.rejected_lines == 0
+
+    got = traces(out)
+    assert set(got) == {"call-1", "call-2"}
+    meta1 = got["call-1"].json_attr(got["call-1"].root, "braintrust.metadata")
+    meta2 = got["call-2"].json_attr(got["call-2"].root, "braintrust.metadata")
+    assert meta1["dt"] == "2025-11-24" and (meta2["dt"], meta2["user_id"]) == ("2025-11-25", "u_9")
+    spans1 = [(s["name"], s["startTimeUnixNano"]) for s in got["call-1"].spans]
+    spans2 = [(s["name"], s["startTimeUnixNano"]) for s in got["call-2"].spans]
+    assert spans1 == spans2 and len(spans1) > 5
