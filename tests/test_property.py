@@ -50,7 +50,11 @@ def corrupt(lines: list[str], edits: list[tuple[int, tuple[str, object]]], cut: 
     return data
 
 
-@settings(max_examples=int(os.environ.get("REALTRACE_PROPERTY_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("REALTRACE_PROPERTY_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     edits=st.lists(st.tuples(st.integers(0, 10_000), corruption), max_size=25),
     cut=st.integers(0, 10_000),
