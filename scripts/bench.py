@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         action="append",
         default=[],
-        help="contender to skip (floor, naive, realtrace-file, realtrace-grpc)",
+        help="contender to skip (floor, naive, realtrace-file, realtrace-grpc, realtrace-parquet)",
     )
     ap.add_argument("--workers", type=int, default=None, help="pass --workers to realtrace")
     ap.add_argument(
@@ -234,6 +234,20 @@ def main(argv: list[str] | None = None) -> int:
             results["realtrace-file"]["spans"] = json.loads((out_dir / "report.json").read_text())[
                 "spans"
             ]
+        if "realtrace-parquet" not in args.skip:
+            from gen_logs import jsonl_to_lake
+
+            lake = args.work / f"{data.name}-lake"
+            if not (lake / ".complete").exists():
+                jsonl_to_lake(data, lake)
+                (lake / ".complete").write_text("ok")
+            pq_rt = [*rt[: rt.index("-i") + 1], str(lake), *rt[rt.index("-i") + 2 :]]
+            results["realtrace-parquet"] = measure_rss(
+                "realtrace-parquet", [*pq_rt, "-o", str(out_dir / "p.jsonl")]
+            )
+            results["realtrace-parquet"]["spans"] = json.loads(
+                (out_dir / "report.json").read_text()
+            )["spans"]
         if "realtrace-grpc" not in args.skip:
             before = receiver.spans
             results["realtrace-grpc"] = measure_rss(
@@ -266,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     if "floor" in results and "realtrace-grpc" in results:
         ratios["realtrace_grpc_over_floor"] = round(
             results["realtrace-grpc"]["wall_s"] / results["floor"]["wall_s"], 2
+        )
+    if "realtrace-parquet" in results and "realtrace-file" in results:
+        ratios["realtrace_parquet_over_jsonl"] = round(
+            results["realtrace-parquet"]["wall_s"] / results["realtrace-file"]["wall_s"], 2
         )
     if "floor" in results and "realtrace-file" in results:
         ratios["realtrace_file_over_floor"] = round(

@@ -877,6 +877,41 @@ def write_parquet(path: Path, recs: list[dict[str, Any]]) -> None:
     df.write_parquet(path)
 
 
+def write_lake_file(path: Path, recs: list[dict[str, Any]]) -> None:
+    """Envelope records as a data-lake Parquet file: zstd, one row group for the whole file
+    (what lake exports write), `event` and `metadata` as JSON strings."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    table = pa.table(
+        {
+            "timestamp": [str(r["timestamp"]) for r in recs],
+            "session_id": [r.get("session_id") for r in recs],
+            "direction": [r.get("direction") for r in recs],
+            "event": [dumps(r["event"]) for r in recs],
+            "metadata": [dumps(r["metadata"]) if r.get("metadata") else None for r in recs],
+        }
+    )
+    pq.write_table(table, path, compression="zstd", row_group_size=max(1, len(recs)))
+
+
+def lake_path(out: Path, recs: list[dict[str, Any]], file_no: int) -> Path:
+    """`dt=YYYY-MM-DD/part-NNNNN.parquet`, the day of the file's first record."""
+    first = recs[0]["timestamp"]
+    day = str(first)[:10] if isinstance(first, str) else iso(int(first))[:10]
+    return out / f"dt={day}" / f"part-{file_no:05d}.parquet"
+
+
+def jsonl_to_lake(src: Path, dst: Path) -> None:
+    """The same envelope JSONL logs rewritten in the data-lake layout (for the benchmark)."""
+    for file_no, f in enumerate(sorted(src.rglob("*.jsonl"))):
+        recs = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+        if recs:
+            write_lake_file(lake_path(dst, recs, file_no), recs)
+
+
 def write_samples(out: Path) -> None:
     """The shipped sample_logs/: six sessions covering both generations and formats."""
     meta = {"user_id": "u_1042", "app": "concierge-web", "env": "prod"}
@@ -939,16 +974,19 @@ def write_bulk(
             s = build_session(
                 name, seed * 1_000_003 + n, ga=bool(n % 2), t_ns=T0 + n * 60_000_000_000, **kwargs
             )
-            style = "ns" if fmt == "parquet" else "iso"
+            style = "ns" if fmt == "parquet" else "iso"  # the lake keeps ISO text, as logged
             rs = list(records(s, "envelope", style, {"user_id": f"u_{n % 97}"}))
             chunk = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rs)
             buf.append(chunk)
-            if fmt == "parquet":
+            if fmt != "jsonl":
                 recs.extend(rs)
             total += len(chunk)
             n += 1
         if buf and fmt == "parquet":
             write_parquet(out / f"events-{file_no:05d}.parquet", recs)
+            file_no += 1
+        elif buf and fmt == "parquet-lake":
+            write_lake_file(lake_path(out, recs, file_no), recs)
             file_no += 1
         elif buf:
             (out / f"events-{file_no:05d}.jsonl").write_text("".join(buf))
@@ -975,7 +1013,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-file", type=int, default=50, help="sessions per rotated file")
     ap.add_argument("--turns", type=int, default=4, help="user turns per voice session")
     ap.add_argument(
-        "--format", choices=["jsonl", "parquet"], default="jsonl", help="bulk output format"
+        "--format",
+        choices=["jsonl", "parquet", "parquet-lake"],
+        default="jsonl",
+        help="bulk output format; parquet-lake: dt=YYYY-MM-DD/part-NNNNN.parquet, zstd, one row group per file",
     )
     args = ap.parse_args(argv)
     if args.samples:

@@ -30,14 +30,21 @@ def test_bench_smoke(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(out.read_text())
-    assert set(doc["results"]) == {"floor", "naive", "realtrace-file", "realtrace-grpc"}
-    assert (
-        doc["results"]["realtrace-grpc"]["spans"] == doc["results"]["realtrace-file"]["spans"] > 0
-    )
+    assert set(doc["results"]) == {
+        "floor",
+        "naive",
+        "realtrace-file",
+        "realtrace-grpc",
+        "realtrace-parquet",
+    }
+    spans = {k: doc["results"][k]["spans"] for k in ("realtrace-grpc", "realtrace-parquet")}
+    assert spans["realtrace-grpc"] == spans["realtrace-parquet"]
+    assert spans["realtrace-grpc"] == doc["results"]["realtrace-file"]["spans"] > 0
     assert doc["results"]["naive"]["spans"] > 0
     assert set(doc["ratios"]) == {
         "realtrace_grpc_over_floor",
         "realtrace_file_over_floor",
         "naive_over_realtrace_grpc",
+        "realtrace_parquet_over_jsonl",
     }
     assert "contender" in r.stdout

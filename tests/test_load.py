@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import zstandard
-from conftest import SAMPLES, traces
+from conftest import SAMPLES, read_spans, traces
 
 from pipeline.load import expand_inputs, load_files
 from pipeline.run import load_sessions
@@ -334,3 +334,47 @@ def test_parquet_data_lake_layouts(tmp_path: Path) -> None:
     spans1 = [(s["name"], s["startTimeUnixNano"]) for s in got["call-1"].spans]
     spans2 = [(s["name"], s["startTimeUnixNano"]) for s in got["call-2"].spans]
     assert spans1 == spans2 and len(spans1) > 5
+
+
+def test_lake_parquet_gives_the_same_spans_as_jsonl(tmp_path: Path) -> None:
+    """gen_logs writes the same sessions as JSONL and as a zstd, one-row-group data lake;
+    realtrace turns both into byte-identical spans."""
+    import subprocess
+    import sys
+
+    from pipeline.config import RunConfig
+    from pipeline.run import run_convert
+
+    for fmt in ("jsonl", "parquet-lake"):
+        subprocess.run(
+            [sys.executable, "scripts/gen_logs.py", "--out", str(tmp_path / fmt), "--sessions", "12",
+             "--format", fmt, "--per-file", "5"],
+            check=True, capture_output=True, cwd=SAMPLES.parent,
+        )  # fmt: skip
+    lake = sorted(p.relative_to(tmp_path) for p in (tmp_path / "parquet-lake").rglob("*.parquet"))
+    assert lake and all(str(p).startswith("parquet-lake/dt=") for p in lake)
+    out = {}
+    for fmt in ("jsonl", "parquet-lake"):
+        run_convert(RunConfig(inputs=(str(tmp_path / fmt),), output=tmp_path / f"{fmt}.out"))
+        spans = read_spans(tmp_path / f"{fmt}.out")
+        for span in spans:
+            span.pop("attributes")  # compared decoded, as `_a`
+            if not span.get("parentSpanId"):  # the root alone gains the dt= partition
+                meta = json.loads(span["_a"]["braintrust.metadata"])
+                assert fmt == "jsonl" or meta.pop("dt").startswith("2025-11-2")
+                span["_a"]["braintrust.metadata"] = meta
+        out[fmt] = sorted(json.dumps(x, sort_keys=True) for x in spans)
+        assert len(spans) > 50
+    assert out["jsonl"] == out["parquet-lake"]
+
+
+def test_parquet_size_decisions_use_the_decoded_size(tmp_path: Path) -> None:
+    from pipeline.load import decoded_size
+
+    pad = "x" * 10_000  # every row distinct (no dictionary encoding), zstd shrinks them
+    rows = [json.dumps({"type": "rate_limits.updated", "pad": pad + str(i)}) for i in range(500)]
+    pl.DataFrame({"ts": list(range(500)), "event": rows}).write_parquet(
+        tmp_path / "p.parquet", compression="zstd"
+    )
+    on_disk = (tmp_path / "p.parquet").stat().st_size
+    assert decoded_size(str(tmp_path / "p.parquet")) > 20 * on_disk
