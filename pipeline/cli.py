@@ -619,7 +619,11 @@ def replay_cmd(file: Path, dead_letter: Path | None, **export_kw: Any) -> None:
         )
     export.validate()
     again = dead_letter or file.with_name(file.stem + ".retry.jsonl")
-    stats, code = replay(file, export, again)
+    stop = threading.Event()
+    with _stopping_on_signals(stop) as signalled:
+        stats, code = replay(file, export, again, stop)
+    if signalled:
+        code = EXIT_SIGNAL[signalled[0]]
     for line in error_lines(stats):
         click.echo(line, err=True)
     for line in summary_lines(stats):

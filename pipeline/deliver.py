@@ -98,7 +98,7 @@ def deliver(
     *,
     resource: Resource,
     stats: RunStats,
-    output: Path,
+    output: Path | None,
     export: ExportConfig | None,
     dead_letter: Path,
     max_batch_spans: int,
@@ -120,6 +120,8 @@ def deliver(
     tracked = ledger.track(_until(sessions, stop))
     errors = errors if errors is not None else []
     if export is None:
+        if output is None:
+            raise ValueError("deliver needs an output file or an export destination")
         with JsonLinesFile(output, append=append) as out:
             out.touch()
             for batch in make_batches(tracked, max_batch_spans, max_batch_bytes):

@@ -21,25 +21,22 @@ from typing import Any
 
 import polars as pl
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from .attributes import MappingOptions
-from .batch import split_spans
 from .chunks import EventStore
 from .config import ConfigError, ExportConfig, RunConfig
 from .convert import elapsed, iter_converted, write_rejects
 from .deliver import deliver
-from .encode import build_request, resource
-from .export import Exporter
+from .encode import resource
 from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, decoded_size, find_inputs
 from .model import SessionSpans
 from .parallel import convert_chunk, merge_chunk, ordered_map, read_into
 from .progress import Progress
-from .redact import Redactor
 from .report import ExitCode, RunStats, exit_code_for, write_report
 from .select import Selector, plan_files, read_session_list
-from .sinks import JsonLinesFile, read_requests
+from .sinks import read_requests
 from .state import FileInfo, StateStore
-from .transport import make_transport
 
 log = logging.getLogger("realtrace")
 
@@ -333,63 +330,61 @@ def inspect_sessions(inputs: list[str], timestamp_fields: tuple[str, ...]) -> li
     return sorted(rows, key=lambda r: (r["start"], r["session_key"]))
 
 
-def replay(file: Path, export: ExportConfig, dead_letter: Path) -> tuple[RunStats, int]:
-    """Re-send an OTLP JSON lines file (dead letter or output), request by request.
-
-    Requests are re-batched to the current size limits; spans failing again go
-    to `dead_letter`, so nothing is lost between attempts.
+def replay(
+    file: Path, export: ExportConfig, dead_letter: Path, stop: threading.Event | None = None
+) -> tuple[RunStats, ExitCode]:
+    """Re-send an OTLP JSON lines file (dead letter or output) through the same delivery
+    chain as `convert`: batches to the current limits, retries, the run's retry budget,
+    split on too large, partial-success accounting and the dead letter for what fails again.
     """
     if file.resolve() == dead_letter.resolve():
         raise ConfigError(
             f"--dead-letter {dead_letter} is the file being replayed: name another file "
             "(replay would overwrite its own input)"
         )
-    requests = list(read_requests(file))  # all of it readable before anything is sent
     start = time.perf_counter()
+    # All of the file readable before anything is sent; its spans grouped by resource
+    # (as written) and by trace (the unit of accounting, as a session is for convert).
+    groups: dict[bytes, tuple[Resource, dict[bytes, list[Span]]]] = {}
+    for _, request in read_requests(file):
+        for rs in request.resource_spans:
+            _, traces = groups.setdefault(rs.resource.SerializeToString(), (rs.resource, {}))
+            for ss in rs.scope_spans:
+                for sp in ss.spans:
+                    traces.setdefault(sp.trace_id, []).append(sp)
     stats = RunStats(files=1)
     errors: list[str] = []
-    redactor = Redactor(export.secrets)
-    transport = make_transport(export, redactor)
-    exporter = Exporter(transport, export, Resource())
-    traces: set[bytes] = set()
-    try:
-        with JsonLinesFile(dead_letter) as dead:
-            for _, request in requests:
-                for rs in request.resource_spans:
-                    spans = [sp for ss in rs.scope_spans for sp in ss.spans]
-                    traces.update(sp.trace_id for sp in spans)
-                    stats.spans += len(spans)
-                    exporter.resource = rs.resource
-                    for batch in split_spans(spans, export.max_batch_spans, export.max_batch_bytes):
-                        outcome = exporter.export_batch(batch)
-                        stats.requests += outcome.requests
-                        stats.retries += outcome.retries
-                        stats.spans_delivered += outcome.delivered
-                        stats.spans_rejected_by_backend += outcome.rejected
-                        if outcome.failed:
-                            dead.write(build_request(outcome.failed, rs.resource))
-                            stats.spans_dead_lettered += len(outcome.failed)
-                        if outcome.error and outcome.error not in errors:
-                            errors.append(outcome.error)
-                        if outcome.auth_failed:
-                            stats.credentials_refused = True
-                            raise _Abort
-    except _Abort:
-        errors.append("replay stopped: the endpoint refused the credentials")
-    finally:
-        transport.close()
-    if not stats.spans_dead_lettered and dead_letter.exists() and dead_letter.stat().st_size == 0:
-        dead_letter.unlink()
-    stats.sessions = len(traces)
+    for resource_, traces in groups.values():
+        sessions = [
+            SessionSpans(
+                tid.hex(),
+                tid,
+                [],
+                min(sp.start_time_unix_nano for sp in spans),
+                max(sp.end_time_unix_nano for sp in spans),
+                {},
+                False,
+                encoded=spans,
+            )
+            for tid, spans in traces.items()
+        ]
+        stats.sessions += len(sessions)
+        stats.spans += sum(len(spans) for spans in traces.values())
+        deliver(
+            sessions,
+            resource=resource_,
+            stats=stats,
+            output=None,
+            export=export,
+            dead_letter=dead_letter,
+            max_batch_spans=export.max_batch_spans,
+            max_batch_bytes=export.max_batch_bytes,
+            errors=errors,
+            stop=stop,
+        )
+        if stats.credentials_refused or (stop is not None and stop.is_set()):
+            break
     stats.errors = errors
     stats.wall_seconds = elapsed(start)
-    code = (
-        ExitCode.CONFIG
-        if stats.credentials_refused
-        else (ExitCode.NOT_DELIVERED if stats.spans_dead_lettered else ExitCode.OK)
-    )
-    return stats, code
-
-
-class _Abort(Exception):
-    pass
+    code = exit_code_for(stats, strict=False)
+    return stats, ExitCode.OK if code == ExitCode.NOTHING_TO_DO else code

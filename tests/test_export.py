@@ -274,3 +274,29 @@ def test_grpc_to_an_http_endpoint_says_which_protocol_to_use(
     assert r.exit_code == 3
     assert "speaks HTTP/1.1, not gRPC: use --protocol http/protobuf" in r.stderr
     assert "realtrace: retry" not in r.stderr  # recognised at once, not retried for a minute
+
+
+def test_replay_failure_and_credential_paths_go_through_the_same_chain(
+    tmp_path: Path, receivers: list[Any], sample_run: Path, expected: Counter[str]
+) -> None:
+    down = HttpReceiver(script=lambda n: Action(http_status=503))
+    refusing = HttpReceiver(script=lambda n: Action(http_status=401))
+    receivers += [down, refusing]
+    again = tmp_path / "again.jsonl"
+    r = CliRunner().invoke(
+        main,
+        ["replay", str(sample_run), "--endpoint", down.endpoint, "--protocol", "http/protobuf",
+         "--max-retry-time", "0.3", "--dead-letter", str(again)],
+    )  # fmt: skip
+    assert r.exit_code == 3, r.output
+    assert Counter(s["spanId"] for s in read_spans(again)) == expected  # nothing lost
+    key = "sk-replay-secret-1234"
+    r = CliRunner().invoke(
+        main,
+        ["replay", str(sample_run), "--endpoint", refusing.endpoint, "--protocol",
+         "http/protobuf", "--header", f"authorization=Bearer {key}",
+         "--dead-letter", str(tmp_path / "x.jsonl")],
+    )  # fmt: skip
+    assert r.exit_code == 2 and "rejected" in r.stderr
+    assert len(refusing.times) == 1  # stopped at the first refusal
+    assert key not in r.output
