@@ -67,16 +67,3 @@ def make_batches(
             current.add(sess.session_key, span, size)
     if current.spans:
         yield current
-
-
-def split_spans(spans: list[Span], max_spans: int, max_bytes: int) -> Iterator[Batch]:
-    """Already-encoded spans (a replayed file) re-cut to the current limits."""
-    current = Batch()
-    for span in spans:
-        size = span_size(span)
-        if current.spans and (len(current.spans) >= max_spans or current.nbytes + size > max_bytes):
-            yield current
-            current = Batch()
-        current.add("", span, size)
-    if current.spans:
-        yield current

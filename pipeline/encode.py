@@ -100,18 +100,6 @@ def request_to_json(request: ExportTraceServiceRequest) -> str:
     return json_line({"resourceSpans": [_resource_spans_json(rs) for rs in request.resource_spans]})
 
 
-def request_to_json_generic(request: ExportTraceServiceRequest) -> str:
-    """The same document through protobuf's generic JSON mapping (reference for tests)."""
-    doc = MessageToDict(request, use_integers_for_enums=True)
-    for rs in doc.get("resourceSpans", []):
-        for ss in rs.get("scopeSpans", []):
-            for span in ss.get("spans", []):
-                for f in _ID_FIELDS:
-                    if f in span:
-                        span[f] = _b64_to_hex(span[f])
-    return json_line(doc)
-
-
 def _value_json(v: AnyValue) -> dict[str, Any]:
     kind = v.WhichOneof("value")
     if kind == "string_value":

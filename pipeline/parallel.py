@@ -26,7 +26,7 @@ from .encode import encode_span
 from .load import LoadResult, Reject, load_file
 from .model import SessionSpans
 from .report import RunStats
-from .select import Selector
+from .selection import Selector
 from .sessionize import assign_sessions
 
 T = TypeVar("T")

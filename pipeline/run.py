@@ -34,7 +34,7 @@ from .model import SessionSpans
 from .parallel import convert_chunk, merge_chunk, ordered_map, read_into
 from .progress import Progress
 from .report import ExitCode, RunStats, exit_code_for, write_report
-from .select import Selector, plan_files, read_session_list
+from .selection import Selector, plan_files, read_session_list
 from .sinks import read_requests
 from .state import FileInfo, StateStore
 

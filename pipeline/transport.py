@@ -115,12 +115,16 @@ class HttpTransport:
             self.headers["content-encoding"] = "gzip"
         self.redact = redactor
         self._local = threading.local()
+        self._sessions: list[requests.Session] = []  # every thread's, for close()
+        self._sessions_lock = threading.Lock()
 
     def _session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
         if s is None:
             s = requests.Session()
             self._local.session = s
+            with self._sessions_lock:
+                self._sessions.append(s)
         return s
 
     def send(self, request: ExportTraceServiceRequest) -> tuple[int, str]:
@@ -153,9 +157,11 @@ class HttpTransport:
         raise PermanentExportError(f"{where} refused the request: {detail}")
 
     def close(self) -> None:
-        s = getattr(self._local, "session", None)
-        if s is not None:
-            s.close()
+        """Close the sessions of every thread that sent (sends run in a pool)."""
+        with self._sessions_lock:
+            for s in self._sessions:
+                s.close()
+            self._sessions.clear()
 
 
 class GrpcTransport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -357,7 +358,20 @@ def test_max_history_caps_response_input(tmp_path: Path) -> None:
 
 
 def test_fast_json_encoder_matches_protobuf_generic_mapping(sample_run: Path) -> None:
-    from pipeline.encode import request_to_json, request_to_json_generic
+    from google.protobuf.json_format import MessageToDict
+
+    from pipeline.encode import json_line, request_to_json
+
+    def request_to_json_generic(request: Any) -> str:
+        """protobuf's generic JSON mapping, ids as hex: the oracle for the fast writer."""
+        doc = MessageToDict(request, use_integers_for_enums=True)
+        for rs in doc.get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                for span in ss.get("spans", []):
+                    for f in ("traceId", "spanId", "parentSpanId"):
+                        if f in span:
+                            span[f] = base64.b64decode(span[f]).hex()
+        return json_line(doc)
 
     for line in sample_run.read_text().splitlines():
         req = request_from_json(line)
