@@ -7,6 +7,7 @@ which sessions it carries (and whether it completes them) for delivery tracking.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -40,12 +41,24 @@ def span_size(span: Span) -> int:
 
 
 def make_batches(
-    sessions: Iterable[SessionSpans], max_spans: int, max_bytes: int
+    sessions: Iterable[SessionSpans],
+    max_spans: int,
+    max_bytes: int,
+    timings: dict[str, float] | None = None,
 ) -> Iterator[Batch]:
-    """Fill batches session by session; start a new batch rather than split a session that fits."""
+    """Fill batches session by session; start a new batch rather than split a session that fits.
+
+    `timings["encode"]` accumulates the seconds spent encoding span records here.
+    """
     current = Batch()
     for sess in sessions:
-        encoded = sess.encoded if sess.encoded is not None else [encode_span(s) for s in sess.spans]
+        if sess.encoded is not None:
+            encoded = sess.encoded
+        else:
+            t0 = time.perf_counter()
+            encoded = [encode_span(s) for s in sess.spans]
+            if timings is not None:
+                timings["encode"] = timings.get("encode", 0.0) + time.perf_counter() - t0
         sizes = [span_size(s) for s in encoded]
         total = sum(sizes)
         fits_alone = len(encoded) <= max_spans and total + REQUEST_OVERHEAD <= max_bytes

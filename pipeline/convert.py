@@ -31,7 +31,13 @@ def convert_session(se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING
     one reject naming it, so that every other session is still converted.
     """
     try:
-        return map_session(reconstruct(se), options)
+        t0 = time.perf_counter_ns()
+        tree = reconstruct(se)
+        t1 = time.perf_counter_ns()
+        spans = map_session(tree, options)
+        spans.stats["ns_reconstruct"] = t1 - t0
+        spans.stats["ns_attributes"] = time.perf_counter_ns() - t1
+        return spans
     except Exception as exc:  # a bug meeting an odd log: reported, the batch goes on
         reason = f"session {se.key}: {type(exc).__name__}: {exc}"[:300]
         stats = {"events": len(se.ts) + se.audio_events, "unknown_events": 0}
@@ -87,6 +93,8 @@ def iter_converted(
         stats.sessions += 1
         stats.spans += sess.span_count
         stats.unknown_events += sess.stats["unknown_events"]
+        for stage in ("reconstruct", "attributes"):
+            stats.add_time(stage, sess.stats.get(f"ns_{stage}", 0) / 1e9)
         stats.app_spans += sess.stats.get("app_spans", 0)
         stats.sessions_incomplete += int(sess.incomplete)
         if on_converted is not None:

@@ -8,6 +8,7 @@ to the dead-letter file and the session is reported as not delivered.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -124,10 +125,14 @@ def deliver(
             raise ValueError("deliver needs an output file or an export destination")
         with JsonLinesFile(output, append=append) as out:
             out.touch()
-            for batch in make_batches(tracked, max_batch_spans, max_batch_bytes):
+            for batch in make_batches(
+                tracked, max_batch_spans, max_batch_bytes, stats.stage_seconds
+            ):
                 if stop.is_set():
                     break
+                t0 = time.perf_counter()
                 out.write(build_request(batch.spans, resource))
+                stats.add_time("send", time.perf_counter() - t0)
                 stats.requests += 1
                 stats.spans_delivered += len(batch.spans)
                 ledger.settle(batch, None)
@@ -145,6 +150,7 @@ def deliver(
 
     def settle(batch: Batch, outcome: BatchOutcome) -> None:
         nonlocal aborted
+        stats.add_time("send", outcome.seconds)
         stats.requests += outcome.requests
         stats.retries += outcome.retries
         stats.spans_delivered += outcome.delivered
@@ -166,7 +172,9 @@ def deliver(
             max_workers=export.concurrency, thread_name_prefix="realtrace-export"
         ) as pool:
             pending: dict[Future[BatchOutcome], Batch] = {}
-            for batch in make_batches(tracked, export.max_batch_spans, export.max_batch_bytes):
+            for batch in make_batches(
+                tracked, export.max_batch_spans, export.max_batch_bytes, stats.stage_seconds
+            ):
                 while len(pending) >= export.concurrency:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:

@@ -50,6 +50,7 @@ class BatchOutcome:
     error: str | None = None
     auth_failed: bool = False
     interrupted: bool = False  # failed spans were never refused: not for the dead letter
+    seconds: float = 0.0  # wall time of the batch, retries and waits included
 
 
 class Circuit:
@@ -221,5 +222,7 @@ class Exporter:
     def export_batch(self, batch: Batch) -> BatchOutcome:
         """Deliver a batch, splitting on size limits; never raises."""
         outcome = BatchOutcome()
+        started = time.perf_counter()
         self._send(batch.spans, outcome)
+        outcome.seconds = time.perf_counter() - started
         return outcome

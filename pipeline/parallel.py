@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -58,8 +59,10 @@ def convert_chunk(
     out = []
     for sess in iter_converted(frame, options, stats, keep=selector):
         if encode:  # protobuf messages pickle compactly; attribute dicts do not
+            t0 = time.perf_counter()
             sess.encoded = [encode_span(s) for s in sess.spans]
             sess.spans = []
+            stats.add_time("encode", time.perf_counter() - t0)
         out.append(sess)
     return ChunkResult(out, stats, selector)
 
@@ -127,6 +130,8 @@ def merge_chunk(result: ChunkResult, stats: RunStats, selector: Selector) -> lis
     stats.sessions_incomplete += s.sessions_incomplete
     stats.sessions_unconvertible += s.sessions_unconvertible
     stats.app_spans += s.app_spans
+    for stage, seconds in s.stage_seconds.items():
+        stats.add_time(stage, seconds)
     stats.session_rejects += s.session_rejects
     sel = result.selector
     selector.skipped_delivered += sel.skipped_delivered

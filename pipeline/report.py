@@ -84,6 +84,13 @@ class RunStats:
     requests: int = doc("export requests (or output lines)")
     retries: int = doc("retried requests")
     wall_seconds: float = doc("the run's wall time", 0.0)
+    stage_seconds: dict[str, float] = field(
+        default_factory=dict,
+        metadata={
+            "doc": "seconds per stage: read (files to events), reconstruct, attributes, encode, "
+            "send (summed over concurrent requests; with --workers, summed over processes)"
+        },
+    )
     errors: list[str] = field(
         default_factory=list, metadata={"doc": "error messages (redacted), as printed on stderr"}
     )
@@ -97,7 +104,11 @@ class RunStats:
                 reason = "session conversion failed"
             self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + 1
 
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+
     def count_loaded(self, loaded: LoadResult) -> None:
+        self.add_time("read", loaded.seconds)
         self.files += 1
         self.lines_read += loaded.lines_read
         self.blank_lines += loaded.blank_lines
@@ -120,6 +131,7 @@ def write_report(path: Path, stats: RunStats) -> None:
     """The run's counts as JSON, with throughput, for monitoring."""
     doc_ = stats.as_dict()
     secs = max(stats.wall_seconds, 1e-9)
+    doc_["stage_seconds"] = {k: round(v, 3) for k, v in stats.stage_seconds.items()}
     doc_["throughput"] = {
         "events_per_s": round(stats.events / secs, 1),
         "spans_per_s": round(stats.spans / secs, 1),

@@ -39,6 +39,9 @@ def test_convert_samples_prints_summary_and_writes_files(tmp_path: Path) -> None
     assert report["sessions"] == 8 and report["spans"] == sum(
         len(t.spans) for t in traces(out).values()
     )
+    stages = report["stage_seconds"]  # where the time went, per stage
+    assert set(stages) == {"read", "reconstruct", "attributes", "encode", "send"}
+    assert all(v >= 0 for v in stages.values()) and sum(stages.values()) <= report["wall_seconds"]
 
 
 def test_directory_of_garbage_does_not_crash(tmp_path: Path) -> None:
