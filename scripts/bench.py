@@ -10,6 +10,8 @@ within the run (machines are noisy: compare ratios, not seconds).
     python scripts/bench.py --size 2MB --smoke    # seconds; what the test suite runs
 
 Contenders:
+  scan             a Python loop over the lines (the line-scan floor)
+  parse            orjson.loads of every line (the parse floor; json.loads without orjson)
   floor            polars.read_ndjson of the same files to a frame (full schema inference), nothing else
   naive            the obvious script: json.loads per line, OTel SDK tracer with explicit start/end
                    times per span, BatchSpanProcessor, OTLP gRPC exporter to the loopback receiver
@@ -43,6 +45,33 @@ try:
 except Exception:  # heterogeneous events can defeat inference; fall back to raw lines
     df = pl.read_lines(files)
 print(df.height)
+"""
+
+SCAN = """
+import glob, sys
+n = 0
+for f in sorted(glob.glob(sys.argv[1] + "/**/*.jsonl", recursive=True)):
+    with open(f, "rb") as fh:
+        for _ in fh:
+            n += 1
+print(n)
+"""
+
+PARSE = """
+import glob, sys
+try:
+    import orjson
+    loads = orjson.loads
+except ImportError:  # the floor is then the stdlib's (slower): the results say which
+    import json
+    loads = json.loads
+n = 0
+for f in sorted(glob.glob(sys.argv[1] + "/**/*.jsonl", recursive=True)):
+    with open(f, "rb") as fh:
+        for line in fh:
+            loads(line)
+            n += 1
+print(n, loads.__module__)
 """
 
 NAIVE = """
@@ -171,10 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "realtrace-bench")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument(
+        "--dense",
+        action="store_true",
+        help="events-dense logs: audio deltas and appends left out, as many loggers do",
+    )
+    ap.add_argument(
         "--skip",
         action="append",
         default=[],
-        help="contender to skip (floor, naive, realtrace-file, realtrace-grpc, realtrace-parquet)",
+        help="contender to skip (scan, parse, floor, naive, realtrace-file, realtrace-grpc, realtrace-parquet)",
     )
     ap.add_argument("--workers", type=int, default=None, help="pass --workers to realtrace")
     ap.add_argument(
@@ -194,10 +228,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.input is None:
         size = _parse_size(args.size)
-        data = args.work / f"input-{args.size}-seed{args.seed}"
+        data = args.work / f"input-{args.size}-seed{args.seed}{'-dense' if args.dense else ''}"
         if not (data / ".complete").exists():
             data.mkdir(parents=True, exist_ok=True)
-            write_bulk(data, None, size, args.seed)
+            write_bulk(data, None, size, args.seed, audio_payloads=not args.dense)
             (data / ".complete").write_text("ok")
     else:
         data = args.input
@@ -225,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         rt += ["--workers", str(args.workers)]
     results: dict[str, dict[str, Any]] = {}
     try:
+        if "scan" not in args.skip:
+            results["scan"] = measure_rss("scan", [py, "-c", SCAN, str(data)])
+        if "parse" not in args.skip:
+            results["parse"] = measure_rss("parse", [py, "-c", PARSE, str(data)])
         if "floor" not in args.skip:
             results["floor"] = measure_rss("floor", [py, "-c", FLOOR, str(data)])
         if "realtrace-file" not in args.skip:
@@ -281,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
         ratios["realtrace_grpc_over_floor"] = round(
             results["realtrace-grpc"]["wall_s"] / results["floor"]["wall_s"], 2
         )
+    for name in ("realtrace-file", "realtrace-grpc"):
+        if "parse" in results and name in results:
+            ratios[f"{name.replace('-', '_')}_over_parse"] = round(
+                results[name]["wall_s"] / results["parse"]["wall_s"], 2
+            )
     if "realtrace-parquet" in results and "realtrace-file" in results:
         ratios["realtrace_parquet_over_jsonl"] = round(
             results["realtrace-parquet"]["wall_s"] / results["realtrace-file"]["wall_s"], 2

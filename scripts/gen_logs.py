@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 PCM16_BYTES_PER_S = 48_000
+AUDIO_EVENT_TYPES = frozenset(
+    {"input_audio_buffer.append", "response.audio.delta", "response.output_audio.delta"}
+)
 T0 = 1_764_000_000_000_000_000  # 2025-11-24T16:00:00Z in ns
 
 TOOLS = [
@@ -955,6 +958,7 @@ def write_bulk(
     per_file: int = 50,
     turns: int = 4,
     fmt: str = "jsonl",
+    audio_payloads: bool = True,
 ) -> tuple[int, int]:
     """Many sessions in rotated files of `per_file` sessions; stops at `sessions` or `size` bytes."""
     out.mkdir(parents=True, exist_ok=True)
@@ -975,6 +979,8 @@ def write_bulk(
                 name, seed * 1_000_003 + n, ga=bool(n % 2), t_ns=T0 + n * 60_000_000_000, **kwargs
             )
             style = "ns" if fmt == "parquet" else "iso"  # the lake keeps ISO text, as logged
+            if not audio_payloads:  # events-dense logs: what loggers that drop audio keep
+                s.events = [e for e in s.events if e[2]["type"] not in AUDIO_EVENT_TYPES]
             rs = list(records(s, "envelope", style, {"user_id": f"u_{n % 97}"}))
             chunk = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rs)
             buf.append(chunk)
@@ -1013,6 +1019,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-file", type=int, default=50, help="sessions per rotated file")
     ap.add_argument("--turns", type=int, default=4, help="user turns per voice session")
     ap.add_argument(
+        "--no-audio",
+        action="store_true",
+        help="leave out audio payload events (events-dense logs, as many loggers write)",
+    )
+    ap.add_argument(
         "--format",
         choices=["jsonl", "parquet", "parquet-lake"],
         default="jsonl",
@@ -1036,6 +1047,7 @@ def main(argv: list[str] | None = None) -> int:
         args.per_file,
         args.turns,
         args.format,
+        audio_payloads=not args.no_audio,
     )
     on_disk = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     print(

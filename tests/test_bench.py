@@ -31,6 +31,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(out.read_text())
     assert set(doc["results"]) == {
+        "scan",
+        "parse",
         "floor",
         "naive",
         "realtrace-file",
@@ -46,5 +48,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "realtrace_file_over_floor",
         "naive_over_realtrace_grpc",
         "realtrace_parquet_over_jsonl",
+        "realtrace_file_over_parse",
+        "realtrace_grpc_over_parse",
     }
     assert "contender" in r.stdout
