@@ -9,11 +9,11 @@ shape `MappingOptions.payloads` chooses. One small mapper per span kind.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .encode import dumps
 from .events import num, obj
 from .ids import span_id, trace_id
 from .messages import MessageBook, audio_format, maybe_json
@@ -55,9 +55,6 @@ class MappingOptions:
 
 
 DEFAULT_MAPPING = MappingOptions()
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-dumps = _ENCODER.encode
 
 
 @dataclass(slots=True)

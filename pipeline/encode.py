@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from google.protobuf.json_format import MessageToDict, ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import (
@@ -161,9 +162,24 @@ def _resource_spans_json(rs: ResourceSpans) -> dict[str, Any]:
 _LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+_STDLIB_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def dumps(value: object) -> str:
+    """Compact JSON text (non-ASCII kept), by orjson: 3-10x the stdlib on the hot path.
+
+    Falls back to the stdlib for what orjson refuses (integers beyond 64 bits, say,
+    in an app record's output), so no value makes a session fail.
+    """
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return _STDLIB_JSON.encode(value)
+
+
 def json_line(doc: object) -> str:
     """Compact UTF-8 JSON that stays on one line for every line splitter (U+2028 etc. escaped)."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).translate(_LINE_BREAKERS)
+    return dumps(doc).translate(_LINE_BREAKERS)
 
 
 def _b64_to_hex(text: str) -> str:

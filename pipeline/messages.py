@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .encode import dumps
 from .events import obj
 from .model import Item
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def maybe_json(value: Any) -> Any:
@@ -146,7 +145,7 @@ class MessageBook:
         key = (id(msg), f"g:{reason}" if genai else None)
         cached = self._json.get(key)
         if cached is None:
-            cached = _ENCODER.encode(genai_message(msg, reason) if genai else msg)
+            cached = dumps(genai_message(msg, reason) if genai else msg)
             if id(msg) in self._shared:  # merged or ad-hoc messages are short-lived
                 self._json[key] = cached
         return cached

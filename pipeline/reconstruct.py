@@ -15,6 +15,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
+
 from .app import app_node, app_session
 from .events import KNOWN_TYPES, audio_bytes_per_second, num, obj, text
 from .model import (
@@ -539,8 +541,8 @@ class SessionMachine:
                     self.stats["unknown_events"] += 1
                 return
         try:
-            ev = json.loads(event) if event else {}
-        except ValueError:
+            ev = orjson.loads(event) if event else {}
+        except ValueError:  # orjson.JSONDecodeError is one
             ev = {}
         if isinstance(ev, dict):
             ev["type"] = etype
