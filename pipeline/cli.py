@@ -19,7 +19,17 @@ import click
 
 from . import __version__
 from .attributes import DEFAULT_MAPPING, PAYLOADS, MappingOptions
-from .config import DEFAULT_OUTPUT, ConfigError, ExportConfig, RunConfig, environ, resolve_export
+from .config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRY_TIME,
+    DEFAULT_OUTPUT,
+    DEFAULT_TIMEOUT,
+    ConfigError,
+    ExportConfig,
+    RunConfig,
+    environ,
+    resolve_export,
+)
 from .load import DEFAULT_TIMESTAMP_FIELDS
 from .progress import JsonFormatter, Progress
 from .redact import RedactingFilter, Redactor
@@ -75,13 +85,17 @@ EXPORT_OPTIONS = [
     click.option(
         "--insecure", is_flag=True, help="Allow credentials over plain http to a non-loopback host."
     ),
-    click.option("--timeout", type=float, default=None, help="Seconds per request. [default: 30]"),
+    click.option(
+        "--timeout",
+        type=float,
+        default=None,
+        help=f"Seconds per request. [default: {DEFAULT_TIMEOUT:g}, or OTEL_EXPORTER_OTLP_TIMEOUT in ms]",
+    ),
     click.option(
         "--max-retry-time",
         type=float,
-        default=300.0,
-        show_default=True,
-        help="Seconds of retrying a failing endpoint, for the whole run: once it has failed that long, the remaining batches go to the dead letter at once.",
+        default=None,
+        help=f"Seconds of retrying a failing endpoint, for the whole run: once it has failed that long, the remaining batches go to the dead letter at once. [default: {DEFAULT_MAX_RETRY_TIME:g}]",
     ),
     click.option(
         "--max-batch-spans",
@@ -96,7 +110,10 @@ EXPORT_OPTIONS = [
         help="Encoded bytes per request at most. [default: 4,128,768]",
     ),
     click.option(
-        "--concurrency", type=int, default=None, help="Requests in flight at most. [default: 4]"
+        "--concurrency",
+        type=int,
+        default=None,
+        help=f"Requests in flight at most. [default: {DEFAULT_CONCURRENCY}]",
     ),
 ]
 
@@ -490,6 +507,42 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[list[signal.Signals]
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@main.command(name="config")
+@export_options
+def config_cmd(**export_kw: Any) -> None:
+    """Show where spans would go and every export setting with where it came from
+    (flag, environment variable or default), credentials redacted.
+
+    \b
+    Example:
+      BRAINTRUST_API_KEY=... realtrace config --braintrust-project voice-agent
+    """
+    export = _export_config(export_kw)
+    if export is None:
+        click.echo(
+            f"destination  file {DEFAULT_OUTPUT} (no endpoint: flag, OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT or --braintrust)"
+        )
+        return
+    export.validate()
+    redact = Redactor(export.secrets)
+    sources = dict(export.sources)
+    rows = [
+        ("destination", export.traces_url, sources["endpoint"]),
+        ("protocol", export.protocol, sources["protocol"]),
+        ("compression", export.compression, sources["compression"]),
+        ("timeout", f"{export.timeout:g} s", sources["timeout"]),
+        ("max-retry-time", f"{export.max_retry_time:g} s", sources["max_retry_time"]),
+        ("max-batch-spans", str(export.max_batch_spans), sources["max_batch_spans"]),
+        ("max-batch-bytes", str(export.max_batch_bytes), sources["max_batch_bytes"]),
+        ("concurrency", str(export.concurrency), sources["concurrency"]),
+        ("insecure", str(export.insecure).lower(), sources["insecure"]),
+    ]
+    rows += [(f"header {k}", redact(v), sources.get(f"header {k}", "")) for k, v in export.headers]
+    width = max(len(r[0]) for r in rows)
+    for name, value, source in rows:
+        click.echo(f"{name:<{width}}  {value}  ({source})")
 
 
 @main.group(name="state")

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .attributes import MappingOptions
@@ -22,6 +23,9 @@ BRAINTRUST_API_URL = "https://api.braintrust.dev"
 DEFAULT_OUTPUT = Path("realtrace-traces.jsonl")
 DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024  # under gRPC's usual 4 MiB cap
 DEFAULT_MAX_BATCH_SPANS = 2048
+DEFAULT_TIMEOUT = 30.0  # seconds per request
+DEFAULT_MAX_RETRY_TIME = 300.0  # seconds of retrying a failing endpoint, for the whole run
+DEFAULT_CONCURRENCY = 4  # requests in flight
 PROTOCOLS = ("grpc", "http/protobuf")
 
 
@@ -37,14 +41,17 @@ class ExportConfig:
     protocol: str = "http/protobuf"
     headers: tuple[tuple[str, str], ...] = ()
     compression: str = "gzip"
-    timeout: float = 30.0
-    max_retry_time: float = 300.0
+    timeout: float = DEFAULT_TIMEOUT
+    max_retry_time: float = DEFAULT_MAX_RETRY_TIME
     insecure: bool = False
     max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
-    concurrency: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
     # From OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the full URL, used as is (OTLP exporter spec).
     signal_endpoint: bool = False
+    # Where each setting came from ("flag --timeout", "env OTEL_EXPORTER_OTLP_HEADERS",
+    # "default"), for `realtrace config`; headers are keyed "header <name>".
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -229,79 +236,132 @@ def resolve_export(
 ) -> ExportConfig | None:
     """Flags over environment; None means no network export (write the local file)."""
 
-    def pick(flag: object, *names: str) -> str | None:
+    src: dict[str, str] = {}
+
+    def pick(key: str, flag: object, flag_name: str, *names: str) -> str | None:
         if flag is not None:
+            src[key] = f"flag {flag_name}"
             return str(flag)
         for n in names:
             if env.get(n):
+                src[key] = f"env {n}"
                 return env[n]
         return None
 
     bt_key = api_key or env.get("BRAINTRUST_API_KEY")
+    bt_parent_source = (
+        "flag --braintrust-parent"
+        if braintrust_parent
+        else "flag --braintrust-project"
+        if braintrust_project
+        else "env BRAINTRUST_PARENT"
+    )
     bt_parent = (
         braintrust_parent
         or (f"project_name:{braintrust_project}" if braintrust_project else None)
         or env.get("BRAINTRUST_PARENT")
     )
-    ep = pick(endpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    ep = pick(
+        "endpoint",
+        endpoint,
+        "--endpoint",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    )
     use_bt = braintrust or (ep is None and (braintrust_project or braintrust_parent) is not None)
     if ep is None and use_bt:
         base = (env.get("BRAINTRUST_API_URL") or BRAINTRUST_API_URL).rstrip("/")
         ep = f"{base}/otel"
+        src["endpoint"] = (
+            "env BRAINTRUST_API_URL" if env.get("BRAINTRUST_API_URL") else "default (Braintrust)"
+        )
     if ep is None:
         return None
-    proto = pick(protocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-    proto = proto or (
-        "http/protobuf" if use_bt or ep.startswith("https://") or "/otel" in ep else "grpc"
+    proto = pick(
+        "protocol",
+        protocol,
+        "--protocol",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
     )
+    if proto is None:
+        proto = "http/protobuf" if use_bt or ep.startswith("https://") or "/otel" in ep else "grpc"
+        src["protocol"] = "default (from the endpoint)"
     if proto == "http":
         proto = "http/protobuf"
-    hdrs = dict(parse_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS")))
-    hdrs.update(parse_headers(env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")))
+    hdrs: dict[str, str] = {}
+    for name in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
+        for k, v in parse_headers(env.get(name)):
+            hdrs[k] = v
+            src[f"header {k}"] = f"env {name}"
     # The Braintrust key goes only where Braintrust was asked for (a flag) or to its own
     # host, never to an arbitrary collector that happens to be configured.
     bt_intent = braintrust or braintrust_project is not None or braintrust_parent is not None
     is_bt_endpoint = use_bt or bt_intent or "braintrust.dev" in (urlsplit(ep).hostname or "")
     if bt_key and is_bt_endpoint and "authorization" not in hdrs:
         hdrs["authorization"] = f"Bearer {bt_key}"
+        src["header authorization"] = "env BRAINTRUST_API_KEY"
     if bt_parent and is_bt_endpoint:
         hdrs["x-bt-parent"] = bt_parent
+        src["header x-bt-parent"] = bt_parent_source
     for h in headers:
         for k, v in parse_headers(h.replace(",", "%2C")):
             hdrs[k] = v
-    comp = (
-        pick(compression, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
-        or "gzip"
+            src[f"header {k}"] = "flag --header"
+    comp = pick(
+        "compression",
+        compression,
+        "--compression",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
     )
+    if comp is None:
+        comp, src["compression"] = "gzip", "default"
     # The OTel variables carry milliseconds; the flag carries seconds.
-    tmo_s = float(timeout) if timeout is not None else 30.0
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
-        if timeout is None and env.get(name):
-            try:
-                tmo_s = float(env[name]) / 1000
-            except ValueError:
-                raise ConfigError(
-                    f"{name}={env[name]!r}: expected milliseconds (a number), e.g. 30000"
-                ) from None
-            break
+    tmo_text = pick(
+        "timeout",
+        timeout,
+        "--timeout",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    )
+    if tmo_text is None:
+        tmo_s, src["timeout"] = DEFAULT_TIMEOUT, "default"
+    elif timeout is not None:
+        tmo_s = float(timeout)
+    else:
+        try:
+            tmo_s = float(tmo_text) / 1000
+        except ValueError:
+            raise ConfigError(
+                f"{src['timeout'][4:]}={tmo_text!r}: expected milliseconds (a number), e.g. 30000"
+            ) from None
     if bt_intent and "authorization" not in hdrs:
         raise ConfigError(
             "Braintrust needs an API key: set BRAINTRUST_API_KEY (or pass an Authorization --header)"
         )
-    cfg = ExportConfig(
+    numbers = {
+        "max_retry_time": (max_retry_time, "--max-retry-time", DEFAULT_MAX_RETRY_TIME),
+        "max_batch_spans": (max_batch_spans, "--max-batch-spans", DEFAULT_MAX_BATCH_SPANS),
+        "max_batch_bytes": (max_batch_bytes, "--max-batch-bytes", DEFAULT_MAX_BATCH_BYTES),
+        "concurrency": (concurrency, "--concurrency", DEFAULT_CONCURRENCY),
+    }
+    chosen: dict[str, Any] = {}
+    for key, (value, flag_name, default) in numbers.items():
+        chosen[key] = default if value is None else value
+        src[key] = "default" if value is None else f"flag {flag_name}"
+    src["insecure"] = "flag --insecure" if insecure else "default"
+    return ExportConfig(
         endpoint=ep,
         protocol=proto,
         headers=tuple(sorted(hdrs.items())),
         compression=comp,
         timeout=tmo_s,
-        max_retry_time=max_retry_time if max_retry_time is not None else 300.0,
         insecure=insecure,
-        max_batch_spans=DEFAULT_MAX_BATCH_SPANS if max_batch_spans is None else max_batch_spans,
-        max_batch_bytes=DEFAULT_MAX_BATCH_BYTES if max_batch_bytes is None else max_batch_bytes,
-        concurrency=4 if concurrency is None else concurrency,
-        signal_endpoint=endpoint is None and bool(env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
+        signal_endpoint=src.get("endpoint") == "env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        sources=tuple(sorted(src.items())),
+        **chosen,
     )
-    return cfg
 
 
 def environ() -> Mapping[str, str]:

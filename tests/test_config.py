@@ -82,3 +82,48 @@ def test_validation_errors_name_the_fix() -> None:
 def test_redactor_hides_key_and_bearer_form() -> None:
     r = Redactor(["Bearer abcd1234", "abcd1234"])
     assert r("auth: Bearer abcd1234 / abcd1234") == "auth: *** / ***"
+
+
+def test_config_shows_every_setting_with_its_source_and_no_secret() -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    env = {
+        "BRAINTRUST_API_KEY": "sk-very-secret-key",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "5000",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "none",
+    }
+    r = CliRunner(env=env).invoke(
+        main, ["config", "--braintrust-project", "voice", "--concurrency", "2"]
+    )
+    assert r.exit_code == 0, r.output
+    rows = {
+        line.split()[0] + (" " + line.split()[1] if line.startswith("header") else ""): line
+        for line in r.stdout.splitlines()
+    }
+    assert "https://api.braintrust.dev/otel/v1/traces" in rows["destination"]
+    assert rows["timeout"].endswith("5 s  (env OTEL_EXPORTER_OTLP_TIMEOUT)")
+    assert rows["compression"].endswith("none  (env OTEL_EXPORTER_OTLP_COMPRESSION)")
+    assert rows["concurrency"].endswith("2  (flag --concurrency)")
+    assert rows["max-retry-time"].endswith("300 s  (default)")
+    assert rows["header authorization"].endswith("***  (env BRAINTRUST_API_KEY)")
+    assert rows["header x-bt-parent"].endswith("project_name:voice  (flag --braintrust-project)")
+    assert "sk-very-secret-key" not in r.output
+
+
+def test_config_uses_the_signal_specific_endpoint_as_is() -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://collector.example/custom/traces?x=1"}
+    r = CliRunner(env=env).invoke(main, ["config"])
+    assert r.exit_code == 0, r.output
+    assert (
+        "https://collector.example/custom/traces?x=1  (env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)"
+        in r.stdout
+    )
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector.example/base?x=1"}
+    r = CliRunner(env=env).invoke(main, ["config"])
+    assert "https://collector.example/base/v1/traces?x=1" in r.stdout
