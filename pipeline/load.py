@@ -422,12 +422,11 @@ def _coalesce_lazily(df: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.Series:
 _FIELDS = ("type", "response_id")
 
 
-def _payload_len_by_search() -> pl.Expr:
-    """Length of the base64 payload found by literal search: no JSON parse, no copy.
+def _payload_start() -> pl.Expr:
+    """Where the base64 payload starts, by literal search for `"delta":"` / `"audio":"`.
 
-    Base64 never contains a quote, so the payload ends at the first `"` after
-    `"delta":"` / `"audio":"`. Rows where the key is spelled otherwise (odd
-    spacing) come out null and are measured by a JSON path instead.
+    Rows where the key is spelled otherwise (odd spacing) come out null and are
+    measured by a JSON path instead.
     """
     r = pl.col("raw")
     starts = []
@@ -435,7 +434,32 @@ def _payload_len_by_search() -> pl.Expr:
         for sep in (":", ": "):
             lit = f'"{key}"{sep}"'
             starts.append(r.str.find(lit, literal=True) + len(lit))
-    return r.str.slice(pl.coalesce(starts)).str.find('"', literal=True).cast(pl.Int64)
+    return pl.coalesce(starts)
+
+
+def _payload_len_by_search() -> pl.Expr:
+    """Length of the base64 payload: it ends at the first `"` (base64 has none)."""
+    return pl.col("raw").str.slice(_payload_start()).str.find('"', literal=True).cast(pl.Int64)
+
+
+# An audio event's type, found literally: such lines are measured, and their payload cut
+# out before any JSON parse (it is most of a voice log's bytes).
+_AUDIO_TYPE = r'"type": ?"(?:input_audio_buffer\.append|response\.output_audio\.delta|response\.audio\.delta)"'
+
+
+def _cut_audio_payloads(raw: pl.DataFrame) -> pl.DataFrame:
+    """Lines that name an audio event type lose their payload (measured in `_cut_len`), so
+    the JSON parse that follows reads a few hundred bytes instead of the whole line."""
+    r = pl.col("raw")
+    start, length = _payload_start(), _payload_len_by_search()
+    cut = pl.when(r.str.contains(_AUDIO_TYPE) & start.is_not_null()).then(length)
+    raw = raw.with_columns(cut.alias("_cut_len"))
+    return raw.with_columns(
+        pl.when(pl.col("_cut_len").is_not_null())
+        .then(pl.concat_str([r.str.slice(0, start), r.str.slice(start + pl.col("_cut_len"))]))
+        .otherwise(r)
+        .alias("raw")
+    )
 
 
 def _decode_fast(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
@@ -509,6 +533,7 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     also yields its event JSON for the state machine. Pure: frame in, frame out.
     """
     r = pl.col("raw")
+    raw = _cut_audio_payloads(raw)
     try:
         df = _decode_fast(raw, timestamp_fields)
     except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
@@ -518,6 +543,7 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     payload = _coalesce_lazily(
         df,
         [
+            pl.when(is_audio).then(pl.col("_cut_len")),
             pl.when(is_audio).then(_payload_len_by_search()),
             pl.when(is_audio).then(
                 pl.coalesce(
