@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 from urllib.parse import unquote
 
 import polars as pl
@@ -194,6 +194,11 @@ def hive_partitions(path: str) -> dict[str, str]:
     return out
 
 
+def _uncompressed_bytes(md: Any) -> int:
+    """The row groups' uncompressed sizes, from a Parquet file's metadata."""
+    return sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+
+
 def decoded_size(path: str) -> int:
     """Bytes the file holds once read: Parquet's own uncompressed size, else the file size.
 
@@ -204,8 +209,7 @@ def decoded_size(path: str) -> int:
         import pyarrow.parquet as pq
 
         try:
-            md = pq.ParquetFile(path).metadata
-            return sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+            return _uncompressed_bytes(pq.ParquetFile(path).metadata)
         except Exception:
             pass  # unreadable: its reject comes when it is read
     return os.path.getsize(path)
@@ -230,7 +234,7 @@ def _parquet_frames(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.Da
                 "expected `event` (JSON string or struct) or the flat event's `type`"
             )
         md = pf.metadata
-        per_row = max(1, decoded_size(path) // max(1, md.num_rows))
+        per_row = max(1, _uncompressed_bytes(md) // max(1, md.num_rows))
         batch_rows = max(256, min(PARQUET_BATCH_ROWS, slice_bytes // per_row))
         for batch in pf.iter_batches(batch_size=batch_rows):
             df = pl.from_arrow(batch)
