@@ -1,0 +1,79 @@
+"""Shape: the trace model's invariants, enforced once a session's events are replayed.
+
+Children lie within their parents, span events within their spans, and the
+turns of a session never overlap. Where a log would break them, facts are
+recorded where they fit (a clipped span keeps its logged end; a late event
+moves to the nearest ancestor that contains it), never by stretching spans
+over their neighbours.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from .model import Node
+
+
+def bound_turns(turns: list[Node], nodes: dict[str, Node]) -> None:
+    """Turns span their children and end no later than the next turn starts.
+
+    Turns are put in time order first (a span opened late, from a response id
+    seen only in an audio delta, can start before a later-created turn), and
+    a child that starts after the next turn began moves to the turn open at
+    its start, so clipping never leaves a child outside its turn.
+    """
+    kids: dict[str, list[Node]] = {t.key: [] for t in turns}
+    for node in nodes.values():
+        if node.parent in kids:
+            kids[node.parent].append(node)
+    for turn in turns:
+        if kids[turn.key]:
+            turn.start_ns = min(turn.start_ns, *(k.start_ns for k in kids[turn.key]))
+    turns.sort(key=lambda t: t.start_ns)
+    starts = [t.start_ns for t in turns]
+    for i, turn in enumerate(turns):
+        turn.facts.index = i + 1
+        for kid in list(kids[turn.key]):
+            home = bisect_right(starts, kid.start_ns) - 1
+            if home > i:
+                kids[turn.key].remove(kid)
+                kids[turns[home].key].append(kid)
+                kid.parent = turns[home].key
+    for i, turn in enumerate(turns):
+        mine = kids[turn.key]
+        if mine:
+            turn.end_ns = max(turn.end_ns, *(k.end_ns for k in mine))
+            turn.incomplete = any(k.incomplete for k in mine)
+        if i + 1 < len(turns) and turn.end_ns > starts[i + 1]:
+            turn.end_ns = max(turn.start_ns, starts[i + 1])
+            for kid in mine:
+                if kid.end_ns > turn.end_ns:
+                    kid.clipped_end_ns = kid.end_ns
+                    kid.end_ns = max(kid.start_ns, turn.end_ns)
+        turn.facts.voice_latency_s = voice_latency(turn, mine)
+
+
+def voice_latency(turn: Node, kids: list[Node]) -> float | None:
+    """Seconds from the end of the user's input to the first output of the turn's first response."""
+    end = turn.facts.input_end_ns
+    responses = sorted((k for k in kids if k.kind == "response"), key=lambda k: k.start_ns)
+    if end is None or not responses or responses[0].facts.first_output_ns is None:
+        return None
+    latency = (responses[0].facts.first_output_ns - end) / 1e9
+    return latency if latency >= 0 else None
+
+
+def rehome_events(nodes: dict[str, Node]) -> None:
+    """A span event outside its span moves to the nearest ancestor that contains it."""
+    for node in list(nodes.values()):
+        keep = []
+        for event in node.events:
+            if node.start_ns <= event.time_ns <= node.end_ns:
+                keep.append(event)
+                continue
+            event.attributes["realtrace.span_key"] = node.key
+            up = nodes.get(node.parent or "")
+            while up is not None and not up.start_ns <= event.time_ns <= up.end_ns:
+                up = nodes.get(up.parent or "")
+            (up or nodes["session"]).events.append(event)
+        node.events = keep
