@@ -64,3 +64,49 @@ def test_the_readme_tables_are_generated_from_the_code() -> None:
 def test_the_table_guard_fails_on_a_wrong_line() -> None:
     wrong = README.replace("| 4 | nothing to do", "| 4 | everything is fine")
     assert wrong != README and render(wrong) != wrong
+
+
+def test_the_readme_app_record_example_makes_an_app_span(tmp_path: Path) -> None:
+    """The README's Python snippet, run as written next to a session's Realtime events."""
+    import json
+    import time
+
+    from conftest import traces
+
+    from pipeline.config import RunConfig
+    from pipeline.run import run_convert
+
+    (snippet,) = re.findall(r"```python\n(.*?)```", README, re.S)
+    log_path = tmp_path / "app.jsonl"
+    now = time.time_ns()
+    events = [
+        {"type": "session.created", "session": {"id": "s1", "model": "gpt-realtime"}},
+        {"type": "input_audio_buffer.speech_started", "item_id": "i1"},
+        {"type": "input_audio_buffer.speech_stopped", "item_id": "i1"},
+    ]
+    with log_path.open("w") as log:
+        for i, ev in enumerate(events):
+            log.write(
+                json.dumps({"timestamp": now - 10**9 + i * 10**8, "session_id": "s1", "event": ev})
+                + "\n"
+            )
+        exec(
+            snippet,
+            {"log": log, "session_id": "s1", "q": "weather in Paris", "docs": [{"id": "d1"}]},
+        )
+        rest = [{"type": "response.created", "response": {"id": "r1"}},
+                {"type": "response.done", "response": {"id": "r1", "status": "completed"}}]  # fmt: skip
+        for i, ev in enumerate(rest):
+            log.write(
+                json.dumps(
+                    {"timestamp": time.time_ns() + (i + 1) * 10**8, "session_id": "s1", "event": ev}
+                )
+                + "\n"
+            )
+    out = tmp_path / "t.jsonl"
+    assert run_convert(RunConfig(inputs=(str(log_path),), output=out)).exit_code == 0
+    t = traces(out)["s1"]
+    (rag,) = t.kind("app")
+    assert rag["name"] == "rag_retrieval" and t.parent(rag)["_a"]["realtrace.kind"] == "turn"
+    assert t.json_attr(rag, "braintrust.output_json") == [{"id": "d1"}]
+    assert t.json_attr(rag, "braintrust.metadata") == {"retrieval_method": "hybrid"}
