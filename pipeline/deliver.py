@@ -138,8 +138,9 @@ def deliver(
                 ledger.settle(batch, None)
                 if on_batch is not None:
                     on_batch(len(batch.spans), not ledger.open)
-        stats.sessions_failed += ledger.abandon()
+        ledger.abandon()  # sessions left half written by a stop: the next run writes them
         stats.sessions_delivered += ledger.delivered
+        stats.sessions_failed += ledger.failed
         return
     redactor = Redactor(export.secrets)
     transport = make_transport(export, redactor)
@@ -188,7 +189,7 @@ def deliver(
         transport.close()
         dead.close()
     if stop.is_set():
-        stats.sessions_failed += ledger.abandon()  # the next run sends them
+        ledger.abandon()  # counted as failed below; the next run sends them
     if aborted:
         # Credentials were refused: stop instead of failing every remaining batch.
         # Sessions not yet converted are not attempted (a rerun picks them up).
@@ -197,7 +198,7 @@ def deliver(
         errors.append(
             "run stopped early: the endpoint refused the credentials; later sessions were not attempted"
         )
-    if stats.spans_rejected_by_backend:
+    if rejected_message:
         errors.append(
             f"the backend rejected {stats.spans_rejected_by_backend} spans (OTLP partial success; "
             f"first message: {rejected_message[0]}); their sessions count as not delivered"
