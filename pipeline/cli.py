@@ -431,9 +431,11 @@ def convert(
     Reruns are idempotent: sessions already delivered unchanged to the same
     destination are skipped (see --state, --full, --skip-changed).
 
-    Exit codes: 0 all delivered; 2 configuration error (or credentials refused);
-    3 some sessions not delivered (see the dead-letter file); 4 nothing to do
-    (no new session); 5 lines rejected under --strict; 6 another run holds the state.
+    Exit codes: 0 all delivered; 1 internal error (a bug); 2 configuration error
+    (or credentials refused); 3 some sessions not delivered (the next run resends
+    them); 4 nothing to do (no new session); 5 lines rejected under --strict;
+    6 another run holds the state; 7 I/O error (disk full, unwritable path);
+    130/143 stopped by SIGINT/SIGTERM (what was acknowledged is recorded).
     """
     limits = {
         k: export_kw[k] for k in ("max_batch_spans", "max_batch_bytes") if export_kw[k] is not None

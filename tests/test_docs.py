@@ -110,3 +110,12 @@ def test_the_readme_app_record_example_makes_an_app_span(tmp_path: Path) -> None
     assert rag["name"] == "rag_retrieval" and t.parent(rag)["_a"]["realtrace.kind"] == "turn"
     assert t.json_attr(rag, "braintrust.output_json") == [{"id": "d1"}]
     assert t.json_attr(rag, "braintrust.metadata") == {"retrieval_method": "hybrid"}
+
+
+def test_convert_help_names_every_exit_code() -> None:
+    from pipeline.report import ExitCode
+
+    text = " ".join(CliRunner().invoke(main, ["convert", "--help"]).stdout.split())
+    sentence = text.split("Exit codes:")[1].split("Options:")[0]
+    for code in ExitCode:
+        assert re.search(rf"(?<![0-9]){int(code)}(?![0-9])", sentence), code
