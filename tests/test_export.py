@@ -300,3 +300,21 @@ def test_replay_failure_and_credential_paths_go_through_the_same_chain(
     assert r.exit_code == 2 and "rejected" in r.stderr
     assert len(refusing.times) == 1  # stopped at the first refusal
     assert key not in r.output
+
+
+def test_each_retry_is_logged_with_reason_and_wait_in_json(
+    tmp_path: Path, receivers: list[Any]
+) -> None:
+    rec = HttpReceiver(
+        script=lambda n: Action(http_status=503, message="maintenance") if n <= 2 else OK
+    )
+    receivers.append(rec)
+    r = run(
+        tmp_path, rec.endpoint, "http/protobuf", "--log-format", "json",
+        "--concurrency", "1", "--max-batch-spans", "1000",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    logs = [json.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]
+    retries = [x for x in logs if x.get("message", "").startswith("retry ")]
+    assert len(retries) == 2
+    assert all("503" in x["message"] and " in " in x["message"] for x in retries)
