@@ -82,12 +82,16 @@ def run_convert(
 
 
 def auto_workers(files: list[str]) -> int:
-    """One process per CPU (at most 4) when the input is large enough to repay their start-up."""
+    """One process per CPU (at most 4, at most one per file) when the input is large enough
+    to repay their start-up. Files are the unit of reading: with one big file a second
+    process only waits (measured on one 1 GB file: 10.0 s with 2 workers, 7.9 s with 1)."""
     size = 0
     for f in files:
         with contextlib.suppress(OSError):
             size += decoded_size(f)  # Parquet by its decoded size, not its bytes on disk
-    return min(os.cpu_count() or 1, 4) if size > 256 * 1024 * 1024 else 1
+    if size <= 256 * 1024 * 1024:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4, len(files)))
 
 
 def _open_state(cfg: RunConfig) -> StateStore | None:

@@ -108,3 +108,21 @@ def test_worker_processes_give_the_same_output_and_state(tmp_path: Path, sample_
     assert canonical(out) == canonical(sample_run)
     again = run_convert(cfg)  # hashes computed in the workers reached the state
     assert again.exit_code == 4 and again.stats.sessions_skipped == 8
+
+
+def test_auto_workers_one_per_file_at_most(tmp_path: Path) -> None:
+    """Files are the unit of reading: one big file gets one process (a second would wait)."""
+    import os
+
+    from pipeline.run import auto_workers
+
+    def sparse(name: str, size: int) -> str:
+        path = tmp_path / name
+        with path.open("wb") as fh:
+            fh.truncate(size)  # no disk used
+        return str(path)
+
+    assert auto_workers([sparse("small.jsonl", 1_000_000)]) == 1
+    assert auto_workers([sparse("big.jsonl", 600_000_000)]) == 1
+    two = [sparse("a.jsonl", 200_000_000), sparse("b.jsonl", 200_000_000)]
+    assert auto_workers(two) == min(os.cpu_count() or 1, 4, 2)
