@@ -386,7 +386,7 @@ def main() -> None:
     type=int,
     default=0,
     show_default=True,
-    help="Worker processes for reading and converting; 0 = automatic (one per CPU, up to 4, for inputs over 256 MB).",
+    help="Worker processes for reading and converting; 0 = automatic (one per CPU, up to 4 and at most one per file, for inputs over 256 MB).",
 )
 @click.option(
     "--quiet", "-q", is_flag=True, help="No summary or progress; errors still go to stderr."
