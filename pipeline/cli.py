@@ -632,12 +632,29 @@ def inspect_cmd(inputs: tuple[str, ...], timestamp_fields: tuple[str, ...], as_j
     \b
     Example:
       realtrace inspect -i sample_logs/
+
+    Rejected records are counted by reason on stderr. Exit codes: 0 sessions
+    found; 4 none found; 2 no input.
     """
-    rows = inspect_sessions(list(inputs), timestamp_fields or DEFAULT_TIMESTAMP_FIELDS)
+    rows, stats = inspect_sessions(list(inputs), timestamp_fields or DEFAULT_TIMESTAMP_FIELDS)
+    if stats.rejects_by_reason:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejects_by_reason.items()))
+        click.echo(f"realtrace: {stats.rejected_lines} rejected ({reasons})", err=True)
+        if not rows and "no timestamp field" in stats.rejects_by_reason:
+            click.echo(
+                "realtrace: hint: name the key holding each event's time with --timestamp-field KEY",
+                err=True,
+            )
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
-        return
+    else:
+        _inspect_table(rows)
+    if not rows:
+        raise SystemExit(ExitCode.NOTHING_TO_DO)
+
+
+def _inspect_table(rows: list[dict[str, Any]]) -> None:
     header = f"{'session':<34} {'start (UTC)':<24} {'dur s':>8} {'turns':>5} {'resp':>5} {'tokens':>7} {'app':>4} {'err':>4}  incomplete"
     click.echo(header)
     for r in rows:

@@ -305,10 +305,14 @@ def load_sessions(
     return frame, rejects, stats
 
 
-def inspect_sessions(inputs: list[str], timestamp_fields: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One summary row per session found in the inputs (for `realtrace inspect`)."""
-    files, _ = find_inputs(inputs)
+def inspect_sessions(
+    inputs: list[str], timestamp_fields: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], RunStats]:
+    """One summary row per session found in the inputs (for `realtrace inspect`), and the
+    counts of what was read and rejected, so an input that yields nothing says why."""
+    files, missing = find_inputs(inputs)
     frame, _, stats = load_sessions(files, timestamp_fields)
+    stats.count_rejects(missing)
     rows = []
     for sess in iter_converted(frame, MappingOptions(), stats):
         root = sess.spans[0]
@@ -331,7 +335,7 @@ def inspect_sessions(inputs: list[str], timestamp_fields: tuple[str, ...]) -> li
                 "events": sess.stats["events"],
             }
         )
-    return sorted(rows, key=lambda r: (r["start"], r["session_key"]))
+    return sorted(rows, key=lambda r: (r["start"], r["session_key"])), stats
 
 
 def replay(

@@ -394,3 +394,19 @@ def test_state_show_does_not_wait_for_a_running_convert(tmp_path: Path) -> None:
         assert code == 0 and "8 sessions" in out
         code, _, err = cli("convert", "-i", S, "-o", str(tmp_path / "t.jsonl"), "--state", str(db))
         assert code == 6 and "another realtrace run is using" in one_line(err)
+
+
+def test_inspect_says_why_it_found_nothing(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    records = [json.loads(x) for x in LINES.splitlines()]
+    for r in records:
+        r["when"] = r.pop("ts")  # a time key realtrace does not know
+    (logs / "a.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    (logs / "b.json").write_text(json.dumps(records))  # a JSON array
+    code, out, err = cli("inspect", "-i", str(logs))
+    assert code == 4 and "0 sessions" in out
+    assert f"no timestamp field: {len(records)}" in err and "a JSON array" in err
+    assert "--timestamp-field" in err
+    code, out, _ = cli("inspect", "-i", str(logs), "--timestamp-field", "when")
+    assert code == 0 and "1 session" in out
