@@ -959,11 +959,16 @@ def write_bulk(
     turns: int = 4,
     fmt: str = "jsonl",
     audio_payloads: bool = True,
+    app_records: bool = False,
 ) -> tuple[int, int]:
     """Many sessions in rotated files of `per_file` sessions; stops at `sessions` or `size` bytes."""
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     names = ["voice", "tools", "barge_in", "text", "voice", "tools", "errors", "voice"]
+    if (
+        app_records
+    ):  # sessions instrumented by their app: retrieval, API call, app.session, a failure
+        names += ["app", "app"]
     total = 0
     n = 0
     file_no = 0
@@ -1019,6 +1024,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-file", type=int, default=50, help="sessions per rotated file")
     ap.add_argument("--turns", type=int, default=4, help="user turns per voice session")
     ap.add_argument(
+        "--app-records",
+        action="store_true",
+        help="mix in sessions instrumented by their application (app records)",
+    )
+    ap.add_argument(
         "--no-audio",
         action="store_true",
         help="leave out audio payload events (events-dense logs, as many loggers write)",
@@ -1048,6 +1058,7 @@ def main(argv: list[str] | None = None) -> int:
         args.turns,
         args.format,
         audio_payloads=not args.no_audio,
+        app_records=args.app_records,
     )
     on_disk = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     print(

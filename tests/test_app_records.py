@@ -267,3 +267,19 @@ def test_app_spans_are_counted_in_summary_report_and_inspect(tmp_path: Path) -> 
     assert [row["start"] for row in rows] == sorted(row["start"] for row in rows)
     table = CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES)]).output
     assert " app " in table.splitlines()[0]
+
+
+def test_the_generator_can_add_app_records_to_bulk_sessions(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import SAMPLES
+
+    subprocess.run(
+        [sys.executable, "scripts/gen_logs.py", "--out", str(tmp_path / "g"), "--sessions", "30",
+         "--app-records"],
+        check=True, capture_output=True, cwd=SAMPLES.parent,
+    )  # fmt: skip
+    result = run_convert(RunConfig(inputs=(str(tmp_path / "g"),), output=tmp_path / "t.jsonl"))
+    assert result.exit_code == 0 and result.stats.app_spans > 0
+    assert result.stats.rejected_lines == 0
