@@ -337,13 +337,11 @@ class SessionMachine:
             return
         facts = ResponseFacts(rid, out_of_band=_is_out_of_band(resp, bool(self.oob_creates)))
         start = ts
+        facts.metadata = obj(resp, "metadata") or None  # the app's own (request ids, purpose)
         if facts.out_of_band:
             parent = "session"
             if self.oob_creates:
                 start = min(ts, self.oob_creates.pop(0))
-            facts.metadata = (
-                resp.get("metadata") if isinstance(resp.get("metadata"), dict) else None
-            )
         else:
             self._end_unfinished_responses(ts)
             parent = (self.turn or self._open_turn(ts, rid)).key
@@ -444,8 +442,7 @@ class SessionMachine:
         details = obj(resp, "status_details")
         facts.status_reason = text(details.get("reason"))
         facts.usage = obj(resp, "usage")
-        if facts.out_of_band and facts.metadata is None and isinstance(resp.get("metadata"), dict):
-            facts.metadata = resp["metadata"]
+        facts.metadata = facts.metadata or obj(resp, "metadata") or None
         output = resp.get("output")
         for raw in output if isinstance(output, list) else ():
             item = self._merge_item(raw, RANK_RESPONSE_DONE)

@@ -137,6 +137,9 @@ def test_liusida_node_console_dump_with_lossy_fields(real_run: dict[str, Trace])
     text = output_text(t, resp)
     assert json.loads(text)["word"] == "pending"
     assert m["time_to_first_token"] > 0 and resp["_a"]["gen_ai.output.type"] == "text"
+    assert meta(t, resp)["response_metadata"] == {
+        "request_id": "a68f767f-0d18-4494-9012-f113cf16d43a"
+    }
     assert t.root["_a"]["braintrust.tags"] == ["realtime"]
 
 
