@@ -175,6 +175,7 @@ def test_bravedigger_response_tail_without_response_created(real_run: dict[str, 
     assert resp["name"] == "chat"
     m = metrics(t, resp)
     assert (m["prompt_tokens"], m["completion_tokens"], m["tokens"]) == (132, 188, 320)
+    assert resp["_a"]["gen_ai.usage.cache_read.input_tokens"] == m["prompt_cached_tokens"] == 64
     assert output_text(t, resp).startswith("Claro, dime qué es")
     assert resp["_a"]["gen_ai.response.finish_reasons"] == ["stop"]
 
