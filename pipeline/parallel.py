@@ -123,16 +123,7 @@ def die_with_parent() -> None:
 
 def merge_chunk(result: ChunkResult, stats: RunStats, selector: Selector) -> list[SessionSpans]:
     """Fold a chunk's counts into the run's; returns its sessions."""
-    s = result.stats
-    stats.sessions += s.sessions
-    stats.spans += s.spans
-    stats.unknown_events += s.unknown_events
-    stats.sessions_incomplete += s.sessions_incomplete
-    stats.sessions_unconvertible += s.sessions_unconvertible
-    stats.app_spans += s.app_spans
-    for stage, seconds in s.stage_seconds.items():
-        stats.add_time(stage, seconds)
-    stats.session_rejects += s.session_rejects
+    stats.absorb(result.stats)
     sel = result.selector
     selector.skipped_delivered += sel.skipped_delivered
     selector.outside_window += sel.outside_window

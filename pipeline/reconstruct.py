@@ -62,6 +62,8 @@ class SessionMachine:
         self.client_spans: dict[str, str] = {}
         self.pending_client: list[str] = []  # client-created items awaiting their server echo
         self.oob_creates: list[int] = []  # times of client response.create for out-of-band
+        self.live_response: Node | None = None  # the latest in-conversation response
+        self.item_response: dict[str, Node] = {}  # output item id → the response that made it
         self.apps: list[tuple[int, int, dict[str, Any]]] = []  # (time, event index, record)
         self.app_metadata: dict[str, Any] = {}
         self.app_tags: list[str] = []
@@ -351,14 +353,19 @@ class SessionMachine:
         mods = resp.get("output_modalities") or resp.get("modalities")
         if isinstance(mods, list):
             facts.modalities = [str(m) for m in mods]
-        self._add(Node(f"response:{rid}", "response", parent, start, ts, facts))
+        node = self._add(Node(f"response:{rid}", "response", parent, start, ts, facts))
+        if not facts.out_of_band:
+            self.live_response = node
 
     def _end_unfinished_responses(self, ts: int) -> None:
-        """A response with no response.done ends where the next response starts (incomplete)."""
-        for node in self.nodes.values():
-            if node.kind == "response" and not node.closed and not node.facts.out_of_band:
-                node.end_ns = max(node.end_ns, ts)
-                node.closed = node.incomplete = True
+        """A response with no response.done ends where the next response starts (incomplete).
+
+        Only the latest in-conversation response can still be open: each new one ends it.
+        """
+        node = self.live_response
+        if node is not None and not node.closed:
+            node.end_ns = max(node.end_ns, ts)
+            node.closed = node.incomplete = True
 
     def _first_output(self, node: Node, ts: int, delta: bool) -> None:
         facts: ResponseFacts = node.facts
@@ -370,6 +377,7 @@ class SessionMachine:
     def _attach_item(self, node: Node, item: Item) -> None:
         if item.id not in node.facts.items:
             node.facts.items.append(item.id)
+            self.item_response.setdefault(item.id, node)
             if node.facts.out_of_band and item.id in self.order:
                 self.order.remove(item.id)  # out-of-band output is not part of the conversation
 
@@ -486,15 +494,13 @@ class SessionMachine:
         item_id = text(ev.get("item_id"))
         if item_id is None:
             return
-        for node in self.nodes.values():
-            if node.kind == "response" and item_id in node.facts.items:
-                if node.facts.truncated_at_ms is None:
-                    at = num(ev.get("audio_end_ms"))
-                    node.facts.truncated_at_ms = at
-                    attrs: dict[str, AttrValue] = {"item_id": item_id, "audio_end_ms": int(at or 0)}
-                    node.events.append(SpanEvent("realtime.truncated", ts, attrs))
-                    self._interrupt(node)
-                return
+        node = self.item_response.get(item_id)
+        if node is not None and node.facts.truncated_at_ms is None:
+            at = num(ev.get("audio_end_ms"))
+            node.facts.truncated_at_ms = at
+            attrs: dict[str, AttrValue] = {"item_id": item_id, "audio_end_ms": int(at or 0)}
+            node.events.append(SpanEvent("realtime.truncated", ts, attrs))
+            self._interrupt(node)
 
     def on_error(self, ts: int, ev: dict[str, Any]) -> None:
         err = obj(ev, "error")

@@ -115,6 +115,21 @@ class RunStats:
         self.events += loaded.events.height
         self.count_rejects(loaded.rejects)
 
+    def absorb(self, other: RunStats) -> None:
+        """Add another part of the run's counts to these (a worker's chunk): numbers add up,
+        lists extend, counters per key add up, flags combine. New fields need no code here."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, bool):
+                setattr(self, f.name, mine or theirs)
+            elif isinstance(mine, list):
+                mine.extend(theirs)
+            elif isinstance(mine, dict):
+                for k, v in theirs.items():
+                    mine[k] = mine.get(k, 0) + v
+            else:
+                setattr(self, f.name, mine + theirs)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
