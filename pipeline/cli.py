@@ -17,9 +17,8 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .attributes import DEFAULT_MAPPING, PAYLOADS, MappingOptions
-from .config import (
+from pipeline import __version__
+from pipeline.config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_RETRY_TIME,
     DEFAULT_OUTPUT,
@@ -30,13 +29,14 @@ from .config import (
     environ,
     resolve_export,
 )
-from .load import DEFAULT_TIMESTAMP_FIELDS
-from .progress import JsonFormatter, Progress
-from .redact import RedactingFilter, Redactor
-from .report import ExitCode, error_lines, plural, summary_lines
-from .run import inspect_sessions, replay, run_convert
-from .sinks import NotOtlpJsonError
-from .state import StateError, StateLockedError, StateStore, default_state_path
+from pipeline.core.attributes import DEFAULT_MAPPING, PAYLOADS, MappingOptions
+from pipeline.progress import JsonFormatter, Progress
+from pipeline.read.load import DEFAULT_TIMESTAMP_FIELDS
+from pipeline.redact import RedactingFilter, Redactor
+from pipeline.report import ExitCode, error_lines, plural, summary_lines
+from pipeline.run import inspect_sessions, replay, run_convert
+from pipeline.send.sinks import NotOtlpJsonError
+from pipeline.state.store import StateError, StateLockedError, StateStore, default_state_path
 
 EXPORT_OPTIONS = [
     click.option(

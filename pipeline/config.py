@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .attributes import MappingOptions
-from .chunks import DEFAULT_CHUNK_BYTES, DEFAULT_MEMORY_BUDGET
-from .load import DEFAULT_TIMESTAMP_FIELDS
+from pipeline.core.attributes import MappingOptions
+from pipeline.read.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_MEMORY_BUDGET
+from pipeline.read.load import DEFAULT_TIMESTAMP_FIELDS
 
 BRAINTRUST_API_URL = "https://api.braintrust.dev"
 DEFAULT_OUTPUT = Path("realtrace-traces.jsonl")

@@ -13,7 +13,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from .load import LoadResult, Reject
+from pipeline.read.load import LoadResult, Reject
 
 
 class ExitCode(IntEnum):

@@ -23,20 +23,26 @@ import polars as pl
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from .attributes import MappingOptions
-from .chunks import EventStore
-from .config import ConfigError, ExportConfig, RunConfig
-from .convert import elapsed, iter_converted, write_rejects
-from .deliver import deliver
-from .encode import resource
-from .load import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, Reject, decoded_size, find_inputs
-from .model import SessionSpans
-from .parallel import convert_chunk, merge_chunk, ordered_map, read_into
-from .progress import Progress
-from .report import ExitCode, RunStats, exit_code_for, write_report
-from .selection import Selector, plan_files, read_session_list
-from .sinks import read_requests
-from .state import FileInfo, StateStore
+from pipeline.config import ConfigError, ExportConfig, RunConfig
+from pipeline.core.attributes import MappingOptions
+from pipeline.core.convert import elapsed, iter_converted, write_rejects
+from pipeline.core.encode import resource
+from pipeline.core.model import SessionSpans
+from pipeline.engine.local import convert_chunk, merge_chunk, ordered_map, read_into
+from pipeline.progress import Progress
+from pipeline.read.chunks import EventStore
+from pipeline.read.load import (
+    DEFAULT_TIMESTAMP_FIELDS,
+    EVENT_SCHEMA,
+    Reject,
+    decoded_size,
+    find_inputs,
+)
+from pipeline.read.selection import Selector, plan_files, read_session_list
+from pipeline.report import ExitCode, RunStats, exit_code_for, write_report
+from pipeline.send.deliver import deliver
+from pipeline.send.sinks import read_requests
+from pipeline.state.store import FileInfo, StateStore
 
 log = logging.getLogger("realtrace")
 

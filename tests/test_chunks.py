@@ -7,8 +7,8 @@ from pathlib import Path
 
 from conftest import SAMPLES, read_spans
 
-from pipeline.chunks import EventStore
 from pipeline.config import RunConfig
+from pipeline.read.chunks import EventStore
 from pipeline.run import run_convert
 
 
@@ -79,8 +79,8 @@ def test_components_group_files_sharing_a_session() -> None:
 
 def test_convert_frame_is_the_engine_agnostic_core(tmp_path: Path, sample_run: Path) -> None:
     """A frame of several sessions in, span records out: what a Ray/Spark task would call."""
-    from pipeline.convert import convert_frame
-    from pipeline.load import expand_inputs
+    from pipeline.core.convert import convert_frame
+    from pipeline.read.load import expand_inputs
     from pipeline.run import load_sessions
 
     frame, _, _ = load_sessions(expand_inputs([str(SAMPLES)]))

@@ -385,7 +385,7 @@ def test_dead_letter_on_a_full_disk_is_one_line(tmp_path: Path) -> None:
 
 
 def test_state_show_does_not_wait_for_a_running_convert(tmp_path: Path) -> None:
-    from pipeline.state import StateStore
+    from pipeline.state.store import StateStore
 
     db = tmp_path / "s.db"
     cli("convert", "-i", S, "-o", str(tmp_path / "t.jsonl"), "--state", str(db))

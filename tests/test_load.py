@@ -10,7 +10,7 @@ import polars as pl
 import zstandard
 from conftest import SAMPLES, read_spans, traces
 
-from pipeline.load import expand_inputs, load_files
+from pipeline.read.load import expand_inputs, load_files
 from pipeline.run import load_sessions
 
 
@@ -232,7 +232,7 @@ def test_audio_payload_length_with_any_spacing(tmp_path: Path) -> None:
 
 
 def test_huge_files_are_read_in_slices_with_exact_line_numbers(tmp_path: Path) -> None:
-    from pipeline.load import load_file
+    from pipeline.read.load import load_file
 
     src = (
         Path(__file__).parent.parent / "sample_logs" / "2025-11-24" / "voice_ga.jsonl"
@@ -254,7 +254,7 @@ def test_huge_files_are_read_in_slices_with_exact_line_numbers(tmp_path: Path) -
 
 
 def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
-    from pipeline.load import load_file
+    from pipeline.read.load import load_file
 
     text = (
         Path(__file__).parent.parent / "sample_logs" / "2025-11-24" / "voice_ga.jsonl"
@@ -270,7 +270,7 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
 
 def test_parquet_is_read_in_record_batches_with_row_numbers(tmp_path: Path) -> None:
     """Slices of rows sized from the budget, also inside one big row group."""
-    from pipeline.load import _parquet_frames
+    from pipeline.read.load import _parquet_frames
 
     n = 2000
     pl.DataFrame(
@@ -369,7 +369,7 @@ def test_lake_parquet_gives_the_same_spans_as_jsonl(tmp_path: Path) -> None:
 
 
 def test_parquet_size_decisions_use_the_decoded_size(tmp_path: Path) -> None:
-    from pipeline.load import decoded_size
+    from pipeline.read.load import decoded_size
 
     pad = "x" * 10_000  # every row distinct (no dictionary encoding), zstd shrinks them
     rows = [json.dumps({"type": "rate_limits.updated", "pad": pad + str(i)}) for i in range(500)]

@@ -12,11 +12,11 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from receivers import OK, Action, HttpReceiver
 
-from pipeline.batch import Batch
 from pipeline.config import ExportConfig
-from pipeline.export import Circuit, Exporter
 from pipeline.redact import Redactor
-from pipeline.transport import make_transport
+from pipeline.send.batch import Batch
+from pipeline.send.retry import Circuit, Exporter
+from pipeline.send.transport import make_transport
 
 
 class FakeClock:

@@ -20,7 +20,7 @@ from gen_logs import T0, build_session, records, write_jsonl
 from receivers import Action, HttpReceiver
 
 from pipeline.cli import main
-from pipeline.state import StateStore
+from pipeline.state.store import StateStore
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 from conftest import SAMPLES, Trace, read_spans, traces
 from gen_logs import T0, build_session
 
-from pipeline.attributes import MappingOptions
 from pipeline.config import RunConfig
-from pipeline.encode import request_from_json
+from pipeline.core.attributes import MappingOptions
+from pipeline.core.encode import request_from_json
 from pipeline.run import run_convert
 
 # (scenario, seed, ga, hour offset) exactly as write_samples() builds them
@@ -360,7 +360,7 @@ def test_max_history_caps_response_input(tmp_path: Path) -> None:
 def test_fast_json_encoder_matches_protobuf_generic_mapping(sample_run: Path) -> None:
     from google.protobuf.json_format import MessageToDict
 
-    from pipeline.encode import json_line, request_to_json
+    from pipeline.core.encode import json_line, request_to_json
 
     def request_to_json_generic(request: Any) -> str:
         """protobuf's generic JSON mapping, ids as hex: the oracle for the fast writer."""
@@ -531,8 +531,8 @@ def test_one_message_per_item_and_response_span_semantics(sample_run: Path) -> N
 
 
 def test_a_session_whose_conversion_fails_is_a_reject_and_the_rest_converts() -> None:
-    from pipeline.convert import convert_session
-    from pipeline.model import SessionEvents
+    from pipeline.core.convert import convert_session
+    from pipeline.core.model import SessionEvents
 
     broken = SessionEvents(  # lists that do not line up: the state machine cannot replay it
         key="k1", ts=[1, 2], types=["session.created"], events=[None, None], metadata=[],

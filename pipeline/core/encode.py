@@ -23,8 +23,8 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from . import __version__
-from .model import AttrValue, SpanRecord
+from pipeline import __version__
+from pipeline.core.model import AttrValue, SpanRecord
 
 SCOPE_NAME = "realtrace"
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .model import SessionEvents
-from .state import FileInfo, StateStore, file_info, session_hash
+from pipeline.core.model import SessionEvents
+from pipeline.state.store import FileInfo, StateStore, file_info, session_hash
 
 
 @dataclass(slots=True)

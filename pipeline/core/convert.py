@@ -13,14 +13,14 @@ from pathlib import Path
 
 import polars as pl
 
-from .attributes import DEFAULT_MAPPING, MappingOptions, map_session
-from .encode import json_line
-from .ids import trace_id
-from .load import Reject
-from .model import SessionEvents, SessionSpans
-from .reconstruct import reconstruct
-from .report import RunStats
-from .sessionize import split_sessions
+from pipeline.core.attributes import DEFAULT_MAPPING, MappingOptions, map_session
+from pipeline.core.encode import json_line
+from pipeline.core.ids import trace_id
+from pipeline.core.model import SessionEvents, SessionSpans
+from pipeline.core.reconstruct import reconstruct
+from pipeline.core.sessionize import split_sessions
+from pipeline.read.load import Reject
+from pipeline.report import RunStats
 
 
 def convert_session(se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING) -> SessionSpans:

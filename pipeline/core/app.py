@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .events import num, parse_time, text
-from .model import MISSING, AppFacts, Node, SpanEvent
+from pipeline.core.events import num, parse_time, text
+from pipeline.core.model import MISSING, AppFacts, Node, SpanEvent
 
 SPAN_TYPES = ("function", "task", "tool", "llm", "score")
 

@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 import polars as pl
 
-from .events import ALIASES, AUDIO_TYPES
+from pipeline.core.events import ALIASES, AUDIO_TYPES
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
 COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")

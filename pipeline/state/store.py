@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .model import SessionEvents
+from pipeline.core.model import SessionEvents
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (

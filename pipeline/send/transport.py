@@ -22,8 +22,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from .config import ExportConfig, _is_loopback, redact_url
-from .redact import Redactor
+from pipeline.config import ExportConfig, _is_loopback, redact_url
+from pipeline.redact import Redactor
 
 
 class ExportError(Exception):

@@ -20,15 +20,15 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from .attributes import MappingOptions
-from .chunks import EventStore
-from .convert import iter_converted
-from .encode import encode_span
-from .load import LoadResult, Reject, load_file
-from .model import SessionSpans
-from .report import RunStats
-from .selection import Selector
-from .sessionize import assign_sessions
+from pipeline.core.attributes import MappingOptions
+from pipeline.core.convert import iter_converted
+from pipeline.core.encode import encode_span
+from pipeline.core.model import SessionSpans
+from pipeline.core.sessionize import assign_sessions
+from pipeline.read.chunks import EventStore
+from pipeline.read.load import LoadResult, Reject, load_file
+from pipeline.read.selection import Selector
+from pipeline.report import RunStats
 
 T = TypeVar("T")
 R = TypeVar("R")

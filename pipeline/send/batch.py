@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from .encode import encode_span
-from .model import SessionSpans
+from pipeline.core.encode import encode_span
+from pipeline.core.model import SessionSpans
 
 # Per-span framing inside ScopeSpans (tag + length varint), plus request envelope.
 _SPAN_OVERHEAD = 6

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from .encode import request_from_json, request_to_json
+from pipeline.core.encode import request_from_json, request_to_json
 
 log = logging.getLogger("realtrace")
 

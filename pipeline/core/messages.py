@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .encode import dumps
-from .events import obj
-from .model import Item
+from pipeline.core.encode import dumps
+from pipeline.core.events import obj
+from pipeline.core.model import Item
 
 
 def maybe_json(value: Any) -> Any:

@@ -23,10 +23,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .batch import Batch
-from .config import ExportConfig
-from .encode import build_request
-from .transport import (
+from pipeline.config import ExportConfig
+from pipeline.core.encode import build_request
+from pipeline.send.batch import Batch
+from pipeline.send.transport import (
     AuthError,
     PermanentExportError,
     RetryableExportError,

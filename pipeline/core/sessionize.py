@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 import polars as pl
 
-from .model import SessionEvents
+from pipeline.core.model import SessionEvents
 
 
 def assign_sessions(

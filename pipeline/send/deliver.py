@@ -16,15 +16,15 @@ from pathlib import Path
 
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from .batch import Batch, make_batches
-from .config import ExportConfig
-from .encode import build_request
-from .export import BatchOutcome, Exporter
-from .model import SessionSpans
-from .redact import Redactor
-from .report import RunStats
-from .sinks import JsonLinesFile
-from .transport import make_transport
+from pipeline.config import ExportConfig
+from pipeline.core.encode import build_request
+from pipeline.core.model import SessionSpans
+from pipeline.redact import Redactor
+from pipeline.report import RunStats
+from pipeline.send.batch import Batch, make_batches
+from pipeline.send.retry import BatchOutcome, Exporter
+from pipeline.send.sinks import JsonLinesFile
+from pipeline.send.transport import make_transport
 
 SessionDone = Callable[[SessionSpans, bool], None]
 

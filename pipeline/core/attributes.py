@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .encode import dumps
-from .events import num, obj
-from .ids import span_id, trace_id
-from .messages import MessageBook, audio_format, maybe_json
-from .model import (
+from pipeline.core.encode import dumps
+from pipeline.core.events import num, obj
+from pipeline.core.ids import span_id, trace_id
+from pipeline.core.messages import MessageBook, audio_format, maybe_json
+from pipeline.core.model import (
     MISSING,
     SPAN_KIND_CLIENT,
     SPAN_KIND_INTERNAL,

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from .app import app_node, app_session
-from .events import KNOWN_TYPES, audio_bytes_per_second, num, obj, text
-from .model import (
+from pipeline.core.app import app_node, app_session
+from pipeline.core.events import KNOWN_TYPES, audio_bytes_per_second, num, obj, text
+from pipeline.core.model import (
     AttrValue,
     InputFacts,
     Item,
@@ -31,7 +31,7 @@ from .model import (
     ToolFacts,
     TurnFacts,
 )
-from .shape import bound_turns, rehome_events
+from pipeline.core.shape import bound_turns, rehome_events
 
 Handler = Callable[["SessionMachine", int, dict[str, Any]], None]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from .model import Node
+from pipeline.core.model import Node
 
 
 def bound_turns(turns: list[Node], nodes: dict[str, Node]) -> None:

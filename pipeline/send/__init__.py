@@ -1,0 +1,1 @@
+"""Send: batches through a chain of small senders (split, retry, transport, file, dead letter)."""

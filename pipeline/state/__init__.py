@@ -1,0 +1,1 @@
+"""State: what was delivered where, so a re-run neither duplicates nor loses a session."""
