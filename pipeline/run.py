@@ -23,7 +23,7 @@ import polars as pl
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from pipeline.config import ConfigError, ExportConfig, RunConfig
+from pipeline.config import BatchLimits, ConfigError, ExportConfig, RunConfig
 from pipeline.core.attributes import MappingOptions
 from pipeline.core.convert import elapsed, iter_converted, write_rejects
 from pipeline.core.encode import resource
@@ -39,8 +39,9 @@ from pipeline.read.load import (
     find_inputs,
 )
 from pipeline.read.selection import Selector, plan_files, read_session_list
+from pipeline.redact import Redactor
 from pipeline.report import ExitCode, RunStats, exit_code_for, write_report
-from pipeline.send.deliver import deliver
+from pipeline.send.deliver import Destination, deliver, open_chain
 from pipeline.send.sinks import read_requests
 from pipeline.state.store import FileInfo, StateStore
 
@@ -204,23 +205,22 @@ def _convert_store(
         cfg.dead_letter_path.unlink()
         log.info("cleared %s: its sessions are sent again by this run", cfg.dead_letter_path)
     progress.set_phase("converting and sending", total=len(keys))
-    errors: list[str] = []
     sessions = _converted(cfg, store, stats, selector, progress)
-    deliver(
-        sessions,
-        resource=resource(cfg.service_name),
-        stats=stats,
-        output=cfg.output,
-        export=cfg.export,
-        dead_letter=cfg.dead_letter_path,
-        max_batch_spans=cfg.max_batch_spans,
-        max_batch_bytes=cfg.max_batch_bytes,
-        on_session=on_session,
-        on_batch=on_batch,
-        errors=errors,
-        append=state is not None,
-        stop=stop,
-    )
+    dest = Destination(cfg.output, cfg.export, cfg.dead_letter_path, append=state is not None)
+    redactor = Redactor(cfg.export.secrets if cfg.export else ())
+    with open_chain(dest, stop, redactor) as (sender, concurrency):
+        errors = deliver(
+            sessions,
+            sender,
+            resource=resource(cfg.service_name),
+            limits=cfg.limits,
+            stats=stats,
+            concurrency=concurrency,
+            redactor=redactor,
+            on_session=on_session,
+            on_batch=on_batch,
+            stop=stop,
+        )
     stats.sessions_skipped += selector.skipped_delivered
     stats.sessions_outside_selection = selector.outside_window
     stats.sessions_changed = selector.changed
@@ -345,7 +345,11 @@ def inspect_sessions(
 
 
 def replay(
-    file: Path, export: ExportConfig, dead_letter: Path, stop: threading.Event | None = None
+    file: Path,
+    export: ExportConfig,
+    dead_letter: Path,
+    limits: BatchLimits,
+    stop: threading.Event | None = None,
 ) -> tuple[RunStats, ExitCode]:
     """Re-send an OTLP JSON lines file (dead letter or output) through the same delivery
     chain as `convert`: batches to the current limits, retries, the run's retry budget,
@@ -368,37 +372,42 @@ def replay(
                     traces.setdefault(sp.trace_id, []).append(sp)
     stats = RunStats(files=1)
     errors: list[str] = []
-    for resource_, traces in groups.values():
-        sessions = [
-            SessionSpans(
-                tid.hex(),
-                tid,
-                [],
-                min(sp.start_time_unix_nano for sp in spans),
-                max(sp.end_time_unix_nano for sp in spans),
-                {},
-                False,
-                encoded=spans,
+    stop = stop or threading.Event()
+    redactor = Redactor(export.secrets)
+    dest = Destination(export=export, dead_letter=dead_letter)
+    with open_chain(dest, stop, redactor) as (sender, concurrency):
+        for resource_, traces in groups.values():
+            sessions = [_trace_as_session(tid, spans) for tid, spans in traces.items()]
+            stats.sessions += len(sessions)
+            stats.spans += sum(len(spans) for spans in traces.values())
+            sent = deliver(
+                sessions,
+                sender,
+                resource=resource_,
+                limits=limits,
+                stats=stats,
+                concurrency=concurrency,
+                redactor=redactor,
+                stop=stop,
             )
-            for tid, spans in traces.items()
-        ]
-        stats.sessions += len(sessions)
-        stats.spans += sum(len(spans) for spans in traces.values())
-        deliver(
-            sessions,
-            resource=resource_,
-            stats=stats,
-            output=None,
-            export=export,
-            dead_letter=dead_letter,
-            max_batch_spans=export.max_batch_spans,
-            max_batch_bytes=export.max_batch_bytes,
-            errors=errors,
-            stop=stop,
-        )
-        if stats.credentials_refused or (stop is not None and stop.is_set()):
-            break
+            errors += [e for e in sent if e not in errors]
+            if stats.credentials_refused or stop.is_set():
+                break
     stats.errors = errors
     stats.wall_seconds = elapsed(start)
     code = exit_code_for(stats, strict=False)
     return stats, ExitCode.OK if code == ExitCode.NOTHING_TO_DO else code
+
+
+def _trace_as_session(trace_id: bytes, spans: list[Span]) -> SessionSpans:
+    """A trace read back from OTLP JSON: the unit of accounting, as a session is for convert."""
+    return SessionSpans(
+        trace_id.hex(),
+        trace_id,
+        [],
+        min(sp.start_time_unix_nano for sp in spans),
+        max(sp.end_time_unix_nano for sp in spans),
+        {},
+        False,
+        encoded=spans,
+    )

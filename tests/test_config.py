@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from pipeline.config import ConfigError, resolve_export
+from pipeline.config import ConfigError
 from pipeline.redact import Redactor
+from pipeline.resolve import resolve_export
 
 
 def test_no_endpoint_means_local_file() -> None:
@@ -127,3 +131,41 @@ def test_config_uses_the_signal_specific_endpoint_as_is() -> None:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector.example/base?x=1"}
     r = CliRunner(env=env).invoke(main, ["config"])
     assert "https://collector.example/base/v1/traces?x=1" in r.stdout
+
+
+def test_print_config_shows_every_run_setting_with_its_source(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4317", "BRAINTRUST_API_KEY": "sk-x"}
+    argv = ["convert", "-i", "sample_logs", "--print-config", "--max-history", "7", "--tag", "n"]
+    r = CliRunner(env=env).invoke(main, [*argv, "-o", str(tmp_path / "t.jsonl"), "--full"])
+    assert r.exit_code == 0, r.output
+    rows = {line.split("  ")[0].strip(): line for line in r.stdout.splitlines()}
+    assert rows["max-history"].endswith("7  (flag --max-history)")
+    assert rows["root-name"].endswith("realtime_session  (default)")
+    assert rows["tag"].endswith("n  (flag --tag)")
+    assert rows["max-batch-spans"].endswith("2048  (default)")
+    assert rows["full"].endswith("true  (flag --full)")
+    assert rows["destination"].endswith("(env OTEL_EXPORTER_OTLP_ENDPOINT)")
+    assert rows["protocol"].endswith("grpc  (default (from the endpoint))")
+    assert "sk-x" not in r.output  # a collector that is not Braintrust gets no Braintrust key
+    assert not (tmp_path / "t.jsonl").exists()  # nothing ran
+
+
+def test_batch_limits_apply_to_the_file_too(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    out = tmp_path / "t.jsonl"
+    argv = ["convert", "-i", "sample_logs", "-o", str(out), "--no-state", "--max-batch-spans", "7"]
+    r = CliRunner().invoke(main, [*argv, "-q"])
+    assert r.exit_code == 0, r.output
+    lines = out.read_text().splitlines()
+    counts = [
+        sum(len(ss["spans"]) for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"])
+        for line in lines
+    ]
+    assert max(counts) == 7 and sum(counts) == 72 and len(lines) == 11

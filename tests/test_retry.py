@@ -1,6 +1,6 @@
 """Retry, split and circuit behaviour on the real wire with an injected clock: loopback
-receivers answer, the exporter's clock and sleep are fakes that count attempts and waits,
-so nothing sleeps and every figure is exact."""
+receivers answer, the retry sender's clock and sleep are fakes that count attempts and
+waits, so nothing sleeps and every figure is exact."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from receivers import OK, Action, HttpReceiver
 
 from pipeline.config import ExportConfig
 from pipeline.redact import Redactor
-from pipeline.send.batch import Batch
-from pipeline.send.retry import Circuit, Exporter
+from pipeline.send.chain import Outcome, Payload, SplitSender, TransportSender
+from pipeline.send.retry import Circuit, RetrySender
 from pipeline.send.transport import make_transport
 
 
 class FakeClock:
-    """Time that moves only when the exporter sleeps."""
+    """Time that moves only when the retry sender sleeps."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -40,11 +40,8 @@ def spans(n: int, size: int = 10) -> list[Span]:
     ]
 
 
-def batch(n: int, size: int = 10) -> Batch:
-    b = Batch()
-    for s in spans(n, size):
-        b.spans.append(s)
-    return b
+def batch(n: int, size: int = 10) -> Payload:
+    return Payload(Resource(), spans(n, size))
 
 
 @pytest.fixture
@@ -55,11 +52,21 @@ def receiver() -> Iterator[list[HttpReceiver]]:
         r.stop()
 
 
-def exporter(endpoint: str, clock: FakeClock, **cfg: Any) -> Exporter:
-    export = ExportConfig(endpoint=endpoint, protocol="http/protobuf", timeout=5, **cfg)
-    return Exporter(
-        make_transport(export, Redactor(())), export, Resource(), sleep=clock.sleep, clock=clock
-    )
+class Chain:
+    """split → retry → HTTP transport, as `open_chain` builds it, on fakes for time."""
+
+    def __init__(self, endpoint: str, clock: FakeClock, max_retry_time: float, **cfg: Any) -> None:
+        export = ExportConfig(endpoint=endpoint, protocol="http/protobuf", timeout=5, **cfg)
+        transport = TransportSender(make_transport(export, Redactor(())))
+        retry = RetrySender(transport, max_retry_time, clock=clock, sleep=clock.sleep)
+        self.sender = SplitSender(retry)
+
+    def export_batch(self, payload: Payload) -> Outcome:
+        return self.sender.send(payload)
+
+
+def exporter(endpoint: str, clock: FakeClock, max_retry_time: float, **cfg: Any) -> Chain:
+    return Chain(endpoint, clock, max_retry_time, **cfg)
 
 
 def test_retry_after_is_honoured_exactly_and_attempts_are_counted(receiver: list[Any]) -> None:
@@ -77,7 +84,7 @@ def test_budget_bounds_attempts_without_sleeping(receiver: list[Any]) -> None:
     clock = FakeClock()
     out = exporter(rec.endpoint, clock, max_retry_time=300).export_batch(batch(3))
     assert out.delivered == 0 and len(out.failed) == 3
-    assert "no more retries left" in (out.error or "")
+    assert "no more retries left" in (out.message or "")
     assert sum(clock.waits) < 300 and out.requests == len(rec.times) < 40  # not 5,000
     assert all(w <= 30 for w in clock.waits)  # backoff is capped
 
@@ -90,7 +97,7 @@ def test_retry_after_longer_than_the_budget_says_what_the_server_asked(
     clock = FakeClock()
     out = exporter(rec.endpoint, clock, max_retry_time=300).export_batch(batch(2))
     assert out.requests == 1 and clock.waits == []
-    assert "asked to wait 600 s" in (out.error or "")
+    assert "asked to wait 600 s" in (out.message or "")
 
 
 def test_the_circuit_fails_later_batches_at_once(receiver: list[Any]) -> None:
@@ -99,7 +106,7 @@ def test_the_circuit_fails_later_batches_at_once(receiver: list[Any]) -> None:
     clock = FakeClock()
     ex = exporter(rec.endpoint, clock, max_retry_time=100)
     outcomes = [ex.export_batch(batch(2)) for _ in range(20)]
-    gave_up = ["gave up on the remaining batches" in (o.error or "") for o in outcomes]
+    gave_up = ["gave up on the remaining batches" in (o.message or "") for o in outcomes]
     first_open = gave_up.index(True)
     assert first_open <= 2 and all(gave_up[first_open:])  # the budget is the run's, not per batch
     assert clock.now < 200  # not 20 budgets of waiting
@@ -127,7 +134,7 @@ def test_413_splits_and_a_single_span_too_large_fails_alone(receiver: list[Any])
     b.spans.append(Span(trace_id=bytes(16), span_id=b"\xff" * 8, name="y" * 5_000))
     out = exporter(rec.endpoint, clock, max_retry_time=60, compression="none").export_batch(b)
     assert out.delivered == 40 and len(out.failed) == 1
-    assert "single span is larger" in (out.error or "") and clock.waits == []
+    assert "single span is larger" in (out.message or "") and clock.waits == []
 
 
 def test_after_a_413_later_batches_start_at_the_size_that_worked(receiver: list[Any]) -> None:

@@ -1,12 +1,15 @@
-"""Deliver: drive batches to the file or the network and account for every session.
+"""Deliver: drive batches through any sender chain and account for every session.
 
 A session counts as delivered only when every one of its spans was acknowledged
-(file written, or the backend answered); any span that failed after retries goes
-to the dead-letter file and the session is reported as not delivered.
+(file written, or the backend answered); a session with any span that failed
+after retries (to the dead letter) or that the backend rejected is not delivered,
+and the next run with a state sends it again. One function for `convert` and
+`replay`, the file and the network.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,13 +19,21 @@ from pathlib import Path
 
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from pipeline.config import ExportConfig
-from pipeline.core.encode import build_request
+from pipeline.config import BatchLimits, ExportConfig
 from pipeline.core.model import SessionSpans
 from pipeline.redact import Redactor
 from pipeline.report import RunStats
 from pipeline.send.batch import Batch, make_batches
-from pipeline.send.retry import BatchOutcome, Exporter
+from pipeline.send.chain import (
+    DeadLetterSender,
+    FileSender,
+    Outcome,
+    Payload,
+    Sender,
+    SplitSender,
+    TransportSender,
+)
+from pipeline.send.retry import RetrySender
 from pipeline.send.sinks import JsonLinesFile
 from pipeline.send.transport import make_transport
 
@@ -52,11 +63,9 @@ class Ledger:
             self.by_trace[s.trace_id] = s.session_key
             yield s
 
-    def settle(self, batch: Batch, outcome: BatchOutcome | None) -> None:
-        failed_keys = (
-            {self.by_trace.get(sp.trace_id) for sp in outcome.failed} if outcome else set()
-        )
-        if outcome is not None and outcome.rejected:
+    def settle(self, batch: Batch, outcome: Outcome) -> None:
+        failed_keys = {self.by_trace.get(sp.trace_id) for sp in outcome.failed}
+        if outcome.rejected:
             # OTLP partial success does not say which spans: none of the batch's sessions
             # can be called delivered (the next run sends them again).
             failed_keys = set(batch.sessions)
@@ -77,13 +86,79 @@ class Ledger:
         if self.on_done is not None:
             self.on_done(p.session, not p.failed)
 
-    def abandon(self) -> int:
-        """Sessions still open when a run stops early: not delivered."""
-        n = len(self.open)
+    def abandon(self) -> None:
+        """Sessions still open when a run stops early: not delivered (the next run sends them)."""
         for key, p in list(self.open.items()):
             p.failed = True
             self._finish(key, p)
-        return n
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a run's spans go: a file, or an OTLP endpoint with its dead letter."""
+
+    output: Path | None = None
+    export: ExportConfig | None = None
+    dead_letter: Path | None = None
+    append: bool = False  # add to the file (a state tracks what it holds) instead of replacing it
+
+
+@contextlib.contextmanager
+def open_chain(
+    dest: Destination, stop: threading.Event, redactor: Redactor
+) -> Iterator[tuple[Sender, int]]:
+    """The sender chain for a destination and how many sends it takes at once."""
+    if dest.export is None:
+        if dest.output is None:
+            raise ValueError("a destination needs an output file or an export endpoint")
+        with JsonLinesFile(dest.output, append=dest.append) as out:
+            out.touch()
+            yield FileSender(out), 1
+        return
+    if dest.dead_letter is None:
+        raise ValueError("an export destination needs a dead-letter file")
+    transport = make_transport(dest.export, redactor)
+    dead = JsonLinesFile(dest.dead_letter, append=True)
+    retry = RetrySender(TransportSender(transport), dest.export.max_retry_time, stop=stop)
+    try:
+        yield DeadLetterSender(SplitSender(retry), dead), dest.export.concurrency
+    finally:
+        transport.close()
+        dead.close()
+
+
+class _Run:
+    """One `deliver` call's bookkeeping: counts, messages, whether to go on."""
+
+    def __init__(self, stats: RunStats, ledger: Ledger, redactor: Redactor) -> None:
+        self.stats = stats
+        self.ledger = ledger
+        self.redactor = redactor
+        self.errors: list[str] = []
+        self.rejected_message = ""  # the first one: an outage says the same thing per batch
+        self.auth_failed = False
+
+    def settle(self, batch: Batch, out: Outcome, seconds: float) -> None:
+        st = self.stats
+        st.add_time("send", seconds)
+        st.requests += out.requests
+        st.retries += out.retries
+        st.spans_delivered += out.delivered
+        st.spans_rejected_by_backend += out.rejected
+        st.spans_dead_lettered += out.dead_lettered
+        if out.rejected and not self.rejected_message:
+            self.rejected_message = self.redactor(out.rejected_message or "no message")
+        message = out.message
+        if message and not out.interrupted and self.redactor(message) not in self.errors:
+            self.errors.append(self.redactor(message))
+        self.auth_failed = self.auth_failed or out.auth_failed
+        self.ledger.settle(batch, out)
+
+
+def _timed(sender: Sender, payload: Payload) -> tuple[Outcome, float]:
+    t0 = time.perf_counter()
+    out = sender.send(payload)
+    return out, time.perf_counter() - t0
 
 
 def _until(sessions: Iterable[SessionSpans], stop: threading.Event) -> Iterator[SessionSpans]:
@@ -96,112 +171,71 @@ def _until(sessions: Iterable[SessionSpans], stop: threading.Event) -> Iterator[
 
 def deliver(
     sessions: Iterable[SessionSpans],
+    sender: Sender,
     *,
     resource: Resource,
+    limits: BatchLimits,
     stats: RunStats,
-    output: Path | None,
-    export: ExportConfig | None,
-    dead_letter: Path,
-    max_batch_spans: int,
-    max_batch_bytes: int,
+    concurrency: int = 1,
+    redactor: Redactor | None = None,
     on_session: SessionDone | None = None,
     on_batch: Callable[[int, bool], None] | None = None,
-    errors: list[str] | None = None,
-    append: bool = False,
     stop: threading.Event | None = None,
-) -> None:
-    """Send every session (file or OTLP); fill `stats`; `errors` collects redacted messages.
+) -> list[str]:
+    """Send every session through `sender`, `concurrency` batches at a time; fill `stats`.
 
     `on_session(session, delivered)` fires once per session when its last span is
     settled; `on_batch(spans_delivered, clean)` after each batch (state flush, progress),
-    where `clean` says no session is half written (a file may be cut back to there).
+    where `clean` says no session is half sent (a file may be cut back to there).
+    Returns the run's error messages, redacted.
     """
     stop = stop or threading.Event()
     ledger = Ledger(on_session)
-    tracked = ledger.track(_until(sessions, stop))
-    errors = errors if errors is not None else []
-    if export is None:
-        if output is None:
-            raise ValueError("deliver needs an output file or an export destination")
-        with JsonLinesFile(output, append=append) as out:
-            out.touch()
-            for batch in make_batches(
-                tracked, max_batch_spans, max_batch_bytes, stats.stage_seconds
-            ):
-                if stop.is_set():
-                    break
-                t0 = time.perf_counter()
-                out.write(build_request(batch.spans, resource))
-                stats.add_time("send", time.perf_counter() - t0)
-                stats.requests += 1
-                stats.spans_delivered += len(batch.spans)
-                ledger.settle(batch, None)
-                if on_batch is not None:
-                    on_batch(len(batch.spans), not ledger.open)
-        ledger.abandon()  # sessions left half written by a stop: the next run writes them
-        stats.sessions_delivered += ledger.delivered
-        stats.sessions_failed += ledger.failed
-        return
-    redactor = Redactor(export.secrets)
-    transport = make_transport(export, redactor)
-    exporter = Exporter(transport, export, resource, stop=stop)
-    dead = JsonLinesFile(dead_letter, append=True)
-    aborted = False
-    rejected_message: list[str] = []  # the first one: an outage says the same thing per batch
+    run = _Run(stats, ledger, redactor or Redactor(()))
+    batches = make_batches(
+        ledger.track(_until(sessions, stop)),
+        limits.max_spans,
+        limits.max_bytes,
+        stats.stage_seconds,
+    )
 
-    def settle(batch: Batch, outcome: BatchOutcome) -> None:
-        nonlocal aborted
-        stats.add_time("send", outcome.seconds)
-        stats.requests += outcome.requests
-        stats.retries += outcome.retries
-        stats.spans_delivered += outcome.delivered
-        stats.spans_rejected_by_backend += outcome.rejected
-        if outcome.rejected and not rejected_message:
-            rejected_message.append(redactor(outcome.rejected_message or "no message"))
-        if outcome.failed and not outcome.interrupted:
-            dead.write(build_request(outcome.failed, resource))
-            stats.spans_dead_lettered += len(outcome.failed)
-        if outcome.error and outcome.error not in errors:
-            errors.append(redactor(outcome.error))
-        aborted = aborted or outcome.auth_failed
-        ledger.settle(batch, outcome)
+    def settle(batch: Batch, result: tuple[Outcome, float]) -> None:
+        run.settle(batch, *result)
         if on_batch is not None:
-            on_batch(outcome.delivered, True)
+            on_batch(result[0].delivered, not ledger.open)
 
-    try:
-        with ThreadPoolExecutor(
-            max_workers=export.concurrency, thread_name_prefix="realtrace-export"
-        ) as pool:
-            pending: dict[Future[BatchOutcome], Batch] = {}
-            for batch in make_batches(
-                tracked, export.max_batch_spans, export.max_batch_bytes, stats.stage_seconds
-            ):
-                while len(pending) >= export.concurrency:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        settle(pending.pop(f), f.result())
-                if aborted or stop.is_set():
-                    break
-                pending[pool.submit(exporter.export_batch, batch)] = batch
-            for f in list(pending):
-                settle(pending.pop(f), f.result())
-    finally:
-        transport.close()
-        dead.close()
-    if stop.is_set():
-        ledger.abandon()  # counted as failed below; the next run sends them
-    if aborted:
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="realtrace-send") as pool:
+        pending: dict[Future[tuple[Outcome, float]], Batch] = {}
+        for batch in batches:
+            if run.auth_failed or stop.is_set():
+                break
+            if concurrency == 1:  # in order, in this thread: a file is written as batches come
+                settle(batch, _timed(sender, Payload(resource, batch.spans)))
+                continue
+            while len(pending) >= concurrency:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    settle(pending.pop(f), f.result())
+            pending[pool.submit(_timed, sender, Payload(resource, batch.spans))] = batch
+        for f in list(pending):
+            settle(pending.pop(f), f.result())
+    ledger.abandon()  # stopped, or credentials refused: the rest is not delivered
+    return _closing_errors(run, stats)
+
+
+def _closing_errors(run: _Run, stats: RunStats) -> list[str]:
+    stats.sessions_delivered += run.ledger.delivered
+    stats.sessions_failed += run.ledger.failed
+    errors = run.errors
+    if run.auth_failed:
         # Credentials were refused: stop instead of failing every remaining batch.
-        # Sessions not yet converted are not attempted (a rerun picks them up).
-        ledger.abandon()
         stats.credentials_refused = True
         errors.append(
             "run stopped early: the endpoint refused the credentials; later sessions were not attempted"
         )
-    if rejected_message:
+    if run.rejected_message:
         errors.append(
             f"the backend rejected {stats.spans_rejected_by_backend} spans (OTLP partial success; "
-            f"first message: {rejected_message[0]}); their sessions count as not delivered"
+            f"first message: {run.rejected_message}); their sessions count as not delivered"
         )
-    stats.sessions_delivered += ledger.delivered
-    stats.sessions_failed += ledger.failed
+    return errors

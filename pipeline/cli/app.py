@@ -1,0 +1,129 @@
+"""The command group: one-line errors with documented exit codes, logging, signals.
+
+Every failure a user can meet is one line on stderr; anything else is a bug, also
+one line (REALTRACE_DEBUG=1 shows the traceback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from pipeline import __version__
+from pipeline.config import ConfigError
+from pipeline.progress import JsonFormatter
+from pipeline.redact import RedactingFilter, Redactor
+from pipeline.report import ExitCode
+from pipeline.send.sinks import NotOtlpJsonError
+from pipeline.state.store import StateError, StateLockedError
+
+
+def setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...]) -> None:
+    """Log lines on stderr, as text or JSON, with every secret redacted."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s realtrace: %(message)s")
+    )
+    handler.addFilter(RedactingFilter(Redactor(secrets)))
+    log = logging.getLogger("realtrace")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+_IO_HINTS = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some space or write elsewhere",
+    errno.EFBIG: "the file is over the size limit: write elsewhere",
+    errno.EACCES: "check its permissions or write elsewhere",
+    errno.EROFS: "the file system is read-only: write elsewhere",
+    errno.EISDIR: "it is a directory: name a file",
+}
+
+
+class RealtraceGroup(click.Group):
+    """Every failure a user can meet is one line on stderr with a documented exit code.
+
+    Configuration and state problems exit 2, I/O failures (disk full, unwritable
+    path) 7, a held lock 6; anything else is a bug: one line, exit 1 (set
+    REALTRACE_DEBUG=1 for the traceback).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, StateError, NotOtlpJsonError, FileNotFoundError) as exc:
+            click.echo(f"realtrace: {exc}", err=True)
+            raise SystemExit(ExitCode.CONFIG) from None
+        except StateLockedError as exc:
+            click.echo(f"realtrace: {exc}", err=True)
+            raise SystemExit(ExitCode.LOCKED) from None
+        except OSError as exc:
+            if os.environ.get("REALTRACE_DEBUG"):
+                raise
+            where = f" {exc.filename}" if exc.filename else ""
+            hint = _IO_HINTS.get(exc.errno or 0, "check the path and the disk")
+            click.echo(f"realtrace: cannot write{where}: {exc.strerror or exc} ({hint})", err=True)
+            raise SystemExit(ExitCode.IO) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("REALTRACE_DEBUG"):
+                raise
+            click.echo(
+                f"realtrace: internal error: {type(exc).__name__}: {exc} (a bug: please report "
+                "it; REALTRACE_DEBUG=1 shows the traceback)",
+                err=True,
+            )
+            raise SystemExit(ExitCode.INTERNAL) from None
+
+
+@click.group(
+    cls=RealtraceGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="realtrace")
+def main() -> None:
+    """Turn recorded OpenAI Realtime API event logs into OpenTelemetry traces.
+
+    \b
+    Example (no credentials; writes OTLP JSON lines locally):
+      realtrace convert --input sample_logs/
+    """
+
+
+EXIT_SIGNAL = {signal.SIGINT: ExitCode.SIGINT, signal.SIGTERM: ExitCode.SIGTERM}
+
+
+@contextlib.contextmanager
+def stopping_on_signals(stop: threading.Event) -> Iterator[list[signal.Signals]]:
+    """First SIGINT/SIGTERM: stop sending, cancel waits, record what was acknowledged and
+    print the summary (exit 130/143). A second one exits at once."""
+    got: list[signal.Signals] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if got:
+            os._exit(EXIT_SIGNAL.get(signal.Signals(signum), 130))
+        got.append(signal.Signals(signum))
+        stop.set()
+        logging.getLogger("realtrace").warning(
+            "%s: stopping (recording what was delivered; again to quit at once)",
+            signal.Signals(signum).name,
+        )
+
+    previous = {sig: signal.signal(sig, handler) for sig in EXIT_SIGNAL}
+    try:
+        yield got
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,216 @@
+"""The other commands: `config`, `state show|forget`, `inspect`, `replay`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.cli.app import EXIT_SIGNAL, stopping_on_signals
+from pipeline.cli.convert import export_rows
+from pipeline.cli.options import config_errors, export_config, export_options, pop_export
+from pipeline.config import BatchLimits, ConfigError, RunConfig
+from pipeline.report import ExitCode, error_lines, plural, summary_lines
+from pipeline.resolve import default
+from pipeline.run import inspect_sessions, replay
+from pipeline.state.store import StateStore, default_state_path
+
+DEFAULT_OUTPUT = default(RunConfig, "output")
+
+
+@click.command(name="config")
+@export_options
+def config_cmd(max_batch_spans: int | None, max_batch_bytes: int | None, **flags: Any) -> None:
+    """Show where spans would go and every export setting with where it came from
+    (flag, environment variable or default), credentials redacted. `convert
+    --print-config` shows every setting of a run.
+
+    \b
+    Example:
+      BRAINTRUST_API_KEY=... realtrace config --braintrust-project voice-agent
+    """
+    export = export_config(pop_export(flags))
+    if export is None:
+        click.echo(
+            f"destination  file {DEFAULT_OUTPUT} (no endpoint: flag, OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT or --braintrust)"
+        )
+        return
+    export.validate()
+    rows = export_rows(export)
+    width = max(len(r[0]) for r in rows)
+    for name, value, source in rows:
+        click.echo(f"{name:<{width}}  {value}  ({source})")
+
+
+@click.group(name="state")
+def state_group() -> None:
+    """Inspect or reset the delivery state (what was delivered where)."""
+
+
+_state_option = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="State database. [default: the one `convert` uses for ./realtrace-traces.jsonl]",
+)
+
+
+@state_group.command(name="show")
+@_state_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def state_show(state_path: Path | None, as_json: bool) -> None:
+    """Sessions per destination and status."""
+    path = state_path or default_state_path(DEFAULT_OUTPUT)
+    if not path.exists():
+        raise ConfigError(f"no state at {path}: name one with --state (a run creates it)")
+    with StateStore(path, "", lock=False) as st:  # WAL: reads while a run writes
+        rows = st.summary()
+    if as_json:
+        click.echo(json.dumps({"state": str(path), "destinations": rows}, indent=2))
+        return
+    click.echo(f"state: {path}")
+    for r in rows:
+        click.echo(
+            f"  {r['destination']}  {r['status']:<9} {r['sessions']:>8} sessions {r['spans'] or 0:>10} spans"
+        )
+    if not rows:
+        click.echo("  (empty)")
+
+
+@state_group.command(name="forget")
+@_state_option
+@click.option(
+    "--session",
+    "sessions",
+    multiple=True,
+    metavar="KEY",
+    help="Forget only this session (every destination); repeatable.",
+)
+@click.option("--all", "forget_all", is_flag=True, help="Forget everything.")
+def state_forget(state_path: Path | None, sessions: tuple[str, ...], forget_all: bool) -> None:
+    """Forget deliveries so the next `convert` sends those sessions again."""
+    if not sessions and not forget_all:
+        raise click.UsageError("name --session KEY (repeatable) or --all")
+    path = state_path or default_state_path(DEFAULT_OUTPUT)
+    if not path.exists():
+        raise ConfigError(f"no state at {path}: name one with --state (a run creates it)")
+    with StateStore(path, "") as st:
+        n = st.forget(sessions, everywhere=True)
+    click.echo(f"forgot {n} session records in {path}")
+
+
+@click.command(name="inspect")
+@click.option(
+    "--input",
+    "-i",
+    "inputs",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="Log file, directory or glob; repeatable.",
+)
+@click.option(
+    "--timestamp-field",
+    "timestamp_fields",
+    multiple=True,
+    metavar="KEY",
+    help="Event time key; repeatable.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per session instead of a table."
+)
+@config_errors
+def inspect_cmd(inputs: tuple[str, ...], timestamp_fields: tuple[str, ...], as_json: bool) -> None:
+    """List the sessions found in logs (nothing is exported).
+
+    \b
+    Example:
+      realtrace inspect -i sample_logs/
+
+    Rejected records are counted by reason on stderr. Exit codes: 0 sessions
+    found; 4 none found; 2 no input.
+    """
+    rows, stats = inspect_sessions(
+        list(inputs), timestamp_fields or default(RunConfig, "timestamp_fields")
+    )
+    if stats.rejects_by_reason:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejects_by_reason.items()))
+        click.echo(f"realtrace: {stats.rejected_lines} rejected ({reasons})", err=True)
+        if not rows and "no timestamp field" in stats.rejects_by_reason:
+            click.echo(
+                "realtrace: hint: name the key holding each event's time with --timestamp-field KEY",
+                err=True,
+            )
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+    else:
+        _inspect_table(rows)
+    if not rows:
+        raise SystemExit(ExitCode.NOTHING_TO_DO)
+
+
+def _inspect_table(rows: list[dict[str, Any]]) -> None:
+    header = f"{'session':<34} {'start (UTC)':<24} {'dur s':>8} {'turns':>5} {'resp':>5} {'tokens':>7} {'app':>4} {'err':>4}  incomplete"
+    click.echo(header)
+    for r in rows:
+        click.echo(
+            f"{r['session_key'][:34]:<34} {r['start'][:23]:<24} {r['duration_s']:>8.1f} {r['turns']:>5} {r['responses']:>5} "
+            f"{r['tokens']:>7} {r['app_spans']:>4} {r['errors']:>4}  {'yes' if r['incomplete'] else ''}"
+        )
+    click.echo(plural(len(rows), "session"))
+
+
+@click.command(name="replay")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dead-letter",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where spans that fail again go. [default: FILE with .retry.jsonl]",
+)
+@export_options
+@config_errors
+def replay_cmd(
+    file: Path,
+    dead_letter: Path | None,
+    max_batch_spans: int | None,
+    max_batch_bytes: int | None,
+    **flags: Any,
+) -> None:
+    """Send an OTLP JSON lines file (a dead-letter file, or any --output) to an endpoint.
+
+    \b
+    Example:
+      realtrace replay realtrace-traces.dead-letter.jsonl --braintrust-project voice-agent
+
+    Exit codes: 0 all sent; 2 configuration error; 3 some spans failed again.
+    """
+    export = export_config(pop_export(flags))
+    if export is None:
+        raise ConfigError(
+            "replay needs a destination: --endpoint, --braintrust or OTEL_EXPORTER_OTLP_ENDPOINT"
+        )
+    export.validate()
+    limits = BatchLimits(
+        max_batch_spans or default(BatchLimits, "max_spans"),
+        max_batch_bytes or default(BatchLimits, "max_bytes"),
+    )
+    limits.validate()
+    again = dead_letter or file.with_name(file.stem + ".retry.jsonl")
+    stop = threading.Event()
+    with stopping_on_signals(stop) as signalled:
+        stats, code = replay(file, export, again, limits, stop)
+    if signalled:
+        code = EXIT_SIGNAL[signalled[0]]
+    for line in error_lines(stats):
+        click.echo(line, err=True)
+    for line in summary_lines(stats):
+        click.echo(line)
+    if stats.spans_dead_lettered:
+        click.echo(f"dead letter:         {again}")
+    raise SystemExit(code)

@@ -1,0 +1,277 @@
+"""`realtrace convert`: its options, resolved once into a `RunConfig`, then `run_convert`."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.cli.app import EXIT_SIGNAL, setup_logging, stopping_on_signals
+from pipeline.cli.options import config_errors, export_options, pop_export
+from pipeline.config import RunConfig
+from pipeline.core.attributes import PAYLOADS, MappingOptions
+from pipeline.progress import Progress
+from pipeline.redact import Redactor
+from pipeline.report import error_lines, summary_lines
+from pipeline.resolve import default, environ, resolve_run
+from pipeline.run import RunResult, run_convert
+
+
+@click.command()
+@click.option(
+    "--input",
+    "-i",
+    "inputs",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="Log file, directory (recursive) or glob; repeatable. JSON lines (.jsonl/.ndjson/.json/.log, optionally .gz/.zst) or Parquet.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"OTLP JSON lines file written when no endpoint is configured. [default: {default(RunConfig, 'output')}]",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Rejected lines (file, line, reason) as JSON lines. [default: <output>.rejects.jsonl]",
+)
+@click.option(
+    "--timestamp-field",
+    "timestamp_fields",
+    multiple=True,
+    metavar="KEY",
+    help=f"Top-level key holding the event time; repeatable. [default: {', '.join(default(RunConfig, 'timestamp_fields'))}]",
+)
+@click.option(
+    "--root-name",
+    metavar="NAME",
+    default=None,
+    help=f"Name of each session's root span. [default: {default(MappingOptions, 'root_name')}]",
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Extra Braintrust tag on every root span; repeatable.",
+)
+@click.option(
+    "--attributes",
+    "payloads",
+    type=click.Choice(PAYLOADS),
+    default=None,
+    help=f"Where span messages go, once per span: braintrust.input_json/output_json, gen_ai.input/output.messages (other OTLP backends), or both (twice the bytes). [default: {default(MappingOptions, 'payloads')}]",
+)
+@click.option(
+    "--max-history",
+    default=None,
+    type=int,
+    help=f"Conversation messages kept in each response span's input, after the system instructions and a note of how many were left out (the root keeps the whole history). [default: {default(MappingOptions, 'max_history')}]",
+)
+@click.option(
+    "--service-name",
+    metavar="NAME",
+    default=None,
+    help=f"OTel resource service.name. [default: {default(RunConfig, 'service_name')}]",
+)
+@click.option("--strict", is_flag=True, help="Exit 5 when any input line was rejected.")
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the run's counts as JSON here.",
+)
+@click.option(
+    "--dead-letter",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Spans that failed after retries, as OTLP JSON lines (with a state the next run resends them; without, use `realtrace replay`). [default: <output>.dead-letter.jsonl]",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SQLite state of what was delivered where. [default: .realtrace/state.db beside the output, or $XDG_STATE_HOME/realtrace/state.db]",
+)
+@click.option(
+    "--no-state",
+    is_flag=True,
+    help="Keep no state: every run converts and sends everything (and overwrites --output).",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Ignore the state: re-read every file and re-send every session (ids stay the same).",
+)
+@click.option(
+    "--skip-changed",
+    is_flag=True,
+    help="Keep the first delivery of a session whose events changed since, instead of re-sending it.",
+)
+@click.option(
+    "--since",
+    type=str,
+    default=None,
+    metavar="WHEN",
+    help="Only sessions starting at or after WHEN (date or ISO datetime, UTC if no offset).",
+)
+@click.option(
+    "--until", type=str, default=None, metavar="WHEN", help="Only sessions starting before WHEN."
+)
+@click.option(
+    "--sessions-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Only the session keys listed in this file, one per line.",
+)
+@click.option(
+    "--progress",
+    "progress_mode",
+    type=click.Choice(["auto", "bar", "log", "none"]),
+    default="auto",
+    show_default=True,
+    help="Progress bar on a terminal, periodic log lines otherwise (cron).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of log lines on stderr.",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help=f"Worker processes for reading and converting; 0 = automatic (one per CPU, up to 4 and at most one per file, for inputs over 256 MB). [default: {default(RunConfig, 'workers')}]",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No summary or progress; errors still go to stderr."
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print every resolved setting with where it came from (flag, environment or default), credentials redacted, and exit.",
+)
+@export_options
+@config_errors
+def convert(
+    progress_mode: str, log_format: str, quiet: bool, print_config: bool, **flags: Any
+) -> None:
+    """Convert event logs to one trace per session and write or export them.
+
+    \b
+    Examples:
+      realtrace convert --input sample_logs/
+      realtrace convert -i 'logs/2026-11-*.jsonl.gz' -o traces.jsonl --tag nightly
+      BRAINTRUST_API_KEY=... realtrace convert -i logs/ --braintrust-project voice-agent
+      realtrace convert -i logs/ --endpoint http://localhost:4317 --protocol grpc
+
+    Reruns are idempotent: sessions already delivered unchanged to the same
+    destination are skipped (see --state, --full, --skip-changed).
+
+    Exit codes: 0 all delivered; 1 internal error (a bug); 2 configuration error
+    (or credentials refused); 3 some sessions not delivered (the next run resends
+    them); 4 nothing to do (no new session); 5 lines rejected under --strict;
+    6 another run holds the state; 7 I/O error (disk full, unwritable path);
+    130/143 stopped by SIGINT/SIGTERM (what was acknowledged is recorded).
+    """
+    export = pop_export(flags)
+    cfg = resolve_run(environ(), export=export, **flags)
+    if print_config:
+        cfg.validate()
+        for line in config_lines(cfg):
+            click.echo(line)
+        return
+    setup_logging(log_format, quiet, cfg.export.secrets if cfg.export else ())
+    stop = threading.Event()
+    with stopping_on_signals(stop) as signalled:
+        result = run_convert(cfg, Progress("none" if quiet else progress_mode), stop)
+    _summary(cfg, result, quiet)
+    raise SystemExit(EXIT_SIGNAL[signalled[0]] if signalled else result.exit_code)
+
+
+def _summary(cfg: RunConfig, result: RunResult, quiet: bool) -> None:
+    for line in error_lines(result.stats):
+        click.echo(line, err=True)
+    if quiet:
+        return
+    for line in summary_lines(result.stats):
+        click.echo(line)
+    click.echo(f"output:              {cfg.destination}")
+    click.echo(f"rejects:             {cfg.rejects_path}")
+    if result.stats.spans_dead_lettered:
+        advice = (
+            "the next run sends these sessions again; do not also replay it"
+            if cfg.state is not None
+            else f"send later with: realtrace replay {cfg.dead_letter_path} ..."
+        )
+        click.echo(f"dead letter:         {cfg.dead_letter_path} ({advice})")
+
+
+def config_lines(cfg: RunConfig) -> list[str]:
+    """`name  value  (source)` for every setting of a run, as `git config --show-origin`."""
+    src = dict(cfg.sources)
+    m = cfg.mapping
+    rows: list[tuple[str, str, str]] = [
+        ("input", ", ".join(cfg.inputs), "flag --input"),
+        ("rejects", str(cfg.rejects_path), src.get("rejects", "default")),
+        ("dead-letter", str(cfg.dead_letter_path), src.get("dead_letter", "default")),
+        ("report", str(cfg.report or "(none)"), src.get("report", "default")),
+        ("state", str(cfg.state or "(none)"), src.get("state", "default")),
+        (
+            "timestamp-field",
+            ", ".join(cfg.timestamp_fields),
+            src.get("timestamp_fields", "default"),
+        ),
+        ("root-name", m.root_name, src["root_name"]),
+        ("tag", ", ".join(m.tags) or "(none)", src["tags"]),
+        ("attributes", m.payloads, src["payloads"]),
+        ("max-history", str(m.max_history), src["max_history"]),
+        ("service-name", cfg.service_name, src["service_name"]),
+        ("max-batch-spans", str(cfg.limits.max_spans), src["max_batch_spans"]),
+        ("max-batch-bytes", str(cfg.limits.max_bytes), src["max_batch_bytes"]),
+        (
+            "workers",
+            str(cfg.workers) + (" (automatic)" if cfg.workers == 0 else ""),
+            src["workers"],
+        ),
+    ]
+    rows += [
+        (k.replace("_", "-"), "true", src[k])
+        for k in ("strict", "full", "skip_changed")
+        if getattr(cfg, k)
+    ]
+    rows += (
+        export_rows(cfg.export)
+        if cfg.export is not None
+        else [("destination", cfg.destination, src["output"])]
+    )
+    width = max(len(r[0]) for r in rows)
+    return [f"{name:<{width}}  {value}  ({source})" for name, value, source in rows]
+
+
+def export_rows(export: Any) -> list[tuple[str, str, str]]:
+    """The export settings with their sources, credentials redacted."""
+    redact = Redactor(export.secrets)
+    src = dict(export.sources)
+    rows = [
+        ("destination", export.traces_url, src["endpoint"]),
+        ("protocol", export.protocol, src["protocol"]),
+        ("compression", export.compression, src["compression"]),
+        ("timeout", f"{export.timeout:g} s", src["timeout"]),
+        ("max-retry-time", f"{export.max_retry_time:g} s", src["max_retry_time"]),
+        ("concurrency", str(export.concurrency), src["concurrency"]),
+        ("insecure", str(export.insecure).lower(), src["insecure"]),
+    ]
+    return rows + [
+        (f"header {k}", redact(v), src.get(f"header {k}", "")) for k, v in export.headers
+    ]

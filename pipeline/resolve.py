@@ -1,0 +1,320 @@
+"""Resolve: flags, environment and defaults, once, into the frozen settings of `config`,
+keeping where every value came from (for `realtrace config` and `convert --print-config`).
+
+Precedence is written once here, in the order the OpenTelemetry SDK uses: CLI flag,
+then the signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variable, then
+`OTEL_EXPORTER_OTLP_*`, then Braintrust's own `BRAINTRUST_*` variables, then the
+default declared on the settings' dataclass (each default is written there only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pipeline.config import (
+    BRAINTRUST_API_URL,
+    BatchLimits,
+    ConfigError,
+    ExportConfig,
+    RunConfig,
+)
+from pipeline.core.attributes import MappingOptions
+from pipeline.state.store import default_state_path
+
+
+def default(cls: type, name: str) -> Any:
+    """The default a settings dataclass declares for `name` (help texts quote it)."""
+    for f in fields(cls):
+        if f.name == name:
+            return f.default_factory() if callable(f.default_factory) else f.default
+    raise KeyError(name)
+
+
+def parse_headers(text: str | None) -> list[tuple[str, str]]:
+    """`OTEL_EXPORTER_OTLP_HEADERS` format: comma-separated, URL-encoded `key=value`."""
+    out: list[tuple[str, str]] = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ConfigError(
+                f"malformed header {part.split('=')[0].strip()!r}: expected key=value"
+            )
+        k, v = part.split("=", 1)
+        out.append((unquote(k.strip()).lower(), unquote(v.strip())))
+    return out
+
+
+@dataclass(slots=True)
+class _Sources:
+    """Values picked from a flag or the environment, remembering which."""
+
+    env: Mapping[str, str]
+    src: dict[str, str] = field(default_factory=dict)
+
+    def pick(self, key: str, flag: object, flag_name: str, *names: str) -> str | None:
+        if flag is not None:
+            self.src[key] = f"flag {flag_name}"
+            return str(flag)
+        for n in names:
+            if self.env.get(n):
+                self.src[key] = f"env {n}"
+                return self.env[n]
+        return None
+
+    def flag_or_default(self, key: str, value: Any, flag_name: str, fallback: Any) -> Any:
+        self.src[key] = "default" if value is None else f"flag {flag_name}"
+        return fallback if value is None else value
+
+
+@dataclass(frozen=True, slots=True)
+class BraintrustFlags:
+    """What the user said about Braintrust: `--braintrust`, its project or parent, a key."""
+
+    on: bool = False
+    project: str | None = None
+    parent: str | None = None
+    api_key: str | None = None
+
+    @property
+    def asked(self) -> bool:
+        return self.on or self.project is not None or self.parent is not None
+
+
+def _endpoint(s: _Sources, endpoint: str | None, bt: BraintrustFlags) -> tuple[str | None, bool]:
+    """The endpoint, and whether it is Braintrust's by default (no endpoint given)."""
+    ep = s.pick(
+        "endpoint",
+        endpoint,
+        "--endpoint",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    )
+    use_bt = bt.on or (ep is None and (bt.project or bt.parent) is not None)
+    if ep is None and use_bt:
+        url = s.env.get("BRAINTRUST_API_URL")
+        ep = f"{(url or BRAINTRUST_API_URL).rstrip('/')}/otel"
+        s.src["endpoint"] = "env BRAINTRUST_API_URL" if url else "default (Braintrust)"
+    return ep, use_bt
+
+
+def _headers(
+    s: _Sources, ep: str, use_bt: bool, bt: BraintrustFlags, flags: tuple[str, ...]
+) -> dict[str, str]:
+    hdrs: dict[str, str] = {}
+    for name in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
+        for k, v in parse_headers(s.env.get(name)):
+            hdrs[k] = v
+            s.src[f"header {k}"] = f"env {name}"
+    # The Braintrust key goes only where Braintrust was asked for (a flag) or to its own
+    # host, never to an arbitrary collector that happens to be configured.
+    is_bt = use_bt or bt.asked or "braintrust.dev" in (urlsplit(ep).hostname or "")
+    key = bt.api_key or s.env.get("BRAINTRUST_API_KEY")
+    if key and is_bt and "authorization" not in hdrs:
+        hdrs["authorization"] = f"Bearer {key}"
+        s.src["header authorization"] = "env BRAINTRUST_API_KEY"
+    parent = bt.parent or (f"project_name:{bt.project}" if bt.project else None)
+    parent = parent or s.env.get("BRAINTRUST_PARENT")
+    if parent and is_bt:
+        hdrs["x-bt-parent"] = parent
+        s.src["header x-bt-parent"] = (
+            "flag --braintrust-parent"
+            if bt.parent
+            else "flag --braintrust-project"
+            if bt.project
+            else "env BRAINTRUST_PARENT"
+        )
+    for h in flags:
+        for k, v in parse_headers(h.replace(",", "%2C")):
+            hdrs[k] = v
+            s.src[f"header {k}"] = "flag --header"
+    if bt.asked and "authorization" not in hdrs:
+        raise ConfigError(
+            "Braintrust needs an API key: set BRAINTRUST_API_KEY (or pass an Authorization --header)"
+        )
+    return hdrs
+
+
+def _timeout(s: _Sources, timeout: float | None) -> float:
+    """Seconds; the OTel variables carry milliseconds, the flag carries seconds."""
+    text = s.pick(
+        "timeout",
+        timeout,
+        "--timeout",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    )
+    if text is None:
+        s.src["timeout"] = "default"
+        return float(default(ExportConfig, "timeout"))
+    if timeout is not None:
+        return float(timeout)
+    try:
+        return float(text) / 1000
+    except ValueError:
+        raise ConfigError(
+            f"{s.src['timeout'][4:]}={text!r}: expected milliseconds (a number), e.g. 30000"
+        ) from None
+
+
+def resolve_export(
+    env: Mapping[str, str],
+    *,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: tuple[str, ...] = (),
+    compression: str | None = None,
+    timeout: float | None = None,
+    braintrust: bool = False,
+    braintrust_project: str | None = None,
+    braintrust_parent: str | None = None,
+    api_key: str | None = None,
+    insecure: bool = False,
+    max_retry_time: float | None = None,
+    concurrency: int | None = None,
+) -> ExportConfig | None:
+    """Flags over environment; None means no network export (write the local file)."""
+    s = _Sources(env)
+    bt = BraintrustFlags(braintrust, braintrust_project, braintrust_parent, api_key)
+    ep, use_bt = _endpoint(s, endpoint, bt)
+    if ep is None:
+        return None
+    proto = s.pick(
+        "protocol",
+        protocol,
+        "--protocol",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    )
+    if proto is None:
+        proto = "http/protobuf" if use_bt or ep.startswith("https://") or "/otel" in ep else "grpc"
+        s.src["protocol"] = "default (from the endpoint)"
+    hdrs = _headers(s, ep, use_bt, bt, headers)
+    comp = s.pick(
+        "compression",
+        compression,
+        "--compression",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    )
+    if comp is None:
+        comp, s.src["compression"] = default(ExportConfig, "compression"), "default"
+    return ExportConfig(
+        endpoint=ep,
+        protocol="http/protobuf" if proto == "http" else proto,
+        headers=tuple(sorted(hdrs.items())),
+        compression=comp,
+        timeout=_timeout(s, timeout),
+        insecure=bool(s.flag_or_default("insecure", insecure or None, "--insecure", False)),
+        max_retry_time=s.flag_or_default(
+            "max_retry_time",
+            max_retry_time,
+            "--max-retry-time",
+            default(ExportConfig, "max_retry_time"),
+        ),
+        concurrency=s.flag_or_default(
+            "concurrency", concurrency, "--concurrency", default(ExportConfig, "concurrency")
+        ),
+        signal_endpoint=s.src.get("endpoint") == "env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        sources=tuple(sorted(s.src.items())),
+    )
+
+
+def parse_when(text: str | None, flag: str) -> int | None:
+    """A date or ISO datetime as UTC nanoseconds (naive means UTC)."""
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {text!r}: expected a date (2026-11-01) or ISO datetime (2026-11-01T06:00:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+
+
+# convert's own options: flag name, the RunConfig (or MappingOptions) field it sets
+_RUN_FLAGS = {
+    "output": ("--output", RunConfig),
+    "rejects": ("--rejects", RunConfig),
+    "report": ("--report", RunConfig),
+    "dead_letter": ("--dead-letter", RunConfig),
+    "service_name": ("--service-name", RunConfig),
+    "workers": ("--workers", RunConfig),
+    "sessions_from": ("--sessions-from", RunConfig),
+    "root_name": ("--root-name", MappingOptions),
+    "max_history": ("--max-history", MappingOptions),
+    "payloads": ("--attributes", MappingOptions),
+}
+_SWITCHES = {"strict": "--strict", "full": "--full", "skip_changed": "--skip-changed"}
+
+
+def resolve_run(
+    env: Mapping[str, str],
+    *,
+    inputs: tuple[str, ...],
+    timestamp_fields: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
+    state_path: Path | None = None,
+    no_state: bool = False,
+    since: str | None = None,
+    until: str | None = None,
+    max_batch_spans: int | None = None,
+    max_batch_bytes: int | None = None,
+    export: Mapping[str, Any] | None = None,
+    **flags: Any,
+) -> RunConfig:
+    """Every setting of one `convert` run, from its flags (None: not given) and `env`."""
+    s = _Sources(env)
+    v = {
+        k: s.flag_or_default(k, flags.get(k), flag, default(cls, k))
+        for k, (flag, cls) in _RUN_FLAGS.items()
+    }
+    strict, full, skip_changed = (
+        bool(s.flag_or_default(k, flags.get(k) or None, f, False)) for k, f in _SWITCHES.items()
+    )
+    if timestamp_fields:
+        s.src["timestamp_fields"] = "flag --timestamp-field"
+    s.src["tags"] = "flag --tag" if tags else "default"
+    output = Path(v["output"])
+    state = None if no_state else state_path or default_state_path(output)
+    s.src["state"] = "flag --no-state" if no_state else "flag --state" if state_path else "default"
+    limits = BatchLimits(
+        s.flag_or_default(
+            "max_batch_spans", max_batch_spans, "--max-batch-spans", BatchLimits().max_spans
+        ),
+        s.flag_or_default(
+            "max_batch_bytes", max_batch_bytes, "--max-batch-bytes", BatchLimits().max_bytes
+        ),
+    )
+    exp = resolve_export(env, **(export or {}))
+    for key, where in exp.sources if exp else ():
+        s.src[key] = where
+    mapping = MappingOptions(v.pop("root_name"), tags, v.pop("max_history"), v.pop("payloads"))
+    return RunConfig(
+        inputs=inputs,
+        timestamp_fields=timestamp_fields or default(RunConfig, "timestamp_fields"),
+        mapping=mapping,
+        export=exp,
+        state=state,
+        since_ns=parse_when(since, "--since"),
+        until_ns=parse_when(until, "--until"),
+        limits=limits,
+        sources=tuple(sorted(s.src.items())),
+        strict=strict,
+        full=full,
+        skip_changed=skip_changed,
+        **{**v, "output": output},
+    )
+
+
+def environ() -> Mapping[str, str]:
+    return os.environ

@@ -1,0 +1,191 @@
+"""The delivery chain: small senders with one method each, in the shape of the OTel
+Collector's exporterhelper.
+
+    network: DeadLetterSender → SplitSender → RetrySender → TransportSender (gRPC | HTTP)
+    file:    FileSender
+
+Every sender takes a `Payload` (a resource and its spans) and returns an `Outcome`;
+none raises for a failed export. A failure travels up as a typed error inside the
+outcome, so each wrapper acts on the errors that are its business (retry on
+retryable ones, split on "too large", dead-letter what is left) and passes the rest on.
+`deliver` drives any chain and is the same for `convert` and `replay`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from pipeline.core.encode import build_request
+from pipeline.send.sinks import JsonLinesFile
+from pipeline.send.transport import (
+    AuthError,
+    ExportError,
+    PermanentExportError,
+    TooLargeError,
+    Transport,
+)
+
+
+@dataclass(slots=True)
+class Payload:
+    """Spans of one resource, on their way to one request (or several, once split)."""
+
+    resource: Resource
+    spans: list[Span]
+
+    def halves(self) -> tuple[Payload, Payload]:
+        mid = len(self.spans) // 2
+        return Payload(self.resource, self.spans[:mid]), Payload(self.resource, self.spans[mid:])
+
+
+class Interrupted(PermanentExportError):
+    """The run was asked to stop (SIGINT/SIGTERM): no more attempts, no more waiting."""
+
+
+class CircuitOpenError(PermanentExportError):
+    """The run's retry budget is spent: fail the batch at once."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to a payload: counts, the spans that failed and the error that failed
+    them (the first one, typed, so that wrappers can act on it)."""
+
+    delivered: int = 0
+    rejected: int = 0  # refused by the backend in an OTLP partial success
+    rejected_message: str = ""
+    failed: list[Span] = field(default_factory=list)
+    dead_lettered: int = 0
+    requests: int = 0
+    retries: int = 0
+    error: ExportError | None = None
+
+    @classmethod
+    def failure(cls, payload: Payload, error: ExportError, requests: int = 0) -> Outcome:
+        return cls(failed=list(payload.spans), requests=requests, error=error)
+
+    def add(self, other: Outcome) -> None:
+        """Fold the outcome of a part of the same payload into this one."""
+        self.delivered += other.delivered
+        self.rejected += other.rejected
+        self.rejected_message = self.rejected_message or other.rejected_message
+        self.failed += other.failed
+        self.dead_lettered += other.dead_lettered
+        self.requests += other.requests
+        self.retries += other.retries
+        self.error = self.error or other.error
+
+    @property
+    def interrupted(self) -> bool:
+        """Failed spans were never refused: they are not for the dead letter."""
+        return isinstance(self.error, Interrupted)
+
+    @property
+    def auth_failed(self) -> bool:
+        return isinstance(self.error, AuthError)
+
+    @property
+    def message(self) -> str | None:
+        """The error as the user reads it."""
+        err = self.error
+        if err is None:
+            return None
+        if isinstance(err, PermanentExportError) and not isinstance(
+            err, CircuitOpenError | Interrupted
+        ):
+            return f"not retryable: {err}"
+        return str(err)
+
+
+class Sender(Protocol):
+    def send(self, payload: Payload) -> Outcome: ...
+
+
+class TransportSender:
+    """One attempt over the wire; the transport's typed errors become the outcome's."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def send(self, payload: Payload) -> Outcome:
+        try:
+            rejected, message = self.transport.send(build_request(payload.spans, payload.resource))
+        except ExportError as exc:
+            return Outcome.failure(payload, exc, requests=1)
+        n = len(payload.spans)
+        rejected = min(max(rejected, 0), n)  # a backend's count is not trusted blindly
+        return Outcome(
+            delivered=n - rejected,
+            rejected=rejected,
+            rejected_message=message if rejected else "",
+            requests=1,
+        )
+
+
+class SplitSender:
+    """Halve a payload the receiver calls too large (HTTP 413, gRPC message size).
+
+    The size that worked is remembered for the rest of the run, so later payloads do not
+    start again at the refused size; a single span still too large fails alone.
+    """
+
+    def __init__(self, next_: Sender) -> None:
+        self.next = next_
+        self.fits = 1 << 62  # spans per request
+
+    def send(self, payload: Payload) -> Outcome:
+        n = len(payload.spans)
+        if n > self.fits:
+            return self._halves(payload)
+        out = self.next.send(payload)
+        if not isinstance(out.error, TooLargeError):
+            return out
+        if n == 1:
+            out.error = TooLargeError(
+                f"a single span is larger than the receiver accepts: {out.error}"
+            )
+            return out
+        self.fits = min(self.fits, n - 1)
+        parts = self._halves(payload)
+        parts.requests += out.requests
+        parts.retries += out.retries
+        return parts
+
+    def _halves(self, payload: Payload) -> Outcome:
+        total = Outcome()
+        for half in payload.halves():
+            total.add(self.send(half))
+        return total
+
+
+class DeadLetterSender:
+    """What failed for good goes to an OTLP JSON lines file, replayable as it is."""
+
+    def __init__(self, next_: Sender, file: JsonLinesFile) -> None:
+        self.next = next_
+        self.file = file
+        self._lock = threading.Lock()  # sends run in several threads
+
+    def send(self, payload: Payload) -> Outcome:
+        out = self.next.send(payload)
+        if out.failed and not out.interrupted:
+            with self._lock:
+                self.file.write(build_request(out.failed, payload.resource))
+            out.dead_lettered = len(out.failed)
+        return out
+
+
+class FileSender:
+    """One OTLP JSON line per payload, written whole (see `JsonLinesFile`)."""
+
+    def __init__(self, file: JsonLinesFile) -> None:
+        self.file = file
+
+    def send(self, payload: Payload) -> Outcome:
+        self.file.write(build_request(payload.spans, payload.resource))
+        return Outcome(delivered=len(payload.spans), requests=1)
