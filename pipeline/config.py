@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pipeline.core.attributes import MappingOptions
 from pipeline.read.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_MEMORY_BUDGET
-from pipeline.read.load import DEFAULT_TIMESTAMP_FIELDS
+from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS
 
 BRAINTRUST_API_URL = "https://api.braintrust.dev"
 DEFAULT_OUTPUT = Path("realtrace-traces.jsonl")

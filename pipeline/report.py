@@ -13,7 +13,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from pipeline.read.load import LoadResult, Reject
+from pipeline.read.files import Reject
+from pipeline.read.load import LoadResult
 
 
 class ExitCode(IntEnum):

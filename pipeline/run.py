@@ -31,13 +31,9 @@ from pipeline.core.model import SessionSpans
 from pipeline.engine.local import convert_chunk, merge_chunk, ordered_map, read_into
 from pipeline.progress import Progress
 from pipeline.read.chunks import EventStore
-from pipeline.read.load import (
-    DEFAULT_TIMESTAMP_FIELDS,
-    EVENT_SCHEMA,
-    Reject,
-    decoded_size,
-    find_inputs,
-)
+from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA
+from pipeline.read.files import Reject, find_inputs
+from pipeline.read.raw import decoded_size
 from pipeline.read.selection import Selector, plan_files, read_session_list
 from pipeline.redact import Redactor
 from pipeline.report import ExitCode, RunStats, exit_code_for, write_report

@@ -80,7 +80,7 @@ def test_components_group_files_sharing_a_session() -> None:
 def test_convert_frame_is_the_engine_agnostic_core(tmp_path: Path, sample_run: Path) -> None:
     """A frame of several sessions in, span records out: what a Ray/Spark task would call."""
     from pipeline.core.convert import convert_frame
-    from pipeline.read.load import expand_inputs
+    from pipeline.read.files import expand_inputs
     from pipeline.run import load_sessions
 
     frame, _, _ = load_sessions(expand_inputs([str(SAMPLES)]))

@@ -10,7 +10,8 @@ import polars as pl
 import zstandard
 from conftest import SAMPLES, read_spans, traces
 
-from pipeline.read.load import expand_inputs, load_files
+from pipeline.read.files import expand_inputs
+from pipeline.read.load import load_files
 from pipeline.run import load_sessions
 
 
@@ -270,7 +271,7 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
 
 def test_parquet_is_read_in_record_batches_with_row_numbers(tmp_path: Path) -> None:
     """Slices of rows sized from the budget, also inside one big row group."""
-    from pipeline.read.load import _parquet_frames
+    from pipeline.read.raw import _parquet_frames
 
     n = 2000
     pl.DataFrame(
@@ -369,7 +370,7 @@ def test_lake_parquet_gives_the_same_spans_as_jsonl(tmp_path: Path) -> None:
 
 
 def test_parquet_size_decisions_use_the_decoded_size(tmp_path: Path) -> None:
-    from pipeline.read.load import decoded_size
+    from pipeline.read.raw import decoded_size
 
     pad = "x" * 10_000  # every row distinct (no dictionary encoding), zstd shrinks them
     rows = [json.dumps({"type": "rate_limits.updated", "pad": pad + str(i)}) for i in range(500)]

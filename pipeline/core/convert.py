@@ -19,7 +19,7 @@ from pipeline.core.ids import trace_id
 from pipeline.core.model import SessionEvents, SessionSpans
 from pipeline.core.reconstruct import reconstruct
 from pipeline.core.sessionize import split_sessions
-from pipeline.read.load import Reject
+from pipeline.read.files import Reject
 from pipeline.report import RunStats
 
 

@@ -26,7 +26,8 @@ from pipeline.core.encode import encode_span
 from pipeline.core.model import SessionSpans
 from pipeline.core.sessionize import assign_sessions
 from pipeline.read.chunks import EventStore
-from pipeline.read.load import LoadResult, Reject, load_file
+from pipeline.read.files import Reject
+from pipeline.read.load import LoadResult, load_file
 from pipeline.read.selection import Selector
 from pipeline.report import RunStats
 

@@ -1,0 +1,318 @@
+"""Extract: typed event columns from raw records, with Polars expressions.
+
+Every record is kept as a raw JSON string and only the fields the pipeline needs
+are extracted, so heterogeneous event schemas never break schema inference
+(`read_ndjson` infers from the first rows and drops later keys). Base64 audio
+payloads are measured and cut out before any JSON parsing, so the bulk of a log
+(audio) is scanned once by a regex and never decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from pipeline.core.events import ALIASES, AUDIO_TYPES
+
+DEFAULT_TIMESTAMP_FIELDS: tuple[str, ...] = ("timestamp", "ts", "time", "received_at", "logged_at")
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "file": pl.UInt32(),
+    "line": pl.UInt32(),
+    "ts_ns": pl.Int64(),
+    "session_id": pl.String(),
+    "type": pl.String(),
+    "event": pl.String(),
+    "audio_b64_len": pl.Int64(),
+    "response_id": pl.String(),
+    "metadata": pl.String(),
+    "created_session_id": pl.String(),
+}
+
+
+def _jp(col: pl.Expr, path: str) -> pl.Expr:
+    return col.str.json_path_match(path)
+
+
+def _timestamp_ns(text: pl.Expr) -> pl.Expr:
+    """Integer UTC nanoseconds from ISO-8601 text or an epoch number of any unit.
+
+    Epoch numbers are handled as decimal text (integer and fraction parts apart)
+    so no float rounding touches nanoseconds; the unit comes from the magnitude.
+    """
+    t = text.str.strip_chars().str.strip_chars('"')
+    is_num = t.str.contains(r"^-?\d+(\.\d+)?$")
+    int_part = t.str.extract(r"^(-?\d+)", 1).cast(pl.Int64, strict=False)
+    frac = t.str.extract(r"\.(\d+)$", 1).fill_null("")
+    mag = int_part.abs()
+    digits = (
+        pl.when(mag < 100_000_000_000)
+        .then(9)
+        .when(mag < 100_000_000_000_000)
+        .then(6)
+        .when(mag < 100_000_000_000_000_000)
+        .then(3)
+        .otherwise(0)
+    )
+    scale = pl.lit(10, dtype=pl.Int64).pow(digits)
+    frac_ns = (
+        pl.concat_str([frac, pl.lit("000000000")])
+        .str.slice(0, digits)
+        .cast(pl.Int64, strict=False)
+        .fill_null(0)
+    )
+    from_num = int_part * scale + pl.when(int_part < 0).then(-frac_ns).otherwise(frac_ns)
+    # Exponent notation (1.7e9) still parses, at float precision.
+    sci = t.cast(pl.Float64, strict=False)
+    sci_ns = (
+        sci
+        * pl.when(sci.abs() < 1e11)
+        .then(1e9)
+        .when(sci.abs() < 1e14)
+        .then(1e6)
+        .when(sci.abs() < 1e17)
+        .then(1e3)
+        .otherwise(1.0)
+    ).cast(pl.Int64, strict=False)
+    iso = pl.coalesce(
+        t.str.to_datetime(format="%+", time_unit="ns", time_zone="UTC", strict=False),
+        t.str.to_datetime(
+            format="%Y-%m-%dT%H:%M:%S%.f", time_unit="ns", strict=False
+        ).dt.replace_time_zone("UTC"),
+        t.str.to_datetime(
+            format="%Y-%m-%d %H:%M:%S%.f", time_unit="ns", strict=False
+        ).dt.replace_time_zone("UTC"),
+    ).dt.epoch("ns")
+    return pl.when(is_num).then(from_num).otherwise(pl.coalesce(iso, sci_ns))
+
+
+def _coalesce_lazily(df: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.Series:
+    """First non-null of `exprs`, evaluating each later one only on rows still null.
+
+    `pl.coalesce` would run every JSON path over every row; alternatives (other
+    timestamp keys, the flat record shape) are rare, so this parses each line ~once.
+    """
+    out = df.select(exprs[0]).to_series()
+    for expr in exprs[1:]:
+        missing = out.is_null()
+        if not missing.any():
+            break
+        out = out.scatter(missing.arg_true(), df.filter(missing).select(expr).to_series())
+    return out
+
+
+_FIELDS = ("type", "response_id")
+
+
+def _payload_start() -> pl.Expr:
+    """Where the base64 payload starts, by literal search for `"delta":"` / `"audio":"`.
+
+    Rows where the key is spelled otherwise (odd spacing) come out null and are
+    measured by a JSON path instead.
+    """
+    r = pl.col("raw")
+    starts = []
+    for key in ("delta", "audio"):
+        for sep in (":", ": "):
+            lit = f'"{key}"{sep}"'
+            starts.append(r.str.find(lit, literal=True) + len(lit))
+    return pl.coalesce(starts)
+
+
+def _payload_len_by_search() -> pl.Expr:
+    """Length of the base64 payload: it ends at the first `"` (base64 has none)."""
+    return pl.col("raw").str.slice(_payload_start()).str.find('"', literal=True).cast(pl.Int64)
+
+
+# An audio event's type, found literally: such lines are measured, and their payload cut
+# out before any JSON parse (it is most of a voice log's bytes).
+_AUDIO_TYPE = r'"type": ?"(?:input_audio_buffer\.append|response\.output_audio\.delta|response\.audio\.delta)"'
+
+
+def _cut_audio_payloads(raw: pl.DataFrame) -> pl.DataFrame:
+    """Lines that name an audio event type lose their payload (measured in `_cut_len`), so
+    the JSON parse that follows reads a few hundred bytes instead of the whole line."""
+    r = pl.col("raw")
+    start, length = _payload_start(), _payload_len_by_search()
+    cut = pl.when(r.str.contains(_AUDIO_TYPE) & start.is_not_null()).then(length)
+    raw = raw.with_columns(cut.alias("_cut_len"))
+    return raw.with_columns(
+        pl.when(pl.col("_cut_len").is_not_null())
+        .then(pl.concat_str([r.str.slice(0, start), r.str.slice(start + pl.col("_cut_len"))]))
+        .otherwise(r)
+        .alias("raw")
+    )
+
+
+def _decode_fast(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
+    """All needed fields in one JSON parse per line; raises on any irregular line."""
+    inner = {k: pl.String() for k in (*_FIELDS, "name")}
+    top = {
+        k: pl.String()
+        for k in (*timestamp_fields, "session_id", "direction", *_FIELDS)
+        if k != "event"
+    }
+    d = raw["raw"].str.json_decode(pl.Struct({**top, "event": pl.Struct(inner)}))
+    ev = d.struct.field("event")
+    direction = d.struct.field("direction")
+    env = ev.struct.field("type").is_not_null() | ((direction == "app") & ev.is_not_null())
+    ts = d.struct.field(timestamp_fields[0])
+    for name in timestamp_fields[1:]:
+        ts = ts.fill_null(d.struct.field(name))
+
+    def pick(name: str) -> pl.Series:
+        return pl.select(
+            pl.when(env).then(ev.struct.field(name)).otherwise(d.struct.field(name))
+        ).to_series()
+
+    return raw.with_columns(
+        pick("type").alias("_raw_type"),
+        env.alias("_env"),
+        ts.alias("_ts_text"),
+        d.struct.field("session_id").alias("session_id"),
+        pick("response_id").alias("_resp"),
+        direction.alias("_direction"),
+        ev.struct.field("name").alias("_app_name"),
+    )
+
+
+def _decode_robust(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
+    """Line by line tolerant: JSON paths return null on malformed lines instead of failing."""
+    r = pl.col("raw")
+    env_type = _coalesce_lazily(raw, [_jp(r, "$.event.type")])
+    app_env = (pl.col("_direction") == "app") & _jp(r, "$.event").is_not_null()
+    flat = pl.col("_env_type").is_null() & ~app_env.fill_null(False)
+    df = raw.with_columns(
+        env_type.alias("_env_type"),
+        _coalesce_lazily(raw, [_jp(r, f"$.{name}") for name in timestamp_fields]).alias("_ts_text"),
+        _jp(r, "$.session_id").alias("session_id"),
+        _jp(r, "$.direction").alias("_direction"),
+        _jp(r, "$.event.name").alias("_app_name"),
+    )
+    df = df.with_columns(
+        _coalesce_lazily(df, [pl.col("_env_type"), pl.when(flat).then(_jp(r, "$.type"))]).alias(
+            "_raw_type"
+        ),
+        (~flat).alias("_env"),
+    )
+    env = pl.col("_env")
+    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
+    return df.drop("_env_type").with_columns(
+        pl.when(is_audio)
+        .then(pl.when(env).then(_jp(r, "$.event.response_id")).otherwise(_jp(r, "$.response_id")))
+        .alias("_resp"),
+    )
+
+
+def _payload_len(df: pl.DataFrame) -> pl.Series:
+    """Audio payload length: cut before parsing, else found by search, else decoded."""
+    r = pl.col("raw")
+    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
+    env = pl.col("_env")
+    return _coalesce_lazily(
+        df,
+        [
+            pl.when(is_audio).then(pl.col("_cut_len")),
+            pl.when(is_audio).then(_payload_len_by_search()),
+            pl.when(is_audio).then(
+                pl.coalesce(
+                    pl.when(env).then(_jp(r, "$.event.delta")).otherwise(_jp(r, "$.delta")),
+                    pl.when(env).then(_jp(r, "$.event.audio")).otherwise(_jp(r, "$.audio")),
+                )
+                .str.len_bytes()
+                .cast(pl.Int64)
+            ),
+        ],
+    )
+
+
+def _app_type() -> pl.Expr:
+    """App records (trace model §5): an envelope saying "direction": "app" names its step
+    by the event's type or name; the state machine knows them by the `app.` prefix."""
+    step = pl.coalesce(
+        pl.col("_raw_type").str.strip_prefix("app."), pl.col("_app_name"), pl.lit("step")
+    )
+    return (
+        pl.when(pl.col("_direction") == "app")
+        .then(pl.concat_str(pl.lit("app."), step))
+        .otherwise(pl.col("_raw_type"))
+    )
+
+
+def _reject_reason() -> pl.Expr:
+    """Why a row is not a usable event (null when it is)."""
+    r = pl.col("raw")
+    # anchored regexes stop at the first character: no copy of long lines
+    return (
+        pl.when(r.str.contains(r"^\s*$"))
+        .then(pl.lit("blank"))
+        .when(pl.col("_raw_type").is_null() & ~r.str.contains(r"^\s*\{"))
+        .then(pl.lit("malformed JSON (not a JSON object)"))
+        .when(pl.col("_raw_type").is_null())
+        .then(pl.lit("malformed JSON or no event type"))
+        .when(pl.col("_ts_text").is_null())
+        .then(pl.lit("no timestamp field"))
+        .when(pl.col("ts_ns").is_null())
+        .then(pl.lit("unparseable timestamp"))
+    )
+
+
+def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
+    """Typed event columns from raw records (columns file, line, raw).
+
+    Rows that are not usable events keep a non-null `reject` reason; the caller
+    splits them off. A file of regular lines is decoded in one parse per line;
+    one irregular line (malformed, a field of an unexpected type) sends the whole
+    frame through the tolerant path. Audio rows (most of a log's bytes) yield
+    only type, time, session, response id and payload length; every other row
+    also yields its event JSON for the state machine. Pure: frame in, frame out.
+    """
+    r = pl.col("raw")
+    raw = _cut_audio_payloads(raw)
+    try:
+        df = _decode_fast(raw, timestamp_fields)
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
+        df = _decode_robust(raw, timestamp_fields)
+    payload = _payload_len(df)
+    df = df.with_columns(_app_type().alias("_raw_type"))
+    df = df.with_columns(
+        pl.col("_raw_type").replace(ALIASES).alias("type"),
+        _timestamp_ns(pl.col("_ts_text")).alias("ts_ns"),
+        payload.alias("_payload_len"),
+    ).with_columns(_reject_reason().alias("reject"))
+    df = df.with_columns(
+        pl.when(pl.col("reject").is_not_null()).then(r.str.slice(0, 200)).alias("excerpt")
+    )
+    return _typed_rows(df)
+
+
+def _typed_rows(df: pl.DataFrame) -> pl.DataFrame:
+    """Audio rows keep their payload length only; other rows their event JSON."""
+    r = pl.col("raw")
+    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
+    env = pl.col("_env")
+    audio = (
+        df.drop("raw")
+        .filter(is_audio)
+        .with_columns(
+            pl.col("_payload_len").fill_null(0).alias("audio_b64_len"),
+            pl.col("_resp").alias("response_id"),
+            pl.lit(None, dtype=pl.String).alias("event"),
+            pl.lit(None, dtype=pl.String).alias("metadata"),
+            pl.lit(None, dtype=pl.String).alias("created_session_id"),
+        )
+    )
+    other = df.filter(~is_audio)
+    event = pl.when(env).then(_jp(r, "$.event")).otherwise(r)
+    other = other.with_columns(
+        event.alias("event"), _jp(r, "$.metadata").alias("metadata")
+    ).with_columns(
+        pl.lit(None, dtype=pl.Int64).alias("audio_b64_len"),
+        pl.lit(None, dtype=pl.String).alias("response_id"),
+        pl.when(pl.col("type") == "session.created")
+        .then(_jp(pl.col("event"), "$.session.id"))
+        .alias("created_session_id"),
+    )
+    cols = [*EVENT_SCHEMA, "reject", "excerpt"]
+    return pl.concat([other.select(cols), audio.select(cols)], how="vertical_relaxed")
