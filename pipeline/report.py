@@ -8,11 +8,14 @@ from), `ExitCode` is every code the tool returns.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field, fields
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.encode import json_line
+from pipeline.core.model import SessionSpans
 from pipeline.read.files import Reject
 from pipeline.read.load import LoadResult
 
@@ -116,6 +119,21 @@ class RunStats:
         self.events += loaded.events.height
         self.count_rejects(loaded.rejects)
 
+    def fold(self, sess: SessionSpans) -> None:
+        """Count one converted session (its own counts travel with it, from any engine)."""
+        self.session_rejects += sess.rejects
+        c = sess.counts
+        for stage in ("reconstruct", "attributes", "encode"):
+            self.add_time(stage, getattr(c, f"ns_{stage}") / 1e9)
+        if sess.failed:
+            self.sessions_unconvertible += 1
+            return
+        self.sessions += 1
+        self.spans += sess.span_count
+        self.unknown_events += c.unknown_events
+        self.app_spans += c.app_spans
+        self.sessions_incomplete += int(sess.incomplete)
+
     def absorb(self, other: RunStats) -> None:
         """Add another part of the run's counts to these (a worker's chunk): numbers add up,
         lists extend, counters per key add up, flags combine. New fields need no code here."""
@@ -141,6 +159,23 @@ REPORT_EXTRA = {"throughput": "events_per_s and spans_per_s over the wall time"}
 def report_keys() -> list[tuple[str, str]]:
     """(key, meaning) of every key of the `--report` JSON, in order."""
     return [(f.name, f.metadata["doc"]) for f in fields(RunStats)] + list(REPORT_EXTRA.items())
+
+
+def write_rejects(path: Path, rejects: list[Reject], append: bool = False) -> None:
+    """Rejects as JSON lines (file, line, reason, excerpt); always written so cron can check it.
+
+    Line rejects are written once reading ends; rejects found while converting
+    (bad app records, unconvertible sessions) are appended after.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a" if append else "w", encoding="utf-8") as fh:
+        for r in rejects:
+            row = {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}
+            fh.write(json_line(row) + "\n")
+
+
+def elapsed(start: float) -> float:
+    return round(time.perf_counter() - start, 3)
 
 
 def write_report(path: Path, stats: RunStats) -> None:

@@ -24,10 +24,9 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from pipeline.config import BatchLimits, ConfigError, ExportConfig, RunConfig
-from pipeline.core.attributes import MappingOptions
-from pipeline.core.convert import elapsed, iter_converted, write_rejects
+from pipeline.core.convert import convert_frame
 from pipeline.core.encode import resource
-from pipeline.core.model import SessionSpans
+from pipeline.core.model import SessionCounts, SessionSpans
 from pipeline.engine.local import convert_chunk, merge_chunk, ordered_map, read_into
 from pipeline.progress import Progress
 from pipeline.read.chunks import EventStore
@@ -36,7 +35,14 @@ from pipeline.read.files import Reject, find_inputs
 from pipeline.read.raw import decoded_size
 from pipeline.read.selection import Selector, plan_files, read_session_list
 from pipeline.redact import Redactor
-from pipeline.report import ExitCode, RunStats, exit_code_for, write_report
+from pipeline.report import (
+    ExitCode,
+    RunStats,
+    elapsed,
+    exit_code_for,
+    write_rejects,
+    write_report,
+)
 from pipeline.send.deliver import Destination, deliver, open_chain
 from pipeline.send.sinks import read_requests
 from pipeline.state.store import FileInfo, StateStore
@@ -251,25 +257,32 @@ def _convert_store(
 def _converted(
     cfg: RunConfig, store: EventStore, stats: RunStats, selector: Selector, progress: Progress
 ) -> Iterator[SessionSpans]:
-    """Sessions of every chunk, converted in-process or by worker processes, in chunk order."""
+    """Sessions of every chunk, converted in-process or by worker processes, in chunk order,
+    each folded into the run's counts; sessions that failed to convert stop here."""
+    for sess in _convert_chunks(cfg, store, selector):
+        stats.fold(sess)
+        if not sess.failed:
+            progress.converted(sess.span_count)
+            yield sess
+
+
+def _convert_chunks(
+    cfg: RunConfig, store: EventStore, selector: Selector
+) -> Iterator[SessionSpans]:
     if cfg.workers <= 1:
         for chunk in store.chunks(cfg.chunk_bytes):
             if chunk.height:
-                yield from iter_converted(
-                    chunk, cfg.mapping, stats, keep=selector, on_converted=progress.converted
-                )
+                yield from convert_frame(chunk, cfg.mapping, keep=selector)
         return
     # Smaller chunks so that every worker has work; each carries only its sessions' state.
     chunk_bytes = max(1, min(cfg.chunk_bytes, store.total_bytes // (4 * cfg.workers) + 1))
     tasks = (
-        (chunk, cfg.mapping, selector.for_keys(set(chunk["session_key"].unique().to_list())), True)
+        (chunk, cfg.mapping, selector.for_keys(set(chunk["session_key"].unique().to_list())))
         for chunk in store.chunks(chunk_bytes)
         if chunk.height
     )
     for result in ordered_map(convert_chunk, tasks, cfg.workers):
-        for sess in merge_chunk(result, stats, selector):
-            progress.converted(sess.span_count)
-            yield sess
+        yield from merge_chunk(result, selector)
 
 
 def _record_files(
@@ -316,10 +329,13 @@ def inspect_sessions(
     frame, _, stats = load_sessions(files, timestamp_fields)
     stats.count_rejects(missing)
     rows = []
-    for sess in iter_converted(frame, MappingOptions(), stats):
-        root = sess.spans[0]
-        metrics = json.loads(str(root.attributes["braintrust.metrics"]))
-        meta = json.loads(str(root.attributes["braintrust.metadata"]))
+    for sess in convert_frame(frame):
+        stats.fold(sess)
+        if sess.failed:
+            continue
+        attrs = {kv.key: kv.value.string_value for kv in sess.spans[0].attributes}
+        metrics = json.loads(attrs["braintrust.metrics"])
+        meta = json.loads(attrs["braintrust.metadata"])
         rows.append(
             {
                 "session_key": sess.session_key,
@@ -330,11 +346,11 @@ def inspect_sessions(
                 "turns": metrics["turns"],
                 "responses": metrics["responses"],
                 "tokens": meta.get("total_tokens", 0),
-                "app_spans": sess.stats.get("app_spans", 0),
+                "app_spans": sess.counts.app_spans,
                 "errors": metrics["errors"],
                 "incomplete": sess.incomplete,
                 "spans": len(sess.spans),
-                "events": sess.stats["events"],
+                "events": sess.counts.events,
             }
         )
     return sorted(rows, key=lambda r: (r["start"], r["session_key"])), stats
@@ -400,10 +416,9 @@ def _trace_as_session(trace_id: bytes, spans: list[Span]) -> SessionSpans:
     return SessionSpans(
         trace_id.hex(),
         trace_id,
-        [],
+        spans,
         min(sp.start_time_unix_nano for sp in spans),
         max(sp.end_time_unix_nano for sp in spans),
-        {},
+        SessionCounts(),
         False,
-        encoded=spans,
     )

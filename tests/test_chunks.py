@@ -84,7 +84,7 @@ def test_convert_frame_is_the_engine_agnostic_core(tmp_path: Path, sample_run: P
     from pipeline.run import load_sessions
 
     frame, _, _ = load_sessions(expand_inputs([str(SAMPLES)]))
-    sessions = convert_frame(frame)
+    sessions = list(convert_frame(frame))
     assert len(sessions) == 8
     got = sorted(sp.span_id.hex() for s in sessions for sp in s.spans)
     assert got == sorted(s["spanId"] for s in read_spans(sample_run))

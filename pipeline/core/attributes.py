@@ -26,7 +26,6 @@ from pipeline.core.model import (
     InputFacts,
     Node,
     ResponseFacts,
-    SessionSpans,
     SessionTree,
     SpanRecord,
     ToolFacts,
@@ -417,7 +416,7 @@ def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
             "total_messages": len(history),
             "audio_input_ms": round(s.audio_in_ms, 3) if s.audio_in_ms is not None else None,
             "audio_output_ms": round(s.audio_out_ms, 3) if s.audio_out_ms is not None else None,
-            "errors": tree.stats["errors"],
+            "errors": tree.stats.errors,
             "session_duration_ms": (root.end_ns - root.start_ns) / 1e6,
             "voice_to_voice_latency_p50": _percentile(latencies, 0.5) if latencies else None,
             "voice_to_voice_latency_p95": _percentile(latencies, 0.95) if latencies else None,
@@ -431,7 +430,7 @@ def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
             **s.metadata,
             **s.app_metadata,
             **(totals if with_usage else {}),
-            "unknown_events": tree.stats["unknown_events"] or None,
+            "unknown_events": tree.stats.unknown_events or None,
             "conversation_history": history,
         }
     )
@@ -443,25 +442,15 @@ def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
     tags = ["realtime", *([m.model] if m.model else []), *s.app_tags, *m.options.tags]
     draft.attrs = {
         "realtrace.session_key": tree.session_key,
-        "realtrace.events": tree.stats["events"],
+        "realtrace.events": tree.stats.events,
         **draft.attrs,
         "braintrust.tags": list(dict.fromkeys(tags)),
     }
     return m.record(root, draft)
 
 
-def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) -> SessionSpans:
-    """Nodes of one session → exportable span records (root first). Pure."""
+def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) -> list[SpanRecord]:
+    """Nodes of one session → exportable span records, root first. Pure."""
     m = Mapping(tree, options)
     spans = [m.record(n, MAPPERS[n.kind](n, m)) for n in tree.nodes[1:]]
-    root = tree.nodes[0]
-    return SessionSpans(
-        tree.session_key,
-        m.tid,
-        [_root(tree, m), *spans],
-        root.start_ns,
-        root.end_ns,
-        dict(tree.stats),
-        root.incomplete,
-        rejects=list(tree.problems),
-    )
+    return [_root(tree, m), *spans]

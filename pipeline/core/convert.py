@@ -1,30 +1,25 @@
-"""Convert: the engine-agnostic core (events frame → span records) and the run orchestration.
+"""Convert: the engine-agnostic core, a frame of whole sessions → encoded spans per session.
 
-`convert_frame` is a pure function of a frame holding one or more whole sessions;
-it is what a process pool, Ray Data or Spark task calls. `run_convert` adds the
-edges: reading files, writing the output and the rejects file, counting.
+Pure: no I/O and no global state, so a process pool or a Ray task calls it as is.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import polars as pl
 
 from pipeline.core.attributes import DEFAULT_MAPPING, MappingOptions, map_session
-from pipeline.core.encode import json_line
+from pipeline.core.encode import encode_span
 from pipeline.core.ids import trace_id
-from pipeline.core.model import SessionEvents, SessionSpans
+from pipeline.core.model import SessionCounts, SessionEvents, SessionSpans
 from pipeline.core.reconstruct import reconstruct
 from pipeline.core.sessionize import split_sessions
-from pipeline.read.files import Reject
-from pipeline.report import RunStats
 
 
 def convert_session(se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING) -> SessionSpans:
-    """One session's events → its spans; never raises.
+    """One session's events → its spans, encoded; never raises.
 
     The safety net of trace model §2: every field read is type-tolerant, and a
     session whose conversion still fails comes back `failed`, with no spans and
@@ -34,20 +29,32 @@ def convert_session(se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING
         t0 = time.perf_counter_ns()
         tree = reconstruct(se)
         t1 = time.perf_counter_ns()
-        spans = map_session(tree, options)
-        spans.stats["ns_reconstruct"] = t1 - t0
-        spans.stats["ns_attributes"] = time.perf_counter_ns() - t1
-        return spans
+        records = map_session(tree, options)
+        t2 = time.perf_counter_ns()
+        spans = [encode_span(r) for r in records]
+        counts = tree.stats
+        counts.ns_reconstruct, counts.ns_attributes = t1 - t0, t2 - t1
+        counts.ns_encode = time.perf_counter_ns() - t2
+        root = tree.nodes[0]
+        return SessionSpans(
+            se.key,
+            records[0].trace_id,
+            spans,
+            root.start_ns,
+            root.end_ns,
+            counts,
+            root.incomplete,
+            rejects=list(tree.problems),
+        )
     except Exception as exc:  # a bug meeting an odd log: reported, the batch goes on
         reason = f"session {se.key}: {type(exc).__name__}: {exc}"[:300]
-        stats = {"events": len(se.ts) + se.audio_events, "unknown_events": 0}
         return SessionSpans(
             se.key,
             trace_id(se.key),
             [],
             se.first_ns,
             se.last_ns,
-            stats,
+            SessionCounts(events=len(se.ts) + se.audio_events),
             False,
             rejects=[(se.first_file, se.first_line, reason)],
             failed=True,
@@ -55,52 +62,16 @@ def convert_session(se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING
 
 
 def convert_frame(
-    sessions: pl.DataFrame, options: MappingOptions = DEFAULT_MAPPING
-) -> list[SessionSpans]:
-    """Events of whole sessions (sorted, with `session_key`) → one SessionSpans per session."""
-    return [convert_session(se, options) for se in split_sessions(sessions)]
-
-
-def write_rejects(path: Path, rejects: list[Reject], append: bool = False) -> None:
-    """Rejects as JSON lines (file, line, reason, excerpt); always written so cron can check it.
-
-    Line rejects are written once reading ends; rejects found while converting
-    (bad app records, unconvertible sessions) are appended after.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a" if append else "w", encoding="utf-8") as fh:
-        for r in rejects:
-            row = {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}
-            fh.write(json_line(row) + "\n")
-
-
-def iter_converted(
-    frame: pl.DataFrame,
-    options: MappingOptions,
-    stats: RunStats,
+    sessions: pl.DataFrame,
+    options: MappingOptions = DEFAULT_MAPPING,
     keep: Callable[[SessionEvents], bool] | None = None,
-    on_converted: Callable[[int], None] | None = None,
 ) -> Iterator[SessionSpans]:
-    """Convert session by session, counting as it goes; `keep` filters sessions first."""
-    for se in split_sessions(frame):
-        if keep is not None and not keep(se):
-            continue
-        sess = convert_session(se, options)
-        stats.session_rejects += sess.rejects
-        if sess.failed:
-            stats.sessions_unconvertible += 1
-            continue
-        stats.sessions += 1
-        stats.spans += sess.span_count
-        stats.unknown_events += sess.stats["unknown_events"]
-        for stage in ("reconstruct", "attributes"):
-            stats.add_time(stage, sess.stats.get(f"ns_{stage}", 0) / 1e9)
-        stats.app_spans += sess.stats.get("app_spans", 0)
-        stats.sessions_incomplete += int(sess.incomplete)
-        if on_converted is not None:
-            on_converted(sess.span_count)
-        yield sess
+    """Events of whole sessions (sorted, with `session_key`) → one result per session.
 
-
-def elapsed(start: float) -> float:
-    return round(time.perf_counter() - start, 3)
+    The only conversion path: in process, in a worker pool and in a Ray task. Each
+    result carries its own counts (`SessionSpans.counts`, `.rejects`, `.failed`),
+    which the run folds (`RunStats.fold`); `keep` filters sessions before converting.
+    """
+    for se in split_sessions(sessions):
+        if keep is None or keep(se):
+            yield convert_session(se, options)

@@ -213,7 +213,7 @@ class SessionTree:
 
     session_key: str
     nodes: list[Node]
-    stats: dict[str, int]
+    stats: SessionCounts
     session: SessionFacts
     problems: list[tuple[int, int, str]] = field(default_factory=list)  # file, line, reason
 
@@ -239,8 +239,25 @@ class SpanRecord:
 
 
 @dataclass(slots=True)
+class SessionCounts:
+    """What converting one session counted; the run folds these into its totals."""
+
+    events: int = 0
+    unknown_events: int = 0
+    errors: int = 0
+    audio_in_bytes: int = 0
+    audio_out_bytes: int = 0
+    app_spans: int = 0
+    # nanoseconds spent in each stage of the core, for the report's stage times
+    ns_reconstruct: int = 0
+    ns_attributes: int = 0
+    ns_encode: int = 0
+
+
+@dataclass(slots=True)
 class SessionSpans:
-    """All spans of one session (one trace), root first.
+    """All spans of one session (one trace), root first, encoded as OTLP protobuf spans:
+    the one shape that crosses process boundaries and goes to every destination.
 
     A session whose conversion failed has no spans and one entry in `rejects`;
     `rejects` also holds the session's bad app records (file id, line, reason).
@@ -248,16 +265,14 @@ class SessionSpans:
 
     session_key: str
     trace_id: bytes
-    spans: list[SpanRecord]
+    spans: list[Any]  # opentelemetry.proto.trace.v1.trace_pb2.Span
     start_ns: int
     end_ns: int
-    stats: dict[str, int]
+    counts: SessionCounts
     incomplete: bool
-    # Spans already encoded to OTLP protobuf (by a worker process); then `spans` is empty.
-    encoded: list[Any] | None = None
     rejects: list[tuple[int, int, str]] = field(default_factory=list)
     failed: bool = False
 
     @property
     def span_count(self) -> int:
-        return len(self.encoded) if self.encoded is not None else len(self.spans)
+        return len(self.spans)

@@ -24,6 +24,7 @@ from pipeline.core.model import (
     Item,
     Node,
     ResponseFacts,
+    SessionCounts,
     SessionEvents,
     SessionFacts,
     SessionTree,
@@ -69,14 +70,7 @@ class SessionMachine:
         self.app_tags: list[str] = []
         self.problems: list[tuple[int, str]] = []  # (event index, reason)
         self.index = 0
-        self.stats: dict[str, int] = {
-            "events": 0,
-            "unknown_events": 0,
-            "errors": 0,
-            "audio_in_bytes": 0,
-            "audio_out_bytes": 0,
-            "app_spans": 0,
-        }
+        self.stats = SessionCounts()
         self.root = Node("session", "session", None, 0, 0)
         self.nodes["session"] = self.root
 
@@ -192,7 +186,7 @@ class SessionMachine:
                 attrs[f"realtime.error.{k}"] = str(v)
         node.events.append(SpanEvent("exception", ts, attrs))
         node.error = message or kind
-        self.stats["errors"] += 1
+        self.stats.errors += 1
 
     def _tool(self, ts: int, call_id: str, name: Any, arguments: Any, rid: str | None) -> Node:
         node = self.nodes.get(f"tool:{call_id}")
@@ -534,14 +528,14 @@ class SessionMachine:
 
     def feed(self, ts: int, etype: str, event: str | None) -> None:
         """One non-audio event (audio rows are aggregated by `add_audio`)."""
-        self.stats["events"] += 1
+        self.stats.events += 1
         handler = HANDLERS.get(etype)
         if handler is None:
             if etype.startswith("app."):
                 handler = SessionMachine.on_app
             else:
                 if etype not in KNOWN_TYPES:
-                    self.stats["unknown_events"] += 1
+                    self.stats.unknown_events += 1
                 return
         try:
             ev = orjson.loads(event) if event else {}
@@ -557,9 +551,9 @@ class SessionMachine:
         Durations use the session's audio format as configured by the end of the
         replay; output audio without a `response_id` counts for the session only.
         """
-        self.stats["events"] += se.audio_events
-        self.stats["audio_in_bytes"] += se.audio_in_bytes
-        self.stats["audio_out_bytes"] += se.audio_out_bytes
+        self.stats.events += se.audio_events
+        self.stats.audio_in_bytes += se.audio_in_bytes
+        self.stats.audio_out_bytes += se.audio_out_bytes
         in_ms = out_ms = None
         if se.audio_in_bytes:
             in_ms = se.audio_in_bytes * 1000 / audio_bytes_per_second(self._format("input"))
@@ -612,7 +606,7 @@ class SessionMachine:
             self.app_tags,
         )
         problems = [(se.files[i], se.lines[i], reason) for i, reason in self.problems]
-        return SessionTree(self.session_key, nodes, dict(self.stats), facts, problems)
+        return SessionTree(self.session_key, nodes, self.stats, facts, problems)
 
     def _add_apps(self, se: SessionEvents) -> None:
         """App records become spans under the span they name, else the turn open at their start."""
@@ -622,8 +616,8 @@ class SessionMachine:
                 self.problems.append((index, made))
                 continue
             self.nodes[made.key] = made
-            self.stats["app_spans"] += 1
-            self.stats["errors"] += made.error is not None
+            self.stats.app_spans += 1
+            self.stats.errors += made.error is not None
 
 
 def _audio_in_ms(

@@ -12,17 +12,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import polars as pl
 
 from pipeline.core.attributes import MappingOptions
-from pipeline.core.convert import iter_converted
-from pipeline.core.encode import encode_span
+from pipeline.core.convert import convert_frame
 from pipeline.core.model import SessionSpans
 from pipeline.core.sessionize import assign_sessions
 from pipeline.read.chunks import EventStore
@@ -44,28 +42,16 @@ def load_keyed(path: str, fid: int, timestamp_fields: Sequence[str]) -> LoadResu
 
 @dataclass(slots=True)
 class ChunkResult:
-    """What converting one chunk produced, to be merged into the run's totals."""
+    """What converting one chunk produced: its sessions (each with its own counts) and
+    the selector's counts, to be merged into the run's."""
 
     sessions: list[SessionSpans]
-    stats: RunStats
     selector: Selector
-    converted_spans: list[int] = field(default_factory=list)
 
 
-def convert_chunk(
-    frame: pl.DataFrame, options: MappingOptions, selector: Selector, encode: bool
-) -> ChunkResult:
-    """Select, reconstruct, map (and optionally encode) the sessions of one chunk."""
-    stats = RunStats()
-    out = []
-    for sess in iter_converted(frame, options, stats, keep=selector):
-        if encode:  # protobuf messages pickle compactly; attribute dicts do not
-            t0 = time.perf_counter()
-            sess.encoded = [encode_span(s) for s in sess.spans]
-            sess.spans = []
-            stats.add_time("encode", time.perf_counter() - t0)
-        out.append(sess)
-    return ChunkResult(out, stats, selector)
+def convert_chunk(frame: pl.DataFrame, options: MappingOptions, selector: Selector) -> ChunkResult:
+    """Select and convert the sessions of one chunk (a worker task)."""
+    return ChunkResult(list(convert_frame(frame, options, keep=selector)), selector)
 
 
 def ordered_map(
@@ -122,14 +108,9 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def merge_chunk(result: ChunkResult, stats: RunStats, selector: Selector) -> list[SessionSpans]:
-    """Fold a chunk's counts into the run's; returns its sessions."""
-    stats.absorb(result.stats)
-    sel = result.selector
-    selector.skipped_delivered += sel.skipped_delivered
-    selector.outside_window += sel.outside_window
-    selector.changed += sel.changed
-    selector.hashes.update(sel.hashes)
+def merge_chunk(result: ChunkResult, selector: Selector) -> list[SessionSpans]:
+    """Fold a chunk's selection counts into the run's; returns its sessions."""
+    selector.absorb(result.selector)
     return result.sessions
 
 

@@ -90,6 +90,13 @@ class Selector:
             hash_sessions=self.hash_sessions,
         )
 
+    def absorb(self, other: Selector) -> None:
+        """Fold a worker's copy back: its counts and the hashes of the sessions it kept."""
+        self.skipped_delivered += other.skipped_delivered
+        self.outside_window += other.outside_window
+        self.changed += other.changed
+        self.hashes.update(other.hashes)
+
     def __call__(self, se: SessionEvents) -> bool:
         key = se.key
         if self.only is not None and key not in self.only:

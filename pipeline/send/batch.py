@@ -7,13 +7,11 @@ which sessions it carries (and whether it completes them) for delivery tracking.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from pipeline.core.encode import encode_span
 from pipeline.core.model import SessionSpans
 
 # Per-span framing inside ScopeSpans (tag + length varint), plus request envelope.
@@ -44,21 +42,11 @@ def make_batches(
     sessions: Iterable[SessionSpans],
     max_spans: int,
     max_bytes: int,
-    timings: dict[str, float] | None = None,
 ) -> Iterator[Batch]:
-    """Fill batches session by session; start a new batch rather than split a session that fits.
-
-    `timings["encode"]` accumulates the seconds spent encoding span records here.
-    """
+    """Fill batches session by session; start a new batch rather than split a session that fits."""
     current = Batch()
     for sess in sessions:
-        if sess.encoded is not None:
-            encoded = sess.encoded
-        else:
-            t0 = time.perf_counter()
-            encoded = [encode_span(s) for s in sess.spans]
-            if timings is not None:
-                timings["encode"] = timings.get("encode", 0.0) + time.perf_counter() - t0
+        encoded = sess.spans
         sizes = [span_size(s) for s in encoded]
         total = sum(sizes)
         fits_alone = len(encoded) <= max_spans and total + REQUEST_OVERHEAD <= max_bytes

@@ -196,7 +196,6 @@ def deliver(
         ledger.track(_until(sessions, stop)),
         limits.max_spans,
         limits.max_bytes,
-        stats.stage_seconds,
     )
 
     def settle(batch: Batch, result: tuple[Outcome, float]) -> None:
