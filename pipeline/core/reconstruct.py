@@ -10,14 +10,15 @@ clipping and re-homing late events, never by stretching spans over neighbours.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from pipeline.core.app import app_node, app_session
-from pipeline.core.events import KNOWN_TYPES, audio_bytes_per_second, num, obj, text
+from pipeline.core import responses
+from pipeline.core.app import app_session
+from pipeline.core.events import KNOWN_TYPES, num, obj, text
+from pipeline.core.finish import add_audio, finish, merged_metadata
 from pipeline.core.model import (
     AttrValue,
     InputFacts,
@@ -26,26 +27,20 @@ from pipeline.core.model import (
     ResponseFacts,
     SessionCounts,
     SessionEvents,
-    SessionFacts,
     SessionTree,
     SpanEvent,
     ToolFacts,
     TurnFacts,
 )
-from pipeline.core.shape import bound_turns, rehome_events
+from pipeline.core.responses import (
+    RANK_DONE,
+    RANK_ITEM,
+    first_output,
+    interrupt,
+    is_out_of_band,
+)
 
 Handler = Callable[["SessionMachine", int, dict[str, Any]], None]
-
-# How complete a source of an item's text is (higher wins; see Item.set_text).
-RANK_RESPONSE_DONE, RANK_ITEM, RANK_PART, RANK_DONE = 1, 2, 3, 4
-
-
-def _is_out_of_band(resp: dict[str, Any], asked: bool = False) -> bool:
-    """`conversation: "none"` on the response; or the API's null `conversation_id` when the
-    client asked for an out-of-band response (alone, a null could be a struct column's filler)."""
-    if resp.get("conversation") == "none":
-        return True
-    return asked and "conversation_id" in resp and resp["conversation_id"] is None
 
 
 class SessionMachine:
@@ -213,7 +208,7 @@ class SessionMachine:
             return None
         node = self.nodes.get(f"response:{rid}")
         if node is None:
-            self.on_response_created(ts, {"response": {**(resp or {}), "id": rid}})
+            responses.on_response_created(self, ts, {"response": {**(resp or {}), "id": rid}})
             node = self.nodes[f"response:{rid}"]
         return node
 
@@ -326,151 +321,6 @@ class SessionMachine:
 
     # -- handlers: responses -----------------------------------------------------
 
-    def on_response_created(self, ts: int, ev: dict[str, Any]) -> None:
-        resp = obj(ev, "response")
-        rid = text(resp.get("id")) or f"resp@{ts}"
-        if f"response:{rid}" in self.nodes:
-            return
-        facts = ResponseFacts(rid, out_of_band=_is_out_of_band(resp, bool(self.oob_creates)))
-        start = ts
-        facts.metadata = obj(resp, "metadata") or None  # the app's own (request ids, purpose)
-        if facts.out_of_band:
-            parent = "session"
-            if self.oob_creates:
-                start = min(ts, self.oob_creates.pop(0))
-        else:
-            self._end_unfinished_responses(ts)
-            parent = (self.turn or self._open_turn(ts, rid)).key
-            facts.context = list(self.order)
-        facts.instructions = text(resp.get("instructions")) or text(self.config.get("instructions"))
-        facts.model = text(self.config.get("model"))
-        mods = resp.get("output_modalities") or resp.get("modalities")
-        if isinstance(mods, list):
-            facts.modalities = [str(m) for m in mods]
-        node = self._add(Node(f"response:{rid}", "response", parent, start, ts, facts))
-        if not facts.out_of_band:
-            self.live_response = node
-
-    def _end_unfinished_responses(self, ts: int) -> None:
-        """A response with no response.done ends where the next response starts (incomplete).
-
-        Only the latest in-conversation response can still be open: each new one ends it.
-        """
-        node = self.live_response
-        if node is not None and not node.closed:
-            node.end_ns = max(node.end_ns, ts)
-            node.closed = node.incomplete = True
-
-    def _first_output(self, node: Node, ts: int, delta: bool) -> None:
-        facts: ResponseFacts = node.facts
-        if facts.first_output_ns is None or ts < facts.first_output_ns:
-            facts.first_output_ns = ts
-        if delta and (facts.first_delta_ns is None or ts < facts.first_delta_ns):
-            facts.first_delta_ns = ts
-
-    def _attach_item(self, node: Node, item: Item) -> None:
-        if item.id not in node.facts.items:
-            node.facts.items.append(item.id)
-            self.item_response.setdefault(item.id, node)
-            if node.facts.out_of_band and item.id in self.order:
-                self.order.remove(item.id)  # out-of-band output is not part of the conversation
-
-    def on_output_item(self, ts: int, ev: dict[str, Any]) -> None:
-        node = self._response(ev.get("response_id"), ts)
-        done = ev.get("type") == "response.output_item.done"
-        item = self._merge_item(ev.get("item"), RANK_ITEM if done else 0)
-        if node is None or item is None:
-            return
-        self._attach_item(node, item)
-        if item.type == "function_call" and item.call_id and done:
-            self._tool(ts, item.call_id, item.name, item.arguments, node.facts.response_id)
-
-    def on_content_part_done(self, ts: int, ev: dict[str, Any]) -> None:
-        item_id = text(ev.get("item_id"))
-        if item_id is not None:
-            self._merge_part(self._item(item_id), obj(ev, "part"), RANK_PART)
-
-    def on_text_delta(self, ts: int, ev: dict[str, Any]) -> None:
-        node = self._response(ev.get("response_id"), ts)
-        if node is None:
-            return
-        self._first_output(node, ts, delta=True)
-        item_id = text(ev.get("item_id"))
-        if item_id is None:
-            return
-        item = self._item(item_id)
-        item.role = item.role or "assistant"
-        delta = ev.get("delta")
-        if isinstance(delta, str):
-            if ev.get("type") == "response.output_audio_transcript.delta":
-                item.transcript_deltas.append(delta)
-            else:
-                item.text_deltas.append(delta)
-        self._attach_item(node, item)
-
-    def on_text_done(self, ts: int, ev: dict[str, Any]) -> None:
-        item_id = text(ev.get("item_id"))
-        if item_id is None:
-            return
-        item = self._item(item_id)
-        if ev.get("type") == "response.output_audio_transcript.done":
-            item.set_text("transcript", ev.get("transcript"), RANK_DONE)
-        else:
-            item.set_text("text", ev.get("text"), RANK_DONE)
-
-    def on_args_done(self, ts: int, ev: dict[str, Any]) -> None:
-        call_id = text(ev.get("call_id"))
-        if call_id is None:
-            return
-        item_id = text(ev.get("item_id"))
-        if item_id is not None:
-            item = self._item(item_id)
-            item.type, item.call_id = "function_call", call_id
-            item.arguments = text(ev.get("arguments")) or item.arguments
-            item.name = text(ev.get("name")) or item.name
-        rnode = self._response(ev.get("response_id"), ts)
-        rid = rnode.facts.response_id if rnode is not None else None
-        self._tool(ts, call_id, ev.get("name"), ev.get("arguments"), rid)
-
-    def on_response_done(self, ts: int, ev: dict[str, Any]) -> None:
-        resp = obj(ev, "response")
-        node = self._response(resp.get("id"), ts, resp)
-        if node is None:
-            return
-        facts: ResponseFacts = node.facts
-        node.end_ns = max(node.end_ns, ts)
-        node.closed, node.incomplete = True, False
-        facts.status = text(resp.get("status")) or "completed"
-        details = obj(resp, "status_details")
-        facts.status_reason = text(details.get("reason"))
-        facts.usage = obj(resp, "usage")
-        facts.metadata = facts.metadata or obj(resp, "metadata") or None
-        output = resp.get("output")
-        for raw in output if isinstance(output, list) else ():
-            item = self._merge_item(raw, RANK_RESPONSE_DONE)
-            if item is None:
-                continue
-            self._attach_item(node, item)
-            if item.type == "function_call" and item.call_id:
-                self._tool(ts, item.call_id, item.name, item.arguments, facts.response_id)
-        if facts.status == "cancelled" and facts.status_reason == "turn_detected":
-            self._interrupt(node)
-        if facts.status == "failed":
-            err = obj(details, "error")
-            facts.error = err
-            self._fail(
-                node,
-                ts,
-                str(err.get("type") or "response_failed"),
-                str(err.get("message") or err.get("code") or "response failed"),
-                {"code": err.get("code")},
-            )
-
-    def _interrupt(self, node: Node) -> None:
-        turn = self.nodes.get(node.parent or "")
-        if turn is not None and turn.kind == "turn":
-            turn.facts.interrupted = True
-
     def on_audio_buffer(self, ts: int, ev: dict[str, Any]) -> None:
         """WebRTC playback: started → stopped/cleared gives output audio with no deltas logged."""
         node = self._response(ev.get("response_id"), ts)
@@ -479,7 +329,7 @@ class SessionMachine:
         facts: ResponseFacts = node.facts
         if ev.get("type") == "output_audio_buffer.started":
             facts.playback_started_ns = ts
-            self._first_output(node, ts, delta=False)
+            first_output(self, node, ts, delta=False)
         elif facts.playback_started_ns is not None:
             facts.playback_ms = (facts.playback_ms or 0.0) + (ts - facts.playback_started_ns) / 1e6
             facts.playback_started_ns = None
@@ -494,7 +344,7 @@ class SessionMachine:
             node.facts.truncated_at_ms = at
             attrs: dict[str, AttrValue] = {"item_id": item_id, "audio_end_ms": int(at or 0)}
             node.events.append(SpanEvent("realtime.truncated", ts, attrs))
-            self._interrupt(node)
+            interrupt(self, node)
 
     def on_error(self, ts: int, ev: dict[str, Any]) -> None:
         err = obj(ev, "error")
@@ -513,7 +363,7 @@ class SessionMachine:
         event_id = text(ev.get("event_id"))
         if event_id:
             self.client_spans[event_id] = self._innermost_open().key
-        if ev.get("type") == "response.create" and _is_out_of_band(obj(ev, "response")):
+        if ev.get("type") == "response.create" and is_out_of_band(obj(ev, "response")):
             self.oob_creates.append(ts)
 
     def on_app(self, ts: int, ev: dict[str, Any]) -> None:
@@ -545,108 +395,6 @@ class SessionMachine:
             ev["type"] = etype
             handler(self, ts, ev)
 
-    def add_audio(self, se: SessionEvents) -> tuple[float | None, float | None]:
-        """Audio durations (input, output) from payload sizes; never from payloads themselves.
-
-        Durations use the session's audio format as configured by the end of the
-        replay; output audio without a `response_id` counts for the session only.
-        """
-        self.stats.events += se.audio_events
-        self.stats.audio_in_bytes += se.audio_in_bytes
-        self.stats.audio_out_bytes += se.audio_out_bytes
-        in_ms = out_ms = None
-        if se.audio_in_bytes:
-            in_ms = se.audio_in_bytes * 1000 / audio_bytes_per_second(self._format("input"))
-        out_bps = audio_bytes_per_second(self._format("output"))
-        if se.audio_out_bytes:
-            out_ms = se.audio_out_bytes * 1000 / out_bps
-        for rid, nbytes, first in se.audio_by_response:
-            node = self._response(rid, first)
-            if node is not None:
-                node.facts.audio_out_ms = (node.facts.audio_out_ms or 0.0) + nbytes * 1000 / out_bps
-                self._first_output(node, first, delta=True)
-        return in_ms, out_ms
-
-    def _format(self, direction: str) -> Any:
-        audio = obj(self.config, "audio")
-        if isinstance(audio.get(direction), dict):
-            return audio[direction].get("format")
-        return self.config.get(f"{direction}_audio_format", "pcm16")
-
-    def finish(
-        self, se: SessionEvents, audio: tuple[float | None, float | None], metadata: dict[str, Any]
-    ) -> SessionTree:
-        """Close what the log left open, enforce the shape invariants, order the nodes."""
-        root = self.root
-        root.start_ns, root.end_ns = se.first_ns, se.last_ns
-        for node in self.nodes.values():
-            if node.kind not in ("turn", "session") and not node.closed:
-                node.end_ns = max(node.end_ns, se.last_ns)
-                node.incomplete = True
-        bound_turns(self.turns, self.nodes)
-        self._add_apps(se)
-        rehome_events(self.nodes)
-        root.incomplete = any(n.incomplete for n in self.nodes.values() if n is not root)
-        nodes = [
-            root,
-            *sorted(
-                (n for n in self.nodes.values() if n is not root),
-                key=lambda n: (n.start_ns, _KIND_ORDER[n.kind]),
-            ),
-        ]
-        facts = SessionFacts(
-            self.realtime_id,
-            self.config,
-            metadata,
-            self.items,
-            self.order,
-            _audio_in_ms(audio[0], nodes, self.items),
-            _audio_out_ms(audio[1], nodes),
-            self.app_metadata,
-            self.app_tags,
-        )
-        problems = [(se.files[i], se.lines[i], reason) for i, reason in self.problems]
-        return SessionTree(self.session_key, nodes, self.stats, facts, problems)
-
-    def _add_apps(self, se: SessionEvents) -> None:
-        """App records become spans under the span they name, else the turn open at their start."""
-        for n, (ts, index, record) in enumerate(self.apps):
-            made = app_node(record, ts, n, self.nodes, self.turns)
-            if isinstance(made, str):
-                self.problems.append((index, made))
-                continue
-            self.nodes[made.key] = made
-            self.stats.app_spans += 1
-            self.stats.errors += made.error is not None
-
-
-def _audio_in_ms(
-    from_bytes: float | None, nodes: list[Node], items: dict[str, Item]
-) -> float | None:
-    """From appended audio when the client side was logged, else from VAD offsets; else unknown."""
-    total: float | None = None
-    for n in nodes:
-        if n.kind == "user_input":
-            start, end = n.facts.audio_start_ms, n.facts.audio_end_ms
-            if start is not None and end is not None:
-                ms = max(0.0, end - start)
-                total = (total or 0.0) + ms
-                item = items.get(n.facts.item_id)
-                if item is not None:
-                    item.audio_ms = ms
-    return from_bytes if from_bytes is not None else total
-
-
-def _audio_out_ms(from_bytes: float | None, nodes: list[Node]) -> float | None:
-    """From audio deltas, else from WebRTC playback events; unknown when neither was logged."""
-    if from_bytes is not None:
-        return from_bytes
-    played = [n.facts.playback_ms for n in nodes if n.kind == "response"]
-    known = [p for p in played if p is not None]
-    return sum(known) if known else None
-
-
-_KIND_ORDER = {"session": 0, "turn": 1, "user_input": 2, "response": 3, "tool": 4, "app": 5}
 
 HANDLERS: dict[str, Handler] = {
     "session.created": SessionMachine.on_session,
@@ -663,16 +411,16 @@ HANDLERS: dict[str, Handler] = {
     "conversation.item.added": SessionMachine.on_item_added,
     "conversation.item.done": SessionMachine.on_item_added,
     "conversation.item.retrieved": SessionMachine.on_item_added,
-    "response.created": SessionMachine.on_response_created,
-    "response.output_item.added": SessionMachine.on_output_item,
-    "response.output_item.done": SessionMachine.on_output_item,
-    "response.content_part.done": SessionMachine.on_content_part_done,
-    "response.output_text.delta": SessionMachine.on_text_delta,
-    "response.output_audio_transcript.delta": SessionMachine.on_text_delta,
-    "response.output_text.done": SessionMachine.on_text_done,
-    "response.output_audio_transcript.done": SessionMachine.on_text_done,
-    "response.function_call_arguments.done": SessionMachine.on_args_done,
-    "response.done": SessionMachine.on_response_done,
+    "response.created": responses.on_response_created,
+    "response.output_item.added": responses.on_output_item,
+    "response.output_item.done": responses.on_output_item,
+    "response.content_part.done": responses.on_content_part_done,
+    "response.output_text.delta": responses.on_text_delta,
+    "response.output_audio_transcript.delta": responses.on_text_delta,
+    "response.output_text.done": responses.on_text_done,
+    "response.output_audio_transcript.done": responses.on_text_done,
+    "response.function_call_arguments.done": responses.on_args_done,
+    "response.done": responses.on_response_done,
     "output_audio_buffer.started": SessionMachine.on_audio_buffer,
     "output_audio_buffer.stopped": SessionMachine.on_audio_buffer,
     "output_audio_buffer.cleared": SessionMachine.on_audio_buffer,
@@ -688,26 +436,11 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def _metadata(values: Sequence[str | None]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for raw in values:
-        if not raw:
-            continue
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            for k, v in value.items():
-                out.setdefault(k, v)
-    return out
-
-
 def reconstruct(se: SessionEvents) -> SessionTree:
     """One session's events → its span nodes. Pure; the only per-event Python loop."""
     machine = SessionMachine(se.key)
     for i, (ts, etype, event) in enumerate(zip(se.ts, se.types, se.events, strict=True)):
         machine.index = i
         machine.feed(ts, etype, event)
-    audio = machine.add_audio(se)
-    return machine.finish(se, audio, _metadata(list(dict.fromkeys(se.metadata))))
+    audio = add_audio(machine, se)
+    return finish(machine, se, audio, merged_metadata(list(dict.fromkeys(se.metadata))))

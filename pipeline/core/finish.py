@@ -1,0 +1,146 @@
+"""Finish: close a replayed session into its tree of span nodes.
+
+Audio durations from payload sizes (never from the payloads), spans the log left
+open closed at its last event and marked incomplete, app records placed, and the
+trace model's shape invariants enforced (`shape`), then the nodes in start order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pipeline.core.app import app_node
+from pipeline.core.events import audio_bytes_per_second, obj
+from pipeline.core.model import Item, Node, SessionEvents, SessionFacts, SessionTree
+from pipeline.core.responses import first_output
+from pipeline.core.shape import bound_turns, rehome_events
+
+if TYPE_CHECKING:
+    from pipeline.core.reconstruct import SessionMachine
+
+
+def add_audio(m: SessionMachine, se: SessionEvents) -> tuple[float | None, float | None]:
+    """Audio durations (input, output) from payload sizes; never from payloads themselves.
+
+    Durations use the session's audio format as configured by the end of the
+    replay; output audio without a `response_id` counts for the session only.
+    """
+    m.stats.events += se.audio_events
+    m.stats.audio_in_bytes += se.audio_in_bytes
+    m.stats.audio_out_bytes += se.audio_out_bytes
+    in_ms = out_ms = None
+    if se.audio_in_bytes:
+        in_ms = se.audio_in_bytes * 1000 / audio_bytes_per_second(_format(m, "input"))
+    out_bps = audio_bytes_per_second(_format(m, "output"))
+    if se.audio_out_bytes:
+        out_ms = se.audio_out_bytes * 1000 / out_bps
+    for rid, nbytes, first in se.audio_by_response:
+        node = m._response(rid, first)
+        if node is not None:
+            node.facts.audio_out_ms = (node.facts.audio_out_ms or 0.0) + nbytes * 1000 / out_bps
+            first_output(m, node, first, delta=True)
+    return in_ms, out_ms
+
+
+def _format(m: SessionMachine, direction: str) -> Any:
+    audio = obj(m.config, "audio")
+    if isinstance(audio.get(direction), dict):
+        return audio[direction].get("format")
+    return m.config.get(f"{direction}_audio_format", "pcm16")
+
+
+def finish(
+    m: SessionMachine,
+    se: SessionEvents,
+    audio: tuple[float | None, float | None],
+    metadata: dict[str, Any],
+) -> SessionTree:
+    """Close what the log left open, enforce the shape invariants, order the nodes."""
+    root = m.root
+    root.start_ns, root.end_ns = se.first_ns, se.last_ns
+    for node in m.nodes.values():
+        if node.kind not in ("turn", "session") and not node.closed:
+            node.end_ns = max(node.end_ns, se.last_ns)
+            node.incomplete = True
+    bound_turns(m.turns, m.nodes)
+    _add_apps(m, se)
+    rehome_events(m.nodes)
+    root.incomplete = any(n.incomplete for n in m.nodes.values() if n is not root)
+    nodes = [
+        root,
+        *sorted(
+            (n for n in m.nodes.values() if n is not root),
+            key=lambda n: (n.start_ns, _KIND_ORDER[n.kind]),
+        ),
+    ]
+    facts = SessionFacts(
+        m.realtime_id,
+        m.config,
+        metadata,
+        m.items,
+        m.order,
+        _audio_in_ms(audio[0], nodes, m.items),
+        _audio_out_ms(audio[1], nodes),
+        m.app_metadata,
+        m.app_tags,
+    )
+    problems = [(se.files[i], se.lines[i], reason) for i, reason in m.problems]
+    return SessionTree(m.session_key, nodes, m.stats, facts, problems)
+
+
+def _add_apps(m: SessionMachine, se: SessionEvents) -> None:
+    """App records become spans under the span they name, else the turn open at their start."""
+    for n, (ts, index, record) in enumerate(m.apps):
+        made = app_node(record, ts, n, m.nodes, m.turns)
+        if isinstance(made, str):
+            m.problems.append((index, made))
+            continue
+        m.nodes[made.key] = made
+        m.stats.app_spans += 1
+        m.stats.errors += made.error is not None
+
+
+def _audio_in_ms(
+    from_bytes: float | None, nodes: list[Node], items: dict[str, Item]
+) -> float | None:
+    """From appended audio when the client side was logged, else from VAD offsets; else unknown."""
+    total: float | None = None
+    for n in nodes:
+        if n.kind == "user_input":
+            start, end = n.facts.audio_start_ms, n.facts.audio_end_ms
+            if start is not None and end is not None:
+                ms = max(0.0, end - start)
+                total = (total or 0.0) + ms
+                item = items.get(n.facts.item_id)
+                if item is not None:
+                    item.audio_ms = ms
+    return from_bytes if from_bytes is not None else total
+
+
+def _audio_out_ms(from_bytes: float | None, nodes: list[Node]) -> float | None:
+    """From audio deltas, else from WebRTC playback events; unknown when neither was logged."""
+    if from_bytes is not None:
+        return from_bytes
+    played = [n.facts.playback_ms for n in nodes if n.kind == "response"]
+    known = [p for p in played if p is not None]
+    return sum(known) if known else None
+
+
+_KIND_ORDER = {"session": 0, "turn": 1, "user_input": 2, "response": 3, "tool": 4, "app": 5}
+
+
+def merged_metadata(values: Sequence[str | None]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for raw in values:
+        if not raw:
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            for k, v in value.items():
+                out.setdefault(k, v)
+    return out
