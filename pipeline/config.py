@@ -23,6 +23,7 @@ DEFAULT_TIMEOUT = 30.0  # seconds per request
 DEFAULT_MAX_RETRY_TIME = 300.0  # seconds of retrying a failing endpoint, for the whole run
 DEFAULT_CONCURRENCY = 4  # requests in flight
 PROTOCOLS = ("grpc", "http/protobuf")
+ENGINES = ("local", "ray")
 
 
 class ConfigError(ValueError):
@@ -160,6 +161,8 @@ class RunConfig:
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     spill_dir: Path | None = None
     workers: int = 0  # 0: automatic (see run.auto_workers)
+    engine: str = "local"  # one of ENGINES
+    ray_address: str | None = None  # a running Ray cluster; None starts a local one
     # Where each setting came from ("flag --output", "env OTEL_EXPORTER_OTLP_ENDPOINT",
     # "default"), for `convert --print-config`.
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
@@ -176,7 +179,8 @@ class RunConfig:
     def destination(self) -> str:
         """Identity of where spans go, for the state store (never contains credentials)."""
         if self.export is None:
-            return f"file:{self.output.resolve()}"
+            parts = ".d" if self.engine == "ray" else ""  # Ray writes part files there
+            return f"file:{self.output.resolve()}{parts}"
         parent = dict((k.lower(), v) for k, v in self.export.headers).get("x-bt-parent", "")
         return f"{self.export.protocol}:{redact_url(self.export.traces_url)}" + (
             f"#{parent}" if parent else ""
@@ -187,6 +191,10 @@ class RunConfig:
             raise ConfigError("no input: pass --input PATH (file, directory or glob)")
         if self.mapping.max_history < 0:
             raise ConfigError(f"--max-history {self.mapping.max_history}: must be 0 or more")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine {self.engine}: use one of {', '.join(ENGINES)}")
+        if self.ray_address and self.engine != "ray":
+            raise ConfigError("--ray-address needs --engine ray")
         if self.workers < 0:
             raise ConfigError(f"--workers {self.workers}: must be 0 (auto) or more")
         if (

@@ -250,6 +250,8 @@ _RUN_FLAGS = {
     "service_name": ("--service-name", RunConfig),
     "workers": ("--workers", RunConfig),
     "sessions_from": ("--sessions-from", RunConfig),
+    "engine": ("--engine", RunConfig),
+    "ray_address": ("--ray-address", RunConfig),
     "root_name": ("--root-name", MappingOptions),
     "max_history": ("--max-history", MappingOptions),
     "payloads": ("--attributes", MappingOptions),

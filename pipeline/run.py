@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from pipeline.read.chunks import EventStore
 from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA
 from pipeline.read.files import Reject, find_inputs
 from pipeline.read.raw import decoded_size
-from pipeline.read.selection import Selector, plan_files, read_session_list
+from pipeline.read.selection import FilePlan, Selector, plan_files, read_session_list
 from pipeline.redact import Redactor
 from pipeline.report import (
     ExitCode,
@@ -75,15 +75,22 @@ def run_convert(
             "no input file found in " + ", ".join(cfg.inputs) + ": name files, directories "
             "or globs of .jsonl/.ndjson/.json/.log (optionally .gz/.zst) or .parquet logs"
         )
-    if cfg.workers <= 0:
+    if cfg.workers <= 0 and cfg.engine == "local":
         cfg = dataclasses.replace(cfg, workers=auto_workers(files))
     only = read_session_list(cfg.sessions_from) if cfg.sessions_from else None
     state = _open_state(cfg)
     try:
-        with EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir) as store:
-            return _convert_store(
-                cfg, files, only, state, progress, start, store, missing, stop or threading.Event()
-            )
+        run = Run(cfg, files, state, progress, stop or threading.Event(), RunStats())
+        run.stats.count_rejects(missing)
+        run.rejects += missing
+        if cfg.engine == "ray":
+            from pipeline.engine.ray import run_on_ray
+
+            run_on_ray(run, only)
+        else:
+            with EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir) as store:
+                _run_local(run, store, only)
+        return _finish(run, start)
     finally:
         progress.close()
         if state is not None:
@@ -138,62 +145,97 @@ def _open_state(cfg: RunConfig) -> StateStore | None:
     return state
 
 
-def _convert_store(
-    cfg: RunConfig,
-    files: list[str],
-    only: frozenset[str] | None,
-    state: StateStore | None,
-    progress: Progress,
-    start: float,
-    store: EventStore,
-    missing: list[Reject],
-    stop: threading.Event,
-) -> RunResult:
-    """Read what the plan says into the store, then convert and deliver chunk by chunk."""
-    ids = {f: i for i, f in enumerate(files)}
-    plan = plan_files(files, state, cfg.full)
-    stats = RunStats()
-    todo = plan.first_pass(files)
-    progress.set_phase("reading", total=len(todo), unit="files")
-    rejects: list[Reject] = list(missing)
-    stats.count_rejects(missing)
+@dataclass(slots=True)
+class Run:
+    """One run's shared state, for whichever engine converts and delivers."""
+
+    cfg: RunConfig
+    files: list[str]
+    state: StateStore | None
+    progress: Progress
+    stop: threading.Event
+    stats: RunStats
+    rejects: list[Reject] = field(default_factory=list)
+    plan: FilePlan | None = None
+    file_sessions: dict[int, list[str]] = field(default_factory=dict)
+    outcome: dict[str, bool] = field(default_factory=dict)  # session key → delivered
+    selector: Selector | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ids(self) -> dict[str, int]:
+        return {f: i for i, f in enumerate(self.files)}
+
+    def make_selector(self, keys: set[str], only: frozenset[str] | None) -> Selector:
+        cfg, state = self.cfg, self.state
+        self.selector = Selector(
+            since_ns=cfg.since_ns,
+            until_ns=cfg.until_ns,
+            only=only,
+            delivered=state.delivered_hashes(keys) if state is not None else {},
+            full=cfg.full,
+            skip_changed=cfg.skip_changed,
+            hash_sessions=state is not None,
+        )
+        return self.selector
+
+    def session_done(
+        self, key: str, content_hash: str, ok: bool, spans: int, start_ns: int
+    ) -> None:
+        """A session's delivery settled: remember it, and queue it for the state."""
+        self.outcome[key] = ok
+        if self.state is not None:
+            self.state.record_session(key, content_hash, ok, spans, start_ns)
+
+    def clear_dead_letter(self) -> None:
+        """With a state, failed sessions are not recorded as delivered: this run sends them
+        again, so the previous dead letter is obsolete (replaying it too would duplicate)."""
+        cfg = self.cfg
+        if self.state is not None and cfg.export is not None and cfg.dead_letter_path.exists():
+            cfg.dead_letter_path.unlink()
+            log.info("cleared %s: its sessions are sent again by this run", cfg.dead_letter_path)
+
+
+def _read_local(run: Run, store: EventStore) -> set[str]:
+    """Read what the plan says into the store; a second round reads old files that a new
+    file continues (rotated logs). Returns the session keys read."""
+    cfg, stats, ids = run.cfg, run.stats, run.ids
+    assert run.plan is not None
+    todo = run.plan.first_pass(run.files)
+    run.progress.set_phase("reading", total=len(todo), unit="files")
     keys: set[str] = set()
-    while todo:  # a second round reads old files that a new file continues (rotated logs)
-        ids_todo = [ids[f] for f in todo]
-        rejects += read_into(
-            store, todo, ids_todo, cfg.timestamp_fields, stats, cfg.workers, progress.file_read
+    while todo:
+        run.rejects += read_into(
+            store,
+            todo,
+            [ids[f] for f in todo],
+            cfg.timestamp_fields,
+            stats,
+            cfg.workers,
+            run.progress.file_read,
         )
         keys = store.keys()
-        todo = plan.pull_in(keys)
-    stats.files_skipped = len(plan.unchanged)
-    stats.sessions_skipped += len(plan.skipped_sessions(keys))
-    write_rejects(cfg.rejects_path, rejects)
+        todo = run.plan.pull_in(keys)
+    run.file_sessions = store.file_sessions()
+    return keys
 
-    selector = Selector(
-        since_ns=cfg.since_ns,
-        until_ns=cfg.until_ns,
-        only=only,
-        delivered=state.delivered_hashes(keys) if state is not None else {},
-        full=cfg.full,
-        skip_changed=cfg.skip_changed,
-        hash_sessions=state is not None,
-    )
-    file_sessions = store.file_sessions()
-    outcome: dict[str, bool] = {}
+
+def _run_local(run: Run, store: EventStore, only: frozenset[str] | None) -> None:
+    """The local engine: read into the store, then convert and deliver chunk by chunk."""
+    cfg, state, stats = run.cfg, run.state, run.stats
+    run.plan = plan_files(run.files, state, cfg.full)
+    keys = _read_local(run, store)
+    stats.files_skipped = len(run.plan.unchanged)
+    stats.sessions_skipped += len(run.plan.skipped_sessions(keys))
+    write_rejects(cfg.rejects_path, run.rejects)
+    selector = run.make_selector(keys, only)
 
     def on_session(sess: SessionSpans, ok: bool) -> None:
-        outcome[sess.session_key] = ok
-        if state is not None:
-            state.record_session(
-                sess.session_key,
-                selector.hashes[sess.session_key],
-                ok,
-                sess.span_count,
-                sess.start_ns,
-            )
+        key = sess.session_key
+        run.session_done(key, selector.hashes.get(key, ""), ok, sess.span_count, sess.start_ns)
 
     def on_batch(delivered: int, clean: bool) -> None:
-        progress.delivered(delivered)
+        run.progress.delivered(delivered)
         if state is None:
             return
         if cfg.export is not None:
@@ -201,17 +243,13 @@ def _convert_store(
         elif clean:  # the file's length and the sessions it holds, committed together
             state.flush(output_length=cfg.output.stat().st_size)
 
-    if state is not None and cfg.export is not None and cfg.dead_letter_path.exists():
-        # With a state, failed sessions are not recorded as delivered: this run sends them
-        # again, so the previous dead letter is obsolete (replaying it too would duplicate).
-        cfg.dead_letter_path.unlink()
-        log.info("cleared %s: its sessions are sent again by this run", cfg.dead_letter_path)
-    progress.set_phase("converting and sending", total=len(keys))
-    sessions = _converted(cfg, store, stats, selector, progress)
+    run.clear_dead_letter()
+    run.progress.set_phase("converting and sending", total=len(keys))
+    sessions = _converted(cfg, store, stats, selector, run.progress)
     dest = Destination(cfg.output, cfg.export, cfg.dead_letter_path, append=state is not None)
     redactor = Redactor(cfg.export.secrets if cfg.export else ())
-    with open_chain(dest, stop, redactor) as (sender, concurrency):
-        errors = deliver(
+    with open_chain(dest, run.stop, redactor) as (sender, concurrency):
+        run.errors = deliver(
             sessions,
             sender,
             resource=resource(cfg.service_name),
@@ -221,28 +259,36 @@ def _convert_store(
             redactor=redactor,
             on_session=on_session,
             on_batch=on_batch,
-            stop=stop,
+            stop=run.stop,
         )
-    stats.sessions_skipped += selector.skipped_delivered
-    stats.sessions_outside_selection = selector.outside_window
-    stats.sessions_changed = selector.changed
     if state is not None:
         state.flush(output_length=cfg.output.stat().st_size if cfg.export is None else None)
+
+
+def _finish(run: Run, start: float) -> RunResult:
+    """Counts, the files now wholly delivered, late rejects, the report and the exit code."""
+    cfg, state, stats, files = run.cfg, run.state, run.stats, run.files
+    selector = run.selector
+    if selector is not None:
+        stats.sessions_skipped += selector.skipped_delivered
+        stats.sessions_outside_selection = selector.outside_window
+        stats.sessions_changed = selector.changed
+    if state is not None and run.plan is not None and selector is not None:
         _record_files(
             state,
-            plan.infos,
-            file_sessions,
+            run.plan.infos,
+            run.file_sessions,
             files,
-            outcome,
-            set(selector.delivered) | set(k for k, ok in outcome.items() if ok),
+            run.outcome,
+            set(selector.delivered) | {k for k, ok in run.outcome.items() if ok},
             # a file with rejects is read again next time (and --strict fails again)
-            {r.file for r in rejects} | {files[fid] for fid, _, _ in stats.session_rejects},
+            {r.file for r in run.rejects} | {files[fid] for fid, _, _ in stats.session_rejects},
         )
     if stats.session_rejects:
         late = [Reject(files[fid], line, reason) for fid, line, reason in stats.session_rejects]
         stats.count_rejects(late)
         write_rejects(cfg.rejects_path, late, append=True)
-    stats.errors = errors
+    stats.errors = run.errors
     stats.wall_seconds = elapsed(start)
     code = exit_code_for(stats, cfg.strict)
     if cfg.report is not None:

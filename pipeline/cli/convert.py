@@ -10,7 +10,7 @@ import click
 
 from pipeline.cli.app import EXIT_SIGNAL, setup_logging, stopping_on_signals
 from pipeline.cli.options import config_errors, export_options, pop_export
-from pipeline.config import RunConfig
+from pipeline.config import ENGINES, RunConfig
 from pipeline.core.attributes import PAYLOADS, MappingOptions
 from pipeline.progress import Progress
 from pipeline.redact import Redactor
@@ -157,6 +157,18 @@ from pipeline.run import RunResult, run_convert
     "--quiet", "-q", is_flag=True, help="No summary or progress; errors still go to stderr."
 )
 @click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default=None,
+    help=f"Where conversion runs: this machine's processes, or a Ray cluster (pip install 'realtrace[ray]'). [default: {default(RunConfig, 'engine')}]",
+)
+@click.option(
+    "--ray-address",
+    metavar="ADDRESS",
+    default=None,
+    help="A running Ray cluster (ray://host:10001, or auto); without one, --engine ray starts a local cluster with --workers CPUs.",
+)
+@click.option(
     "--print-config",
     is_flag=True,
     help="Print every resolved setting with where it came from (flag, environment or default), credentials redacted, and exit.",
@@ -243,6 +255,11 @@ def config_lines(cfg: RunConfig) -> list[str]:
             "workers",
             str(cfg.workers) + (" (automatic)" if cfg.workers == 0 else ""),
             src["workers"],
+        ),
+        (
+            "engine",
+            cfg.engine + (f" at {cfg.ray_address}" if cfg.ray_address else ""),
+            src["engine"],
         ),
     ]
     rows += [

@@ -1,0 +1,410 @@
+"""Ray engine: the same conversion on a Ray cluster, for backfills beyond one machine.
+
+The driver lists files and plans with the state exactly as the local engine does;
+Ray tasks read and extract them (audio payloads dropped there); Ray Data groups the
+events by session key across all files (rotated files of one session meet in one
+group); each group goes through `convert_frame`; batches of sessions are delivered
+from the workers through the same sender chain (`open_chain`: batches, retries,
+split on too large, dead letter). The driver receives per-session results, never
+spans, and records them in the same state store as a local run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from pipeline.config import ConfigError, RunConfig
+from pipeline.core.convert import convert_frame
+from pipeline.core.encode import resource
+from pipeline.core.model import SessionCounts, SessionSpans
+from pipeline.read.files import Reject
+from pipeline.read.selection import Selector, plan_files
+from pipeline.redact import Redactor
+from pipeline.report import RunStats, write_rejects
+from pipeline.run import Run
+from pipeline.send.deliver import Destination, deliver, open_chain
+
+log = logging.getLogger("realtrace")
+
+SORT_KEYS = ["session_key", "ts_ns", "file", "line"]
+SESSIONS_PER_DELIVERY = 256  # sessions one delivery task sends (in batches of the usual limits)
+
+
+def require_ray() -> Any:
+    """The `ray` module, or a one-line error naming the extra to install."""
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise ConfigError(
+            "--engine ray needs Ray: pip install 'realtrace[ray]' (or use --engine local)"
+        ) from None
+    return ray
+
+
+@dataclass(slots=True)
+class FileRead:
+    """What reading one file told the driver (its events stay in the object store)."""
+
+    fid: int
+    keys: list[str]
+    rejects: list[Reject]
+    lines_read: int
+    blank_lines: int
+    events: int
+    seconds: float
+
+
+def read_file(path: str, fid: int, timestamp_fields: Sequence[str]) -> tuple[Any, FileRead]:
+    """A Ray task: one file's events as an Arrow table (to the object store) and its accounting."""
+    from pipeline.engine.local import load_keyed
+
+    loaded = load_keyed(path, fid, timestamp_fields)
+    ev = loaded.events
+    keys = ev["session_key"].unique().to_list() if ev.height else []
+    info = FileRead(
+        fid, keys, loaded.rejects, loaded.lines_read, loaded.blank_lines, ev.height, loaded.seconds
+    )
+    return ev.to_arrow(), info
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Everything a worker needs, sent once with the tasks (no secrets logged)."""
+
+    cfg: RunConfig
+    selector: Selector
+    parts_dir: Path | None  # file destination: one part file per delivery task
+    partitions: int  # shuffle partitions of the group-by (each delivers on its own)
+
+
+def convert_group(table: Any, job: Job) -> Any:
+    """Ray Data `map_groups`: one session's events → one result row (spans serialized)."""
+    import pyarrow as pa
+
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    sel = job.selector.for_keys(set(frame["session_key"].unique().to_list()))
+    rows = [_result_row(s, sel) for s in convert_frame(frame.sort(SORT_KEYS), job.cfg.mapping, sel)]
+    if not rows:  # skipped by the selection: a row saying why, for the counts
+        rows = [_skip_row(frame["session_key"][0], sel)]
+    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA())
+
+
+def RESULT_SCHEMA() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("session_key", pa.string()),
+            ("trace_id", pa.binary()),
+            ("spans", pa.list_(pa.binary())),
+            ("start_ns", pa.int64()),
+            ("end_ns", pa.int64()),
+            ("incomplete", pa.bool_()),
+            ("failed", pa.bool_()),
+            ("counts", pa.string()),
+            ("rejects", pa.string()),
+            ("hash", pa.string()),
+            ("skipped", pa.string()),  # "delivered", "outside", or null when converted
+            ("changed", pa.bool_()),
+        ]
+    )
+
+
+def _result_row(sess: SessionSpans, sel: Selector) -> dict[str, Any]:
+    return {
+        "session_key": sess.session_key,
+        "trace_id": sess.trace_id,
+        "spans": [sp.SerializeToString() for sp in sess.spans],
+        "start_ns": sess.start_ns,
+        "end_ns": sess.end_ns,
+        "incomplete": sess.incomplete,
+        "failed": sess.failed,
+        "counts": orjson.dumps(asdict(sess.counts)).decode(),
+        "rejects": orjson.dumps(sess.rejects).decode(),
+        "hash": sel.hashes.get(sess.session_key, ""),
+        "skipped": None,
+        "changed": bool(sel.changed),
+    }
+
+
+def _skip_row(key: str, sel: Selector) -> dict[str, Any]:
+    return {
+        "session_key": key,
+        "trace_id": b"",
+        "spans": [],
+        "start_ns": 0,
+        "end_ns": 0,
+        "incomplete": False,
+        "failed": False,
+        "counts": "{}",
+        "rejects": "[]",
+        "hash": "",
+        "skipped": "delivered" if sel.skipped_delivered else "outside",
+        "changed": False,
+    }
+
+
+def _session(row: dict[str, Any]) -> SessionSpans:
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    return SessionSpans(
+        row["session_key"],
+        row["trace_id"],
+        [Span.FromString(b) for b in row["spans"]],
+        row["start_ns"],
+        row["end_ns"],
+        SessionCounts(**orjson.loads(row["counts"])),
+        row["incomplete"],
+        rejects=[tuple(r) for r in orjson.loads(row["rejects"])],
+        failed=row["failed"],
+    )
+
+
+def _part_file(parts_dir: Path) -> Path:
+    """The next free `part-NNNNN.jsonl`, taken atomically (tasks run at once, or again)."""
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    n = len(list(parts_dir.glob("part-*.jsonl")))
+    while True:
+        path = parts_dir / f"part-{n:05d}.jsonl"
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return path
+        except FileExistsError:
+            n += 1
+
+
+def deliver_sessions(table: Any, job: Job) -> Any:
+    """Ray Data `map_batches`: deliver converted sessions from the worker; per-session results."""
+    import pyarrow as pa
+
+    rows = table.to_pylist()
+    todo = [_session(r) for r in rows if r["skipped"] is None and not r["failed"]]
+    done: dict[str, bool] = {}
+    stats = RunStats()
+    errors: list[str] = []
+    if todo:
+        cfg = job.cfg
+        output = _part_file(job.parts_dir) if job.parts_dir is not None else None
+        dest = Destination(output, cfg.export, cfg.dead_letter_path, append=True)
+        redactor = Redactor(cfg.export.secrets if cfg.export else ())
+        with open_chain(dest, threading.Event(), redactor) as (sender, concurrency):
+            errors = deliver(
+                todo,
+                sender,
+                resource=resource(cfg.service_name),
+                limits=cfg.limits,
+                stats=stats,
+                concurrency=concurrency,
+                redactor=redactor,
+                on_session=lambda s, ok: done.__setitem__(s.session_key, ok),
+            )
+    out = []
+    for i, r in enumerate(rows):
+        r = dict(r, spans=len(r["spans"]), delivered=done.get(r["session_key"], False))
+        # the task's delivery counts travel on its first row
+        r["send"] = orjson.dumps(_send_counts(stats, errors) if i == 0 else {}).decode()
+        out.append(r)
+    return pa.Table.from_pylist(out)
+
+
+def _send_counts(stats: RunStats, errors: list[str]) -> dict[str, Any]:
+    keys = ("requests", "retries", "spans_delivered", "spans_dead_lettered")
+    counts: dict[str, Any] = {k: getattr(stats, k) for k in keys}
+    counts["spans_rejected_by_backend"] = stats.spans_rejected_by_backend
+    counts["send_seconds"] = stats.stage_seconds.get("send", 0.0)
+    counts["credentials_refused"] = stats.credentials_refused
+    counts["errors"] = errors
+    return counts
+
+
+@dataclass(slots=True)
+class RayRun:
+    """The driver's side: read accounting, then per-session results as they arrive."""
+
+    files_read: list[FileRead] = field(default_factory=list)
+    tables: list[Any] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, workers: int) -> Iterator[Any]:
+    """Connect to a cluster (`--ray-address`) or start a local one with `workers` CPUs."""
+    ray = require_ray()
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+        "configure_logging": True,
+    }
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["num_cpus"] = workers or os.cpu_count() or 1
+    started = not ray.is_initialized()
+    if started:
+        os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+        ray.init(**kwargs)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def read_on_ray(
+    ray: Any,
+    run: RayRun,
+    files: Sequence[str],
+    ids: Sequence[int],
+    timestamp_fields: Sequence[str],
+    on_file: Callable[[], None],
+) -> None:
+    """Read files in Ray tasks; their tables stay in the object store, accounting comes back."""
+    task = ray.remote(num_returns=2)(read_file)
+    pending = {}
+    for f, fid in zip(files, ids, strict=True):
+        table_ref, info_ref = task.remote(f, fid, tuple(timestamp_fields))
+        run.tables.append(table_ref)
+        pending[info_ref] = f
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            pending.pop(ref)
+            run.files_read.append(ray.get(ref))
+            on_file()
+
+
+def convert_and_deliver(ray: Any, run: RayRun, job: Job) -> Iterator[dict[str, Any]]:
+    """Group by session across all files, convert, deliver from the workers; yield results."""
+    ds = ray.data.from_arrow_refs(run.tables)
+    results = (
+        ds.groupby("session_key", num_partitions=job.partitions)
+        .map_groups(convert_group, batch_format="pyarrow", fn_kwargs={"job": job})
+        .map_batches(
+            deliver_sessions,
+            batch_size=SESSIONS_PER_DELIVERY,
+            batch_format="pyarrow",
+            fn_kwargs={"job": job},
+        )
+    )
+    yield from results.iter_rows()
+
+
+def run_on_ray(run: Run, only: frozenset[str] | None) -> None:
+    """The Ray engine's driver: plan, read on Ray, then record per-session results."""
+    cfg, state, stats = run.cfg, run.state, run.stats
+    run.plan = plan = plan_files(run.files, state, cfg.full)
+    with ray_session(cfg.ray_address, cfg.workers) as ray:
+        rr = RayRun()
+        todo = plan.first_pass(run.files)
+        run.progress.set_phase("reading", total=len(todo), unit="files")
+        keys: set[str] = set()
+        while todo:  # rotated logs: old files that a new file continues, read in a second round
+            ids = run.ids
+            read_on_ray(
+                ray, rr, todo, [ids[f] for f in todo], cfg.timestamp_fields, run.progress.file_read
+            )
+            keys = {k for fr in rr.files_read for k in fr.keys}
+            todo = plan.pull_in(keys)
+        _count_reads(run, rr)
+        stats.files_skipped = len(plan.unchanged)
+        stats.sessions_skipped += len(plan.skipped_sessions(keys))
+        write_rejects(cfg.rejects_path, run.rejects)
+        selector = run.make_selector(keys, only)
+        run.clear_dead_letter()
+        run.progress.set_phase("converting and sending", total=len(keys))
+        parts = _parts_dir(cfg)
+        # enough partitions to keep every CPU busy, not so many that each delivers a handful
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        partitions = max(1, min(2 * cpus, len(keys) // 64 + 1))
+        job = Job(cfg, selector, parts, partitions)
+        try:
+            rows = convert_and_deliver(ray, rr, job) if rr.tables else iter(())
+            for row in rows:
+                _record(run, row)
+                if run.stop.is_set():
+                    break
+        finally:
+            if state is not None:
+                state.flush()
+
+
+def _parts_dir(cfg: RunConfig) -> Path | None:
+    """File destination: `<output>.d/`, one Collector-readable part file per delivery task."""
+    if cfg.export is not None:
+        return None
+    return cfg.output.with_name(cfg.output.name + ".d")
+
+
+def _count_reads(run: Run, rr: RayRun) -> None:
+    for fr in sorted(rr.files_read, key=lambda f: f.fid):
+        st = run.stats
+        st.add_time("read", fr.seconds)
+        st.files += 1
+        st.lines_read += fr.lines_read
+        st.blank_lines += fr.blank_lines
+        st.events += fr.events
+        st.count_rejects(fr.rejects)
+        run.rejects += fr.rejects
+        run.file_sessions[fr.fid] = fr.keys
+
+
+def _record(run: Run, row: dict[str, Any]) -> None:
+    """One session's result from the cluster: counts, progress, state."""
+    st, sel = run.stats, run.selector
+    assert sel is not None
+    send = orjson.loads(row["send"])
+    if send:
+        for k in ("requests", "retries", "spans_delivered", "spans_dead_lettered"):
+            setattr(st, k, getattr(st, k) + send[k])
+        st.spans_rejected_by_backend += send["spans_rejected_by_backend"]
+        st.add_time("send", send["send_seconds"])
+        st.credentials_refused = st.credentials_refused or send["credentials_refused"]
+        run.errors += [e for e in send["errors"] if e not in run.errors]
+    if row["skipped"] is not None:
+        if row["skipped"] == "delivered":
+            sel.skipped_delivered += 1
+        else:
+            sel.outside_window += 1
+        return
+    sel.changed += int(row["changed"])
+    counts = SessionCounts(**orjson.loads(row["counts"]))
+    rejects = [tuple(r) for r in orjson.loads(row["rejects"])]
+    sess = SessionSpans(
+        row["session_key"],
+        row["trace_id"],
+        [None] * row["spans"],
+        row["start_ns"],
+        row["end_ns"],
+        counts,
+        row["incomplete"],
+        rejects=rejects,
+        failed=row["failed"],
+    )
+    st.fold(sess)
+    if sess.failed:
+        return
+    if row["delivered"]:
+        st.sessions_delivered += 1
+    else:
+        st.sessions_failed += 1
+    sel.hashes[sess.session_key] = row["hash"]
+    run.progress.converted(row["spans"])
+    run.progress.delivered(row["spans"] if row["delivered"] else 0)
+    run.session_done(sess.session_key, row["hash"], row["delivered"], row["spans"], row["start_ns"])
+    if run.state is not None and st.sessions % 256 == 0:
+        run.state.flush()
