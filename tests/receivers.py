@@ -57,12 +57,14 @@ class Record:
     headers: list[dict[str, str]] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    spans: dict[str, bytes] = field(default_factory=dict)  # span id → the span's bytes
 
     def store(self, req: ExportTraceServiceRequest) -> None:
         for rs in req.resource_spans:
             for ss in rs.scope_spans:
                 for sp in ss.spans:
                     self.span_ids.append(sp.span_id.hex())
+                    self.spans[sp.span_id.hex()] = sp.SerializeToString(deterministic=True)
                     self.trace_ids.add(sp.trace_id.hex())
 
 

@@ -338,6 +338,15 @@ def run_on_ray(run: Run, only: frozenset[str] | None) -> None:
                 _record(run, row)
                 if run.stop.is_set():
                     break
+        except (
+            Exception
+        ) as exc:  # the job failed after Ray's own retries: say so, keep what was acknowledged
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            run.errors.append(
+                f"the Ray job failed ({type(exc).__name__}: {first}); what was acknowledged "
+                "is recorded and the next run sends the rest"
+            )
+            run.stats.sessions_failed += max(len(keys) - len(run.outcome), 1)
         finally:
             if state is not None:
                 state.flush()

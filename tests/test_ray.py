@@ -1,0 +1,144 @@
+"""The Ray engine on a real local Ray cluster (started here, stopped after): the same spans
+as the local engine, one state shared by both engines, and a killed worker costs nothing
+that the next run does not send."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import ROOT, SAMPLES
+from receivers import Action, GrpcReceiver
+
+from pipeline.cli import main
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    os.environ["RAY_DATA_DISABLE_PROGRESS_BARS"] = "1"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def rotated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 generated sessions re-cut into 7 files at arbitrary lines: sessions straddle files."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from gen_logs import write_bulk
+
+    src = tmp_path_factory.mktemp("gen")
+    write_bulk(src, sessions=300, size=None, seed=7, per_file=50, audio_payloads=False)
+    lines = [ln for p in sorted(src.glob("*.jsonl")) for ln in p.read_text().splitlines(True)]
+    out = tmp_path_factory.mktemp("rotated")
+    cut = len(lines) // 7 + 1
+    for i in range(7):
+        (out / f"rot-{i}.jsonl").write_text("".join(lines[i * cut : (i + 1) * cut]))
+    return out
+
+
+def convert(tmp: Path, endpoint: str, engine: str, state: Path, *inputs: Path) -> Result:
+    args = ["convert", "-o", str(tmp / "t.jsonl"), "--state", str(state), "-q"]
+    args += ["--endpoint", endpoint, "--protocol", "grpc", "--engine", engine, "--workers", "2"]
+    for i in inputs:
+        args += ["-i", str(i)]
+    return CliRunner().invoke(main, args, env={"BRAINTRUST_API_KEY": ""}, catch_exceptions=False)
+
+
+def test_ray_delivers_the_local_engines_spans_and_both_share_the_state(
+    cluster: None, rotated: Path, tmp_path: Path
+) -> None:
+    rec = GrpcReceiver()
+    try:
+        local, on_ray = tmp_path / "local.db", tmp_path / "ray.db"
+        r = convert(tmp_path, rec.endpoint, "local", local, SAMPLES, rotated)
+        assert r.exit_code == 0, r.output
+        by_local, rec.spans = dict(rec.spans), {}
+        assert len(by_local) > 72 and len(rec.span_ids) == len(by_local)
+        r = convert(tmp_path, rec.endpoint, "ray", on_ray, SAMPLES, rotated)
+        assert r.exit_code == 0, r.output
+        assert rec.spans == by_local  # same ids, same bytes: attributes, times, parents
+        assert len(rec.span_ids) == 2 * len(by_local)  # each engine sent each span once
+        # the state is the engines' common ground: a second run of either sends nothing
+        sent = len(rec.span_ids)
+        assert convert(tmp_path, rec.endpoint, "local", on_ray, SAMPLES, rotated).exit_code == 4
+        assert convert(tmp_path, rec.endpoint, "ray", local, SAMPLES, rotated).exit_code == 4
+        assert len(rec.span_ids) == sent
+    finally:
+        rec.stop()
+
+
+def test_ray_file_destination_writes_collector_readable_parts(
+    cluster: None, tmp_path: Path
+) -> None:
+    out = tmp_path / "t.jsonl"
+    args = ["convert", "-i", str(SAMPLES), "-o", str(out), "--engine", "ray", "-q"]
+    r = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    local = tmp_path / "local.jsonl"
+    r = CliRunner().invoke(main, ["convert", "-i", str(SAMPLES), "-o", str(local), "-q"])
+    assert r.exit_code == 0, r.output
+    from conftest import read_spans
+
+    parts = sorted((tmp_path / "t.jsonl.d").glob("part-*.jsonl"))
+    assert parts and not out.exists()
+    ray_spans = {s["spanId"]: s for p in parts for s in read_spans(p)}
+    assert ray_spans == {s["spanId"]: s for s in read_spans(local)}
+
+
+def _ray_workers(name: str) -> list[int]:
+    """Pids of Ray worker processes running a task of `name` (their process title says so)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if cmd.startswith("ray::") and name in cmd:
+                pids.append(int(d.name))
+    return pids
+
+
+def test_a_killed_ray_worker_costs_nothing_the_rerun_does_not_send(
+    cluster: None, rotated: Path, tmp_path: Path
+) -> None:
+    rec = GrpcReceiver(script=lambda n: Action(delay=0.3))  # slow enough to kill mid-delivery
+    killed: list[int] = []
+
+    def kill_one() -> None:
+        deadline = time.monotonic() + 60
+        while not rec.span_ids and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in _ray_workers("deliver_sessions") or _ray_workers("Reduce"):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
+
+    state = tmp_path / "s.db"
+    try:
+        killer = threading.Thread(target=kill_one)
+        killer.start()
+        first = convert(tmp_path, rec.endpoint, "ray", state, rotated)
+        killer.join()
+        assert killed, "no Ray worker was delivering"
+        assert first.exit_code in (0, 3), first.output
+        rec.script = lambda n: Action()
+        second = convert(tmp_path, rec.endpoint, "local", state, rotated)
+        assert second.exit_code in (0, 4), second.output
+        expected = tmp_path / "expected.jsonl"
+        CliRunner().invoke(main, ["convert", "-i", str(rotated), "-o", str(expected), "--no-state"])
+        from conftest import read_spans
+
+        assert set(rec.spans) == {s["spanId"] for s in read_spans(expected)}  # none lost
+    finally:
+        rec.stop()
