@@ -38,6 +38,9 @@ def find_inputs(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], li
     problems: list[Reject] = []
     for item in inputs:
         text = os.fspath(item)
+        if is_remote(text):
+            _find_remote(text, found, problems)
+            continue
         if glob.has_magic(text):
             paths = [Path(p) for p in glob.glob(text, recursive=True)]
             if not paths:
@@ -57,6 +60,27 @@ def find_inputs(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], li
             else:
                 raise FileNotFoundError(f"input not found: {text}")
     return sorted(found), problems
+
+
+def _find_remote(url: str, found: set[str], problems: list[Reject]) -> None:
+    """Objects under an object-store prefix (s3://bucket/logs/), filtered like a directory."""
+    from pipeline.read import remote
+
+    try:
+        urls = remote.list_files(url)
+    except (OSError, PermissionError) as exc:
+        problems.append(Reject(url, 0, f"cannot list: {exc}"[:300]))
+        return
+    logs = [u for u in urls if is_log_file(Path(u.partition("://")[2]))]
+    if not logs:
+        problems.append(Reject(url, 0, "no log files under this prefix"))
+    found.update(logs)
+
+
+def is_remote(path: str) -> bool:
+    """A URL with a scheme other than file:// (s3://…) names objects, not local files."""
+    scheme, sep, _ = path.partition("://")
+    return bool(sep) and scheme not in ("", "file")
 
 
 def _walk(root: Path, found: set[str], problems: list[Reject]) -> None:

@@ -16,21 +16,30 @@ from urllib.parse import unquote
 
 import polars as pl
 
+from pipeline.read import remote
 from pipeline.read.files import COMPRESSED_SUFFIXES
 
 SLICE_BYTES = 16 * 1024 * 1024  # measured: 16 MiB slices peak at ~0.6 GB RSS and run fastest
 BOM = b"\xef\xbb\xbf"
 
 
+def _open_file(path: str) -> BinaryIO:
+    return remote.open_binary(path) if remote.is_remote(path) else open(path, "rb")
+
+
+def _size(path: str) -> int:
+    return remote.size(path) if remote.is_remote(path) else os.path.getsize(path)
+
+
 def _open_stream(path: str) -> BinaryIO:
     name = path.lower()
     if name.endswith(".gz"):
-        return cast(BinaryIO, gzip.open(path, "rb"))
+        return cast(BinaryIO, gzip.open(_open_file(path), "rb"))
     if name.endswith((".zst", ".zstd")):
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
-    return open(path, "rb")
+        return zstandard.ZstdDecompressor().stream_reader(_open_file(path), closefd=True)
+    return _open_file(path)
 
 
 def _byte_slices(path: str, slice_bytes: int) -> Iterator[bytes]:
@@ -99,10 +108,10 @@ def decoded_size(path: str) -> int:
         import pyarrow.parquet as pq
 
         try:
-            return _uncompressed_bytes(pq.ParquetFile(path).metadata)
+            return _uncompressed_bytes(pq.ParquetFile(_open_file(path)).metadata)
         except Exception:
             pass  # unreadable: its reject comes when it is read
-    return os.path.getsize(path)
+    return _size(path)
 
 
 def _parquet_frames(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame]:
@@ -116,7 +125,7 @@ def _parquet_frames(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.Da
 
     first = 1
     partitions = hive_partitions(path)
-    with pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20) as pf:
+    with pq.ParquetFile(_open_file(path), pre_buffer=False, buffer_size=1 << 20) as pf:
         columns = pf.schema_arrow.names
         if "event" not in columns and "type" not in columns:
             raise NotJsonLinesError(
@@ -188,7 +197,7 @@ def _parquet_frame(df: pl.DataFrame, first_line: int = 1) -> pl.DataFrame:
 def _is_json_array(path: str, limit: int = 64 * 1024 * 1024) -> bool:
     """Whether a file starting with `[` is one JSON array (else its lines are read, and a
     stray `[` line is an ordinary reject). Files over `limit` are read as lines."""
-    if os.path.getsize(path) > limit:
+    if _size(path) > limit:
         return False
     try:
         with _open_stream(path) as fh:
@@ -225,7 +234,7 @@ def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame
         raise NotJsonLinesError("a JSON array, not JSON lines: write one event object per line")
     if (
         not name.endswith(COMPRESSED_SUFFIXES)
-        and 0 < os.path.getsize(path) <= slice_bytes
+        and 0 < _size(path) <= slice_bytes
         and not head.startswith(BOM)
     ):
         try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline.core.model import SessionEvents
+from pipeline.read.files import is_remote
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -65,7 +66,13 @@ class FileInfo:
 
 
 def file_info(path: str) -> FileInfo:
-    """Size, mtime and a content fingerprint (head and tail 64 KiB + size: cheap, catches rewrites)."""
+    """Size, mtime and a content fingerprint (head and tail 64 KiB + size: cheap, catches
+    rewrites); for an object in a store, its size, last-modified time and ETag."""
+    if is_remote(path):
+        from pipeline.read import remote
+
+        size, mtime_ns, etag = remote.fingerprint(path)
+        return FileInfo(path, size, mtime_ns, f"etag:{etag}")
     st = os.stat(path)
     h = hashlib.sha256(str(st.st_size).encode())
     with open(path, "rb") as fh:
