@@ -16,17 +16,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from pipeline.config import BatchLimits, ConfigError, ExportConfig, RunConfig
+from pipeline.config import ConfigError, RunConfig
 from pipeline.core.convert import convert_frame
 from pipeline.core.encode import resource
-from pipeline.core.model import SessionCounts, SessionSpans
+from pipeline.core.model import SessionSpans
 from pipeline.engine.local import convert_chunk, merge_chunk, ordered_map, read_into
 from pipeline.progress import Progress
 from pipeline.read.chunks import EventStore
@@ -44,7 +41,6 @@ from pipeline.report import (
     write_report,
 )
 from pipeline.send.deliver import Destination, deliver, open_chain
-from pipeline.send.sinks import read_requests
 from pipeline.state.store import FileInfo, StateStore
 
 log = logging.getLogger("realtrace")
@@ -400,71 +396,3 @@ def inspect_sessions(
             }
         )
     return sorted(rows, key=lambda r: (r["start"], r["session_key"])), stats
-
-
-def replay(
-    file: Path,
-    export: ExportConfig,
-    dead_letter: Path,
-    limits: BatchLimits,
-    stop: threading.Event | None = None,
-) -> tuple[RunStats, ExitCode]:
-    """Re-send an OTLP JSON lines file (dead letter or output) through the same delivery
-    chain as `convert`: batches to the current limits, retries, the run's retry budget,
-    split on too large, partial-success accounting and the dead letter for what fails again.
-    """
-    if file.resolve() == dead_letter.resolve():
-        raise ConfigError(
-            f"--dead-letter {dead_letter} is the file being replayed: name another file "
-            "(replay would overwrite its own input)"
-        )
-    start = time.perf_counter()
-    # All of the file readable before anything is sent; its spans grouped by resource
-    # (as written) and by trace (the unit of accounting, as a session is for convert).
-    groups: dict[bytes, tuple[Resource, dict[bytes, list[Span]]]] = {}
-    for _, request in read_requests(file):
-        for rs in request.resource_spans:
-            _, traces = groups.setdefault(rs.resource.SerializeToString(), (rs.resource, {}))
-            for ss in rs.scope_spans:
-                for sp in ss.spans:
-                    traces.setdefault(sp.trace_id, []).append(sp)
-    stats = RunStats(files=1)
-    errors: list[str] = []
-    stop = stop or threading.Event()
-    redactor = Redactor(export.secrets)
-    dest = Destination(export=export, dead_letter=dead_letter)
-    with open_chain(dest, stop, redactor) as (sender, concurrency):
-        for resource_, traces in groups.values():
-            sessions = [_trace_as_session(tid, spans) for tid, spans in traces.items()]
-            stats.sessions += len(sessions)
-            stats.spans += sum(len(spans) for spans in traces.values())
-            sent = deliver(
-                sessions,
-                sender,
-                resource=resource_,
-                limits=limits,
-                stats=stats,
-                concurrency=concurrency,
-                redactor=redactor,
-                stop=stop,
-            )
-            errors += [e for e in sent if e not in errors]
-            if stats.credentials_refused or stop.is_set():
-                break
-    stats.errors = errors
-    stats.wall_seconds = elapsed(start)
-    code = exit_code_for(stats, strict=False)
-    return stats, ExitCode.OK if code == ExitCode.NOTHING_TO_DO else code
-
-
-def _trace_as_session(trace_id: bytes, spans: list[Span]) -> SessionSpans:
-    """A trace read back from OTLP JSON: the unit of accounting, as a session is for convert."""
-    return SessionSpans(
-        trace_id.hex(),
-        trace_id,
-        spans,
-        min(sp.start_time_unix_nano for sp in spans),
-        max(sp.end_time_unix_nano for sp in spans),
-        SessionCounts(),
-        False,
-    )

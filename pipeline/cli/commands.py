@@ -13,9 +13,10 @@ from pipeline.cli.app import EXIT_SIGNAL, stopping_on_signals
 from pipeline.cli.convert import export_rows
 from pipeline.cli.options import config_errors, export_config, export_options, pop_export
 from pipeline.config import BatchLimits, ConfigError, RunConfig
+from pipeline.replay import replay
 from pipeline.report import ExitCode, error_lines, plural, summary_lines
 from pipeline.resolve import default
-from pipeline.run import inspect_sessions, replay
+from pipeline.run import inspect_sessions
 from pipeline.state.store import StateStore, default_state_path
 
 DEFAULT_OUTPUT = default(RunConfig, "output")
