@@ -61,6 +61,17 @@ def files(tmp_path: Path) -> Path:
         (["--since", "yesterday"], 2, "expected a date"),
         (["--braintrust-project", "voice"], 2, "BRAINTRUST_API_KEY"),
         (["-i", "{d}/nowhere"], 2, "not found"),
+        (["--rejects", "{d}/outdir"], 2, "--rejects"),
+        (["--report", "{d}/outdir"], 2, "--report"),
+        (["--ray-address", "auto"], 2, "--ray-address needs --engine ray"),
+        (["--max-retry-time", "-1", "--endpoint", "http://127.0.0.1:9"], 2, "--max-retry-time -1"),
+        (["--endpoint", "http://:4318"], 2, "has no host"),
+        (
+            ["--endpoint", "http://collector.example:4318", "--header", "authorization=Bearer k"],
+            2,
+            "refusing to send credentials in clear text",
+        ),
+        (["--header", "novalue", "--endpoint", "http://127.0.0.1:9"], 2, "malformed header"),
     ],
 )
 def test_convert_failures_are_one_line_with_their_exit_code(
@@ -73,6 +84,19 @@ def test_convert_failures_are_one_line_with_their_exit_code(
     got, _, err = cli(*argv)
     assert got == code, err
     assert says in one_line(err)
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "thrift"}, "unknown protocol 'thrift'"),
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "brotli"}, "unknown compression 'brotli'"),
+    ],
+)
+def test_bad_environment_values_are_named(files: Path, env: dict[str, str], says: str) -> None:
+    argv = ["convert", "-i", S, "--no-state", "-o", str(files / "t.jsonl")]
+    code, _, err = cli(*argv, "--endpoint", "http://127.0.0.1:9", env=env)
+    assert code == 2 and says in one_line(err)
 
 
 def test_bad_timeout_variable_is_named(files: Path) -> None:

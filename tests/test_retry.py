@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import pytest
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-from receivers import OK, Action, HttpReceiver
+from receivers import OK, Action, GrpcReceiver, HttpReceiver
 
 from pipeline.config import ExportConfig
 from pipeline.redact import Redactor
@@ -56,7 +57,8 @@ class Chain:
     """split → retry → HTTP transport, as `open_chain` builds it, on fakes for time."""
 
     def __init__(self, endpoint: str, clock: FakeClock, max_retry_time: float, **cfg: Any) -> None:
-        export = ExportConfig(endpoint=endpoint, protocol="http/protobuf", timeout=5, **cfg)
+        cfg.setdefault("protocol", "http/protobuf")
+        export = ExportConfig(endpoint=endpoint, timeout=5, **cfg)
         transport = TransportSender(make_transport(export, Redactor(())))
         retry = RetrySender(transport, max_retry_time, clock=clock, sleep=clock.sleep)
         self.sender = SplitSender(retry)
@@ -150,3 +152,78 @@ def test_after_a_413_later_batches_start_at_the_size_that_worked(receiver: list[
     # the second batch sends no request the receiver refuses
     assert all(n <= 3_000 for n in rec.sizes[second_start:])
     assert len(rec.sizes) - second_start == 4
+
+
+@pytest.mark.parametrize(
+    ("status", "auth", "says"),
+    [
+        (400, False, "not retryable"),
+        (404, False, "not retryable"),
+        (401, True, "API key rejected"),
+        (403, True, "access denied"),
+    ],
+)
+def test_permanent_http_failures_are_sent_once_and_never_waited_for(
+    receiver: list[Any], status: int, auth: bool, says: str
+) -> None:
+    rec = HttpReceiver(script=lambda n: Action(http_status=status, message="no"))
+    receiver.append(rec)
+    clock = FakeClock()
+    out = exporter(rec.endpoint, clock, max_retry_time=60).export_batch(batch(3))
+    assert (out.requests, out.retries, len(out.failed), clock.waits) == (1, 0, 3, [])
+    assert out.auth_failed is auth and says in (out.message or "")
+
+
+@pytest.mark.parametrize(
+    ("code", "auth", "says"),
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, False, "not retryable"),
+        (grpc.StatusCode.PERMISSION_DENIED, True, "access denied"),
+        (grpc.StatusCode.UNAUTHENTICATED, True, "API key rejected"),
+    ],
+)
+def test_permanent_grpc_failures_are_sent_once(
+    code: grpc.StatusCode, auth: bool, says: str
+) -> None:
+    rec = GrpcReceiver(script=lambda n: Action(grpc_code=code, message="bad"))
+    try:
+        clock = FakeClock()
+        chain = exporter(rec.endpoint, clock, max_retry_time=60, protocol="grpc")
+        out = chain.export_batch(batch(2))
+        assert (out.requests, len(out.failed), clock.waits) == (1, 2, [])
+        assert out.auth_failed is auth and says in (out.message or "")
+    finally:
+        rec.stop()
+
+
+def test_a_single_span_larger_than_grpc_accepts_fails_alone() -> None:
+    rec = GrpcReceiver(max_receive=4_000)
+    try:
+        clock = FakeClock()
+        b = batch(10, size=100)
+        b.spans.append(Span(trace_id=bytes(16), span_id=b"\xee" * 8, name="z" * 10_000))
+        out = exporter(
+            rec.endpoint, clock, max_retry_time=60, protocol="grpc", compression="none"
+        ).export_batch(b)
+        assert out.delivered == 10 and len(out.failed) == 1
+        assert "single span is larger" in (out.message or "")
+    finally:
+        rec.stop()
+
+
+def test_retry_after_as_an_http_date_is_read_against_the_injected_now() -> None:
+    import datetime as dt
+    from email.utils import format_datetime
+
+    from pipeline.send.transport import parse_retry_after
+
+    now = dt.datetime(2026, 11, 26, 6, 0, 0, tzinfo=dt.UTC)
+    header = format_datetime(now + dt.timedelta(seconds=42), usegmt=True)
+    assert parse_retry_after(header, now=lambda: now) == 42.0
+    assert (
+        parse_retry_after(
+            format_datetime(now - dt.timedelta(seconds=5), usegmt=True), now=lambda: now
+        )
+        == 0.0
+    )
+    assert parse_retry_after("7") == 7.0 and parse_retry_after("soon") is None

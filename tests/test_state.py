@@ -248,3 +248,23 @@ def test_state_show_and_forget(tmp_path: Path, logs: Path, receiver: HttpReceive
     n = len(receiver.span_ids)
     assert convert(tmp_path, logs, receiver.endpoint).exit_code == 0
     assert len(receiver.span_ids) == 2 * n
+
+
+def test_state_forget_one_session_resends_only_it(
+    tmp_path: Path, logs: Path, receiver: HttpReceiver
+) -> None:
+    assert convert(tmp_path, logs, receiver.endpoint).exit_code == 0
+    key = "sess_dda1494c73cf256d0001"
+    r = CliRunner().invoke(
+        main, ["state", "forget", "--state", str(tmp_path / "state.db"), "--session", key]
+    )
+    assert r.exit_code == 0 and "forgot 1 session records" in r.output
+    before = set(receiver.trace_ids), len(receiver.span_ids)
+    receiver.trace_ids.clear()
+    assert convert(tmp_path, logs, receiver.endpoint).exit_code == 0
+    from pipeline.core.ids import trace_id
+
+    assert receiver.trace_ids == {trace_id(key).hex()}  # that session, and no other
+    assert len(receiver.span_ids) > before[1]
+    r = CliRunner().invoke(main, ["state", "forget", "--state", str(tmp_path / "state.db")])
+    assert r.exit_code == 2 and "--session KEY" in r.output  # neither --session nor --all

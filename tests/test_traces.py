@@ -547,3 +547,25 @@ def test_a_session_whose_conversion_fails_is_a_reject_and_the_rest_converts() ->
         metadata=[], first_ns=1, last_ns=1,
     )  # fmt: skip
     assert not convert_session(fine).failed
+
+
+@pytest.mark.parametrize(
+    ("fmt", "bytes_per_second"),
+    [
+        ("pcm16", 48_000),  # beta: 24 kHz, 16-bit mono
+        ("g711_ulaw", 8_000),  # beta G.711: 8 kHz, one byte a sample
+        ("g711_alaw", 8_000),
+        ({"type": "audio/pcm", "rate": 24_000}, 48_000),  # GA
+        ({"type": "audio/pcm", "rate": 16_000}, 32_000),  # a rate of its own
+        ({"type": "audio/pcmu"}, 8_000),  # GA G.711
+        ({"type": "audio/pcma"}, 8_000),
+        ({"type": "audio/pcm", "rate": "fast"}, 48_000),  # nonsense: the default rate
+        (None, 48_000),
+    ],
+)
+def test_audio_durations_follow_the_session_audio_format(
+    fmt: object, bytes_per_second: int
+) -> None:
+    from pipeline.core.events import audio_bytes_per_second
+
+    assert audio_bytes_per_second(fmt) == bytes_per_second

@@ -8,8 +8,10 @@ exporterhelper: permanent errors stop at once, throttling carries its delay.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import threading
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -70,8 +72,12 @@ RETRYABLE_GRPC = frozenset(
 )
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date)."""
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_retry_after(value: str | None, now: Callable[[], dt.datetime] = _utc_now) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date, read against `now`)."""
     if not value:
         return None
     value = value.strip()
@@ -80,10 +86,7 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        import datetime as dt
-
-        when = parsedate_to_datetime(value)
-        return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+        return max(0.0, (parsedate_to_datetime(value) - now()).total_seconds())
     except (TypeError, ValueError):
         return None
 
