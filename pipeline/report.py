@@ -120,7 +120,14 @@ class RunStats:
         self.count_rejects(loaded.rejects)
 
     def fold(self, sess: SessionSpans) -> None:
-        """Count one converted session (its own counts travel with it, from any engine)."""
+        """Count one session's result (its own counts travel with it, from any engine)."""
+        if sess.skipped is not None:
+            if sess.skipped == "delivered":
+                self.sessions_skipped += 1
+            else:
+                self.sessions_outside_selection += 1
+            return
+        self.sessions_changed += int(sess.changed)
         self.session_rejects += sess.rejects
         c = sess.counts
         for stage in ("reconstruct", "attributes", "encode"):

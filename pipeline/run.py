@@ -24,7 +24,7 @@ from pipeline.config import ConfigError, RunConfig
 from pipeline.core.convert import convert_frame
 from pipeline.core.encode import resource
 from pipeline.core.model import SessionSpans
-from pipeline.engine.local import convert_chunk, merge_chunk, ordered_map, read_into
+from pipeline.engine.local import convert_chunk, ordered_map, read_into
 from pipeline.progress import Progress
 from pipeline.read.chunks import EventStore
 from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA
@@ -228,7 +228,7 @@ def _run_local(run: Run, store: EventStore, only: frozenset[str] | None) -> None
 
     def on_session(sess: SessionSpans, ok: bool) -> None:
         key = sess.session_key
-        run.session_done(key, selector.hashes.get(key, ""), ok, sess.span_count, sess.start_ns)
+        run.session_done(key, sess.content_hash, ok, sess.span_count, sess.start_ns)
 
     def on_batch(delivered: int, clean: bool) -> None:
         run.progress.delivered(delivered)
@@ -265,10 +265,6 @@ def _finish(run: Run, start: float) -> RunResult:
     """Counts, the files now wholly delivered, late rejects, the report and the exit code."""
     cfg, state, stats, files = run.cfg, run.state, run.stats, run.files
     selector = run.selector
-    if selector is not None:
-        stats.sessions_skipped += selector.skipped_delivered
-        stats.sessions_outside_selection = selector.outside_window
-        stats.sessions_changed = selector.changed
     if state is not None and run.plan is not None and selector is not None:
         _record_files(
             state,
@@ -300,10 +296,10 @@ def _converted(
     cfg: RunConfig, store: EventStore, stats: RunStats, selector: Selector, progress: Progress
 ) -> Iterator[SessionSpans]:
     """Sessions of every chunk, converted in-process or by worker processes, in chunk order,
-    each folded into the run's counts; sessions that failed to convert stop here."""
+    each folded into the run's counts; skipped sessions and those that failed stop here."""
     for sess in _convert_chunks(cfg, store, selector):
         stats.fold(sess)
-        if not sess.failed:
+        if sess.skipped is None and not sess.failed:
             progress.converted(sess.span_count)
             yield sess
 
@@ -314,7 +310,7 @@ def _convert_chunks(
     if cfg.workers <= 1:
         for chunk in store.chunks(cfg.chunk_bytes):
             if chunk.height:
-                yield from convert_frame(chunk, cfg.mapping, keep=selector)
+                yield from convert_frame(chunk, cfg.mapping, selector)
         return
     # Smaller chunks so that every worker has work; each carries only its sessions' state.
     chunk_bytes = max(1, min(cfg.chunk_bytes, store.total_bytes // (4 * cfg.workers) + 1))
@@ -323,8 +319,8 @@ def _convert_chunks(
         for chunk in store.chunks(chunk_bytes)
         if chunk.height
     )
-    for result in ordered_map(convert_chunk, tasks, cfg.workers):
-        yield from merge_chunk(result, selector)
+    for sessions in ordered_map(convert_chunk, tasks, cfg.workers):
+        yield from sessions
 
 
 def _record_files(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import polars as pl
 
@@ -64,14 +65,23 @@ def convert_session(se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING
 def convert_frame(
     sessions: pl.DataFrame,
     options: MappingOptions = DEFAULT_MAPPING,
-    keep: Callable[[SessionEvents], bool] | None = None,
+    select: Callable[[SessionEvents], Any] | None = None,
 ) -> Iterator[SessionSpans]:
     """Events of whole sessions (sorted, with `session_key`) → one result per session.
 
     The only conversion path: in process, in a worker pool and in a Ray task. Each
-    result carries its own counts (`SessionSpans.counts`, `.rejects`, `.failed`),
-    which the run folds (`RunStats.fold`); `keep` filters sessions before converting.
+    result carries its own counts (`counts`, `rejects`, `failed`) and the selection's
+    verdict on it (`skipped`, `content_hash`, `changed`: `select` judges each session
+    before it is converted, see read.selection.Selector), which the run folds
+    (`RunStats.fold`). A skipped session comes back with no spans.
     """
     for se in split_sessions(sessions):
-        if keep is None or keep(se):
-            yield convert_session(se, options)
+        verdict = select(se) if select is not None else None
+        if verdict is not None and verdict.skipped:
+            sess = SessionSpans(se.key, b"", [], se.first_ns, se.last_ns, SessionCounts(), False)
+        else:
+            sess = convert_session(se, options)
+        if verdict is not None:
+            sess.skipped, sess.content_hash = verdict.skipped, verdict.content_hash
+            sess.changed = verdict.changed
+        yield sess

@@ -272,6 +272,10 @@ class SessionSpans:
     incomplete: bool
     rejects: list[tuple[int, int, str]] = field(default_factory=list)
     failed: bool = False
+    # the selection's verdict (read.selection.Verdict): skipped and why, hash, changed
+    skipped: str | None = None
+    content_hash: str = ""
+    changed: bool = False
 
     @property
     def span_count(self) -> int:

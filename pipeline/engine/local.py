@@ -14,7 +14,6 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import polars as pl
@@ -40,18 +39,12 @@ def load_keyed(path: str, fid: int, timestamp_fields: Sequence[str]) -> LoadResu
     return loaded
 
 
-@dataclass(slots=True)
-class ChunkResult:
-    """What converting one chunk produced: its sessions (each with its own counts) and
-    the selector's counts, to be merged into the run's."""
-
-    sessions: list[SessionSpans]
-    selector: Selector
-
-
-def convert_chunk(frame: pl.DataFrame, options: MappingOptions, selector: Selector) -> ChunkResult:
-    """Select and convert the sessions of one chunk (a worker task)."""
-    return ChunkResult(list(convert_frame(frame, options, keep=selector)), selector)
+def convert_chunk(
+    frame: pl.DataFrame, options: MappingOptions, selector: Selector
+) -> list[SessionSpans]:
+    """Judge and convert the sessions of one chunk (a worker task); each result carries
+    its own counts and verdict."""
+    return list(convert_frame(frame, options, selector))
 
 
 def ordered_map(
@@ -106,12 +99,6 @@ def die_with_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before the call above
         os._exit(1)
-
-
-def merge_chunk(result: ChunkResult, selector: Selector) -> list[SessionSpans]:
-    """Fold a chunk's selection counts into the run's; returns its sessions."""
-    selector.absorb(result.selector)
-    return result.sessions
 
 
 def read_into(

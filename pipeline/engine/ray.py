@@ -95,10 +95,8 @@ def convert_group(table: Any, job: Job) -> Any:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     sel = job.selector.for_keys(set(frame["session_key"].unique().to_list()))
-    rows = [_result_row(s, sel) for s in convert_frame(frame.sort(SORT_KEYS), job.cfg.mapping, sel)]
-    if not rows:  # skipped by the selection: a row saying why, for the counts
-        rows = [_skip_row(frame["session_key"][0], sel)]
-    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA())
+    results = convert_frame(frame.sort(SORT_KEYS), job.cfg.mapping, sel)
+    return pa.Table.from_pylist([_result_row(s) for s in results], schema=RESULT_SCHEMA())
 
 
 def RESULT_SCHEMA() -> Any:
@@ -122,7 +120,7 @@ def RESULT_SCHEMA() -> Any:
     )
 
 
-def _result_row(sess: SessionSpans, sel: Selector) -> dict[str, Any]:
+def _result_row(sess: SessionSpans) -> dict[str, Any]:
     return {
         "session_key": sess.session_key,
         "trace_id": sess.trace_id,
@@ -133,42 +131,27 @@ def _result_row(sess: SessionSpans, sel: Selector) -> dict[str, Any]:
         "failed": sess.failed,
         "counts": orjson.dumps(asdict(sess.counts)).decode(),
         "rejects": orjson.dumps(sess.rejects).decode(),
-        "hash": sel.hashes.get(sess.session_key, ""),
-        "skipped": None,
-        "changed": bool(sel.changed),
+        "hash": sess.content_hash,
+        "skipped": sess.skipped,
+        "changed": sess.changed,
     }
 
 
-def _skip_row(key: str, sel: Selector) -> dict[str, Any]:
-    return {
-        "session_key": key,
-        "trace_id": b"",
-        "spans": [],
-        "start_ns": 0,
-        "end_ns": 0,
-        "incomplete": False,
-        "failed": False,
-        "counts": "{}",
-        "rejects": "[]",
-        "hash": "",
-        "skipped": "delivered" if sel.skipped_delivered else "outside",
-        "changed": False,
-    }
-
-
-def _session(row: dict[str, Any]) -> SessionSpans:
-    from opentelemetry.proto.trace.v1.trace_pb2 import Span
-
+def _session(row: dict[str, Any], spans: list[Any]) -> SessionSpans:
+    """A result row back into the session it describes (with `spans` as given)."""
     return SessionSpans(
         row["session_key"],
         row["trace_id"],
-        [Span.FromString(b) for b in row["spans"]],
+        spans,
         row["start_ns"],
         row["end_ns"],
         SessionCounts(**orjson.loads(row["counts"])),
         row["incomplete"],
         rejects=[tuple(r) for r in orjson.loads(row["rejects"])],
         failed=row["failed"],
+        skipped=row["skipped"],
+        content_hash=row["hash"],
+        changed=row["changed"],
     )
 
 
@@ -190,7 +173,13 @@ def deliver_sessions(table: Any, job: Job) -> Any:
     import pyarrow as pa
 
     rows = table.to_pylist()
-    todo = [_session(r) for r in rows if r["skipped"] is None and not r["failed"]]
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    todo = [
+        _session(r, [Span.FromString(b) for b in r["spans"]])
+        for r in rows
+        if r["skipped"] is None and not r["failed"]
+    ]
     done: dict[str, bool] = {}
     stats = RunStats()
     errors: list[str] = []
@@ -374,46 +363,24 @@ def _count_reads(run: Run, rr: RayRun) -> None:
 
 def _record(run: Run, row: dict[str, Any]) -> None:
     """One session's result from the cluster: counts, progress, state."""
-    st, sel = run.stats, run.selector
-    assert sel is not None
+    st = run.stats
     send = orjson.loads(row["send"])
-    if send:
+    if send:  # the delivery task's own counts, on its first row
         for k in ("requests", "retries", "spans_delivered", "spans_dead_lettered"):
             setattr(st, k, getattr(st, k) + send[k])
         st.spans_rejected_by_backend += send["spans_rejected_by_backend"]
         st.add_time("send", send["send_seconds"])
         st.credentials_refused = st.credentials_refused or send["credentials_refused"]
         run.errors += [e for e in send["errors"] if e not in run.errors]
-    if row["skipped"] is not None:
-        if row["skipped"] == "delivered":
-            sel.skipped_delivered += 1
-        else:
-            sel.outside_window += 1
-        return
-    sel.changed += int(row["changed"])
-    counts = SessionCounts(**orjson.loads(row["counts"]))
-    rejects = [tuple(r) for r in orjson.loads(row["rejects"])]
-    sess = SessionSpans(
-        row["session_key"],
-        row["trace_id"],
-        [None] * row["spans"],
-        row["start_ns"],
-        row["end_ns"],
-        counts,
-        row["incomplete"],
-        rejects=rejects,
-        failed=row["failed"],
-    )
+    sess = _session(row, [None] * row["spans"])
     st.fold(sess)
-    if sess.failed:
+    if sess.skipped is not None or sess.failed:
         return
-    if row["delivered"]:
-        st.sessions_delivered += 1
-    else:
-        st.sessions_failed += 1
-    sel.hashes[sess.session_key] = row["hash"]
-    run.progress.converted(row["spans"])
-    run.progress.delivered(row["spans"] if row["delivered"] else 0)
-    run.session_done(sess.session_key, row["hash"], row["delivered"], row["spans"], row["start_ns"])
+    ok = bool(row["delivered"])
+    st.sessions_delivered += ok
+    st.sessions_failed += not ok
+    run.progress.converted(sess.span_count)
+    run.progress.delivered(sess.span_count if ok else 0)
+    run.session_done(sess.session_key, sess.content_hash, ok, sess.span_count, sess.start_ns)
     if run.state is not None and st.sessions % 256 == 0:
         run.state.flush()

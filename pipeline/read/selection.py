@@ -10,7 +10,7 @@ backfill window, an explicit list, and the state (already delivered, unchanged).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.core.model import SessionEvents
@@ -62,9 +62,26 @@ def plan_files(files: Sequence[str], state: StateStore | None, full: bool) -> Fi
     return FilePlan(infos, unchanged)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the selection says of one session: skipped (and why) or kept, its content hash
+    (for the state) and whether it changed since its last delivery."""
+
+    skipped: str | None = None  # "delivered" or "outside"; None when kept
+    content_hash: str = ""
+    changed: bool = False
+
+
+KEEP = Verdict()
+
+
+@dataclass(frozen=True, slots=True)
 class Selector:
-    """The per-session filter run before reconstruction (cheap: no span is built for a skip)."""
+    """The per-session filter run before reconstruction (cheap: no span is built for a skip).
+
+    Pure: it judges a session and changes nothing, so a worker process or a Ray task uses
+    it as it is; each verdict travels with its session's result to the run's counts.
+    """
 
     since_ns: int | None = None
     until_ns: int | None = None
@@ -73,52 +90,29 @@ class Selector:
     full: bool = False
     skip_changed: bool = False
     hash_sessions: bool = True
-    hashes: dict[str, str] = field(default_factory=dict)
-    skipped_delivered: int = 0
-    outside_window: int = 0
-    changed: int = 0
 
     def for_keys(self, keys: set[str]) -> Selector:
-        """A fresh copy for a worker: same rules, only these sessions' delivered hashes."""
-        return Selector(
-            since_ns=self.since_ns,
-            until_ns=self.until_ns,
-            only=self.only,
-            delivered={k: self.delivered[k] for k in keys if k in self.delivered},
-            full=self.full,
-            skip_changed=self.skip_changed,
-            hash_sessions=self.hash_sessions,
-        )
+        """The same rules with only these sessions' delivered hashes (less to send a worker)."""
+        subset = {k: self.delivered[k] for k in keys if k in self.delivered}
+        return replace(self, delivered=subset)
 
-    def absorb(self, other: Selector) -> None:
-        """Fold a worker's copy back: its counts and the hashes of the sessions it kept."""
-        self.skipped_delivered += other.skipped_delivered
-        self.outside_window += other.outside_window
-        self.changed += other.changed
-        self.hashes.update(other.hashes)
-
-    def __call__(self, se: SessionEvents) -> bool:
-        key = se.key
+    def __call__(self, se: SessionEvents) -> Verdict:
+        key, start = se.key, se.first_ns
         if self.only is not None and key not in self.only:
-            self.outside_window += 1
-            return False
-        start = se.first_ns
+            return Verdict("outside")
         if (self.since_ns is not None and start < self.since_ns) or (
             self.until_ns is not None and start >= self.until_ns
         ):
-            self.outside_window += 1
-            return False
+            return Verdict("outside")
         if not self.hash_sessions:  # no state to compare with or record in
-            return True
+            return KEEP
         h = session_hash(se)
         previous = self.delivered.get(key)
-        if previous is not None and not self.full:
-            if previous == h or self.skip_changed:
-                self.skipped_delivered += 1
-                return False
-            self.changed += 1
-        self.hashes[key] = h
-        return True
+        if previous is None or self.full:
+            return Verdict(None, h)
+        if previous == h or self.skip_changed:
+            return Verdict("delivered", h)
+        return Verdict(None, h, changed=True)
 
 
 def read_session_list(path: Path) -> frozenset[str]:
