@@ -141,6 +141,21 @@ def _headers(
     return hdrs
 
 
+def _protocol(s: _Sources, protocol: str | None, ep: str, use_bt: bool) -> str:
+    """The flag, the variables, else from the endpoint: HTTP for https and Braintrust."""
+    proto = s.pick(
+        "protocol",
+        protocol,
+        "--protocol",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    )
+    if proto is None:
+        proto = "http/protobuf" if use_bt or ep.startswith("https://") or "/otel" in ep else "grpc"
+        s.src["protocol"] = "default (from the endpoint)"
+    return "http/protobuf" if proto == "http" else proto
+
+
 def _timeout(s: _Sources, timeout: float | None) -> float:
     """Seconds; the OTel variables carry milliseconds, the flag carries seconds."""
     text = s.pick(
@@ -185,16 +200,7 @@ def resolve_export(
     ep, use_bt = _endpoint(s, endpoint, bt)
     if ep is None:
         return None
-    proto = s.pick(
-        "protocol",
-        protocol,
-        "--protocol",
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    )
-    if proto is None:
-        proto = "http/protobuf" if use_bt or ep.startswith("https://") or "/otel" in ep else "grpc"
-        s.src["protocol"] = "default (from the endpoint)"
+    proto = _protocol(s, protocol, ep, use_bt)
     hdrs = _headers(s, ep, use_bt, bt, headers)
     comp = s.pick(
         "compression",
@@ -207,7 +213,7 @@ def resolve_export(
         comp, s.src["compression"] = default(ExportConfig, "compression"), "default"
     return ExportConfig(
         endpoint=ep,
-        protocol="http/protobuf" if proto == "http" else proto,
+        protocol=proto,
         headers=tuple(sorted(hdrs.items())),
         compression=comp,
         timeout=_timeout(s, timeout),

@@ -146,7 +146,7 @@ class Mapping:
         return self.book.messages(ids)
 
 
-def _clean(d: dict[str, Any]) -> dict[str, Any]:
+def compact(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v != [] and v != {}}
 
 
@@ -250,6 +250,40 @@ def _output_type(facts: ResponseFacts, m: Mapping) -> str:
     return "speech" if audible else "text"
 
 
+def _response_messages(
+    facts: ResponseFacts, m: Mapping, draft: SpanDraft, reason: str | None
+) -> None:
+    """The response's prompt and output, once, in the payload shape the options choose."""
+    a = draft.attrs
+    prompt = _prompt(facts, m, draft)
+    output = m.book.messages(facts.items)
+    if m.options.braintrust:
+        a["braintrust.input_json"] = m.book.json(prompt)
+        a["braintrust.output_json"] = m.book.json(output)
+    if m.options.genai:
+        if facts.instructions:  # GenAI keeps system instructions apart from the messages
+            a["gen_ai.system_instructions"] = dumps(
+                [{"type": "text", "content": facts.instructions}]
+            )
+            prompt = prompt[1:]
+        a["gen_ai.input.messages"] = m.book.genai_json(prompt)
+        a["gen_ai.output.messages"] = m.book.genai_json(output, reason)
+
+
+def _usage_attributes(usage: dict[str, Any], a: dict[str, AttrValue]) -> None:
+    """The GenAI token attributes, for the counts the log has (unknown stays unknown)."""
+    for attr, value in (
+        ("gen_ai.usage.input_tokens", num(usage.get("input_tokens"))),
+        ("gen_ai.usage.output_tokens", num(usage.get("output_tokens"))),
+        (
+            "gen_ai.usage.cache_read.input_tokens",
+            num(obj(usage, "input_token_details").get("cached_tokens")),
+        ),
+    ):
+        if isinstance(value, int):
+            a[attr] = value
+
+
 def map_response(node: Node, m: Mapping) -> SpanDraft:
     facts: ResponseFacts = node.facts
     draft = SpanDraft(f"chat {m.model}" if m.model else "chat", "llm", SPAN_KIND_CLIENT)
@@ -267,30 +301,9 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
         a["realtime.response.status"] = facts.status
     if facts.out_of_band:
         a["realtime.response.out_of_band"] = True
-    prompt = _prompt(facts, m, draft)
-    output = m.book.messages(facts.items)
-    if m.options.braintrust:
-        a["braintrust.input_json"] = m.book.json(prompt)
-        a["braintrust.output_json"] = m.book.json(output)
-    if m.options.genai:
-        if facts.instructions:  # GenAI keeps system instructions apart from the messages
-            a["gen_ai.system_instructions"] = dumps(
-                [{"type": "text", "content": facts.instructions}]
-            )
-            prompt = prompt[1:]
-        a["gen_ai.input.messages"] = m.book.genai_json(prompt)
-        a["gen_ai.output.messages"] = m.book.genai_json(output, reason)
+    _response_messages(facts, m, draft, reason)
+    _usage_attributes(facts.usage, a)
     usage = facts.usage
-    for attr, value in (
-        ("gen_ai.usage.input_tokens", num(usage.get("input_tokens"))),
-        ("gen_ai.usage.output_tokens", num(usage.get("output_tokens"))),
-        (
-            "gen_ai.usage.cache_read.input_tokens",
-            num(obj(usage, "input_token_details").get("cached_tokens")),
-        ),
-    ):
-        if isinstance(value, int):
-            a[attr] = value
     draft.metrics.update(usage_metrics(usage))
     if facts.first_delta_ns is not None:
         ttft = (facts.first_delta_ns - node.start_ns) / 1e9
@@ -300,7 +313,7 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
     if out_ms is not None:
         draft.metrics["audio_output_ms"] = round(out_ms, 3)
     draft.meta.update(
-        _clean(
+        compact(
             {
                 "response_id": facts.response_id,
                 "status": facts.status,
@@ -336,7 +349,7 @@ def map_tool(node: Node, m: Mapping) -> SpanDraft:
         if m.options.genai:
             out = facts.output
             a["gen_ai.tool.call.result"] = out if isinstance(out, str) else dumps(out)
-    draft.meta.update(_clean({"call_id": facts.call_id, "response_id": facts.response_id}))
+    draft.meta.update(compact({"call_id": facts.call_id, "response_id": facts.response_id}))
     return draft
 
 
@@ -360,97 +373,3 @@ MAPPERS: dict[str, Callable[[Node, Mapping], SpanDraft]] = {
     "tool": map_tool,
     "app": map_app,
 }
-
-
-# -- the root -------------------------------------------------------------------------
-
-
-def _percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (no interpolation: a reported latency was observed)."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 1))
-    return ordered[int(rank) - 1]
-
-
-def _session_facts(tree: SessionTree) -> dict[str, Any]:
-    cfg = tree.session.config
-    audio = obj(cfg, "audio")
-    a_in, a_out = obj(audio, "input"), obj(audio, "output")
-    tools = [t.get("name") for t in cfg.get("tools") or [] if isinstance(t, dict) and t.get("name")]
-    return _clean(
-        {
-            "model": cfg.get("model"),
-            "voice": cfg.get("voice") or a_out.get("voice"),
-            "modalities": cfg.get("modalities") or cfg.get("output_modalities"),
-            "turn_detection": cfg.get("turn_detection") or a_in.get("turn_detection"),
-            "input_audio_format": cfg.get("input_audio_format") or a_in.get("format"),
-            "output_audio_format": cfg.get("output_audio_format") or a_out.get("format"),
-            "input_audio_transcription": cfg.get("input_audio_transcription")
-            or a_in.get("transcription"),
-            "tools": tools if isinstance(cfg.get("tools"), list) else None,
-            "instructions": cfg.get("instructions"),
-        }
-    )
-
-
-def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
-    root = tree.nodes[0]
-    s = tree.session
-    responses = [n for n in tree.nodes if n.kind == "response"]
-    turns = [n for n in tree.nodes if n.kind == "turn"]
-    totals = {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}
-    with_usage = 0
-    for r in responses:
-        usage = usage_metrics(r.facts.usage)
-        with_usage += bool(usage)
-        totals["total_tokens"] += int(usage.get("tokens", 0))
-        totals["input_tokens"] += int(usage.get("prompt_tokens", 0))
-        totals["output_tokens"] += int(usage.get("completion_tokens", 0))
-    latencies = [t.facts.voice_latency_s for t in turns if t.facts.voice_latency_s is not None]
-    history = m.book.messages(s.order)
-    metrics = _clean(
-        {
-            "turns": len(turns),
-            "responses": len(responses),
-            "interruptions": sum(1 for t in turns if t.facts.interrupted),
-            "total_messages": len(history),
-            "audio_input_ms": round(s.audio_in_ms, 3) if s.audio_in_ms is not None else None,
-            "audio_output_ms": round(s.audio_out_ms, 3) if s.audio_out_ms is not None else None,
-            "errors": tree.stats.errors,
-            "session_duration_ms": (root.end_ns - root.start_ns) / 1e6,
-            "voice_to_voice_latency_p50": _percentile(latencies, 0.5) if latencies else None,
-            "voice_to_voice_latency_p95": _percentile(latencies, 0.95) if latencies else None,
-        }
-    )
-    meta = _clean(
-        {
-            "session_id": s.realtime_id,
-            "session_key": tree.session_key,
-            **_session_facts(tree),
-            **s.metadata,
-            **s.app_metadata,
-            **(totals if with_usage else {}),
-            "unknown_events": tree.stats.unknown_events or None,
-            "conversation_history": history,
-        }
-    )
-    name = m.options.root_name
-    draft = SpanDraft(name, "task", metrics=metrics, meta=meta)
-    users = [msg for msg in history if msg["role"] == "user"]
-    said = [msg for msg in history if msg["role"] == "assistant" and msg.get("content")]
-    m.payload(draft, users or None, said or None)
-    tags = ["realtime", *([m.model] if m.model else []), *s.app_tags, *m.options.tags]
-    draft.attrs = {
-        "realtrace.session_key": tree.session_key,
-        "realtrace.events": tree.stats.events,
-        **draft.attrs,
-        "braintrust.tags": list(dict.fromkeys(tags)),
-    }
-    return m.record(root, draft)
-
-
-def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) -> list[SpanRecord]:
-    """Nodes of one session → exportable span records, root first. Pure."""
-    m = Mapping(tree, options)
-    spans = [m.record(n, MAPPERS[n.kind](n, m)) for n in tree.nodes[1:]]
-    return [_root(tree, m), *spans]

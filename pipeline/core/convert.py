@@ -11,11 +11,12 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.core.attributes import DEFAULT_MAPPING, MappingOptions, map_session
+from pipeline.core.attributes import DEFAULT_MAPPING, MappingOptions
 from pipeline.core.encode import encode_span
 from pipeline.core.ids import trace_id
 from pipeline.core.model import SessionCounts, SessionEvents, SessionSpans
 from pipeline.core.reconstruct import reconstruct
+from pipeline.core.root import map_session
 from pipeline.core.sessionize import split_sessions
 
 

@@ -19,6 +19,7 @@ from pipeline.core import responses
 from pipeline.core.app import app_session
 from pipeline.core.events import KNOWN_TYPES, num, obj, text
 from pipeline.core.finish import add_audio, finish, merged_metadata
+from pipeline.core.items import Conversation
 from pipeline.core.model import (
     AttrValue,
     InputFacts,
@@ -50,13 +51,14 @@ class SessionMachine:
         self.session_key = session_key
         self.config: dict[str, Any] = {}
         self.realtime_id: str | None = None
-        self.items: dict[str, Item] = {}
-        self.order: list[str] = []
+        self.conv = Conversation()
+        self.items: dict[str, Item] = self.conv.items  # the same objects, for short reads
+        self.order: list[str] = self.conv.order
         self.nodes: dict[str, Node] = {}
         self.turn: Node | None = None
         self.turns: list[Node] = []
         self.client_spans: dict[str, str] = {}
-        self.pending_client: list[str] = []  # client-created items awaiting their server echo
+        self.pending_client = self.conv.pending
         self.oob_creates: list[int] = []  # times of client response.create for out-of-band
         self.live_response: Node | None = None  # the latest in-conversation response
         self.item_response: dict[str, Node] = {}  # output item id → the response that made it
@@ -71,70 +73,9 @@ class SessionMachine:
 
     # -- items -------------------------------------------------------------------
 
-    def _item(self, item_id: str) -> Item:
-        item = self.items.get(item_id)
-        if item is None:
-            item = Item(item_id)
-            self.items[item_id] = item
-            self.order.append(item_id)
-        return item
-
-    def _merge_item(self, raw: Any, rank: int, item_id: str | None = None) -> Item | None:
-        """Fold what an event says about a conversation item into the one record of it."""
-        if not isinstance(raw, dict):
-            return None
-        iid = item_id or text(raw.get("id"))
-        if iid is None:
-            return None
-        item = self._item(iid)
-        kind = text(raw.get("type"))
-        if kind:
-            item.type = kind
-        item.role = text(raw.get("role")) or item.role
-        item.call_id = text(raw.get("call_id")) or item.call_id
-        item.name = text(raw.get("name")) or item.name
-        item.arguments = text(raw.get("arguments")) or item.arguments
-        if raw.get("output") is not None:
-            item.output = raw["output"]
-        content = raw.get("content")
-        for part in content if isinstance(content, list) else ():
-            if isinstance(part, dict):
-                self._merge_part(item, part, rank)
-        return item
-
-    @staticmethod
-    def _merge_part(item: Item, part: dict[str, Any], rank: int) -> None:
-        item.set_text("transcript", part.get("transcript"), rank)
-        item.set_text("text", part.get("text"), rank)
-        if part.get("type") in ("input_audio", "audio", "output_audio"):
-            item.audio = True
-
-    def _claim_client_item(self, raw: dict[str, Any]) -> str | None:
-        """The provisional id of a client-created item this server echo repeats, if any.
-
-        A client's `conversation.item.create` has no id; the server's
-        `conversation.item.added` of the same item has one. Both are one message.
-        """
-        call_id = text(raw.get("call_id"))
-        for pid in self.pending_client:
-            mine = self.items[pid]
-            if mine.type != raw.get("type"):
-                continue
-            same = (
-                mine.call_id == call_id
-                if mine.type == "function_call_output"
-                else mine.role == raw.get("role")
-            )
-            if same:
-                self.pending_client.remove(pid)
-                return pid
-        return None
-
     def _rename_item(self, old: str, new: str) -> None:
-        item = self.items.pop(old)
-        item.id = new
-        self.items[new] = item
-        self.order[self.order.index(old)] = new
+        """A client-created item's provisional id becomes the server's."""
+        self.conv.rename(old, new)
         node = self.nodes.get(f"input:{old}")
         if node is not None:
             node.facts.item_id = new
@@ -245,7 +186,7 @@ class SessionMachine:
         node.closed = True
         if node.facts.speech_stopped_ns is None and self.turn is not None:
             self.turn.facts.input_end_ns = ts  # push-to-talk: the commit ends the speech
-        item = self._item(item_id)
+        item = self.conv.item(item_id)
         item.role = item.role or "user"
         item.audio = True
 
@@ -253,7 +194,7 @@ class SessionMachine:
         item_id = text(ev.get("item_id"))
         if item_id is None:
             return
-        self._item(item_id).set_text("transcript", ev.get("transcript"), RANK_DONE)
+        self.conv.item(item_id).set_text("transcript", ev.get("transcript"), RANK_DONE)
         node = self.nodes.get(f"input:{item_id}")
         if node is not None:
             facts: InputFacts = node.facts
@@ -279,7 +220,7 @@ class SessionMachine:
         event_id = text(ev.get("event_id"))
         given = text(raw.get("id"))
         item_id = given or f"client:{event_id or ts}"
-        item = self._merge_item(raw, RANK_ITEM, item_id)
+        item = self.conv.merge(raw, RANK_ITEM, item_id)
         if item is None:
             return
         if given is None:
@@ -304,11 +245,11 @@ class SessionMachine:
             return
         new = item_id not in self.items
         if new:
-            claimed = self._claim_client_item(raw)
+            claimed = self.conv.claim_client(raw)
             if claimed is not None:
                 self._rename_item(claimed, item_id)
                 new = False
-        item = self._merge_item(raw, RANK_ITEM)
+        item = self.conv.merge(raw, RANK_ITEM)
         if item is None or not new:
             return
         if item.type == "message" and item.role == "user" and not item.audio:

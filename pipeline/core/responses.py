@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core.events import obj, text
+from pipeline.core.items import merge_part
 from pipeline.core.model import Item, Node, ResponseFacts
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _attach_item(m: SessionMachine, node: Node, item: Item) -> None:
 def on_output_item(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     node = m._response(ev.get("response_id"), ts)
     done = ev.get("type") == "response.output_item.done"
-    item = m._merge_item(ev.get("item"), RANK_ITEM if done else 0)
+    item = m.conv.merge(ev.get("item"), RANK_ITEM if done else 0)
     if node is None or item is None:
         return
     _attach_item(m, node, item)
@@ -94,7 +95,7 @@ def on_output_item(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
 def on_content_part_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     item_id = text(ev.get("item_id"))
     if item_id is not None:
-        m._merge_part(m._item(item_id), obj(ev, "part"), RANK_PART)
+        merge_part(m.conv.item(item_id), obj(ev, "part"), RANK_PART)
 
 
 def on_text_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
@@ -105,7 +106,7 @@ def on_text_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     item_id = text(ev.get("item_id"))
     if item_id is None:
         return
-    item = m._item(item_id)
+    item = m.conv.item(item_id)
     item.role = item.role or "assistant"
     delta = ev.get("delta")
     if isinstance(delta, str):
@@ -120,7 +121,7 @@ def on_text_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     item_id = text(ev.get("item_id"))
     if item_id is None:
         return
-    item = m._item(item_id)
+    item = m.conv.item(item_id)
     if ev.get("type") == "response.output_audio_transcript.done":
         item.set_text("transcript", ev.get("transcript"), RANK_DONE)
     else:
@@ -133,7 +134,7 @@ def on_args_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
         return
     item_id = text(ev.get("item_id"))
     if item_id is not None:
-        item = m._item(item_id)
+        item = m.conv.item(item_id)
         item.type, item.call_id = "function_call", call_id
         item.arguments = text(ev.get("arguments")) or item.arguments
         item.name = text(ev.get("name")) or item.name
@@ -157,7 +158,7 @@ def on_response_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     facts.metadata = facts.metadata or obj(resp, "metadata") or None
     output = resp.get("output")
     for raw in output if isinstance(output, list) else ():
-        item = m._merge_item(raw, RANK_RESPONSE_DONE)
+        item = m.conv.merge(raw, RANK_RESPONSE_DONE)
         if item is None:
             continue
         _attach_item(m, node, item)

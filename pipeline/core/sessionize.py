@@ -40,23 +40,13 @@ def assign_sessions(
     )
 
 
-def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
-    """A frame sorted by assign_sessions → one SessionEvents per session, in key order.
+AudioTotals = tuple[dict[str, int], dict[str, int], dict[str, list[tuple[str, int, int]]]]
 
-    Whole-frame Polars work (a few group-bys), then plain list slicing: no Polars
-    call per session, which would cost more than the session's own replay.
-    """
-    if sessions.height == 0:
-        return
-    is_audio = pl.col("audio_b64_len").is_not_null()
-    bounds = sessions.group_by("session_key", maintain_order=True).agg(
-        pl.col("ts_ns").first().alias("first"),
-        pl.col("ts_ns").last().alias("last"),
-        is_audio.sum().alias("n_audio"),
-        pl.col("file").first().alias("first_file"),
-        pl.col("line").first().alias("first_line"),
-    )
-    audio = sessions.filter(is_audio).select(
+
+def _audio_totals(audio_rows: pl.DataFrame) -> AudioTotals:
+    """Decoded audio bytes per session, in and out, and out per response (with its first
+    delta's time): base64 lengths × 3/4, summed in three group-bys for the whole frame."""
+    audio = audio_rows.select(
         "session_key",
         "type",
         "ts_ns",
@@ -76,6 +66,26 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
     )
     for key, rid, nbytes, first in resp.iter_rows():
         per_resp.setdefault(key, []).append((rid, nbytes, first))
+    return a_in, a_out, per_resp
+
+
+def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
+    """A frame sorted by assign_sessions → one SessionEvents per session, in key order.
+
+    Whole-frame Polars work (a few group-bys), then plain list slicing: no Polars
+    call per session, which would cost more than the session's own replay.
+    """
+    if sessions.height == 0:
+        return
+    is_audio = pl.col("audio_b64_len").is_not_null()
+    bounds = sessions.group_by("session_key", maintain_order=True).agg(
+        pl.col("ts_ns").first().alias("first"),
+        pl.col("ts_ns").last().alias("last"),
+        is_audio.sum().alias("n_audio"),
+        pl.col("file").first().alias("first_file"),
+        pl.col("line").first().alias("first_line"),
+    )
+    a_in, a_out, per_resp = _audio_totals(sessions.filter(is_audio))
     rest = sessions.filter(~is_audio)
     r_keys = rest["session_key"].to_list()
     r_ts = rest["ts_ns"].to_list()

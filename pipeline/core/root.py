@@ -1,0 +1,113 @@
+"""Root: the session's root span (its totals, configuration and whole conversation) and
+the mapping of a whole session, root first.
+
+Token counts are in the root's metadata, never its metrics: Braintrust sums the
+metrics of a trace's spans, and the responses already carry theirs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.core.attributes import (
+    DEFAULT_MAPPING,
+    MAPPERS,
+    Mapping,
+    MappingOptions,
+    SpanDraft,
+    compact,
+    usage_metrics,
+)
+from pipeline.core.events import obj
+from pipeline.core.model import SessionTree, SpanRecord
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: a reported latency was observed)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 1))
+    return ordered[int(rank) - 1]
+
+
+def _session_facts(tree: SessionTree) -> dict[str, Any]:
+    cfg = tree.session.config
+    audio = obj(cfg, "audio")
+    a_in, a_out = obj(audio, "input"), obj(audio, "output")
+    tools = [t.get("name") for t in cfg.get("tools") or [] if isinstance(t, dict) and t.get("name")]
+    return compact(
+        {
+            "model": cfg.get("model"),
+            "voice": cfg.get("voice") or a_out.get("voice"),
+            "modalities": cfg.get("modalities") or cfg.get("output_modalities"),
+            "turn_detection": cfg.get("turn_detection") or a_in.get("turn_detection"),
+            "input_audio_format": cfg.get("input_audio_format") or a_in.get("format"),
+            "output_audio_format": cfg.get("output_audio_format") or a_out.get("format"),
+            "input_audio_transcription": cfg.get("input_audio_transcription")
+            or a_in.get("transcription"),
+            "tools": tools if isinstance(cfg.get("tools"), list) else None,
+            "instructions": cfg.get("instructions"),
+        }
+    )
+
+
+def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
+    root = tree.nodes[0]
+    s = tree.session
+    responses = [n for n in tree.nodes if n.kind == "response"]
+    turns = [n for n in tree.nodes if n.kind == "turn"]
+    totals = {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}
+    with_usage = 0
+    for r in responses:
+        usage = usage_metrics(r.facts.usage)
+        with_usage += bool(usage)
+        totals["total_tokens"] += int(usage.get("tokens", 0))
+        totals["input_tokens"] += int(usage.get("prompt_tokens", 0))
+        totals["output_tokens"] += int(usage.get("completion_tokens", 0))
+    latencies = [t.facts.voice_latency_s for t in turns if t.facts.voice_latency_s is not None]
+    history = m.book.messages(s.order)
+    metrics = compact(
+        {
+            "turns": len(turns),
+            "responses": len(responses),
+            "interruptions": sum(1 for t in turns if t.facts.interrupted),
+            "total_messages": len(history),
+            "audio_input_ms": round(s.audio_in_ms, 3) if s.audio_in_ms is not None else None,
+            "audio_output_ms": round(s.audio_out_ms, 3) if s.audio_out_ms is not None else None,
+            "errors": tree.stats.errors,
+            "session_duration_ms": (root.end_ns - root.start_ns) / 1e6,
+            "voice_to_voice_latency_p50": _percentile(latencies, 0.5) if latencies else None,
+            "voice_to_voice_latency_p95": _percentile(latencies, 0.95) if latencies else None,
+        }
+    )
+    meta = compact(
+        {
+            "session_id": s.realtime_id,
+            "session_key": tree.session_key,
+            **_session_facts(tree),
+            **s.metadata,
+            **s.app_metadata,
+            **(totals if with_usage else {}),
+            "unknown_events": tree.stats.unknown_events or None,
+            "conversation_history": history,
+        }
+    )
+    name = m.options.root_name
+    draft = SpanDraft(name, "task", metrics=metrics, meta=meta)
+    users = [msg for msg in history if msg["role"] == "user"]
+    said = [msg for msg in history if msg["role"] == "assistant" and msg.get("content")]
+    m.payload(draft, users or None, said or None)
+    tags = ["realtime", *([m.model] if m.model else []), *s.app_tags, *m.options.tags]
+    draft.attrs = {
+        "realtrace.session_key": tree.session_key,
+        "realtrace.events": tree.stats.events,
+        **draft.attrs,
+        "braintrust.tags": list(dict.fromkeys(tags)),
+    }
+    return m.record(root, draft)
+
+
+def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) -> list[SpanRecord]:
+    """Nodes of one session → exportable span records, root first. Pure."""
+    m = Mapping(tree, options)
+    spans = [m.record(n, MAPPERS[n.kind](n, m)) for n in tree.nodes[1:]]
+    return [_root(tree, m), *spans]
