@@ -91,8 +91,9 @@ class RunStats:
     stage_seconds: dict[str, float] = field(
         default_factory=dict,
         metadata={
-            "doc": "seconds per stage: read (files to events), reconstruct, attributes, encode, "
-            "send (summed over concurrent requests; with --workers, summed over processes)"
+            "doc": "seconds per stage: read (files to events), sessionize (keying and ordering), "
+            "reconstruct, attributes, encode, send (summed over concurrent requests; with "
+            "--workers or Ray, summed over processes)"
         },
     )
     errors: list[str] = field(
@@ -113,6 +114,7 @@ class RunStats:
 
     def count_loaded(self, loaded: LoadResult) -> None:
         self.add_time("read", loaded.seconds)
+        self.add_time("sessionize", loaded.sessionize_seconds)
         self.files += 1
         self.lines_read += loaded.lines_read
         self.blank_lines += loaded.blank_lines

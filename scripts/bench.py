@@ -191,7 +191,7 @@ def input_stats(root: Path) -> tuple[int, int, int]:
     return len(files), size, lines
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -212,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--workers", type=int, default=None, help="pass --workers to realtrace")
     ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print realtrace's time per stage (read, reconstruct, attributes, encode, send) for each run",
+    )
+    ap.add_argument(
         "--json",
         type=Path,
         default=None,
@@ -222,142 +227,142 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="tiny run for the test suite: skips the naive script's large input",
     )
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def _input(args: argparse.Namespace) -> Path:
+    """The generated input (made once per size, seed and density), or the one given."""
     from gen_logs import _parse_size, write_bulk
 
-    if args.input is None:
-        size = _parse_size(args.size)
-        data = args.work / f"input-{args.size}-seed{args.seed}{'-dense' if args.dense else ''}"
-        if not (data / ".complete").exists():
-            data.mkdir(parents=True, exist_ok=True)
-            write_bulk(data, None, size, args.seed, audio_payloads=not args.dense)
-            (data / ".complete").write_text("ok")
-    else:
-        data = args.input
-    nfiles, nbytes, nlines = input_stats(data)
-    out_dir = Path(
-        tempfile.mkdtemp(
-            prefix="realtrace-bench-out-", dir=args.work if args.work.exists() else None
-        )
-    )
-    receiver = Receiver()
+    if args.input is not None:
+        return Path(args.input)
+    data = args.work / f"input-{args.size}-seed{args.seed}{'-dense' if args.dense else ''}"
+    if not (data / ".complete").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        write_bulk(data, None, _parse_size(args.size), args.seed, audio_payloads=not args.dense)
+        (data / ".complete").write_text("ok")
+    return data
+
+
+def _realtrace(
+    name: str, cmd: list[str], report: Path, spans_from: Receiver | None = None
+) -> dict[str, Any]:
+    """One realtrace run: wall time and peak RSS, spans (from its report or the receiver)
+    and its own time per stage (the report's `stage_seconds`)."""
+    before = spans_from.spans if spans_from is not None else 0
+    result = measure_rss(name, cmd)
+    rep = json.loads(report.read_text())
+    result["spans"] = spans_from.spans - before if spans_from is not None else rep["spans"]
+    result["stage_seconds"] = rep.get("stage_seconds", {})
+    return result
+
+
+def _contenders(
+    args: argparse.Namespace, data: Path, out_dir: Path, receiver: Receiver
+) -> dict[str, dict[str, Any]]:
     py = sys.executable
-    rt = [
-        py,
-        "-m",
-        "pipeline.cli",
-        "convert",
-        "-i",
-        str(data),
-        "--no-state",
-        "--quiet",
-        "--report",
-        str(out_dir / "report.json"),
-    ]
+    report = out_dir / "report.json"
+    rt = [py, "-m", "pipeline.cli", "convert", "--no-state", "--quiet", "--report", str(report)]
     if args.workers:
         rt += ["--workers", str(args.workers)]
+    grpc = ["--endpoint", receiver.endpoint, "--protocol", "grpc"]
     results: dict[str, dict[str, Any]] = {}
-    try:
-        if "scan" not in args.skip:
-            results["scan"] = measure_rss("scan", [py, "-c", SCAN, str(data)])
-        if "parse" not in args.skip:
-            results["parse"] = measure_rss("parse", [py, "-c", PARSE, str(data)])
-        if "floor" not in args.skip:
-            results["floor"] = measure_rss("floor", [py, "-c", FLOOR, str(data)])
-        if "realtrace-file" not in args.skip:
-            results["realtrace-file"] = measure_rss(
-                "realtrace-file", [*rt, "-o", str(out_dir / "t.jsonl")]
-            )
-            results["realtrace-file"]["spans"] = json.loads((out_dir / "report.json").read_text())[
-                "spans"
-            ]
-        if "realtrace-parquet" not in args.skip:
-            from gen_logs import jsonl_to_lake
+    for name, code in (("scan", SCAN), ("parse", PARSE), ("floor", FLOOR)):
+        if name not in args.skip:
+            results[name] = measure_rss(name, [py, "-c", code, str(data)])
+    if "realtrace-file" not in args.skip:
+        cmd = [*rt, "-i", str(data), "-o", str(out_dir / "t.jsonl")]
+        results["realtrace-file"] = _realtrace("realtrace-file", cmd, report)
+    if "realtrace-parquet" not in args.skip:
+        cmd = [*rt, "-i", str(_lake(args, data)), "-o", str(out_dir / "p.jsonl")]
+        results["realtrace-parquet"] = _realtrace("realtrace-parquet", cmd, report)
+    if "realtrace-grpc" not in args.skip:
+        cmd = [*rt, "-i", str(data), "-o", str(out_dir / "g.jsonl"), *grpc]
+        results["realtrace-grpc"] = _realtrace("realtrace-grpc", cmd, report, receiver)
+    if "naive" not in args.skip:
+        before = receiver.spans
+        naive = [py, "-c", NAIVE, str(data), f"127.0.0.1:{receiver.port}"]
+        results["naive"] = measure_rss("naive", naive)
+        results["naive"]["spans"] = receiver.spans - before
+    return results
 
-            lake = args.work / f"{data.name}-lake"
-            if not (lake / ".complete").exists():
-                jsonl_to_lake(data, lake)
-                (lake / ".complete").write_text("ok")
-            pq_rt = [*rt[: rt.index("-i") + 1], str(lake), *rt[rt.index("-i") + 2 :]]
-            results["realtrace-parquet"] = measure_rss(
-                "realtrace-parquet", [*pq_rt, "-o", str(out_dir / "p.jsonl")]
-            )
-            results["realtrace-parquet"]["spans"] = json.loads(
-                (out_dir / "report.json").read_text()
-            )["spans"]
-        if "realtrace-grpc" not in args.skip:
-            before = receiver.spans
-            results["realtrace-grpc"] = measure_rss(
-                "realtrace-grpc",
-                [
-                    *rt,
-                    "-o",
-                    str(out_dir / "g.jsonl"),
-                    "--endpoint",
-                    receiver.endpoint,
-                    "--protocol",
-                    "grpc",
-                ],
-            )
-            results["realtrace-grpc"]["spans"] = receiver.spans - before
-        if "naive" not in args.skip:
-            before = receiver.spans
-            results["naive"] = measure_rss(
-                "naive", [py, "-c", NAIVE, str(data), f"127.0.0.1:{receiver.port}"]
-            )
-            results["naive"]["spans"] = receiver.spans - before
+
+def _lake(args: argparse.Namespace, data: Path) -> Path:
+    from gen_logs import jsonl_to_lake
+
+    lake = args.work / f"{data.name}-lake"
+    if not (lake / ".complete").exists():
+        jsonl_to_lake(data, lake)
+        (lake / ".complete").write_text("ok")
+    return lake
+
+
+RATIOS = (  # name, numerator, denominator (wall times)
+    ("realtrace_grpc_over_floor", "realtrace-grpc", "floor"),
+    ("realtrace_file_over_parse", "realtrace-file", "parse"),
+    ("realtrace_grpc_over_parse", "realtrace-grpc", "parse"),
+    ("realtrace_parquet_over_jsonl", "realtrace-parquet", "realtrace-file"),
+    ("realtrace_file_over_floor", "realtrace-file", "floor"),
+    ("realtrace_file_over_grpc", "realtrace-file", "realtrace-grpc"),
+    ("naive_over_realtrace_grpc", "naive", "realtrace-grpc"),
+    ("naive_over_realtrace_file", "naive", "realtrace-file"),
+)
+
+
+def _ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    return {
+        name: round(results[a]["wall_s"] / results[b]["wall_s"], 2)
+        for name, a, b in RATIOS
+        if a in results and b in results
+    }
+
+
+def _print(results: dict[str, dict[str, Any]], ratios: dict[str, float], profile: bool) -> None:
+    print(
+        f"{'contender':<18} {'wall s':>8} {'events/s':>12} {'spans':>8} {'spans/s':>10} {'MB/s':>8} {'peak RSS MB':>12}"
+    )
+    for r in results.values():
+        print(
+            f"{r['name']:<18} {r['wall_s']:>8.2f} {r['events_per_s']:>12.0f} {r.get('spans', ''):>8} "
+            f"{r.get('spans_per_s', ''):>10} {r['mb_per_s']:>8.1f} {r['peak_rss_mb']:>12.1f}"
+        )
+    for k, v in ratios.items():
+        print(f"{k}: {v}")
+    if profile:
+        for r in results.values():
+            stages = r.get("stage_seconds")
+            if stages:
+                parts = ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
+                print(f"stages of {r['name']} (s, summed over workers): {parts}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    data = _input(args)
+    nfiles, nbytes, nlines = input_stats(data)
+    work = args.work if args.work.exists() else None
+    out_dir = Path(tempfile.mkdtemp(prefix="realtrace-bench-out-", dir=work))
+    receiver = Receiver()
+    try:
+        results = _contenders(args, data, out_dir, receiver)
     finally:
         receiver.stop()
     for r in results.values():
         r["events_per_s"] = round(nlines / r["wall_s"], 1)
+        r["mb_per_s"] = round(nbytes / 1e6 / r["wall_s"], 1)
         if "spans" in r:
             r["spans_per_s"] = round(r["spans"] / r["wall_s"], 1)
         r.pop("stdout", None)
-    ratios: dict[str, float] = {}
-    if "floor" in results and "realtrace-grpc" in results:
-        ratios["realtrace_grpc_over_floor"] = round(
-            results["realtrace-grpc"]["wall_s"] / results["floor"]["wall_s"], 2
-        )
-    for name in ("realtrace-file", "realtrace-grpc"):
-        if "parse" in results and name in results:
-            ratios[f"{name.replace('-', '_')}_over_parse"] = round(
-                results[name]["wall_s"] / results["parse"]["wall_s"], 2
-            )
-    if "realtrace-parquet" in results and "realtrace-file" in results:
-        ratios["realtrace_parquet_over_jsonl"] = round(
-            results["realtrace-parquet"]["wall_s"] / results["realtrace-file"]["wall_s"], 2
-        )
-    if "floor" in results and "realtrace-file" in results:
-        ratios["realtrace_file_over_floor"] = round(
-            results["realtrace-file"]["wall_s"] / results["floor"]["wall_s"], 2
-        )
-    if "naive" in results and "realtrace-grpc" in results:
-        ratios["naive_over_realtrace_grpc"] = round(
-            results["naive"]["wall_s"] / results["realtrace-grpc"]["wall_s"], 2
-        )
+    ratios = _ratios(results)
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version()}
     doc = {
         "input": {"dir": str(data), "files": nfiles, "bytes": nbytes, "events": nlines},
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": {**machine, "platform": platform.platform()},
         "results": results,
         "ratios": ratios,
     }
-    print(
-        f"input: {nfiles} files, {nbytes / 1e6:.1f} MB, {nlines} events; machine: {os.cpu_count()} CPUs"
-    )
-    print(
-        f"{'contender':<16} {'wall s':>8} {'events/s':>12} {'spans':>8} {'spans/s':>10} {'peak RSS MB':>12}"
-    )
-    for r in results.values():
-        print(
-            f"{r['name']:<16} {r['wall_s']:>8.2f} {r['events_per_s']:>12.0f} {r.get('spans', ''):>8} {r.get('spans_per_s', ''):>10} {r['peak_rss_mb']:>12.1f}"
-        )
-    for k, v in ratios.items():
-        print(f"{k}: {v}")
+    print(f"input: {nfiles} files, {nbytes / 1e6:.1f} MB, {nlines} events; {os.cpu_count()} CPUs")
+    _print(results, ratios, args.profile)
     target = args.json or args.work / f"bench-{args.size if args.input is None else 'input'}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(doc, indent=2) + "\n")

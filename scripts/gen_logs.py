@@ -323,173 +323,17 @@ class SessionLog:
             self.transcription(*transcript_after)
         out: dict[str, Any] = {"response_id": rid}
         item_id = self._id("item")
-
-        def part_event(etype: str, **fields: Any) -> None:
-            """A content-part event of this response's first output item."""
-            self.emit(
-                "server",
-                etype,
-                response_id=rid,
-                item_id=item_id,
-                output_index=0,
-                content_index=0,
-                **fields,
-            )
-
         self.advance(self.rng.randrange(250, 700))
-        output_items: list[dict[str, Any]] = []
         if fail:
-            self.advance(400)
-            self.response_done(
-                rid,
-                "failed",
-                {
-                    "type": "failed",
-                    "error": {
-                        "type": "server_error",
-                        "code": "internal_error",
-                        "message": "The server had an error while processing your request.",
-                    },
-                },
-                [],
-                _usage(self.rng, 300, 0),
-            )
+            self._failed_response(rid)
             return out
         if call is not None:
-            name, args = call
-            call_id = self._id("call")
-            item = {
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "function_call",
-                "status": "in_progress",
-                "name": name,
-                "call_id": call_id,
-                "arguments": "",
-            }
-            self.emit(
-                "server", "response.output_item.added", response_id=rid, output_index=0, item=item
-            )
-            self._item_added(item)
-            arg_text = json.dumps(args)
-            for i in range(0, len(arg_text), 12):
-                self.emit(
-                    "server",
-                    "response.function_call_arguments.delta",
-                    response_id=rid,
-                    item_id=item_id,
-                    output_index=0,
-                    call_id=call_id,
-                    delta=arg_text[i : i + 12],
-                )
-                self.advance(8)
-            self.emit(
-                "server",
-                "response.function_call_arguments.done",
-                response_id=rid,
-                item_id=item_id,
-                output_index=0,
-                call_id=call_id,
-                name=name,
-                arguments=arg_text,
-            )
-            done = {**item, "status": "completed", "arguments": arg_text}
-            self.emit(
-                "server", "response.output_item.done", response_id=rid, output_index=0, item=done
-            )
-            output_items.append(done)
-            out["call_id"] = call_id
+            done = self._function_call(rid, item_id, *call, out)
         else:
-            ctype = (
-                ("output_audio" if self.ga else "audio")
-                if audio
-                else ("output_text" if self.ga else "text")
-            )
-            item = {
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "message",
-                "status": "in_progress",
-                "role": "assistant",
-                "content": [],
-            }
-            self.emit(
-                "server", "response.output_item.added", response_id=rid, output_index=0, item=item
-            )
-            self._item_added(item)
-            part_event(
-                "response.content_part.added",
-                part={"type": ctype, "transcript": ""} if audio else {"type": ctype, "text": ""},
-            )
-            words = text.split(" ")
-            limit = len(words)
-            if cut_at is not None or cancel_at is not None:
-                limit = max(
-                    1, int(len(words) * (cut_at if cut_at is not None else cancel_at or 0.5))
-                )
-            said: list[str] = []
-            for i, word in enumerate(words[:limit]):
-                delta = word if i == 0 else " " + word
-                said.append(delta)
-                if audio and webrtc:
-                    if i == 0:
-                        part_event("response.output_audio_transcript.delta", delta=delta)
-                        self.emit("server", "output_audio_buffer.started", response_id=rid)
-                elif audio:
-                    part_event(
-                        self.name(
-                            "response.audio_transcript.delta",
-                            "response.output_audio_transcript.delta",
-                        ),
-                        delta=delta,
-                    )
-                    nbytes = self.rng.choice((4800, 9600, 14400))
-                    part_event(
-                        self.name("response.audio.delta", "response.output_audio.delta"),
-                        delta=self.audio.b64(nbytes),
-                    )
-                else:
-                    part_event(
-                        self.name("response.text.delta", "response.output_text.delta"),
-                        delta=delta,
-                    )
-                self.advance(self.rng.randrange(40, 90))
-            if cut_at is not None:
-                return out  # the log ends here: no response.done
-            spoken = "".join(said)
-            out["item_id"] = item_id
-            out["spoken"] = spoken
-            if cancel_at is not None:
-                out["cancelled"] = True
+            message = self._message(rid, item_id, text, audio, cut_at, cancel_at, webrtc, out)
+            if message is None:  # cut off, or cancelled: no response.done here
                 return out
-            if audio and webrtc:
-                part = {"type": ctype, "transcript": spoken}
-            elif audio:
-                part_event(
-                    self.name("response.audio.done", "response.output_audio.done"),
-                )
-                part_event(
-                    self.name(
-                        "response.audio_transcript.done", "response.output_audio_transcript.done"
-                    ),
-                    transcript=spoken,
-                )
-                part = {"type": ctype, "transcript": spoken}
-            else:
-                part_event(
-                    self.name("response.text.done", "response.output_text.done"),
-                    text=spoken,
-                )
-                part = {"type": ctype, "text": spoken}
-            part_event(
-                "response.content_part.done",
-                part=part,
-            )
-            done = {**item, "status": "completed", "content": [part]}
-            self.emit(
-                "server", "response.output_item.done", response_id=rid, output_index=0, item=done
-            )
-            output_items.append(done)
+            done = message
         self.advance(20)
         if webrtc and audio and call is None:
             self.advance(40 * len(text))  # playback outlasts generation
@@ -498,7 +342,7 @@ class SessionLog:
             rid,
             "completed",
             None,
-            output_items,
+            [done],
             _usage(self.rng, 200 + 60 * len(self.items), 20 + len(text) // 3),
         )
         self.emit(
@@ -509,6 +353,175 @@ class SessionLog:
             ],
         )
         return out
+
+    def _part_event(self, rid: str, item_id: str, etype: str, **fields: Any) -> None:
+        """A content-part event of a response's first output item."""
+        self.emit(
+            "server", etype, response_id=rid, item_id=item_id, output_index=0, content_index=0,
+            **fields,
+        )  # fmt: skip
+
+    def _failed_response(self, rid: str) -> None:
+        self.advance(400)
+        self.response_done(
+            rid,
+            "failed",
+            {
+                "type": "failed",
+                "error": {
+                    "type": "server_error",
+                    "code": "internal_error",
+                    "message": "The server had an error while processing your request.",
+                },
+            },
+            [],
+            _usage(self.rng, 300, 0),
+        )
+
+    def _function_call(
+        self, rid: str, item_id: str, name: str, args: dict[str, Any], out: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A function-call output item, its arguments streamed; the done item."""
+        call_id = self._id("call")
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": name,
+            "call_id": call_id,
+            "arguments": "",
+        }
+        self.emit(
+            "server", "response.output_item.added", response_id=rid, output_index=0, item=item
+        )
+        self._item_added(item)
+        arg_text = json.dumps(args)
+        common = {"response_id": rid, "item_id": item_id, "output_index": 0, "call_id": call_id}
+        for i in range(0, len(arg_text), 12):
+            self.emit(
+                "server", "response.function_call_arguments.delta", **common,
+                delta=arg_text[i : i + 12],
+            )  # fmt: skip
+            self.advance(8)
+        self.emit(
+            "server", "response.function_call_arguments.done", **common, name=name,
+            arguments=arg_text,
+        )  # fmt: skip
+        done = {**item, "status": "completed", "arguments": arg_text}
+        self.emit("server", "response.output_item.done", response_id=rid, output_index=0, item=done)
+        out["call_id"] = call_id
+        return done
+
+    def _message(
+        self,
+        rid: str,
+        item_id: str,
+        text: str,
+        audio: bool,
+        cut_at: float | None,
+        cancel_at: float | None,
+        webrtc: bool,
+        out: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """An assistant message, word by word; the done item, or None when cut or cancelled."""
+        ctype = (
+            ("output_audio" if self.ga else "audio")
+            if audio
+            else ("output_text" if self.ga else "text")
+        )
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        self.emit(
+            "server", "response.output_item.added", response_id=rid, output_index=0, item=item
+        )
+        self._item_added(item)
+        self._part_event(
+            rid, item_id, "response.content_part.added",
+            part={"type": ctype, "transcript": ""} if audio else {"type": ctype, "text": ""},
+        )  # fmt: skip
+        words = text.split(" ")
+        limit = len(words)
+        if cut_at is not None or cancel_at is not None:
+            limit = max(1, int(len(words) * (cut_at if cut_at is not None else cancel_at or 0.5)))
+        spoken = self._stream_words(rid, item_id, words[:limit], audio, webrtc)
+        if cut_at is not None:
+            return None  # the log ends here: no response.done
+        out["item_id"] = item_id
+        out["spoken"] = spoken
+        if cancel_at is not None:
+            out["cancelled"] = True
+            return None
+        part = self._message_done(rid, item_id, ctype, spoken, audio, webrtc)
+        done = {**item, "status": "completed", "content": [part]}
+        self.emit("server", "response.output_item.done", response_id=rid, output_index=0, item=done)
+        return done
+
+    def _stream_words(
+        self, rid: str, item_id: str, words: list[str], audio: bool, webrtc: bool
+    ) -> str:
+        """Deltas for each word (text, or transcript and audio); what was said."""
+        said: list[str] = []
+        for i, word in enumerate(words):
+            delta = word if i == 0 else " " + word
+            said.append(delta)
+            if audio and webrtc:
+                if i == 0:
+                    self._part_event(
+                        rid, item_id, "response.output_audio_transcript.delta", delta=delta
+                    )
+                    self.emit("server", "output_audio_buffer.started", response_id=rid)
+            elif audio:
+                self._part_event(
+                    rid, item_id,
+                    self.name("response.audio_transcript.delta", "response.output_audio_transcript.delta"),
+                    delta=delta,
+                )  # fmt: skip
+                nbytes = self.rng.choice((4800, 9600, 14400))
+                self._part_event(
+                    rid, item_id, self.name("response.audio.delta", "response.output_audio.delta"),
+                    delta=self.audio.b64(nbytes),
+                )  # fmt: skip
+            else:
+                self._part_event(
+                    rid, item_id, self.name("response.text.delta", "response.output_text.delta"),
+                    delta=delta,
+                )  # fmt: skip
+            self.advance(self.rng.randrange(40, 90))
+        return "".join(said)
+
+    def _message_done(
+        self, rid: str, item_id: str, ctype: str, spoken: str, audio: bool, webrtc: bool
+    ) -> dict[str, Any]:
+        """The closing events of a message; its final content part."""
+        if audio and webrtc:
+            part = {"type": ctype, "transcript": spoken}
+        elif audio:
+            self._part_event(
+                rid, item_id, self.name("response.audio.done", "response.output_audio.done")
+            )
+            self._part_event(
+                rid, item_id,
+                self.name("response.audio_transcript.done", "response.output_audio_transcript.done"),
+                transcript=spoken,
+            )  # fmt: skip
+            part = {"type": ctype, "transcript": spoken}
+        else:
+            self._part_event(
+                rid,
+                item_id,
+                self.name("response.text.done", "response.output_text.done"),
+                text=spoken,
+            )
+            part = {"type": ctype, "text": spoken}
+        self._part_event(rid, item_id, "response.content_part.done", part=part)
+        return part
 
     def response_done(
         self, rid: str, status: str, details: Any, output: list[Any], usage: dict[str, Any]

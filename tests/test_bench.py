@@ -22,6 +22,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
             str(tmp_path),
             "--json",
             str(out),
+            "--profile",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -50,5 +51,11 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "realtrace_parquet_over_jsonl",
         "realtrace_file_over_parse",
         "realtrace_grpc_over_parse",
+        "realtrace_file_over_grpc",
+        "naive_over_realtrace_file",
     }
     assert "contender" in r.stdout
+    # --profile: realtrace's own time per stage, from its run report
+    stages = doc["results"]["realtrace-file"]["stage_seconds"]
+    assert {"read", "sessionize", "reconstruct", "attributes", "encode", "send"} <= set(stages)
+    assert "stages of realtrace-file" in r.stdout

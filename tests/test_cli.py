@@ -40,7 +40,7 @@ def test_convert_samples_prints_summary_and_writes_files(tmp_path: Path) -> None
         len(t.spans) for t in traces(out).values()
     )
     stages = report["stage_seconds"]  # where the time went, per stage
-    assert set(stages) == {"read", "reconstruct", "attributes", "encode", "send"}
+    assert set(stages) == {"read", "sessionize", "reconstruct", "attributes", "encode", "send"}
     assert all(v >= 0 for v in stages.values()) and sum(stages.values()) <= report["wall_seconds"]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -35,7 +36,9 @@ R = TypeVar("R")
 def load_keyed(path: str, fid: int, timestamp_fields: Sequence[str]) -> LoadResult:
     """Load one file and give its events their session keys (a worker task)."""
     loaded = load_file(path, fid, timestamp_fields)
+    t0 = time.perf_counter()
     loaded.events = assign_sessions(loaded.events, [path], [fid])
+    loaded.sessionize_seconds = time.perf_counter() - t0
     return loaded
 
 

@@ -63,6 +63,7 @@ class FileRead:
     blank_lines: int
     events: int
     seconds: float
+    sessionize_seconds: float
 
 
 def read_file(path: str, fid: int, timestamp_fields: Sequence[str]) -> tuple[Any, FileRead]:
@@ -73,7 +74,14 @@ def read_file(path: str, fid: int, timestamp_fields: Sequence[str]) -> tuple[Any
     ev = loaded.events
     keys = ev["session_key"].unique().to_list() if ev.height else []
     info = FileRead(
-        fid, keys, loaded.rejects, loaded.lines_read, loaded.blank_lines, ev.height, loaded.seconds
+        fid,
+        keys,
+        loaded.rejects,
+        loaded.lines_read,
+        loaded.blank_lines,
+        ev.height,
+        loaded.seconds,
+        loaded.sessionize_seconds,
     )
     return ev.to_arrow(), info
 
@@ -352,6 +360,7 @@ def _count_reads(run: Run, rr: RayRun) -> None:
     for fr in sorted(rr.files_read, key=lambda f: f.fid):
         st = run.stats
         st.add_time("read", fr.seconds)
+        st.add_time("sessionize", fr.sessionize_seconds)
         st.files += 1
         st.lines_read += fr.lines_read
         st.blank_lines += fr.blank_lines

@@ -25,6 +25,7 @@ class LoadResult:
     lines_read: int = 0
     blank_lines: int = 0
     seconds: float = 0.0  # reading and extracting (the report's "read" stage)
+    sessionize_seconds: float = 0.0  # keying and ordering the events by session
 
 
 def load_file(
