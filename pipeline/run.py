@@ -22,7 +22,6 @@ import polars as pl
 
 from pipeline.config import ConfigError, RunConfig
 from pipeline.core.convert import convert_frame
-from pipeline.core.encode import resource
 from pipeline.core.model import SessionSpans
 from pipeline.engine.local import convert_chunk, ordered_map, read_into
 from pipeline.progress import Progress
@@ -31,7 +30,6 @@ from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA
 from pipeline.read.files import Reject, find_inputs
 from pipeline.read.raw import decoded_size
 from pipeline.read.selection import FilePlan, Selector, plan_files, read_session_list
-from pipeline.redact import Redactor
 from pipeline.report import (
     ExitCode,
     RunStats,
@@ -40,7 +38,7 @@ from pipeline.report import (
     write_rejects,
     write_report,
 )
-from pipeline.send.deliver import Destination, deliver, open_chain
+from pipeline.send.deliver import Destination, send_run
 from pipeline.state.store import FileInfo, StateStore
 
 log = logging.getLogger("realtrace")
@@ -243,20 +241,7 @@ def _run_local(run: Run, store: EventStore, only: frozenset[str] | None) -> None
     run.progress.set_phase("converting and sending", total=len(keys))
     sessions = _converted(cfg, store, stats, selector, run.progress)
     dest = Destination(cfg.output, cfg.export, cfg.dead_letter_path, append=state is not None)
-    redactor = Redactor(cfg.export.secrets if cfg.export else ())
-    with open_chain(dest, run.stop, redactor) as (sender, concurrency):
-        run.errors = deliver(
-            sessions,
-            sender,
-            resource=resource(cfg.service_name),
-            limits=cfg.limits,
-            stats=stats,
-            concurrency=concurrency,
-            redactor=redactor,
-            on_session=on_session,
-            on_batch=on_batch,
-            stop=run.stop,
-        )
+    run.errors = send_run(sessions, cfg, dest, stats, run.stop, on_session, on_batch)
     if state is not None:
         state.flush(output_length=cfg.output.stat().st_size if cfg.export is None else None)
 

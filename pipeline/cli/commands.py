@@ -11,7 +11,13 @@ import click
 
 from pipeline.cli.app import EXIT_SIGNAL, stopping_on_signals
 from pipeline.cli.convert import export_rows
-from pipeline.cli.options import config_errors, export_config, export_options, pop_export
+from pipeline.cli.options import (
+    config_errors,
+    export_config,
+    export_options,
+    input_option,
+    pop_export,
+)
 from pipeline.config import BatchLimits, ConfigError, RunConfig
 from pipeline.replay import replay
 from pipeline.report import ExitCode, error_lines, plural, summary_lines
@@ -105,15 +111,7 @@ def state_forget(state_path: Path | None, sessions: tuple[str, ...], forget_all:
 
 
 @click.command(name="inspect")
-@click.option(
-    "--input",
-    "-i",
-    "inputs",
-    multiple=True,
-    required=True,
-    metavar="PATH",
-    help="Log file, directory or glob; repeatable.",
-)
+@input_option("Log file, directory or glob; repeatable.")
 @click.option(
     "--timestamp-field",
     "timestamp_fields",

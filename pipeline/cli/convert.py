@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from pipeline.cli.app import EXIT_SIGNAL, setup_logging, stopping_on_signals
-from pipeline.cli.options import config_errors, export_options, pop_export
+from pipeline.cli.options import config_errors, export_options, input_option, pop_export
 from pipeline.config import ENGINES, RunConfig
 from pipeline.core.attributes import PAYLOADS, MappingOptions
 from pipeline.progress import Progress
@@ -20,14 +20,8 @@ from pipeline.run import RunResult, run_convert
 
 
 @click.command()
-@click.option(
-    "--input",
-    "-i",
-    "inputs",
-    multiple=True,
-    required=True,
-    metavar="PATH",
-    help="Log file, directory (recursive) or glob; repeatable. JSON lines (.jsonl/.ndjson/.json/.log, optionally .gz/.zst) or Parquet.",
+@input_option(
+    "Log file, directory (recursive), glob or object-store prefix (s3://bucket/logs/, with realtrace[s3]); repeatable. JSON lines (.jsonl/.ndjson/.json/.log, optionally .gz/.zst) or Parquet."
 )
 @click.option(
     "--output",

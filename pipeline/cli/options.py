@@ -84,6 +84,13 @@ EXPORT_OPTIONS = [
 ]
 
 
+def input_option(help_: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--input/-i PATH`, repeatable and required (`convert`, `inspect`)."""
+    return click.option(
+        "--input", "-i", "inputs", multiple=True, required=True, metavar="PATH", help=help_
+    )
+
+
 BATCH_OPTIONS = [
     click.option(
         "--max-batch-spans",

@@ -25,14 +25,12 @@ import polars as pl
 
 from pipeline.config import ConfigError, RunConfig
 from pipeline.core.convert import convert_frame
-from pipeline.core.encode import resource
 from pipeline.core.model import SessionCounts, SessionSpans
 from pipeline.read.files import Reject
 from pipeline.read.selection import Selector, plan_files
-from pipeline.redact import Redactor
 from pipeline.report import RunStats, write_rejects
 from pipeline.run import Run
-from pipeline.send.deliver import Destination, deliver, open_chain
+from pipeline.send.deliver import Destination, send_run
 
 log = logging.getLogger("realtrace")
 
@@ -195,18 +193,14 @@ def deliver_sessions(table: Any, job: Job) -> Any:
         cfg = job.cfg
         output = _part_file(job.parts_dir) if job.parts_dir is not None else None
         dest = Destination(output, cfg.export, cfg.dead_letter_path, append=True)
-        redactor = Redactor(cfg.export.secrets if cfg.export else ())
-        with open_chain(dest, threading.Event(), redactor) as (sender, concurrency):
-            errors = deliver(
-                todo,
-                sender,
-                resource=resource(cfg.service_name),
-                limits=cfg.limits,
-                stats=stats,
-                concurrency=concurrency,
-                redactor=redactor,
-                on_session=lambda s, ok: done.__setitem__(s.session_key, ok),
-            )
+        errors = send_run(
+            todo,
+            cfg,
+            dest,
+            stats,
+            threading.Event(),
+            on_session=lambda s, ok: done.__setitem__(s.session_key, ok),
+        )
     out = []
     for i, r in enumerate(rows):
         r = dict(r, spans=len(r["spans"]), delivered=done.get(r["session_key"], False))

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from pipeline.config import BatchLimits, ExportConfig
+from pipeline.config import BatchLimits, ExportConfig, RunConfig
+from pipeline.core.encode import resource
 from pipeline.core.model import SessionSpans
 from pipeline.redact import Redactor
 from pipeline.report import RunStats
@@ -238,3 +239,30 @@ def _closing_errors(run: _Run, stats: RunStats) -> list[str]:
             f"first message: {run.rejected_message}); their sessions count as not delivered"
         )
     return errors
+
+
+def send_run(
+    sessions: Iterable[SessionSpans],
+    cfg: RunConfig,
+    dest: Destination,
+    stats: RunStats,
+    stop: threading.Event,
+    on_session: SessionDone | None = None,
+    on_batch: Callable[[int, bool], None] | None = None,
+) -> list[str]:
+    """A run's sessions through the chain for `dest`, with the run's resource, limits and
+    secrets: what the local engine and each Ray delivery task do alike."""
+    redactor = Redactor(cfg.export.secrets if cfg.export else ())
+    with open_chain(dest, stop, redactor) as (sender, concurrency):
+        return deliver(
+            sessions,
+            sender,
+            resource=resource(cfg.service_name),
+            limits=cfg.limits,
+            stats=stats,
+            concurrency=concurrency,
+            redactor=redactor,
+            on_session=on_session,
+            on_batch=on_batch,
+            stop=stop,
+        )
