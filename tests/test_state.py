@@ -226,7 +226,7 @@ def test_sigkill_at_any_point_then_rerun_delivers_everything(
 def test_inspect_lists_sessions(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES), "--json"])
     assert r.exit_code == 0, r.output
-    rows = [json.loads(x) for x in r.output.splitlines()]
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(rows) == 8
     assert sum(x["incomplete"] for x in rows) == 1
     assert {x["errors"] for x in rows} == {0, 1, 3}
