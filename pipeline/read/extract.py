@@ -130,18 +130,35 @@ def _payload_len_by_search() -> pl.Expr:
 _AUDIO_TYPE = r'"type": ?"(?:input_audio_buffer\.append|response\.output_audio\.delta|response\.audio\.delta)"'
 
 
+_PAYLOAD_KEY = r'"(?:delta|audio)": ?"'  # both keys are five letters: the value starts 9 or 10 on
+
+
 def _cut_audio_payloads(raw: pl.DataFrame) -> pl.DataFrame:
     """Lines that name an audio event type lose their payload (measured in `_cut_len`), so
-    the JSON parse that follows reads a few hundred bytes instead of the whole line."""
+    the JSON parse that follows reads a few hundred bytes instead of the whole line.
+
+    One lazy query: the payload's start is found once, by a regex that stops at the
+    first match (early in the line), and its end by the first quote after it (base64
+    has none); lines are copied only around the cut.
+    """
     r = pl.col("raw")
-    start, length = _payload_start(), _payload_len_by_search()
-    cut = pl.when(r.str.contains(_AUDIO_TYPE) & start.is_not_null()).then(length)
-    raw = raw.with_columns(cut.alias("_cut_len"))
-    return raw.with_columns(
-        pl.when(pl.col("_cut_len").is_not_null())
-        .then(pl.concat_str([r.str.slice(0, start), r.str.slice(start + pl.col("_cut_len"))]))
-        .otherwise(r)
-        .alias("raw")
+    key = r.str.find(_PAYLOAD_KEY)
+    value_start = pl.when(r.str.slice(key + 8, 1) == " ").then(key + 10).otherwise(key + 9)
+    start, n = pl.col("_start"), pl.col("_cut_len")
+    return (
+        raw.lazy()
+        .with_columns(pl.when(r.str.contains(_AUDIO_TYPE)).then(value_start).alias("_start"))
+        .with_columns(
+            r.str.slice(start).str.find('"', literal=True).cast(pl.Int64).alias("_cut_len")
+        )
+        .with_columns(
+            pl.when(n.is_not_null())
+            .then(pl.concat_str([r.str.slice(0, start), r.str.slice(start + n)]))
+            .otherwise(r)
+            .alias("raw")
+        )
+        .drop("_start")
+        .collect()
     )
 
 
