@@ -20,6 +20,10 @@ from pipeline.read import remote
 from pipeline.read.files import COMPRESSED_SUFFIXES
 
 SLICE_BYTES = 16 * 1024 * 1024  # measured: 16 MiB slices peak at ~0.6 GB RSS and run fastest
+# Plain files up to this many slices are read whole by Polars from the path: 2.6x faster
+# than slicing in Python (44 MB: 23 vs 60 ms), and extraction is faster on one frame
+# (65 vs 83 ms) for a peak of a few times the file's size per worker.
+WHOLE_FILE_SLICES = 4
 BOM = b"\xef\xbb\xbf"
 
 
@@ -222,8 +226,9 @@ def _head(path: str) -> bytes:
 def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame]:
     """A file's records as (line, raw JSON text) frames of about `slice_bytes` each.
 
-    Slicing bounds memory for huge files (a single multi-GB log); files up to one
-    slice are read whole by Polars itself, which is faster than handing it bytes.
+    Slicing bounds memory for huge files (a single multi-GB log); plain files up to
+    `WHOLE_FILE_SLICES` slices are read whole by Polars itself, which is faster than
+    handing it bytes.
     """
     name = path.lower()
     if name.endswith(".parquet"):
@@ -234,7 +239,7 @@ def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame
         raise NotJsonLinesError("a JSON array, not JSON lines: write one event object per line")
     if (
         not name.endswith(COMPRESSED_SUFFIXES)
-        and 0 < _size(path) <= slice_bytes
+        and 0 < _size(path) <= WHOLE_FILE_SLICES * slice_bytes
         and not head.startswith(BOM)
     ):
         try:
