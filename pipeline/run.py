@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.config import ConfigError, RunConfig
-from pipeline.core.convert import convert_frame
+from pipeline.core.convert import convert_frame, encoder_for
 from pipeline.core.model import SessionSpans
 from pipeline.engine.local import convert_chunk, ordered_map, read_into
 from pipeline.progress import Progress
@@ -292,15 +292,21 @@ def _converted(
 def _convert_chunks(
     cfg: RunConfig, store: EventStore, selector: Selector
 ) -> Iterator[SessionSpans]:
+    encode = encoder_for(cfg.export is None)
     if cfg.workers <= 1:
         for chunk in store.chunks(cfg.chunk_bytes):
             if chunk.height:
-                yield from convert_frame(chunk, cfg.mapping, selector)
+                yield from convert_frame(chunk, cfg.mapping, selector, encode)
         return
     # Smaller chunks so that every worker has work; each carries only its sessions' state.
     chunk_bytes = max(1, min(cfg.chunk_bytes, store.total_bytes // (4 * cfg.workers) + 1))
     tasks = (
-        (chunk, cfg.mapping, selector.for_keys(set(chunk["session_key"].unique().to_list())))
+        (
+            chunk,
+            cfg.mapping,
+            selector.for_keys(set(chunk["session_key"].unique().to_list())),
+            encode,
+        )
         for chunk in store.chunks(chunk_bytes)
         if chunk.height
     )

@@ -12,15 +12,19 @@ from typing import Any
 import polars as pl
 
 from pipeline.core.attributes import DEFAULT_MAPPING, MappingOptions
-from pipeline.core.encode import encode_span
+from pipeline.core.encode import encode_span, span_json
 from pipeline.core.ids import trace_id
-from pipeline.core.model import SessionCounts, SessionEvents, SessionSpans
+from pipeline.core.model import SessionCounts, SessionEvents, SessionSpans, SpanRecord
 from pipeline.core.reconstruct import reconstruct
 from pipeline.core.root import map_session
 from pipeline.core.sessionize import split_sessions
 
+Encoder = Callable[[SpanRecord], Any]  # encode_span (protobuf) or span_json (OTLP/JSON bytes)
 
-def convert_session(se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING) -> SessionSpans:
+
+def convert_session(
+    se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING, encode: Encoder = encode_span
+) -> SessionSpans:
     """One session's events → its spans, encoded; never raises.
 
     The safety net of trace model §2: every field read is type-tolerant, and a
@@ -33,7 +37,7 @@ def convert_session(se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING
         t1 = time.perf_counter_ns()
         records = map_session(tree, options)
         t2 = time.perf_counter_ns()
-        spans = [encode_span(r) for r in records]
+        spans = [encode(r) for r in records]
         counts = tree.stats
         counts.ns_reconstruct, counts.ns_attributes = t1 - t0, t2 - t1
         counts.ns_encode = time.perf_counter_ns() - t2
@@ -67,6 +71,7 @@ def convert_frame(
     sessions: pl.DataFrame,
     options: MappingOptions = DEFAULT_MAPPING,
     select: Callable[[SessionEvents], Any] | None = None,
+    encode: Encoder = encode_span,
 ) -> Iterator[SessionSpans]:
     """Events of whole sessions (sorted, with `session_key`) → one result per session.
 
@@ -74,15 +79,22 @@ def convert_frame(
     result carries its own counts (`counts`, `rejects`, `failed`) and the selection's
     verdict on it (`skipped`, `content_hash`, `changed`: `select` judges each session
     before it is converted, see read.selection.Selector), which the run folds
-    (`RunStats.fold`). A skipped session comes back with no spans.
+    (`RunStats.fold`). A skipped session comes back with no spans. Spans come out in
+    the one encoding their destination needs (`encode`): protobuf for OTLP requests,
+    OTLP/JSON bytes for a file.
     """
     for se in split_sessions(sessions):
         verdict = select(se) if select is not None else None
         if verdict is not None and verdict.skipped:
             sess = SessionSpans(se.key, b"", [], se.first_ns, se.last_ns, SessionCounts(), False)
         else:
-            sess = convert_session(se, options)
+            sess = convert_session(se, options, encode)
         if verdict is not None:
             sess.skipped, sess.content_hash = verdict.skipped, verdict.content_hash
             sess.changed = verdict.changed
         yield sess
+
+
+def encoder_for(to_file: bool) -> Encoder:
+    """The encoding a destination needs: OTLP/JSON bytes for a file, protobuf otherwise."""
+    return span_json if to_file else encode_span

@@ -68,6 +68,67 @@ def encode_span(rec: SpanRecord) -> Span:
     return span
 
 
+def _attr_json(value: AttrValue) -> dict[str, Any]:
+    """An attribute value as OTLP/JSON, exactly as `_value_json` renders its protobuf."""
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, list):
+        return {"arrayValue": {"values": [_attr_json(v) for v in value]}}
+    return {"stringValue": str(value)}
+
+
+def _record_attrs_json(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": k, "value": _attr_json(v)} for k, v in attrs.items()]
+
+
+def span_json(rec: SpanRecord) -> bytes:
+    """One span record straight to its OTLP/JSON bytes, for file destinations: the same
+    bytes as `encode_span` then `request_to_json` (the golden test holds them equal),
+    without building the protobuf message or walking it back."""
+    d: dict[str, Any] = {"traceId": rec.trace_id.hex(), "spanId": rec.span_id.hex()}
+    if rec.parent_span_id:
+        d["parentSpanId"] = rec.parent_span_id.hex()
+    d["name"] = rec.name
+    d["kind"] = rec.kind
+    d["startTimeUnixNano"] = str(rec.start_ns)
+    d["endTimeUnixNano"] = str(max(rec.end_ns, rec.start_ns))
+    if rec.attributes:
+        d["attributes"] = _record_attrs_json(rec.attributes)
+    if rec.events:
+        d["events"] = [
+            {
+                "timeUnixNano": str(e.time_ns),
+                "name": e.name,
+                **({"attributes": _record_attrs_json(e.attributes)} if e.attributes else {}),
+            }
+            for e in rec.events
+        ]
+    if rec.error is not None:
+        d["status"] = {**({"message": rec.error} if rec.error else {}), "code": 2}
+    return json_line(d).encode()
+
+
+def request_json_from_spans(spans: Sequence[bytes], res: Resource) -> bytes:
+    """One OTLP/JSON request line around spans already encoded by `span_json`."""
+    head = json_line(
+        {
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": _attrs_json(res.attributes)},
+                    "scopeSpans": [{"scope": {"name": SCOPE_NAME, "version": __version__}}],
+                }
+            ]
+        }
+    ).encode()
+    # {"resourceSpans":[{…,"scopeSpans":[{"scope":{…}}]}]} → insert ,"spans":[…] after scope
+    cut = len(head) - len("}]}]}")
+    return head[:cut] + b',"spans":[' + b",".join(spans) + b"]" + head[cut:]
+
+
 def resource(service_name: str) -> Resource:
     """The resource all exported spans share."""
     return Resource(

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from pipeline.core.attributes import MappingOptions
-from pipeline.core.convert import convert_frame
+from pipeline.core.convert import Encoder, convert_frame
 from pipeline.core.model import SessionSpans
 from pipeline.core.sessionize import assign_sessions
 from pipeline.read.chunks import EventStore
@@ -43,11 +43,11 @@ def load_keyed(path: str, fid: int, timestamp_fields: Sequence[str]) -> LoadResu
 
 
 def convert_chunk(
-    frame: pl.DataFrame, options: MappingOptions, selector: Selector
+    frame: pl.DataFrame, options: MappingOptions, selector: Selector, encode: Encoder
 ) -> list[SessionSpans]:
     """Judge and convert the sessions of one chunk (a worker task); each result carries
     its own counts and verdict."""
-    return list(convert_frame(frame, options, selector))
+    return list(convert_frame(frame, options, selector, encode))
 
 
 def ordered_map(

@@ -24,7 +24,7 @@ import orjson
 import polars as pl
 
 from pipeline.config import ConfigError, RunConfig
-from pipeline.core.convert import convert_frame
+from pipeline.core.convert import convert_frame, encoder_for
 from pipeline.core.model import SessionCounts, SessionSpans
 from pipeline.read.files import Reject
 from pipeline.read.selection import Selector, plan_files
@@ -101,8 +101,10 @@ def convert_group(table: Any, job: Job) -> Any:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     sel = job.selector.for_keys(set(frame["session_key"].unique().to_list()))
-    results = convert_frame(frame.sort(SORT_KEYS), job.cfg.mapping, sel)
-    return pa.Table.from_pylist([_result_row(s) for s in results], schema=RESULT_SCHEMA())
+    to_file = job.cfg.export is None
+    results = convert_frame(frame.sort(SORT_KEYS), job.cfg.mapping, sel, encoder_for(to_file))
+    rows = [_result_row(s, to_file) for s in results]
+    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA())
 
 
 def RESULT_SCHEMA() -> Any:
@@ -126,11 +128,12 @@ def RESULT_SCHEMA() -> Any:
     )
 
 
-def _result_row(sess: SessionSpans) -> dict[str, Any]:
+def _result_row(sess: SessionSpans, to_file: bool) -> dict[str, Any]:
+    """A session's result as a row; spans as bytes (OTLP/JSON already, or protobuf)."""
     return {
         "session_key": sess.session_key,
         "trace_id": sess.trace_id,
-        "spans": [sp.SerializeToString() for sp in sess.spans],
+        "spans": sess.spans if to_file else [sp.SerializeToString() for sp in sess.spans],
         "start_ns": sess.start_ns,
         "end_ns": sess.end_ns,
         "incomplete": sess.incomplete,
@@ -181,8 +184,9 @@ def deliver_sessions(table: Any, job: Job) -> Any:
     rows = table.to_pylist()
     from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+    decode = (lambda b: b) if job.cfg.export is None else Span.FromString
     todo = [
-        _session(r, [Span.FromString(b) for b in r["spans"]])
+        _session(r, [decode(b) for b in r["spans"]])
         for r in rows
         if r["skipped"] is None and not r["failed"]
     ]

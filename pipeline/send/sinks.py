@@ -49,8 +49,12 @@ class JsonLinesFile:
         return self._fh
 
     def write(self, request: ExportTraceServiceRequest) -> None:
+        self.write_line((request_to_json(request) + "\n").encode())
+
+    def write_line(self, line: bytes) -> None:
+        """One whole line (it ends with a newline), or nothing at all."""
         fh = self._open()
-        data = memoryview((request_to_json(request) + "\n").encode())
+        data = memoryview(line)
         at = fh.tell()
         try:
             while data:  # unbuffered: a short write is seen here, not at close
