@@ -110,19 +110,22 @@ def test_worker_processes_give_the_same_output_and_state(tmp_path: Path, sample_
     assert again.exit_code == 4 and again.stats.sessions_skipped == 8
 
 
-def test_auto_workers_one_per_file_at_most(tmp_path: Path) -> None:
-    """Files are the unit of reading: one big file gets one process (a second would wait)."""
+def test_auto_workers_by_events_and_one_per_file_at_most(tmp_path: Path) -> None:
+    """Processes pay off by events, not bytes; files are the unit of reading: one big file
+    gets one process (a second would wait)."""
     import os
 
     from pipeline.run import auto_workers
 
-    def sparse(name: str, size: int) -> str:
+    def lines(name: str, n: int, width: int = 20) -> str:
         path = tmp_path / name
-        with path.open("wb") as fh:
-            fh.truncate(size)  # no disk used
+        path.write_bytes((b"x" * (width - 1) + b"\n") * n)
         return str(path)
 
-    assert auto_workers([sparse("small.jsonl", 1_000_000)]) == 1
-    assert auto_workers([sparse("big.jsonl", 600_000_000)]) == 1
-    two = [sparse("a.jsonl", 200_000_000), sparse("b.jsonl", 200_000_000)]
+    assert auto_workers([lines("small.jsonl", 1_000)]) == 1
+    assert auto_workers([lines("big.jsonl", 300_000)]) == 1  # one file: one reader
+    two = [lines("a.jsonl", 80_000), lines("b.jsonl", 80_000)]
     assert auto_workers(two) == min(os.cpu_count() or 1, 4, 2)
+    # the same bytes in long lines (audio payloads) hold few events: not worth a process
+    few = [lines("c.jsonl", 4_000, width=400), lines("d.jsonl", 4_000, width=400)]
+    assert auto_workers(few) == 1

@@ -145,7 +145,7 @@ from pipeline.run import RunResult, run_convert
     "--workers",
     type=int,
     default=None,
-    help=f"Worker processes for reading and converting; 0 = automatic (one per CPU, up to 4 and at most one per file, for inputs over 256 MB). [default: {default(RunConfig, 'workers')}]",
+    help=f"Worker processes for reading and converting; 0 = automatic (one per CPU, up to 4 and at most one per file, for inputs of more than about 100,000 events). [default: {default(RunConfig, 'workers')}]",
 )
 @click.option(
     "--quiet", "-q", is_flag=True, help="No summary or progress; errors still go to stderr."
