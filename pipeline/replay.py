@@ -78,7 +78,7 @@ def _trace_as_session(trace_id: bytes, spans: list[Span]) -> SessionSpans:
     return SessionSpans(
         trace_id.hex(),
         trace_id,
-        spans,
+        [sp.SerializeToString() for sp in spans],
         min(sp.start_time_unix_nano for sp in spans),
         max(sp.end_time_unix_nano for sp in spans),
         SessionCounts(),

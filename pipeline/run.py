@@ -21,6 +21,7 @@ import polars as pl
 
 from pipeline.config import ConfigError, RunConfig
 from pipeline.core.convert import convert_frame, encoder_for
+from pipeline.core.encode import spans_from_bytes
 from pipeline.core.model import SessionSpans
 from pipeline.engine.local import Workers, convert_chunk, read_into
 from pipeline.progress import Progress
@@ -373,7 +374,8 @@ def inspect_sessions(
         stats.fold(sess)
         if sess.failed:
             continue
-        attrs = {kv.key: kv.value.string_value for kv in sess.spans[0].attributes}
+        root = spans_from_bytes(sess.spans[:1])[0]
+        attrs = {kv.key: kv.value.string_value for kv in root.attributes}
         metrics = json.loads(attrs["braintrust.metrics"])
         meta = json.loads(attrs["braintrust.metadata"])
         rows.append(

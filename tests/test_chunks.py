@@ -78,15 +78,16 @@ def test_components_group_files_sharing_a_session() -> None:
 
 
 def test_convert_frame_is_the_engine_agnostic_core(tmp_path: Path, sample_run: Path) -> None:
-    """A frame of several sessions in, span records out: what a Ray/Spark task would call."""
+    """A frame of several sessions in, encoded spans out: what a worker or Ray task calls."""
     from pipeline.core.convert import convert_frame
+    from pipeline.core.encode import spans_from_bytes
     from pipeline.read.files import expand_inputs
     from pipeline.run import load_sessions
 
     frame, _, _ = load_sessions(expand_inputs([str(SAMPLES)]))
     sessions = list(convert_frame(frame))
     assert len(sessions) == 8
-    got = sorted(sp.span_id.hex() for s in sessions for sp in s.spans)
+    got = sorted(sp.span_id.hex() for s in sessions for sp in spans_from_bytes(s.spans))
     assert got == sorted(s["spanId"] for s in read_spans(sample_run))
 
 

@@ -35,9 +35,11 @@ class FakeClock:
         self.now += seconds
 
 
-def spans(n: int, size: int = 10) -> list[Span]:
+def spans(n: int, size: int = 10) -> list[bytes]:
+    """Spans as the core hands them to network senders: serialized OTLP protobuf."""
     return [
-        Span(trace_id=bytes(16), span_id=i.to_bytes(8, "big"), name="x" * size) for i in range(n)
+        Span(trace_id=bytes(16), span_id=i.to_bytes(8, "big"), name="x" * size).SerializeToString()
+        for i in range(n)
     ]
 
 
@@ -133,7 +135,9 @@ def test_413_splits_and_a_single_span_too_large_fails_alone(receiver: list[Any])
     receiver.append(rec)
     clock = FakeClock()
     b = batch(40, size=100)
-    b.spans.append(Span(trace_id=bytes(16), span_id=b"\xff" * 8, name="y" * 5_000))
+    b.spans.append(
+        Span(trace_id=bytes(16), span_id=b"\xff" * 8, name="y" * 5_000).SerializeToString()
+    )
     out = exporter(rec.endpoint, clock, max_retry_time=60, compression="none").export_batch(b)
     assert out.delivered == 40 and len(out.failed) == 1
     assert "single span is larger" in (out.message or "") and clock.waits == []
@@ -201,7 +205,9 @@ def test_a_single_span_larger_than_grpc_accepts_fails_alone() -> None:
     try:
         clock = FakeClock()
         b = batch(10, size=100)
-        b.spans.append(Span(trace_id=bytes(16), span_id=b"\xee" * 8, name="z" * 10_000))
+        b.spans.append(
+            Span(trace_id=bytes(16), span_id=b"\xee" * 8, name="z" * 10_000).SerializeToString()
+        )
         out = exporter(
             rec.endpoint, clock, max_retry_time=60, protocol="grpc", compression="none"
         ).export_batch(b)
@@ -227,3 +233,26 @@ def test_retry_after_as_an_http_date_is_read_against_the_injected_now() -> None:
         == 0.0
     )
     assert parse_retry_after("7") == 7.0 and parse_retry_after("soon") is None
+
+
+def test_request_bytes_are_the_protobuf_request_serialized() -> None:
+    """Requests are assembled from serialized spans; a receiver parses exactly the request
+    the protobuf library would have built."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from pipeline.core.encode import build_request, request_bytes, resource
+
+    res = resource("svc")
+    made = request_bytes(spans(300, size=200), res)
+    assert (
+        made
+        == build_request(
+            [Span.FromString(b) for b in spans(300, size=200)], res
+        ).SerializeToString()
+    )
+    assert (
+        len(ExportTraceServiceRequest.FromString(made).resource_spans[0].scope_spans[0].spans)
+        == 300
+    )

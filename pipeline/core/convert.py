@@ -12,18 +12,18 @@ from typing import Any
 import polars as pl
 
 from pipeline.core.attributes import DEFAULT_MAPPING, MappingOptions
-from pipeline.core.encode import encode_span, span_json
+from pipeline.core.encode import span_bytes, span_json
 from pipeline.core.ids import trace_id
 from pipeline.core.model import SessionCounts, SessionEvents, SessionSpans, SpanRecord
 from pipeline.core.reconstruct import reconstruct
 from pipeline.core.root import map_session
 from pipeline.core.sessionize import split_sessions
 
-Encoder = Callable[[SpanRecord], Any]  # encode_span (protobuf) or span_json (OTLP/JSON bytes)
+Encoder = Callable[[SpanRecord], bytes]  # span_bytes (OTLP protobuf) or span_json (OTLP/JSON)
 
 
 def convert_session(
-    se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING, encode: Encoder = encode_span
+    se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING, encode: Encoder = span_bytes
 ) -> SessionSpans:
     """One session's events → its spans, encoded; never raises.
 
@@ -71,7 +71,7 @@ def convert_frame(
     sessions: pl.DataFrame,
     options: MappingOptions = DEFAULT_MAPPING,
     select: Callable[[SessionEvents], Any] | None = None,
-    encode: Encoder = encode_span,
+    encode: Encoder = span_bytes,
 ) -> Iterator[SessionSpans]:
     """Events of whole sessions (sorted, with `session_key`) → one result per session.
 
@@ -80,8 +80,8 @@ def convert_frame(
     verdict on it (`skipped`, `content_hash`, `changed`: `select` judges each session
     before it is converted, see read.selection.Selector), which the run folds
     (`RunStats.fold`). A skipped session comes back with no spans. Spans come out in
-    the one encoding their destination needs (`encode`): protobuf for OTLP requests,
-    OTLP/JSON bytes for a file.
+    the one encoding their destination needs (`encode`), as bytes: serialized protobuf
+    for OTLP requests, OTLP/JSON for a file.
     """
     for se in split_sessions(sessions):
         verdict = select(se) if select is not None else None
@@ -96,5 +96,5 @@ def convert_frame(
 
 
 def encoder_for(to_file: bool) -> Encoder:
-    """The encoding a destination needs: OTLP/JSON bytes for a file, protobuf otherwise."""
-    return span_json if to_file else encode_span
+    """The encoding a destination needs: OTLP/JSON for a file, OTLP protobuf otherwise."""
+    return span_json if to_file else span_bytes

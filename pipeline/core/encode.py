@@ -129,6 +129,44 @@ def request_json_from_spans(spans: Sequence[bytes], res: Resource) -> bytes:
     return head[:cut] + b',"spans":[' + b",".join(spans) + b"]" + head[cut:]
 
 
+def span_bytes(rec: SpanRecord) -> bytes:
+    """One span record as serialized OTLP protobuf, for network destinations: bytes cross
+    process boundaries cheaply (a pickled message is parsed again on arrival) and go into
+    a request without being copied into a message tree (`request_bytes`)."""
+    return encode_span(rec).SerializeToString()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field: tag, length, bytes."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def request_bytes(spans: Sequence[bytes], res: Resource) -> bytes:
+    """A serialized ExportTraceServiceRequest around spans serialized by `span_bytes`: the
+    same bytes as `build_request(...).SerializeToString()` (a test holds them equal)."""
+    scope = InstrumentationScope(name=SCOPE_NAME, version=__version__).SerializeToString()
+    scope_spans = _field(1, scope) + b"".join(_field(2, s) for s in spans)
+    resource_spans = _field(1, res.SerializeToString()) + _field(2, scope_spans)
+    return _field(1, resource_spans)
+
+
+def spans_from_bytes(spans: Sequence[bytes]) -> list[Span]:
+    """Serialized spans back into messages (dead letter, accounting of failures)."""
+    return [Span.FromString(b) for b in spans]
+
+
 def resource(service_name: str) -> Resource:
     """The resource all exported spans share."""
     return Resource(

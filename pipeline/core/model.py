@@ -256,8 +256,9 @@ class SessionCounts:
 
 @dataclass(slots=True)
 class SessionSpans:
-    """All spans of one session (one trace), root first, encoded as OTLP protobuf spans:
-    the one shape that crosses process boundaries and goes to every destination.
+    """All spans of one session (one trace), root first, each already encoded as the bytes
+    its destination takes (serialized OTLP protobuf, or OTLP/JSON for a file): the one
+    shape that crosses process boundaries and goes to every sender.
 
     A session whose conversion failed has no spans and one entry in `rejects`;
     `rejects` also holds the session's bad app records (file id, line, reason).
@@ -265,7 +266,7 @@ class SessionSpans:
 
     session_key: str
     trace_id: bytes
-    spans: list[Any]  # opentelemetry.proto.trace.v1.trace_pb2.Span
+    spans: list[bytes]  # each span encoded for its destination: OTLP protobuf or OTLP/JSON
     start_ns: int
     end_ns: int
     counts: SessionCounts

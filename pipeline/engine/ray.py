@@ -103,7 +103,7 @@ def convert_group(table: Any, job: Job) -> Any:
     sel = job.selector.for_keys(set(frame["session_key"].unique().to_list()))
     to_file = job.cfg.export is None
     results = convert_frame(frame.sort(SORT_KEYS), job.cfg.mapping, sel, encoder_for(to_file))
-    rows = [_result_row(s, to_file) for s in results]
+    rows = [_result_row(s) for s in results]
     return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA())
 
 
@@ -128,12 +128,12 @@ def RESULT_SCHEMA() -> Any:
     )
 
 
-def _result_row(sess: SessionSpans, to_file: bool) -> dict[str, Any]:
-    """A session's result as a row; spans as bytes (OTLP/JSON already, or protobuf)."""
+def _result_row(sess: SessionSpans) -> dict[str, Any]:
+    """A session's result as a row; its spans are bytes already (encoded for the destination)."""
     return {
         "session_key": sess.session_key,
         "trace_id": sess.trace_id,
-        "spans": sess.spans if to_file else [sp.SerializeToString() for sp in sess.spans],
+        "spans": sess.spans,
         "start_ns": sess.start_ns,
         "end_ns": sess.end_ns,
         "incomplete": sess.incomplete,
@@ -182,14 +182,7 @@ def deliver_sessions(table: Any, job: Job) -> Any:
     import pyarrow as pa
 
     rows = table.to_pylist()
-    from opentelemetry.proto.trace.v1.trace_pb2 import Span
-
-    decode = (lambda b: b) if job.cfg.export is None else Span.FromString
-    todo = [
-        _session(r, [decode(b) for b in r["spans"]])
-        for r in rows
-        if r["skipped"] is None and not r["failed"]
-    ]
+    todo = [_session(r, list(r["spans"])) for r in rows if r["skipped"] is None and not r["failed"]]
     done: dict[str, bool] = {}
     stats = RunStats()
     errors: list[str] = []

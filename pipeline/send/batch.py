@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from pipeline.core.model import SessionSpans
 
@@ -24,22 +21,21 @@ REQUEST_OVERHEAD = 512
 class Batch:
     """Spans for one export request and the sessions they belong to."""
 
-    spans: list[Any] = field(default_factory=list)  # protobuf Spans, or OTLP/JSON bytes
+    spans: list[bytes] = field(default_factory=list)  # encoded spans (see SessionSpans)
     nbytes: int = REQUEST_OVERHEAD
     # session key -> number of that session's spans in this batch
     sessions: dict[str, int] = field(default_factory=dict)
 
-    def add(self, session_key: str, span: Any, size: int) -> None:
+    def add(self, session_key: str, span: bytes, size: int) -> None:
         self.spans.append(span)
         self.nbytes += size
         self.sessions[session_key] = self.sessions.get(session_key, 0) + 1
 
 
-def span_size(span: Span | bytes) -> int:
-    """Encoded size in a request: protobuf with its framing, or OTLP/JSON and its comma."""
-    if isinstance(span, bytes):
-        return len(span) + 1
-    return span.ByteSize() + _SPAN_OVERHEAD
+def span_size(span: bytes) -> int:
+    """Encoded size in a request: the span's bytes and their framing (a protobuf tag and
+    length, or a JSON comma)."""
+    return len(span) + _SPAN_OVERHEAD
 
 
 def make_batches(

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from pipeline.core.encode import build_request, request_json_from_spans
+from pipeline.core.encode import (
+    build_request,
+    request_bytes,
+    request_json_from_spans,
+    spans_from_bytes,
+)
 from pipeline.send.sinks import JsonLinesFile
 from pipeline.send.transport import (
     AuthError,
@@ -36,7 +40,7 @@ class Payload:
     """Spans of one resource, on their way to one request (or several, once split)."""
 
     resource: Resource
-    spans: list[Any]  # protobuf Spans, or OTLP/JSON bytes for a file
+    spans: list[bytes]  # serialized OTLP protobuf spans, or OTLP/JSON ones for a file
 
     def halves(self) -> tuple[Payload, Payload]:
         mid = len(self.spans) // 2
@@ -59,7 +63,7 @@ class Outcome:
     delivered: int = 0
     rejected: int = 0  # refused by the backend in an OTLP partial success
     rejected_message: str = ""
-    failed: list[Span] = field(default_factory=list)
+    failed: list[bytes] = field(default_factory=list)
     dead_lettered: int = 0
     requests: int = 0
     retries: int = 0
@@ -114,7 +118,7 @@ class TransportSender:
 
     def send(self, payload: Payload) -> Outcome:
         try:
-            rejected, message = self.transport.send(build_request(payload.spans, payload.resource))
+            rejected, message = self.transport.send(request_bytes(payload.spans, payload.resource))
         except ExportError as exc:
             return Outcome.failure(payload, exc, requests=1)
         n = len(payload.spans)
@@ -174,8 +178,9 @@ class DeadLetterSender:
     def send(self, payload: Payload) -> Outcome:
         out = self.next.send(payload)
         if out.failed and not out.interrupted:
+            request = build_request(spans_from_bytes(out.failed), payload.resource)
             with self._lock:
-                self.file.write(build_request(out.failed, payload.resource))
+                self.file.write(request)
             out.dead_lettered = len(out.failed)
         return out
 
@@ -187,9 +192,6 @@ class FileSender:
         self.file = file
 
     def send(self, payload: Payload) -> Outcome:
-        spans = payload.spans
-        if spans and isinstance(spans[0], bytes):  # encoded for the file by the core
-            self.file.write_line(request_json_from_spans(spans, payload.resource) + b"\n")
-        else:
-            self.file.write(build_request(spans, payload.resource))
+        spans = payload.spans  # OTLP/JSON, encoded for the file by the core
+        self.file.write_line(request_json_from_spans(spans, payload.resource) + b"\n")
         return Outcome(delivered=len(spans), requests=1)

@@ -20,7 +20,7 @@ from pathlib import Path
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from pipeline.config import BatchLimits, ExportConfig, RunConfig
-from pipeline.core.encode import resource
+from pipeline.core.encode import resource, spans_from_bytes
 from pipeline.core.model import SessionSpans
 from pipeline.redact import Redactor
 from pipeline.report import RunStats
@@ -65,7 +65,7 @@ class Ledger:
             yield s
 
     def settle(self, batch: Batch, outcome: Outcome) -> None:
-        failed_keys = {self.by_trace.get(sp.trace_id) for sp in outcome.failed}
+        failed_keys = {self.by_trace.get(sp.trace_id) for sp in spans_from_bytes(outcome.failed)}
         if outcome.rejected:
             # OTLP partial success does not say which spans: none of the batch's sessions
             # can be called delivered (the next run sends them again).

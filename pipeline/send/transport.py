@@ -18,9 +18,7 @@ from urllib.parse import urlsplit
 
 import grpc
 import requests
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
@@ -53,7 +51,7 @@ class TooLargeError(ExportError):
 
 
 class Transport(Protocol):
-    def send(self, request: ExportTraceServiceRequest) -> tuple[int, str]:
+    def send(self, body: bytes) -> tuple[int, str]:
         """Send once; return (rejected span count, rejection message) or raise ExportError."""
 
     def close(self) -> None: ...
@@ -130,8 +128,7 @@ class HttpTransport:
                 self._sessions.append(s)
         return s
 
-    def send(self, request: ExportTraceServiceRequest) -> tuple[int, str]:
-        body = request.SerializeToString()
+    def send(self, body: bytes) -> tuple[int, str]:
         if self.gzip:
             body = gzip.compress(body, compresslevel=5, mtime=0)
         try:
@@ -184,7 +181,12 @@ class GrpcTransport:
             if secure
             else grpc.insecure_channel(target, options=options)
         )
-        self.stub = trace_service_pb2_grpc.TraceServiceStub(self.channel)
+        # requests arrive serialized (see encode.request_bytes): sent as they are
+        self.export = self.channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=None,
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
         self.metadata = tuple((k.lower(), v) for k, v in cfg.headers)
         self.compression = (
             grpc.Compression.Gzip if cfg.compression == "gzip" else grpc.Compression.NoCompression
@@ -192,10 +194,10 @@ class GrpcTransport:
         self.timeout = cfg.timeout
         self.redact = redactor
 
-    def send(self, request: ExportTraceServiceRequest) -> tuple[int, str]:
+    def send(self, body: bytes) -> tuple[int, str]:
         try:
-            resp = self.stub.Export(
-                request, metadata=self.metadata, timeout=self.timeout, compression=self.compression
+            resp = self.export(
+                body, metadata=self.metadata, timeout=self.timeout, compression=self.compression
             )
         except grpc.RpcError as err:
             code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
