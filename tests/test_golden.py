@@ -61,24 +61,3 @@ def test_sample_logs_output_is_the_golden_output(tmp_path: Path) -> None:
     # Readable first, so a failure shows which span and attribute moved.
     assert readable(out) == READABLE.read_text(encoding="utf-8")
     assert out.read_bytes() == EXACT.read_bytes()
-
-
-def test_spans_written_by_hand_are_the_protobuf_librarys_bytes() -> None:
-    """`span_bytes` writes protobuf field by field; on every span of the samples (and the
-    real logs' odd values) it must equal what the protobuf library serializes."""
-    from pipeline.core.encode import encode_span, span_bytes
-    from pipeline.core.reconstruct import reconstruct
-    from pipeline.core.root import map_session
-    from pipeline.core.sessionize import split_sessions
-    from pipeline.read.files import expand_inputs
-    from pipeline.run import load_sessions
-
-    real = Path(__file__).resolve().parents[2] / "shared" / "real-logs"
-    inputs = [str(SAMPLES)] + ([str(real)] if real.is_dir() else [])
-    frame, _, _ = load_sessions(expand_inputs(inputs))
-    n = 0
-    for se in split_sessions(frame):
-        for rec in map_session(reconstruct(se)):
-            assert span_bytes(rec) == encode_span(rec).SerializeToString(), rec.name
-            n += 1
-    assert n >= 72

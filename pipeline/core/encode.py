@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -133,58 +132,8 @@ def request_json_from_spans(spans: Sequence[bytes], res: Resource) -> bytes:
 def span_bytes(rec: SpanRecord) -> bytes:
     """One span record as serialized OTLP protobuf, for network destinations: bytes cross
     process boundaries cheaply (a pickled message is parsed again on arrival) and go into
-    a request without being copied into a message tree (`request_bytes`).
-
-    Written field by field (trace.proto's numbers, in order, defaults left out, as the
-    protobuf library does): building the message objects first costs twice as much.
-    A test holds it equal to `encode_span(rec).SerializeToString()` on every sample span.
-    """
-    out = [_field(1, rec.trace_id), _field(2, rec.span_id)]
-    if rec.parent_span_id:
-        out.append(_field(4, rec.parent_span_id))
-    if rec.name:
-        out.append(_field(5, rec.name.encode()))
-    if rec.kind:
-        out.append(b"\x30" + _varint(rec.kind))
-    if rec.start_ns:
-        out.append(b"\x39" + _FIXED64.pack(rec.start_ns))
-    end = max(rec.end_ns, rec.start_ns)
-    if end:
-        out.append(b"\x41" + _FIXED64.pack(end))
-    out += [_field(9, _key_value(k, v)) for k, v in rec.attributes.items()]
-    for e in rec.events:
-        body = [b"\x09" + _FIXED64.pack(e.time_ns)] if e.time_ns else []
-        if e.name:
-            body.append(_field(2, e.name.encode()))
-        body += [_field(3, _key_value(k, v)) for k, v in e.attributes.items()]
-        out.append(_field(11, b"".join(body)))
-    if rec.error is not None:
-        status = (_field(2, rec.error.encode()) if rec.error else b"") + b"\x18\x02"
-        out.append(_field(15, status))
-    return b"".join(out)
-
-
-_FIXED64 = struct.Struct("<Q")
-_DOUBLE = struct.Struct("<d")
-
-
-def _any_value_bytes(value: AttrValue) -> bytes:
-    """AnyValue: a oneof, so even a default value is written."""
-    if isinstance(value, bool):
-        return b"\x10" + (b"\x01" if value else b"\x00")
-    if isinstance(value, int):
-        if not -(1 << 63) <= value < (1 << 63):
-            raise ValueError(f"integer attribute out of int64 range: {value}")
-        return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
-    if isinstance(value, float):
-        return b"\x21" + _DOUBLE.pack(value)
-    if isinstance(value, list):
-        return _field(5, b"".join(_field(1, _any_value_bytes(v)) for v in value))
-    return _field(1, str(value).encode())
-
-
-def _key_value(key: str, value: AttrValue) -> bytes:
-    return (_field(1, key.encode()) if key else b"") + _field(2, _any_value_bytes(value))
+    a request without being copied into a message tree (`request_bytes`)."""
+    return encode_span(rec).SerializeToString()
 
 
 def _varint(n: int) -> bytes:
