@@ -142,3 +142,49 @@ def test_a_killed_ray_worker_costs_nothing_the_rerun_does_not_send(
         assert set(rec.spans) == {s["spanId"] for s in read_spans(expected)}  # none lost
     finally:
         rec.stop()
+
+
+def test_ctrl_c_stops_a_ray_run_and_keeps_what_was_acknowledged(
+    rotated: Path, tmp_path: Path
+) -> None:
+    """SIGINT to a Ray run (its own local cluster, in a child process): it stops within
+    seconds with exit 130 and its summary; the next run sends the rest and nothing is lost."""
+    import json
+    import subprocess
+
+    rec = GrpcReceiver(script=lambda n: Action(delay=0.2))
+    state, report = tmp_path / "s.db", tmp_path / "r.json"
+    argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(rotated)]
+    argv += ["-o", str(tmp_path / "t.jsonl"), "--state", str(state), "--report", str(report)]
+    argv += ["--endpoint", rec.endpoint, "--protocol", "grpc", "--max-batch-spans", "5"]
+    try:
+        proc = subprocess.Popen(
+            [*argv, "--engine", "ray", "--workers", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 90
+        while len(rec.times) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+        assert proc.returncode == 130, err[-2000:]
+        assert took < 30, took
+        assert "Traceback" not in err and "spans:" in out
+        first = json.loads(report.read_text())
+        assert first["sessions_delivered"] < first["sessions"] or first["sessions"] < 300
+        rec.script = lambda n: Action()
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert again.returncode in (0, 4), again.stderr[-2000:]
+        expected = tmp_path / "expected.jsonl"
+        args = ["convert", "-i", str(rotated), "-o", str(expected), "--no-state"]
+        assert CliRunner().invoke(main, args).exit_code == 0
+        from conftest import read_spans
+
+        assert set(rec.spans) == {s["spanId"] for s in read_spans(expected)}  # none lost
+    finally:
+        proc.kill()
+        rec.stop()

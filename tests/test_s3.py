@@ -91,3 +91,17 @@ def test_s3_without_the_extra_or_bucket_is_one_line(
     r = convert(env, "-i", "s3://no-such-bucket/x/", "-o", str(tmp_path / "t.jsonl"))
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "no input file found" in r.output or "cannot list" in r.output
+
+
+def test_the_ray_engine_reads_s3_too(s3: tuple[Any, dict[str, str]], tmp_path: Path) -> None:
+    """Ray workers (a local cluster the run starts) read the objects themselves."""
+    pytest.importorskip("ray")
+    _, env = s3
+    local = tmp_path / "local.jsonl"
+    assert convert({}, "-i", str(SAMPLES), "-o", str(local), "--no-state").exit_code == 0
+    out = tmp_path / "ray.jsonl"
+    r = convert(env, "-i", "s3://logs/voice/", "-o", str(out), "--engine", "ray", "--workers", "2")
+    assert r.exit_code == 0, r.output
+    parts = sorted((tmp_path / "ray.jsonl.d").glob("part-*.jsonl"))
+    got = {s["spanId"]: s for p in parts for s in read_spans(p)}
+    assert got == {s["spanId"]: s for s in read_spans(local)}
