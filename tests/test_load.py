@@ -379,3 +379,55 @@ def test_parquet_size_decisions_use_the_decoded_size(tmp_path: Path) -> None:
     )
     on_disk = (tmp_path / "p.parquet").stat().st_size
     assert decoded_size(str(tmp_path / "p.parquet")) > 20 * on_disk
+
+
+def test_one_orjson_pass_reads_exactly_what_the_polars_path_reads(tmp_path: Path) -> None:
+    """The fast reader (read/parse.py) must give the very frame the Polars decoders give
+    (state hashes depend on the event text), on the samples, the real logs and lines of
+    every odd shape; an irregular line sends its frame down the Polars path."""
+    import polars as pl
+    import pytest
+    from polars.testing import assert_frame_equal
+
+    from pipeline.read import extract
+    from pipeline.read.parse import Irregular, parse_lines
+    from pipeline.read.raw import read_raw
+
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(
+        "\n".join(
+            [
+                '{"ts": 1764000000.123456, "session_id": 7, "event": {"type": "session.created", "session": {"id": 9}}}',
+                '{"timestamp": "2025-11-24T16:00:00Z", "direction": "app", "event": {"name": "crm", "ok": true}, "metadata": "plain"}',
+                '{"timestamp": "2025-11-24T16:00:01Z", "type": "error", "metadata": {"é": "\\u2028", "n": [1, 2.0, null]}}',
+                "   ",
+                '{"timestamp": 1764000002, "event": {"type": "response.done", "response": {"usage": {"x": 1.5e-7}}}}',
+                '{"timestamp": "2025-11-24T16:00:03Z", "event": {"type": "input_audio_buffer.append", "audio": "AAAA"}}',
+            ]
+        )
+        + "\n"
+    )
+    irregular = tmp_path / "irregular.jsonl"
+    irregular.write_text(
+        '{"timestamp": "t", "event": {"type": {"nested": 1}}}\n{"ts": 1e30}\nnot json\n'
+    )
+    real = Path(__file__).resolve().parents[2] / "shared" / "real-logs"
+    paths = [*sorted(str(p) for p in SAMPLES.rglob("*.*")), str(odd), str(irregular)]
+    paths += sorted(str(p) for p in real.rglob("*.jsonl")) if real.is_dir() else []
+    tf = ("timestamp", "ts", "time", "received_at", "logged_at")
+
+    def polars_only(*_: object) -> pl.DataFrame:
+        raise Irregular("the Polars path, for comparison")
+
+    for path in paths:
+        for raw in read_raw(path):
+            raw = raw.with_columns(pl.lit(0, dtype=pl.UInt32).alias("file"))
+            fast = extract.extract_events(raw, tf)
+            original, extract.parse_lines = extract.parse_lines, polars_only
+            try:
+                slow = extract.extract_events(raw, tf)
+            finally:
+                extract.parse_lines = original
+            assert_frame_equal(fast, slow)
+    with pytest.raises(Irregular):
+        parse_lines(next(read_raw(str(irregular))), tf)

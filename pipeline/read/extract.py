@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from pipeline.core.events import ALIASES, AUDIO_TYPES
+from pipeline.read.parse import Irregular, parse_lines
 
 DEFAULT_TIMESTAMP_FIELDS: tuple[str, ...] = ("timestamp", "ts", "time", "received_at", "logged_at")
 
@@ -287,10 +288,7 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     """
     r = pl.col("raw")
     raw = _cut_audio_payloads(raw)
-    try:
-        df = _decode_fast(raw, timestamp_fields)
-    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
-        df = _decode_robust(raw, timestamp_fields)
+    df = _decode(raw, timestamp_fields)
     payload = _payload_len(df)
     df = df.with_columns(_app_type().alias("_raw_type"))
     df = df.with_columns(
@@ -302,6 +300,19 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
         pl.when(pl.col("reject").is_not_null()).then(r.str.slice(0, 200)).alias("excerpt")
     )
     return _typed_rows(df)
+
+
+def _decode(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
+    """One orjson pass (`parse`); else one Polars struct decode per line; else, for a
+    frame with an irregular line, the tolerant JSON paths."""
+    try:
+        return parse_lines(raw, timestamp_fields)
+    except Irregular:
+        pass
+    try:
+        return _decode_fast(raw, timestamp_fields)
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
+        return _decode_robust(raw, timestamp_fields)
 
 
 def _typed_rows(df: pl.DataFrame) -> pl.DataFrame:
@@ -321,15 +332,14 @@ def _typed_rows(df: pl.DataFrame) -> pl.DataFrame:
         )
     )
     other = df.filter(~is_audio)
-    event = pl.when(env).then(_jp(r, "$.event")).otherwise(r)
-    other = other.with_columns(
-        event.alias("event"), _jp(r, "$.metadata").alias("metadata")
-    ).with_columns(
+    parsed = "_event" in df.columns  # one orjson pass gave the texts already
+    event = pl.col("_event") if parsed else pl.when(env).then(_jp(r, "$.event")).otherwise(r)
+    metadata = pl.col("_meta") if parsed else _jp(r, "$.metadata")
+    created = pl.col("_created") if parsed else _jp(pl.col("event"), "$.session.id")
+    other = other.with_columns(event.alias("event"), metadata.alias("metadata")).with_columns(
         pl.lit(None, dtype=pl.Int64).alias("audio_b64_len"),
         pl.lit(None, dtype=pl.String).alias("response_id"),
-        pl.when(pl.col("type") == "session.created")
-        .then(_jp(pl.col("event"), "$.session.id"))
-        .alias("created_session_id"),
+        pl.when(pl.col("type") == "session.created").then(created).alias("created_session_id"),
     )
     cols = [*EVENT_SCHEMA, "reject", "excerpt"]
     return pl.concat([other.select(cols), audio.select(cols)], how="vertical_relaxed")
