@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pipeline.core.attributes import MappingOptions
 from pipeline.read.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_MEMORY_BUDGET
@@ -68,7 +68,8 @@ class ExportConfig:
         """The URL a request goes to: HTTP appends `/v1/traces` unless already there."""
         if self.protocol == "grpc" or self.signal_endpoint:
             return self.endpoint
-        parts = urlsplit(self.endpoint)
+        parts = endpoint_parts(self.endpoint)
+        parts = parts if parts.scheme else parts._replace(scheme="http")
         path = parts.path.rstrip("/")
         if not path.endswith("/v1/traces"):
             path += "/v1/traces"
@@ -81,7 +82,7 @@ class ExportConfig:
             )
         if self.compression not in ("gzip", "none"):
             raise ConfigError(f"unknown compression {self.compression!r}: use gzip or none")
-        parts = urlsplit(self.endpoint if "://" in self.endpoint else "http://" + self.endpoint)
+        parts = endpoint_parts(self.endpoint)
         if not parts.hostname:
             raise ConfigError(f"endpoint {self.endpoint!r} has no host")
         if not self.timeout > 0:
@@ -90,12 +91,9 @@ class ExportConfig:
             raise ConfigError(f"--concurrency {self.concurrency}: must be at least 1")
         if self.max_retry_time < 0:
             raise ConfigError(f"--max-retry-time {self.max_retry_time:g}: must be 0 or more")
-        if (
-            self.secrets
-            and parts.scheme == "http"
-            and not _is_loopback(parts.hostname)
-            and not self.insecure
-        ):
+        # a bare host:port is plain HTTP for the HTTP exporter, TLS for gRPC's (off loopback)
+        cleartext = parts.scheme == "http" or (not parts.scheme and self.protocol != "grpc")
+        if self.secrets and cleartext and not _is_loopback(parts.hostname) and not self.insecure:
             raise ConfigError(
                 f"refusing to send credentials in clear text to {redact_url(self.endpoint)}: "
                 "use https, or pass --insecure if this network is trusted"
@@ -117,6 +115,12 @@ class BatchLimits:
             raise ConfigError(f"--max-batch-spans {self.max_spans}: must be at least 1")
         if self.max_bytes < 1024:
             raise ConfigError(f"--max-batch-bytes {self.max_bytes}: must be at least 1024")
+
+
+def endpoint_parts(endpoint: str) -> SplitResult:
+    """An endpoint as URL parts, parsed here only. A bare `host:port` (as the OTLP
+    exporters accept) comes out with an empty scheme, for each transport to read."""
+    return urlsplit(endpoint if "://" in endpoint else "//" + endpoint)
 
 
 def _is_loopback(host: str) -> bool:

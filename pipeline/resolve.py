@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from pipeline.config import (
     BRAINTRUST_API_URL,
@@ -23,6 +23,7 @@ from pipeline.config import (
     ConfigError,
     ExportConfig,
     RunConfig,
+    endpoint_parts,
 )
 from pipeline.core.attributes import MappingOptions
 from pipeline.state.store import default_state_path
@@ -114,7 +115,7 @@ def _headers(
             s.src[f"header {k}"] = f"env {name}"
     # The Braintrust key goes only where Braintrust was asked for (a flag) or to its own
     # host, never to an arbitrary collector that happens to be configured.
-    is_bt = use_bt or bt.asked or "braintrust.dev" in (urlsplit(ep).hostname or "")
+    is_bt = use_bt or bt.asked or "braintrust.dev" in (endpoint_parts(ep).hostname or "")
     key = bt.api_key or s.env.get("BRAINTRUST_API_KEY")
     if key and is_bt and "authorization" not in hdrs:
         hdrs["authorization"] = f"Bearer {key}"

@@ -169,3 +169,17 @@ def test_batch_limits_apply_to_the_file_too(tmp_path: Path) -> None:
         for line in lines
     ]
     assert max(counts) == 7 and sum(counts) == 72 and len(lines) == 11
+
+
+def test_a_bare_host_port_endpoint_is_read_once_the_same_way() -> None:
+    """`host:port` without a scheme: plain HTTP for the HTTP exporter (so credentials need
+    --insecure off loopback), TLS for gRPC's; the URL a request goes to says which."""
+    from pipeline.config import ExportConfig
+
+    http = ExportConfig(endpoint="collector.example:4318", protocol="http/protobuf")
+    assert http.traces_url == "http://collector.example:4318/v1/traces"
+    key = (("authorization", "Bearer sk-1"),)
+    with pytest.raises(ConfigError, match="clear text"):
+        ExportConfig(endpoint="collector.example:4318", headers=key).validate()
+    ExportConfig(endpoint="collector.example:4317", protocol="grpc", headers=key).validate()
+    ExportConfig(endpoint="localhost:4318", headers=key).validate()  # loopback: fine

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import grpc
 import requests
@@ -22,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from pipeline.config import ExportConfig, _is_loopback, redact_url
+from pipeline.config import ExportConfig, _is_loopback, endpoint_parts, redact_url
 from pipeline.redact import Redactor
 
 
@@ -168,7 +167,7 @@ class GrpcTransport:
     """OTLP/gRPC through the generated TraceService stub (no SDK exporter retry loop)."""
 
     def __init__(self, cfg: ExportConfig, redactor: Redactor) -> None:
-        parts = urlsplit(cfg.endpoint if "://" in cfg.endpoint else "//" + cfg.endpoint)
+        parts = endpoint_parts(cfg.endpoint)
         host = parts.hostname or "localhost"
         target = f"{host}:{parts.port or 4317}"
         self.shown = f"{parts.scheme + '://' if parts.scheme else ''}{target}"
