@@ -89,26 +89,14 @@ def span_json(rec: SpanRecord) -> bytes:
     """One span record straight to its OTLP/JSON bytes, for file destinations: the same
     bytes as `encode_span` then `request_to_json` (the golden test holds them equal),
     without building the protobuf message or walking it back."""
-    d: dict[str, Any] = {"traceId": rec.trace_id.hex(), "spanId": rec.span_id.hex()}
-    if rec.parent_span_id:
-        d["parentSpanId"] = rec.parent_span_id.hex()
-    d["name"] = rec.name
-    d["kind"] = rec.kind
-    d["startTimeUnixNano"] = str(rec.start_ns)
-    d["endTimeUnixNano"] = str(max(rec.end_ns, rec.start_ns))
-    if rec.attributes:
-        d["attributes"] = _record_attrs_json(rec.attributes)
-    if rec.events:
-        d["events"] = [
-            {
-                "timeUnixNano": str(e.time_ns),
-                "name": e.name,
-                **({"attributes": _record_attrs_json(e.attributes)} if e.attributes else {}),
-            }
-            for e in rec.events
-        ]
-    if rec.error is not None:
-        d["status"] = {**({"message": rec.error} if rec.error else {}), "code": 2}
+    status = {**({"message": rec.error} if rec.error else {}), "code": 2}
+    d = _otlp_span(
+        (rec.trace_id, rec.span_id, rec.parent_span_id, rec.name, rec.kind),
+        (rec.start_ns, max(rec.end_ns, rec.start_ns)),
+        _record_attrs_json(rec.attributes),
+        [(e.time_ns, e.name, _record_attrs_json(e.attributes)) for e in rec.events],
+        status if rec.error is not None else None,
+    )
     return json_line(d).encode()
 
 
@@ -220,30 +208,44 @@ def _attrs_json(attrs: Iterable[KeyValue]) -> list[dict[str, Any]]:
 
 
 def _span_json(span: Span) -> dict[str, Any]:
-    d: dict[str, Any] = {"traceId": span.trace_id.hex(), "spanId": span.span_id.hex()}
-    if span.parent_span_id:
-        d["parentSpanId"] = span.parent_span_id.hex()
-    d["name"] = span.name
-    d["kind"] = int(span.kind)
-    d["startTimeUnixNano"] = str(span.start_time_unix_nano)
-    d["endTimeUnixNano"] = str(span.end_time_unix_nano)
-    if span.attributes:
-        d["attributes"] = _attrs_json(span.attributes)
-    if span.events:
-        d["events"] = [
-            {
-                "timeUnixNano": str(e.time_unix_nano),
-                "name": e.name,
-                **({"attributes": _attrs_json(e.attributes)} if e.attributes else {}),
-            }
-            for e in span.events
-        ]
+    status: dict[str, Any] | None = None
     if span.HasField("status"):
-        status: dict[str, Any] = {}
+        status = {}
         if span.status.message:
             status["message"] = span.status.message
         if span.status.code:
             status["code"] = int(span.status.code)
+    return _otlp_span(
+        (span.trace_id, span.span_id, span.parent_span_id, span.name, int(span.kind)),
+        (span.start_time_unix_nano, span.end_time_unix_nano),
+        _attrs_json(span.attributes),
+        [(e.time_unix_nano, e.name, _attrs_json(e.attributes)) for e in span.events],
+        status,
+    )
+
+
+def _otlp_span(
+    ids: tuple[bytes, bytes, bytes | None, str, int],
+    times: tuple[int, int],
+    attributes: list[dict[str, Any]],
+    events: list[tuple[int, str, list[dict[str, Any]]]],
+    status: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """One span in OTLP/JSON's layout (hex ids, 64-bit integers as strings), whichever
+    representation it comes from (a span record, or a protobuf message read back)."""
+    trace_id, span_id, parent, name, kind = ids
+    d: dict[str, Any] = {"traceId": trace_id.hex(), "spanId": span_id.hex()}
+    if parent:
+        d["parentSpanId"] = parent.hex()
+    d.update(name=name, kind=kind, startTimeUnixNano=str(times[0]), endTimeUnixNano=str(times[1]))
+    if attributes:
+        d["attributes"] = attributes
+    if events:
+        d["events"] = [
+            {"timeUnixNano": str(at), "name": ev_name, **({"attributes": a} if a else {})}
+            for at, ev_name, a in events
+        ]
+    if status is not None:
         d["status"] = status
     return d
 
