@@ -176,6 +176,13 @@ class RunConfig:
         return self.rejects or self.output.with_name(self.output.stem + ".rejects.jsonl")
 
     @property
+    def dead_letter_parts(self) -> Path:
+        """Ray: each delivery task writes its own dead-letter part file in this directory
+        (processes do not share one file); `realtrace replay` takes the directory."""
+        path = self.dead_letter_path
+        return path.with_name(path.name + ".d")
+
+    @property
     def dead_letter_path(self) -> Path:
         return self.dead_letter or self.output.with_name(self.output.stem + ".dead-letter.jsonl")
 

@@ -25,11 +25,15 @@ def replay(
     limits: BatchLimits,
     stop: threading.Event | None = None,
 ) -> tuple[RunStats, ExitCode]:
-    """Re-send an OTLP JSON lines file (dead letter or output) through the same delivery
-    chain as `convert`: batches to the current limits, retries, the run's retry budget,
-    split on too large, partial-success accounting and the dead letter for what fails again.
+    """Re-send an OTLP JSON lines file (dead letter or output), or a directory of part
+    files (a Ray run's), through the same delivery chain as `convert`: batches to the
+    current limits, retries, the run's retry budget, split on too large, partial-success
+    accounting and the dead letter for what fails again.
     """
-    if file.resolve() == dead_letter.resolve():
+    files = sorted(file.glob("*.jsonl")) if file.is_dir() else [file]
+    if file.resolve() == dead_letter.resolve() or dead_letter.resolve() in {
+        f.resolve() for f in files
+    }:
         raise ConfigError(
             f"--dead-letter {dead_letter} is the file being replayed: name another file "
             "(replay would overwrite its own input)"
@@ -38,13 +42,14 @@ def replay(
     # All of the file readable before anything is sent; its spans grouped by resource
     # (as written) and by trace (the unit of accounting, as a session is for convert).
     groups: dict[bytes, tuple[Resource, dict[bytes, list[Span]]]] = {}
-    for _, request in read_requests(file):
+    requests = (request for f in files for _, request in read_requests(f))
+    for request in requests:
         for rs in request.resource_spans:
             _, traces = groups.setdefault(rs.resource.SerializeToString(), (rs.resource, {}))
             for ss in rs.scope_spans:
                 for sp in ss.spans:
                     traces.setdefault(sp.trace_id, []).append(sp)
-    stats = RunStats(files=1)
+    stats = RunStats(files=len(files))
     errors: list[str] = []
     stop = stop or threading.Event()
     redactor = Redactor(export.secrets)

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -192,9 +193,16 @@ class Run:
         """With a state, failed sessions are not recorded as delivered: this run sends them
         again, so the previous dead letter is obsolete (replaying it too would duplicate)."""
         cfg = self.cfg
-        if self.state is not None and cfg.export is not None and cfg.dead_letter_path.exists():
-            cfg.dead_letter_path.unlink()
-            log.info("cleared %s: its sessions are sent again by this run", cfg.dead_letter_path)
+        if self.state is None or cfg.export is None:
+            return
+        for path in (cfg.dead_letter_path, cfg.dead_letter_parts):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+            else:
+                continue
+            log.info("cleared %s: its sessions are sent again by this run", path)
 
 
 def _read_local(run: Run, store: EventStore) -> set[str]:

@@ -188,3 +188,33 @@ def test_ctrl_c_stops_a_ray_run_and_keeps_what_was_acknowledged(
     finally:
         proc.kill()
         rec.stop()
+
+
+def test_ray_dead_letters_are_parts_of_their_own_and_replay_takes_the_directory(
+    cluster: None, tmp_path: Path
+) -> None:
+    """Each Ray delivery task writes its own dead-letter file (no file is shared between
+    processes); `realtrace replay DIR` sends them all."""
+    import grpc
+
+    bad = GrpcReceiver(script=lambda n: Action(grpc_code=grpc.StatusCode.INVALID_ARGUMENT))
+    good = GrpcReceiver()
+    try:
+        args = ["convert", "-i", str(SAMPLES), "-o", str(tmp_path / "t.jsonl"), "--no-state"]
+        args += ["--endpoint", bad.endpoint, "--protocol", "grpc", "--engine", "ray", "-q"]
+        r = CliRunner().invoke(main, args, env={"BRAINTRUST_API_KEY": ""})
+        assert r.exit_code == 3, r.output
+        parts = tmp_path / "t.dead-letter.jsonl.d"
+        assert (
+            sorted(parts.glob("part-*.jsonl")) and not (tmp_path / "t.dead-letter.jsonl").exists()
+        )
+        r = CliRunner().invoke(
+            main,
+            ["replay", str(parts), "--endpoint", good.endpoint, "--protocol", "grpc",
+             "--dead-letter", str(tmp_path / "again.jsonl")],
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert len(set(good.span_ids)) == 72
+    finally:
+        bad.stop()
+        good.stop()

@@ -165,7 +165,7 @@ def _inspect_table(rows: list[dict[str, Any]]) -> None:
 
 
 @click.command(name="replay")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--dead-letter",
     type=click.Path(path_type=Path),
@@ -181,7 +181,8 @@ def replay_cmd(
     max_batch_bytes: int | None,
     **flags: Any,
 ) -> None:
-    """Send an OTLP JSON lines file (a dead-letter file, or any --output) to an endpoint.
+    """Send an OTLP JSON lines file (a dead-letter file, or any --output), or a directory
+    of them (a Ray run's parts), to an endpoint.
 
     \b
     Example:

@@ -215,12 +215,13 @@ def _summary(cfg: RunConfig, result: RunResult, quiet: bool) -> None:
     click.echo(f"output:              {cfg.destination}")
     click.echo(f"rejects:             {cfg.rejects_path}")
     if result.stats.spans_dead_lettered:
+        dead = cfg.dead_letter_parts if cfg.engine == "ray" else cfg.dead_letter_path
         advice = (
             "the next run sends these sessions again; do not also replay it"
             if cfg.state is not None
-            else f"send later with: realtrace replay {cfg.dead_letter_path} ..."
+            else f"send later with: realtrace replay {dead} ..."
         )
-        click.echo(f"dead letter:         {cfg.dead_letter_path} ({advice})")
+        click.echo(f"dead letter:         {dead} ({advice})")
 
 
 def config_lines(cfg: RunConfig) -> list[str]:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -189,7 +190,10 @@ def deliver_sessions(table: Any, job: Job) -> Any:
     if todo:
         cfg = job.cfg
         output = _part_file(job.parts_dir) if job.parts_dir is not None else None
-        dest = Destination(output, cfg.export, cfg.dead_letter_path, append=True)
+        # a dead-letter file of its own (created only if something fails): no file is
+        # shared between processes
+        dead = cfg.dead_letter_parts / f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
+        dest = Destination(output, cfg.export, dead, append=True)
         errors = send_run(
             todo,
             cfg,
