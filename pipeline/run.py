@@ -7,27 +7,20 @@ network out, with the counts the summary and the exit code come from.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
 import logging
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import polars as pl
 
 from pipeline.config import ConfigError, RunConfig
 from pipeline.core.convert import convert_frame, encoder_for
-from pipeline.core.encode import spans_from_bytes
 from pipeline.core.model import SessionSpans
 from pipeline.engine.local import Workers, convert_chunk, read_into
 from pipeline.progress import Progress
 from pipeline.read.chunks import EventStore
-from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA
 from pipeline.read.files import Reject, find_inputs
 from pipeline.read.raw import estimated_events
 from pipeline.read.selection import FilePlan, Selector, plan_files, read_session_list
@@ -355,52 +348,3 @@ def _record_files(
             done.append((infos[path], keys))
     if done:
         state.record_files(done)
-
-
-def load_sessions(
-    files: Sequence[str], timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS
-) -> tuple[pl.DataFrame, list[Reject], RunStats]:
-    """All files as one sessionized frame, in memory (inspection, tests, small inputs)."""
-    stats = RunStats()
-    with EventStore(memory_budget=1 << 62) as store:
-        rejects = read_into(store, files, range(len(files)), timestamp_fields, stats)
-        frames = [f for f in store.chunks(chunk_bytes=1 << 62) if f.height]
-    frame = frames[0] if frames else pl.DataFrame(schema={**EVENT_SCHEMA, "session_key": pl.String})
-    return frame, rejects, stats
-
-
-def inspect_sessions(
-    inputs: list[str], timestamp_fields: tuple[str, ...]
-) -> tuple[list[dict[str, Any]], RunStats]:
-    """One summary row per session found in the inputs (for `realtrace inspect`), and the
-    counts of what was read and rejected, so an input that yields nothing says why."""
-    files, missing = find_inputs(inputs)
-    frame, _, stats = load_sessions(files, timestamp_fields)
-    stats.count_rejects(missing)
-    rows = []
-    for sess in convert_frame(frame):
-        stats.fold(sess)
-        if sess.failed:
-            continue
-        root = spans_from_bytes(sess.spans[:1])[0]
-        attrs = {kv.key: kv.value.string_value for kv in root.attributes}
-        metrics = json.loads(attrs["braintrust.metrics"])
-        meta = json.loads(attrs["braintrust.metadata"])
-        rows.append(
-            {
-                "session_key": sess.session_key,
-                "start": dt.datetime.fromtimestamp(sess.start_ns // 1_000_000_000, dt.UTC)
-                .isoformat()
-                .replace("+00:00", "Z"),
-                "duration_s": round((sess.end_ns - sess.start_ns) / 1e9, 3),
-                "turns": metrics["turns"],
-                "responses": metrics["responses"],
-                "tokens": meta.get("total_tokens", 0),
-                "app_spans": sess.counts.app_spans,
-                "errors": metrics["errors"],
-                "incomplete": sess.incomplete,
-                "spans": len(sess.spans),
-                "events": sess.counts.events,
-            }
-        )
-    return sorted(rows, key=lambda r: (r["start"], r["session_key"])), stats

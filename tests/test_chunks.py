@@ -81,8 +81,8 @@ def test_convert_frame_is_the_engine_agnostic_core(tmp_path: Path, sample_run: P
     """A frame of several sessions in, encoded spans out: what a worker or Ray task calls."""
     from pipeline.core.convert import convert_frame
     from pipeline.core.encode import spans_from_bytes
+    from pipeline.inspection import load_sessions
     from pipeline.read.files import expand_inputs
-    from pipeline.run import load_sessions
 
     frame, _, _ = load_sessions(expand_inputs([str(SAMPLES)]))
     sessions = list(convert_frame(frame))

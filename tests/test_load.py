@@ -10,9 +10,9 @@ import polars as pl
 import zstandard
 from conftest import SAMPLES, read_spans, traces
 
+from pipeline.inspection import load_sessions
 from pipeline.read.files import expand_inputs
 from pipeline.read.load import load_files
-from pipeline.run import load_sessions
 
 
 def write(path: Path, lines: list[str]) -> Path:

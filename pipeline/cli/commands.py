@@ -19,10 +19,10 @@ from pipeline.cli.options import (
     pop_export,
 )
 from pipeline.config import BatchLimits, ConfigError, RunConfig
+from pipeline.inspection import inspect_sessions
 from pipeline.replay import replay
 from pipeline.report import ExitCode, error_lines, plural, summary_lines
 from pipeline.resolve import default
-from pipeline.run import inspect_sessions
 from pipeline.state.store import StateStore, default_state_path
 
 DEFAULT_OUTPUT = default(RunConfig, "output")
