@@ -144,7 +144,7 @@ class RunStats:
         self.sessions_incomplete += int(sess.incomplete)
 
     def absorb(self, other: RunStats) -> None:
-        """Add another part of the run's counts to these (a worker's chunk): numbers add up,
+        """Add another part of the run's counts to these (a Ray delivery task's): numbers add up,
         lists extend, counters per key add up, flags combine. New fields need no code here."""
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)

@@ -283,10 +283,6 @@ def json_line(doc: object) -> str:
     return dumps(doc).translate(_LINE_BREAKERS)
 
 
-def _b64_to_hex(text: str) -> str:
-    return base64.b64decode(text).hex()
-
-
 def request_from_json(line: str) -> ExportTraceServiceRequest:
     """Parse one OTLP/JSON line back into a request (hex ids → bytes)."""
     doc = json.loads(line)

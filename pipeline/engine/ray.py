@@ -105,10 +105,11 @@ def convert_group(table: Any, job: Job) -> Any:
     to_file = job.cfg.export is None
     results = convert_frame(frame.sort(SORT_KEYS), job.cfg.mapping, sel, encoder_for(to_file))
     rows = [_result_row(s) for s in results]
-    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA())
+    return pa.Table.from_pylist(rows, schema=result_schema())
 
 
-def RESULT_SCHEMA() -> Any:
+def result_schema() -> Any:
+    """The columns of a per-session result row (built lazily: pyarrow comes with Ray)."""
     import pyarrow as pa
 
     return pa.schema(
@@ -206,19 +207,9 @@ def deliver_sessions(table: Any, job: Job) -> Any:
     for i, r in enumerate(rows):
         r = dict(r, spans=len(r["spans"]), delivered=done.get(r["session_key"], False))
         # the task's delivery counts travel on its first row
-        r["send"] = orjson.dumps(_send_counts(stats, errors) if i == 0 else {}).decode()
+        r["send"] = orjson.dumps(asdict(stats) | {"errors": errors} if i == 0 else {}).decode()
         out.append(r)
     return pa.Table.from_pylist(out)
-
-
-def _send_counts(stats: RunStats, errors: list[str]) -> dict[str, Any]:
-    keys = ("requests", "retries", "spans_delivered", "spans_dead_lettered")
-    counts: dict[str, Any] = {k: getattr(stats, k) for k in keys}
-    counts["spans_rejected_by_backend"] = stats.spans_rejected_by_backend
-    counts["send_seconds"] = stats.stage_seconds.get("send", 0.0)
-    counts["credentials_refused"] = stats.credentials_refused
-    counts["errors"] = errors
-    return counts
 
 
 @dataclass(slots=True)
@@ -369,20 +360,15 @@ def _record(run: Run, row: dict[str, Any]) -> None:
     """One session's result from the cluster: counts, progress, state."""
     st = run.stats
     send = orjson.loads(row["send"])
-    if send:  # the delivery task's own counts, on its first row
-        for k in ("requests", "retries", "spans_delivered", "spans_dead_lettered"):
-            setattr(st, k, getattr(st, k) + send[k])
-        st.spans_rejected_by_backend += send["spans_rejected_by_backend"]
-        st.add_time("send", send["send_seconds"])
-        st.credentials_refused = st.credentials_refused or send["credentials_refused"]
-        run.errors += [e for e in send["errors"] if e not in run.errors]
+    if send:  # the delivery task's own counts (sessions delivered, requests…), on its first row
+        errors = send.pop("errors")
+        run.errors += [e for e in errors if e not in run.errors]
+        st.absorb(RunStats(**send))
     sess = _session(row, [None] * row["spans"])
     st.fold(sess)
     if sess.skipped is not None or sess.failed:
         return
     ok = bool(row["delivered"])
-    st.sessions_delivered += ok
-    st.sessions_failed += not ok
     run.progress.converted(sess.span_count)
     run.progress.delivered(sess.span_count if ok else 0)
     run.session_done(sess.session_key, sess.content_hash, ok, sess.span_count, sess.start_ns)

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import polars as pl
 
 from pipeline.read import remote
-from pipeline.read.files import COMPRESSED_SUFFIXES
+from pipeline.read.files import COMPRESSED_SUFFIXES, is_remote
 
 SLICE_BYTES = 16 * 1024 * 1024  # measured: 16 MiB slices peak at ~0.6 GB RSS and run fastest
 # Plain files up to this many slices are read whole by Polars from the path: 2.6x faster
@@ -28,11 +28,11 @@ BOM = b"\xef\xbb\xbf"
 
 
 def _open_file(path: str) -> BinaryIO:
-    return remote.open_binary(path) if remote.is_remote(path) else open(path, "rb")
+    return remote.open_binary(path) if is_remote(path) else open(path, "rb")
 
 
 def _size(path: str) -> int:
-    return remote.size(path) if remote.is_remote(path) else os.path.getsize(path)
+    return remote.size(path) if is_remote(path) else os.path.getsize(path)
 
 
 def _open_stream(path: str) -> BinaryIO:

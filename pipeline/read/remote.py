@@ -11,7 +11,6 @@ import datetime as dt
 from typing import Any, BinaryIO, cast
 
 from pipeline.config import ConfigError
-from pipeline.read.files import is_remote  # noqa: F401 (re-exported for readers)
 
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
 
