@@ -389,9 +389,10 @@ def test_one_orjson_pass_reads_exactly_what_the_polars_path_reads(tmp_path: Path
     import pytest
     from polars.testing import assert_frame_equal
 
-    from pipeline.read import extract
+    from pipeline.read import extract, load
     from pipeline.read.parse import Irregular, parse_lines
-    from pipeline.read.raw import read_raw
+    from pipeline.read.raw import Lines, read_raw
+    from pipeline.read.scan import scan_lines
 
     odd = tmp_path / "odd.jsonl"
     odd.write_text(
@@ -403,16 +404,25 @@ def test_one_orjson_pass_reads_exactly_what_the_polars_path_reads(tmp_path: Path
                 "   ",
                 '{"timestamp": 1764000002, "event": {"type": "response.done", "response": {"usage": {"x": 1.5e-7}}}}',
                 '{"timestamp": "2025-11-24T16:00:03Z", "event": {"type": "input_audio_buffer.append", "audio": "AAAA"}}',
+                '{"timestamp": "2025-11-24T16:00:04Z", "event": {"delta": "QUJD", "type": "response.output_audio.delta", "response_id": "r"}}\r',
+                '{"timestamp": "2025-11-24T16:00:05Z", "type": "response.audio.delta", "delta":"QUJDRA=="}',
+                '{"timestamp": "2025-11-24T16:00:07Z", "event": {"type": "input_audio_buffer.append"}}',
             ]
         )
         + "\n"
     )
+    non_ascii = tmp_path / "non-ascii-audio.jsonl"  # scanned the Polars way, not by bytes
+    non_ascii.write_text(
+        '{"timestamp": "2025-11-24T16:00:00Z", "note": "é", "event": {"type": "input_audio_buffer.append", "audio": "AAAA"}}'
+    )
     irregular = tmp_path / "irregular.jsonl"
     irregular.write_text(
         '{"timestamp": "t", "event": {"type": {"nested": 1}}}\n{"ts": 1e30}\nnot json\n'
+        '{"timestamp": "2025-11-24T16:00:06Z", "event": {"type": "input_audio_buffer.append", "audio": "unterminated}}\n'
     )
     real = Path(__file__).resolve().parents[2] / "shared" / "real-logs"
     paths = [*sorted(str(p) for p in SAMPLES.rglob("*.*")), str(odd), str(irregular)]
+    paths.append(str(non_ascii))
     paths += sorted(str(p) for p in real.rglob("*.jsonl")) if real.is_dir() else []
     tf = ("timestamp", "ts", "time", "received_at", "logged_at")
 
@@ -420,14 +430,26 @@ def test_one_orjson_pass_reads_exactly_what_the_polars_path_reads(tmp_path: Path
         raise Irregular("the Polars path, for comparison")
 
     for path in paths:
-        for raw in read_raw(path):
+        for part in read_raw(path):
+            scanned = load._extract(part, 1, 0, tf)  # one scan of the bytes (JSON lines)
+            raw = part.frame(1) if isinstance(part, Lines) else part
             raw = raw.with_columns(pl.lit(0, dtype=pl.UInt32).alias("file"))
-            fast = extract.extract_events(raw, tf)
+            fast = extract.extract_events(raw, tf)  # a frame of lines, one orjson pass
             original, extract.parse_lines = extract.parse_lines, polars_only
             try:
                 slow = extract.extract_events(raw, tf)
             finally:
                 extract.parse_lines = original
             assert_frame_equal(fast, slow)
+            assert_frame_equal(scanned, slow)
+    odd_parts = read_raw(str(odd))  # a part is valid while its reader is
+    odd_lines = next(odd_parts)
+    assert isinstance(odd_lines, Lines)
+    assert scan_lines(odd_lines, 1, 0, tf).height == 9  # no irregular line there
+    irregular_parts = read_raw(str(irregular))
+    first = next(irregular_parts)
+    assert isinstance(first, Lines)
     with pytest.raises(Irregular):
-        parse_lines(next(read_raw(str(irregular))), tf)
+        parse_lines(first.frame(1), tf)
+    with pytest.raises(Irregular):
+        scan_lines(first, 1, 0, tf)

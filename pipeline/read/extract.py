@@ -88,15 +88,29 @@ def _timestamp_ns(text: pl.Expr) -> pl.Expr:
     return pl.when(is_num).then(from_num).otherwise(pl.coalesce(iso, sci_ns))
 
 
-def _coalesce_lazily(df: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.Series:
-    """First non-null of `exprs`, evaluating each later one only on rows still null.
+def _timestamps(df: pl.DataFrame) -> pl.Series:
+    """`ts_ns` of every row: the RFC 3339 form loggers write, parsed alone first (one
+    format is a small fraction of the whole expression's cost, which is most of a small
+    slice's); the whole `_timestamp_ns` only for rows that are not in that form."""
+    text = pl.col("_ts_text")
+    rfc3339 = text.str.to_datetime(format="%+", time_unit="ns", time_zone="UTC", strict=False)
+    return _coalesce_lazily(
+        df, [rfc3339.dt.epoch("ns"), _timestamp_ns(text)], where=df["_ts_text"].is_not_null()
+    ).alias("ts_ns")
+
+
+def _coalesce_lazily(
+    df: pl.DataFrame, exprs: Sequence[pl.Expr], where: pl.Series | None = None
+) -> pl.Series:
+    """First non-null of `exprs`, evaluating each later one only on rows still null (and,
+    with `where`, only on the rows it marks: the others stay null).
 
     `pl.coalesce` would run every JSON path over every row; alternatives (other
     timestamp keys, the flat record shape) are rare, so this parses each line ~once.
     """
     out = df.select(exprs[0]).to_series()
     for expr in exprs[1:]:
-        missing = out.is_null()
+        missing = out.is_null() if where is None else out.is_null() & where
         if not missing.any():
             break
         out = out.scatter(missing.arg_true(), df.filter(missing).select(expr).to_series())
@@ -223,25 +237,28 @@ def _decode_robust(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     )
 
 
+def _is_audio() -> pl.Expr:
+    return pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
+
+
 def _payload_len(df: pl.DataFrame) -> pl.Series:
     """Audio payload length: cut before parsing, else found by search, else decoded."""
     r = pl.col("raw")
-    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
+    is_audio = _is_audio()
     env = pl.col("_env")
     return _coalesce_lazily(
         df,
         [
             pl.when(is_audio).then(pl.col("_cut_len")),
-            pl.when(is_audio).then(_payload_len_by_search()),
-            pl.when(is_audio).then(
-                pl.coalesce(
-                    pl.when(env).then(_jp(r, "$.event.delta")).otherwise(_jp(r, "$.delta")),
-                    pl.when(env).then(_jp(r, "$.event.audio")).otherwise(_jp(r, "$.audio")),
-                )
-                .str.len_bytes()
-                .cast(pl.Int64)
-            ),
+            _payload_len_by_search(),
+            pl.coalesce(
+                pl.when(env).then(_jp(r, "$.event.delta")).otherwise(_jp(r, "$.delta")),
+                pl.when(env).then(_jp(r, "$.event.audio")).otherwise(_jp(r, "$.audio")),
+            )
+            .str.len_bytes()
+            .cast(pl.Int64),
         ],
+        where=df.select(is_audio).to_series(),
     )
 
 
@@ -286,14 +303,17 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     only type, time, session, response id and payload length; every other row
     also yields its event JSON for the state machine. Pure: frame in, frame out.
     """
+    return extract_decoded(_decode(_cut_audio_payloads(raw), timestamp_fields))
+
+
+def extract_decoded(df: pl.DataFrame) -> pl.DataFrame:
+    """`extract_events` from the decoded frame on: the part `scan` shares."""
     r = pl.col("raw")
-    raw = _cut_audio_payloads(raw)
-    df = _decode(raw, timestamp_fields)
     payload = _payload_len(df)
     df = df.with_columns(_app_type().alias("_raw_type"))
     df = df.with_columns(
         pl.col("_raw_type").replace(ALIASES).alias("type"),
-        _timestamp_ns(pl.col("_ts_text")).alias("ts_ns"),
+        _timestamps(df),
         payload.alias("_payload_len"),
     ).with_columns(_reject_reason().alias("reject"))
     df = df.with_columns(
@@ -316,30 +336,29 @@ def _decode(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
 
 
 def _typed_rows(df: pl.DataFrame) -> pl.DataFrame:
-    """Audio rows keep their payload length only; other rows their event JSON."""
+    """Audio rows keep their payload length only; other rows their event JSON (one select,
+    rows in their order: sessionizing sorts them)."""
     r = pl.col("raw")
-    is_audio = pl.col("_raw_type").is_in(list(AUDIO_TYPES)).fill_null(False)
+    is_audio = _is_audio()
+    other = ~is_audio
     env = pl.col("_env")
-    audio = (
-        df.drop("raw")
-        .filter(is_audio)
-        .with_columns(
-            pl.col("_payload_len").fill_null(0).alias("audio_b64_len"),
-            pl.col("_resp").alias("response_id"),
-            pl.lit(None, dtype=pl.String).alias("event"),
-            pl.lit(None, dtype=pl.String).alias("metadata"),
-            pl.lit(None, dtype=pl.String).alias("created_session_id"),
-        )
-    )
-    other = df.filter(~is_audio)
     parsed = "_event" in df.columns  # one orjson pass gave the texts already
     event = pl.col("_event") if parsed else pl.when(env).then(_jp(r, "$.event")).otherwise(r)
     metadata = pl.col("_meta") if parsed else _jp(r, "$.metadata")
-    created = pl.col("_created") if parsed else _jp(pl.col("event"), "$.session.id")
-    other = other.with_columns(event.alias("event"), metadata.alias("metadata")).with_columns(
-        pl.lit(None, dtype=pl.Int64).alias("audio_b64_len"),
-        pl.lit(None, dtype=pl.String).alias("response_id"),
-        pl.when(pl.col("type") == "session.created").then(created).alias("created_session_id"),
+    created = pl.col("_created") if parsed else _jp(event, "$.session.id")
+    return df.select(
+        "file",
+        "line",
+        "ts_ns",
+        "session_id",
+        "type",
+        pl.when(other).then(event).alias("event"),
+        pl.when(is_audio).then(pl.col("_payload_len").fill_null(0)).alias("audio_b64_len"),
+        pl.when(is_audio).then(pl.col("_resp")).alias("response_id"),
+        pl.when(other).then(metadata).alias("metadata"),
+        pl.when(other & (pl.col("type") == "session.created"))
+        .then(created)
+        .alias("created_session_id"),
+        "reject",
+        "excerpt",
     )
-    cols = [*EVENT_SCHEMA, "reject", "excerpt"]
-    return pl.concat([other.select(cols), audio.select(cols)], how="vertical_relaxed")

@@ -10,9 +10,16 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA, extract_events
+from pipeline.read.extract import (
+    DEFAULT_TIMESTAMP_FIELDS,
+    EVENT_SCHEMA,
+    extract_decoded,
+    extract_events,
+)
 from pipeline.read.files import Reject
-from pipeline.read.raw import SLICE_BYTES, NotJsonLinesError, read_raw
+from pipeline.read.parse import Irregular
+from pipeline.read.raw import SLICE_BYTES, Lines, NotJsonLinesError, read_raw
+from pipeline.read.scan import scan_lines
 
 
 @dataclass(slots=True)
@@ -45,10 +52,8 @@ def load_file(
     rejects: list[Reject] = []
     lines = blank = 0
     try:
-        for raw in read_raw(path, slice_bytes):
-            extracted = extract_events(
-                raw.with_columns(pl.lit(fid, dtype=pl.UInt32).alias("file")), timestamp_fields
-            )
+        for part in read_raw(path, slice_bytes):
+            extracted = _extract(part, lines + 1, fid, timestamp_fields)
             lines += extracted.height
             blank += extracted.filter(pl.col("reject") == "blank").height
             bad = extracted.filter(pl.col("reject").is_not_null() & (pl.col("reject") != "blank"))
@@ -69,6 +74,20 @@ def load_file(
         rejects.append(Reject(path, 0, "empty file"))
     frame = pl.concat(events, how="vertical") if events else pl.DataFrame(schema=EVENT_SCHEMA)
     return LoadResult(frame, [path], rejects, lines, blank, time.perf_counter() - started)
+
+
+def _extract(
+    part: Lines | pl.DataFrame, first_line: int, fid: int, timestamp_fields: Sequence[str]
+) -> pl.DataFrame:
+    """One slice's event columns (every line: events and rejects). JSON lines go by one
+    scan of their bytes, unless a line is irregular; then, like Parquet, the Polars way."""
+    if isinstance(part, Lines):
+        try:
+            return extract_decoded(scan_lines(part, first_line, fid, timestamp_fields))
+        except Irregular:
+            part = part.frame(first_line)
+    file = pl.lit(fid, dtype=pl.UInt32).alias("file")
+    return extract_events(part.with_columns(file), timestamp_fields)
 
 
 def load_files(
