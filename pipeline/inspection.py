@@ -14,6 +14,7 @@ import polars as pl
 
 from pipeline.core.convert import convert_frame
 from pipeline.core.encode import spans_from_bytes
+from pipeline.core.sessionize import SORT_KEYS
 from pipeline.engine.local import read_into
 from pipeline.read.chunks import EventStore
 from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA
@@ -24,12 +25,14 @@ from pipeline.report import RunStats
 def load_sessions(
     files: Sequence[str], timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS
 ) -> tuple[pl.DataFrame, list[Reject], RunStats]:
-    """All files as one sessionized frame, in memory (inspection, tests, small inputs)."""
+    """All files as one sessionized frame, sorted, in memory (inspection, tests, small inputs)."""
     stats = RunStats()
     with EventStore(memory_budget=1 << 62) as store:
         rejects = read_into(store, files, range(len(files)), timestamp_fields, stats)
         frames = [f for f in store.chunks(chunk_bytes=1 << 62) if f.height]
-    frame = frames[0] if frames else pl.DataFrame(schema={**EVENT_SCHEMA, "session_key": pl.String})
+    if not frames:
+        return pl.DataFrame(schema={**EVENT_SCHEMA, "session_key": pl.String}), rejects, stats
+    frame = frames[0].sort(SORT_KEYS)
     return frame, rejects, stats
 
 

@@ -118,7 +118,7 @@ class RunStats:
         self.files += 1
         self.lines_read += loaded.lines_read
         self.blank_lines += loaded.blank_lines
-        self.events += loaded.events.height
+        self.events += loaded.events.height if loaded.event_count is None else loaded.event_count
         self.count_rejects(loaded.rejects)
 
     def fold(self, sess: SessionSpans) -> None:

@@ -315,13 +315,13 @@ def _convert_chunks(
     chunk_bytes = max(1, min(cfg.chunk_bytes, store.total_bytes // (4 * cfg.workers) + 1))
     tasks = (
         (
-            chunk,
+            [s.part for s in batch],
             cfg.mapping,
-            selector.for_keys(set(chunk["session_key"].unique().to_list())),
+            selector.for_keys({k for s in batch for k in s.keys}),
             encode,
         )
-        for chunk in store.chunks(chunk_bytes)
-        if chunk.height
+        for batch in store.chunk_parts(chunk_bytes)
+        if any(s.rows for s in batch)
     )
     for sessions in workers.map(convert_chunk, tasks):
         yield from sessions

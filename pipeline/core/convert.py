@@ -17,7 +17,7 @@ from pipeline.core.ids import trace_id
 from pipeline.core.model import SessionCounts, SessionEvents, SessionSpans, SpanRecord
 from pipeline.core.reconstruct import reconstruct
 from pipeline.core.root import map_session
-from pipeline.core.sessionize import split_sessions
+from pipeline.core.sessionize import SORT_KEYS, split_sessions
 
 Encoder = Callable[[SpanRecord], bytes]  # span_bytes (OTLP protobuf) or span_json (OTLP/JSON)
 
@@ -73,7 +73,7 @@ def convert_frame(
     select: Callable[[SessionEvents], Any] | None = None,
     encode: Encoder = span_bytes,
 ) -> Iterator[SessionSpans]:
-    """Events of whole sessions (sorted, with `session_key`) → one result per session.
+    """Events of whole sessions (with `session_key`, in any order) → one result per session.
 
     The only conversion path: in process, in a worker pool and in a Ray task. Each
     result carries its own counts (`counts`, `rejects`, `failed`) and the selection's
@@ -83,7 +83,7 @@ def convert_frame(
     the one encoding their destination needs (`encode`), as bytes: serialized protobuf
     for OTLP requests, OTLP/JSON for a file.
     """
-    for se in split_sessions(sessions):
+    for se in split_sessions(sessions.sort(SORT_KEYS)):
         verdict = select(se) if select is not None else None
         if verdict is not None and verdict.skipped:
             sess = SessionSpans(se.key, b"", [], se.first_ns, se.last_ns, SessionCounts(), False)

@@ -14,6 +14,8 @@ import polars as pl
 
 from pipeline.core.model import SessionEvents
 
+SORT_KEYS = ["session_key", "ts_ns", "file", "line"]  # a session's events in replay order
+
 
 def assign_sessions(
     events: pl.DataFrame, files: Sequence[str], file_ids: Sequence[int] | None = None
@@ -36,7 +38,7 @@ def assign_sessions(
         .join(paths, on="file", how="left")
         .with_columns(pl.coalesce("session_id", "_file_session", "_path_key").alias("session_key"))
         .drop("_file_session", "_path_key")
-        .sort(["session_key", "ts_ns", "file", "line"])
+        .sort(SORT_KEYS)
     )
 
 

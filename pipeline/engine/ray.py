@@ -35,7 +35,6 @@ from pipeline.send.deliver import Destination, send_run
 
 log = logging.getLogger("realtrace")
 
-SORT_KEYS = ["session_key", "ts_ns", "file", "line"]
 SESSIONS_PER_DELIVERY = 256  # sessions one delivery task sends (in batches of the usual limits)
 
 
@@ -103,7 +102,7 @@ def convert_group(table: Any, job: Job) -> Any:
     assert isinstance(frame, pl.DataFrame)
     sel = job.selector.for_keys(set(frame["session_key"].unique().to_list()))
     to_file = job.cfg.export is None
-    results = convert_frame(frame.sort(SORT_KEYS), job.cfg.mapping, sel, encoder_for(to_file))
+    results = convert_frame(frame, job.cfg.mapping, sel, encoder_for(to_file))
     rows = [_result_row(s) for s in results]
     return pa.Table.from_pylist(rows, schema=result_schema())
 
@@ -315,8 +314,8 @@ def run_on_ray(run: Run, only: frozenset[str] | None) -> None:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         partitions = max(1, min(2 * cpus, len(keys) // 64 + 1))
         job = Job(cfg, selector, parts, partitions)
+        rows = convert_and_deliver(ray, rr, job) if rr.tables else iter(())
         try:
-            rows = convert_and_deliver(ray, rr, job) if rr.tables else iter(())
             for row in rows:
                 _record(run, row)
                 if run.stop.is_set():
@@ -331,6 +330,11 @@ def run_on_ray(run: Run, only: frozenset[str] | None) -> None:
             )
             run.stats.sessions_failed += max(len(keys) - len(run.outcome), 1)
         finally:
+            # Stop Ray Data's executor thread before the session shuts down: left waiting on
+            # the cluster, it aborted the process (exit 1) instead of the summary and 130.
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
             if state is not None:
                 state.flush()
 

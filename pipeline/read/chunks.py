@@ -8,9 +8,10 @@ the chunk size makes a chunk larger than asked.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,22 +19,46 @@ import polars as pl
 
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
-SORT_KEYS = ["session_key", "ts_ns", "file", "line"]
 
 
-@dataclass(slots=True)
-class _Stored:
-    fid: int
-    keys: list[str]
-    nbytes: int
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One file's keyed events: a frame, or the Arrow IPC file holding it (spilled here, or
+    written by the worker that read the file, so the frame never passes through the run's
+    own process)."""
+
     frame: pl.DataFrame | None
-    path: Path | None
+    path: str | None
 
     def load(self) -> pl.DataFrame:
         if self.frame is not None:
             return self.frame
         assert self.path is not None
         return pl.read_ipc(self.path)
+
+
+def concat_parts(parts: Sequence[Part]) -> pl.DataFrame:
+    """The parts' events as one frame (empty when they hold none)."""
+    frames = [f for f in (p.load() for p in parts) if f.height]
+    return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the store keeps of one file: its session keys, size, and events."""
+
+    keys: list[str]
+    nbytes: int
+    rows: int
+    part: Part
+
+
+def write_part(frame: pl.DataFrame, directory: str, fid: int) -> Stored:
+    """A file's keyed events written to `directory` as Arrow IPC (lz4), described."""
+    path = os.path.join(directory, f"{fid}.arrow")
+    frame.write_ipc(path, compression="lz4")
+    keys = frame["session_key"].unique().to_list() if frame.height else []
+    return Stored(keys, int(frame.estimated_size()), frame.height, Part(None, path))
 
 
 class EventStore:
@@ -46,23 +71,29 @@ class EventStore:
         self._spill_parent = spill_dir
         self._spill: Path | None = None
         self.in_memory = 0
-        self.files: dict[int, _Stored] = {}
+        self.files: dict[int, Stored] = {}
         self.spilled = 0
+
+    def spill_dir(self) -> str:
+        """The run's directory for events on disk (made at first use, removed at close)."""
+        if self._spill is None:
+            self._spill = Path(tempfile.mkdtemp(prefix="realtrace-spill-", dir=self._spill_parent))
+        return str(self._spill)
 
     def add(self, fid: int, frame: pl.DataFrame) -> None:
         """One file's events, with `session_key` already assigned."""
-        keys = frame["session_key"].unique().to_list() if frame.height else []
         size = int(frame.estimated_size())
         if self.in_memory + size <= self.memory_budget:
-            self.files[fid] = _Stored(fid, keys, size, frame, None)
+            keys = frame["session_key"].unique().to_list() if frame.height else []
+            self.files[fid] = Stored(keys, size, frame.height, Part(frame, None))
             self.in_memory += size
             return
-        if self._spill is None:
-            self._spill = Path(tempfile.mkdtemp(prefix="realtrace-spill-", dir=self._spill_parent))
-        path = self._spill / f"{fid}.arrow"
-        frame.write_ipc(path, compression="lz4")
-        self.files[fid] = _Stored(fid, keys, size, None, path)
+        self.files[fid] = write_part(frame, self.spill_dir(), fid)
         self.spilled += 1
+
+    def add_stored(self, fid: int, stored: Stored) -> None:
+        """One file's events, already written to this store's directory by a worker."""
+        self.files[fid] = stored
 
     @property
     def total_bytes(self) -> int:
@@ -97,26 +128,25 @@ class EventStore:
             groups.setdefault(find(fid), []).append(fid)
         return sorted(groups.values())
 
-    def chunks(self, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[pl.DataFrame]:
-        """Sorted frames of whole sessions, each about `chunk_bytes` of extracted events."""
-        batch: list[int] = []
+    def chunk_parts(self, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[list[Stored]]:
+        """Files of whole sessions, grouped in about `chunk_bytes` of extracted events."""
+        batch: list[Stored] = []
         size = 0
         for group in self.components():
             gsize = sum(self.files[f].nbytes for f in group)
             if batch and size + gsize > chunk_bytes:
-                yield self._frame(batch)
+                yield batch
                 batch, size = [], 0
-            batch += group
+            batch += [self.files[f] for f in group]
             size += gsize
         if batch:
-            yield self._frame(batch)
+            yield batch
 
-    def _frame(self, fids: list[int]) -> pl.DataFrame:
-        frames = [self.files[f].load() for f in fids]
-        frames = [f for f in frames if f.height]
-        if not frames:
-            return pl.DataFrame()
-        return pl.concat(frames, how="vertical").sort(SORT_KEYS)
+    def chunks(self, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[pl.DataFrame]:
+        """Frames of whole sessions, each about `chunk_bytes` of extracted events, in no
+        particular order: `convert_frame` sorts them where it runs."""
+        for batch in self.chunk_parts(chunk_bytes):
+            yield concat_parts([s.part for s in batch])
 
     def close(self) -> None:
         if self._spill is not None:
