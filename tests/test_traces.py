@@ -569,3 +569,23 @@ def test_audio_durations_follow_the_session_audio_format(
     from pipeline.core.events import audio_bytes_per_second
 
     assert audio_bytes_per_second(fmt) == bytes_per_second
+
+
+def test_line_breakers_in_a_transcript_stay_escaped_in_the_file(tmp_path: Path) -> None:
+    """U+2028, U+2029 and U+0085 in a transcript: every line splitter still sees one request
+    per line (the file is written straight from orjson's bytes when they are ASCII)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    text = "line\u2028next\u2029para\x85end é"
+    lines = (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_text().splitlines()
+    said = "Hello! Yes, I can hear you clearly. How can I help?"
+    patched = [line.replace(said, text) for line in lines]
+    assert patched != lines
+    (logs / "a.jsonl").write_text("\n".join(patched) + "\n", encoding="utf-8")
+    out = tmp_path / "t.jsonl"
+    run_convert(RunConfig(inputs=(str(logs),), output=out, state=None))
+    raw = out.read_text(encoding="utf-8")
+    assert raw.splitlines() == raw.split("\n")[:-1]  # str.splitlines breaks on all three
+    found = [json.loads(x) for x in raw.splitlines()]
+    values = [v for s in read_spans(out) for v in s["_a"].values() if isinstance(v, str)]
+    assert found and any(text in v for v in values)

