@@ -241,6 +241,10 @@ def test_huge_files_are_read_in_slices_with_exact_line_numbers(tmp_path: Path) -
     lines = src.splitlines()
     lines.insert(100, "{broken")
     lines.insert(200, "")
+    at = next(i for i, x in enumerate(lines) if i > 120 and "output_audio.delta" in x)
+    long_delta = lines[at].replace('"delta":"', '"delta":"' + "QUJD" * 5000)  # > a slice
+    assert len(long_delta) > 20_000
+    lines.insert(at, long_delta)
     text = "\n".join(lines) + "\n"
     (tmp_path / "big.jsonl").write_text(text)
     (tmp_path / "big.jsonl.gz").write_bytes(gzip.compress(text.encode()))
@@ -251,6 +255,7 @@ def test_huge_files_are_read_in_slices_with_exact_line_numbers(tmp_path: Path) -
         assert [(r.line, r.reason) for r in sliced.rejects] == [
             (101, "malformed JSON or no event type")
         ]
+        assert sliced.events.filter(pl.col("line") == at + 1)["audio_b64_len"].item() > 20_000
         assert (sliced.lines_read, sliced.blank_lines) == (len(lines), 1)
 
 
