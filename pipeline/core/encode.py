@@ -31,6 +31,8 @@ _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
 def _any_value(value: AttrValue) -> dict[str, Any]:
     """An attribute value as an `AnyValue` initializer (see `_key_values`)."""
+    if value.__class__ is str:
+        return {"string_value": value}
     if isinstance(value, bool):
         return {"bool_value": value}
     if isinstance(value, int):
@@ -74,6 +76,8 @@ def encode_span(rec: SpanRecord) -> Span:
 
 def _attr_json(value: AttrValue) -> dict[str, Any]:
     """An attribute value as OTLP/JSON, exactly as `_value_json` renders its protobuf."""
+    if value.__class__ is str:  # most values: answered before four isinstance checks
+        return {"stringValue": value}
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
