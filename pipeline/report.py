@@ -112,13 +112,15 @@ class RunStats:
     def add_time(self, stage: str, seconds: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
 
-    def count_loaded(self, loaded: LoadResult) -> None:
+    def count_loaded(self, loaded: LoadResult, events: int) -> None:
+        """One file read: its accounting, and the `events` it yielded (its frame may have
+        gone to disk in the worker that read it)."""
         self.add_time("read", loaded.seconds)
         self.add_time("sessionize", loaded.sessionize_seconds)
         self.files += 1
         self.lines_read += loaded.lines_read
         self.blank_lines += loaded.blank_lines
-        self.events += loaded.events.height if loaded.event_count is None else loaded.event_count
+        self.events += events
         self.count_rejects(loaded.rejects)
 
     def fold(self, sess: SessionSpans) -> None:

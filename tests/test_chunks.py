@@ -101,12 +101,22 @@ def test_bulk_parquet_generation_converts(tmp_path: Path) -> None:
 
 
 def test_worker_processes_give_the_same_output_and_state(tmp_path: Path, sample_run: Path) -> None:
+    """Workers write the events they read to the run's directory and convert tasks read them
+    back: the same spans, the same counts, and nothing left on disk."""
     out = tmp_path / "w.jsonl"
     state = tmp_path / "state.db"
-    cfg = RunConfig(inputs=(str(SAMPLES),), output=out, workers=2, chunk_bytes=1, state=state)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    cfg = RunConfig(
+        inputs=(str(SAMPLES),), output=out, workers=2, chunk_bytes=1, state=state, spill_dir=spill
+    )
     first = run_convert(cfg)
     assert first.exit_code == 0 and first.stats.sessions == 8
     assert canonical(out) == canonical(sample_run)
+    single = run_convert(RunConfig(inputs=(str(SAMPLES),), output=tmp_path / "1.jsonl", state=None))
+    counts = ("files", "lines_read", "blank_lines", "events", "rejected_lines", "spans")
+    assert [getattr(first.stats, c) for c in counts] == [getattr(single.stats, c) for c in counts]
+    assert first.stats.events > 0 and list(spill.iterdir()) == []
     again = run_convert(cfg)  # hashes computed in the workers reached the state
     assert again.exit_code == 4 and again.stats.sessions_skipped == 8
 

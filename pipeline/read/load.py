@@ -32,7 +32,6 @@ class LoadResult:
     lines_read: int = 0
     blank_lines: int = 0
     seconds: float = 0.0  # reading and extracting (the report's "read" stage)
-    event_count: int | None = None  # when `events` went elsewhere (written to disk)
     sessionize_seconds: float = 0.0  # keying and ordering the events by session
 
 
