@@ -140,3 +140,29 @@ def test_auto_workers_by_events_and_one_per_file_at_most(tmp_path: Path) -> None
     # the same bytes in long lines (audio payloads) hold few events: not worth a process
     few = [lines("c.jsonl", 4_000, width=400), lines("d.jsonl", 4_000, width=400)]
     assert auto_workers(few) == 1
+
+
+def test_spawned_workers_do_not_run_the_console_script_again(tmp_path: Path) -> None:
+    """Run as a script (as the `realtrace` console script is), the parent's workers must not
+    execute it again on start: that imported the whole CLI in each (+0.3 s a run)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "probe.py").write_text(
+        "import sys\n\n\ndef loaded():\n"
+        "    return sorted(m for m in ('click', 'grpc', 'requests') if m in sys.modules)\n"
+    )
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import pipeline.cli  # what the console script imports first\n"
+        "import probe\n"
+        "from pipeline.engine.local import Workers\n"
+        "if __name__ == '__main__':\n"
+        "    with Workers(2) as w:\n"
+        "        print(list(w.map(probe.loaded, [()])))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[[]]"
