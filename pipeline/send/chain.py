@@ -25,14 +25,14 @@ from pipeline.core.encode import (
     request_json_from_spans,
     spans_from_bytes,
 )
-from pipeline.send.sinks import JsonLinesFile
-from pipeline.send.transport import (
+from pipeline.send.errors import (
     AuthError,
     ExportError,
     PermanentExportError,
     TooLargeError,
     Transport,
 )
+from pipeline.send.sinks import JsonLinesFile
 
 
 @dataclass(slots=True)

@@ -36,7 +36,6 @@ from pipeline.send.chain import (
 )
 from pipeline.send.retry import RetrySender
 from pipeline.send.sinks import JsonLinesFile
-from pipeline.send.transport import make_transport
 
 SessionDone = Callable[[SessionSpans, bool], None]
 
@@ -118,6 +117,8 @@ def open_chain(
         return
     if dest.dead_letter is None:
         raise ValueError("an export destination needs a dead-letter file")
+    from pipeline.send.transport import make_transport  # gRPC and requests: network runs only
+
     transport = make_transport(dest.export, redactor)
     dead = JsonLinesFile(dest.dead_letter, append=True)
     retry = RetrySender(TransportSender(transport), dest.export.max_retry_time, stop=stop)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from tenacity import RetryCallState, Retrying, retry_if_result, wait_random_exponential
 
 from pipeline.send.chain import CircuitOpenError, Interrupted, Outcome, Payload, Sender
-from pipeline.send.transport import RetryableExportError
+from pipeline.send.errors import RetryableExportError
 
 log = logging.getLogger("realtrace")
 

@@ -2,7 +2,7 @@
 
 A transport never retries; it sends once and either returns the number of
 spans the backend rejected (OTLP partial success) or raises one of the error
-classes below, which the retry stage acts on. Shape taken from the Collector's
+classes of `errors`, which the retry stage acts on. Shape taken from the Collector's
 exporterhelper: permanent errors stop at once, throttling carries its delay.
 """
 
@@ -13,7 +13,6 @@ import gzip
 import threading
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Protocol
 
 import grpc
 import requests
@@ -23,38 +22,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from pipeline.config import ExportConfig, _is_loopback, endpoint_parts, redact_url
 from pipeline.redact import Redactor
-
-
-class ExportError(Exception):
-    """Base of all export failures; messages are already redacted."""
-
-
-class PermanentExportError(ExportError):
-    """Not retryable (bad credentials, invalid request): give up on this batch at once."""
-
-
-class AuthError(PermanentExportError):
-    """Credentials refused (401/403, UNAUTHENTICATED/PERMISSION_DENIED): every request would fail alike."""
-
-
-class RetryableExportError(ExportError):
-    """Transient; `delay` is the server-requested wait (Retry-After / RetryInfo) if any."""
-
-    def __init__(self, message: str, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
-
-
-class TooLargeError(ExportError):
-    """The request exceeded the receiver's size limit: split it and send the halves."""
-
-
-class Transport(Protocol):
-    def send(self, body: bytes) -> tuple[int, str]:
-        """Send once; return (rejected span count, rejection message) or raise ExportError."""
-
-    def close(self) -> None: ...
-
+from pipeline.send.errors import (
+    AuthError,
+    PermanentExportError,
+    RetryableExportError,
+    TooLargeError,
+    Transport,
+)
 
 RETRYABLE_HTTP = frozenset({408, 429, 502, 503, 504})
 RETRYABLE_GRPC = frozenset(
