@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from google.protobuf.json_format import MessageToDict, ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import (
     AnyValue,
@@ -206,6 +205,8 @@ def _value_json(v: AnyValue) -> dict[str, Any]:
         return {"doubleValue": v.double_value}
     if kind == "array_value":
         return {"arrayValue": {"values": [_value_json(x) for x in v.array_value.values]}}
+    from google.protobuf.json_format import MessageToDict  # 14 ms to import, rarely needed
+
     return MessageToDict(v)
 
 
@@ -308,4 +309,6 @@ def request_from_json(line: str) -> ExportTraceServiceRequest:
                 for f in _ID_FIELDS:
                     if span.get(f):
                         span[f] = base64.b64encode(bytes.fromhex(span[f])).decode()
+    from google.protobuf.json_format import ParseDict  # replay only
+
     return ParseDict(doc, ExportTraceServiceRequest())
