@@ -2,10 +2,10 @@
 
 The Polars path goes bytes → a frame of lines (`read_lines`, 1.7 µs a line) → the
 audio payloads cut by regex (0.8 µs) → the lines back out as Python strings for
-orjson (`parse`). This pass does the same work on the bytes where they lie (a
-map of the file): each line is found by a C search, an audio line has its base64
+orjson (`parse`). This pass does the same work on the bytes where they lie (the
+reader's buffer): each line is found by a C search, an audio line has its base64
 payload measured and skipped by two more (the payload, most of a voice log's
-bytes, is never decoded or even copied), and only the short rest of each line
+bytes, is never decoded nor copied again), and only the short rest of each line
 becomes a string for the one orjson parse. The frame it gives is exactly the
 Polars path's (`test_load` compares them on every sample and real log).
 
