@@ -20,7 +20,8 @@ SORT_KEYS = ["session_key", "ts_ns", "file", "line"]  # a session's events in re
 def assign_sessions(
     events: pl.DataFrame, files: Sequence[str], file_ids: Sequence[int] | None = None
 ) -> pl.DataFrame:
-    """Add `session_key` and sort by (session_key, ts_ns, file, line). Pure."""
+    """Add `session_key`. Pure. Rows stay in their order: `convert_frame` sorts a chunk by
+    SORT_KEYS where it is converted (sorting each file here as well was done twice)."""
     ids = list(file_ids) if file_ids is not None else list(range(len(files)))
     created = (
         events.filter(pl.col("created_session_id").is_not_null())
@@ -38,7 +39,6 @@ def assign_sessions(
         .join(paths, on="file", how="left")
         .with_columns(pl.coalesce("session_id", "_file_session", "_path_key").alias("session_key"))
         .drop("_file_session", "_path_key")
-        .sort(SORT_KEYS)
     )
 
 
@@ -72,7 +72,7 @@ def _audio_totals(audio_rows: pl.DataFrame) -> AudioTotals:
 
 
 def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
-    """A frame sorted by assign_sessions → one SessionEvents per session, in key order.
+    """A frame sorted by SORT_KEYS → one SessionEvents per session, in key order.
 
     Whole-frame Polars work (a few group-bys), then plain list slicing: no Polars
     call per session, which would cost more than the session's own replay.

@@ -61,8 +61,11 @@ def write_part(frame: pl.DataFrame, directory: str, fid: int) -> Stored:
     uncompressed: 0.12 + 0.07 s for 115 MB), which a backfill's temporary files need."""
     path = os.path.join(directory, f"{fid}.arrow")
     frame.write_ipc(path, compression="zstd")
-    keys = frame["session_key"].unique().to_list() if frame.height else []
-    return Stored(keys, int(frame.estimated_size()), frame.height, Part(None, path))
+    return Stored(_session_keys(frame), int(frame.estimated_size()), frame.height, Part(None, path))
+
+
+def _session_keys(frame: pl.DataFrame) -> list[str]:
+    return frame["session_key"].unique().to_list() if frame.height else []
 
 
 class EventStore:
@@ -88,8 +91,7 @@ class EventStore:
         """One file's events, with `session_key` already assigned."""
         size = int(frame.estimated_size())
         if self.in_memory + size <= self.memory_budget:
-            keys = frame["session_key"].unique().to_list() if frame.height else []
-            self.files[fid] = Stored(keys, size, frame.height, Part(frame, None))
+            self.files[fid] = Stored(_session_keys(frame), size, frame.height, Part(frame, None))
             self.in_memory += size
             return
         self.files[fid] = write_part(frame, self.spill_dir(), fid)
