@@ -24,7 +24,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trace]:
     out = tmp_path_factory.mktemp("real") / "traces.jsonl"
     result = run_convert(RunConfig(inputs=(str(REAL_LOGS),), output=out))
     assert result.exit_code == 0
-    assert result.stats.rejected_lines == 0 and result.stats.sessions == 5
+    assert result.stats.rejected_lines == 0 and result.stats.sessions == 8
     return traces(out)  # also checks every shape invariant
 
 
@@ -194,4 +194,4 @@ def test_a_directory_of_all_real_logs_converts_from_the_cli(tmp_path: Path) -> N
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert "5 converted" in proc.stdout
+    assert "8 converted" in proc.stdout
