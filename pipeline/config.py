@@ -6,138 +6,21 @@
 
 from __future__ import annotations
 
-import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import SplitResult, urlsplit
+from typing import Any
 
 from pipeline.core.attributes import MappingOptions
+from pipeline.engine import ENGINES
+from pipeline.errors import ConfigError
 from pipeline.read.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_MEMORY_BUDGET
 from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS
+from pipeline.send.destination import Destination, FileDestination, OtlpDestination
+from pipeline.send.settings import BatchLimits
 
 BRAINTRUST_API_URL = "https://api.braintrust.dev"
 DEFAULT_OUTPUT = Path("realtrace-traces.jsonl")
-DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024  # under gRPC's usual 4 MiB cap
-DEFAULT_MAX_BATCH_SPANS = 2048
-DEFAULT_TIMEOUT = 30.0  # seconds per request
-DEFAULT_MAX_RETRY_TIME = 300.0  # seconds of retrying a failing endpoint, for the whole run
-DEFAULT_CONCURRENCY = 4  # requests in flight
-PROTOCOLS = ("grpc", "http/protobuf")
-ENGINES = ("local", "ray")
-
-
-class ConfigError(ValueError):
-    """A configuration the user must fix; the message says how."""
-
-
-@dataclass(frozen=True, slots=True)
-class ExportConfig:
-    """Where and how spans are sent over OTLP."""
-
-    endpoint: str
-    protocol: str = "http/protobuf"
-    headers: tuple[tuple[str, str], ...] = ()
-    compression: str = "gzip"
-    timeout: float = DEFAULT_TIMEOUT
-    max_retry_time: float = DEFAULT_MAX_RETRY_TIME
-    insecure: bool = False
-    concurrency: int = DEFAULT_CONCURRENCY
-    # From OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the full URL, used as is (OTLP exporter spec).
-    signal_endpoint: bool = False
-    # Where each setting came from ("flag --timeout", "env OTEL_EXPORTER_OTLP_HEADERS",
-    # "default"), for `realtrace config`; headers are keyed "header <name>".
-    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Header values that must never be printed (credentials)."""
-        out = []
-        for k, v in self.headers:
-            if (
-                k.lower() in ("authorization", "x-api-key", "api-key", "x-bt-api-key")
-                or "key" in k.lower()
-                or "token" in k.lower()
-            ):
-                out.append(v)
-                if v.lower().startswith("bearer "):
-                    out.append(v[7:])
-        return tuple(s for s in out if s)
-
-    @property
-    def traces_url(self) -> str:
-        """The URL a request goes to: HTTP appends `/v1/traces` unless already there."""
-        if self.protocol == "grpc" or self.signal_endpoint:
-            return self.endpoint
-        parts = endpoint_parts(self.endpoint)
-        parts = parts if parts.scheme else parts._replace(scheme="http")
-        path = parts.path.rstrip("/")
-        if not path.endswith("/v1/traces"):
-            path += "/v1/traces"
-        return parts._replace(path=path).geturl()
-
-    def validate(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ConfigError(
-                f"unknown protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}"
-            )
-        if self.compression not in ("gzip", "none"):
-            raise ConfigError(f"unknown compression {self.compression!r}: use gzip or none")
-        parts = endpoint_parts(self.endpoint)
-        if not parts.hostname:
-            raise ConfigError(f"endpoint {self.endpoint!r} has no host")
-        if not self.timeout > 0:
-            raise ConfigError(f"--timeout {self.timeout:g}: must be more than 0 seconds")
-        if self.concurrency < 1:
-            raise ConfigError(f"--concurrency {self.concurrency}: must be at least 1")
-        if self.max_retry_time < 0:
-            raise ConfigError(f"--max-retry-time {self.max_retry_time:g}: must be 0 or more")
-        # a bare host:port is plain HTTP for the HTTP exporter, TLS for gRPC's (off loopback)
-        cleartext = parts.scheme == "http" or (not parts.scheme and self.protocol != "grpc")
-        if self.secrets and cleartext and not _is_loopback(parts.hostname) and not self.insecure:
-            raise ConfigError(
-                f"refusing to send credentials in clear text to {redact_url(self.endpoint)}: "
-                "use https, or pass --insecure if this network is trusted"
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class BatchLimits:
-    """How many spans and bytes one request (or one line of the file) holds at most.
-
-    They apply to every destination, the file included.
-    """
-
-    max_spans: int = DEFAULT_MAX_BATCH_SPANS
-    max_bytes: int = DEFAULT_MAX_BATCH_BYTES
-
-    def validate(self) -> None:
-        if self.max_spans < 1:
-            raise ConfigError(f"--max-batch-spans {self.max_spans}: must be at least 1")
-        if self.max_bytes < 1024:
-            raise ConfigError(f"--max-batch-bytes {self.max_bytes}: must be at least 1024")
-
-
-def endpoint_parts(endpoint: str) -> SplitResult:
-    """An endpoint as URL parts, parsed here only. A bare `host:port` (as the OTLP
-    exporters accept) comes out with an empty scheme, for each transport to read."""
-    return urlsplit(endpoint if "://" in endpoint else "//" + endpoint)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def redact_url(url: str) -> str:
-    """A URL without userinfo or query (where credentials sometimes hide)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else url
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +28,13 @@ class RunConfig:
     """Everything one `realtrace convert` run needs."""
 
     inputs: tuple[str, ...]
-    output: Path = DEFAULT_OUTPUT
+    destination: Destination  # where spans go (file or OTLP), decided once by `resolve`
+    output: Path = DEFAULT_OUTPUT  # the output file, and the base name of the run's other files
     rejects: Path | None = None
     timestamp_fields: tuple[str, ...] = DEFAULT_TIMESTAMP_FIELDS
     mapping: MappingOptions = field(default_factory=MappingOptions)
     service_name: str = "realtrace"
     strict: bool = False
-    export: ExportConfig | None = None
     state: Path | None = None
     full: bool = False
     skip_changed: bool = False
@@ -159,43 +42,25 @@ class RunConfig:
     until_ns: int | None = None
     sessions_from: Path | None = None
     report: Path | None = None
-    dead_letter: Path | None = None
     limits: BatchLimits = field(default_factory=BatchLimits)
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     spill_dir: Path | None = None
-    workers: int = 0  # 0: automatic (see run.auto_workers)
-    engine: str = "local"  # one of ENGINES
+    workers: int = 0  # 0: automatic (see engine.local.auto_workers)
+    engine: str = "local"  # a name in engine.ENGINES
     ray_address: str | None = None  # a running Ray cluster; None starts a local one
     # Where each setting came from ("flag --output", "env OTEL_EXPORTER_OTLP_ENDPOINT",
     # "default"), for `convert --print-config`.
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
+    @classmethod
+    def to_file(cls, inputs: tuple[str, ...], output: Path, **settings: Any) -> RunConfig:
+        """A run writing OTLP JSON lines to `output` (the library's simplest call)."""
+        return cls(inputs, FileDestination(output), output, **settings)
+
     @property
     def rejects_path(self) -> Path:
         return self.rejects or self.output.with_name(self.output.stem + ".rejects.jsonl")
-
-    @property
-    def dead_letter_parts(self) -> Path:
-        """Ray: each delivery task writes its own dead-letter part file in this directory
-        (processes do not share one file); `realtrace replay` takes the directory."""
-        path = self.dead_letter_path
-        return path.with_name(path.name + ".d")
-
-    @property
-    def dead_letter_path(self) -> Path:
-        return self.dead_letter or self.output.with_name(self.output.stem + ".dead-letter.jsonl")
-
-    @property
-    def destination(self) -> str:
-        """Identity of where spans go, for the state store (never contains credentials)."""
-        if self.export is None:
-            parts = ".d" if self.engine == "ray" else ""  # Ray writes part files there
-            return f"file:{self.output.resolve()}{parts}"
-        parent = dict((k.lower(), v) for k, v in self.export.headers).get("x-bt-parent", "")
-        return f"{self.export.protocol}:{redact_url(self.export.traces_url)}" + (
-            f"#{parent}" if parent else ""
-        )
 
     def validate(self) -> None:
         if not self.inputs:
@@ -215,10 +80,36 @@ class RunConfig:
         ):
             raise ConfigError("--since is after --until: nothing could be selected; swap them")
         self.limits.validate()
-        if self.export is None and self.output.is_dir():
-            raise ConfigError(f"--output {self.output} is a directory: name a file inside it")
+        self.destination.validate()
         for flag, path in (("--report", self.report), ("--rejects", self.rejects)):
             if path is not None and path.is_dir():
                 raise ConfigError(f"{flag} {path} is a directory: name a file inside it")
-        if self.export is not None:
-            self.export.validate()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayConfig:
+    """Everything one `realtrace replay` needs: the file, where it goes, the batch limits."""
+
+    file: Path
+    destination: OtlpDestination
+    limits: BatchLimits = field(default_factory=BatchLimits)
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def validate(self) -> None:
+        self.limits.validate()
+        self.destination.validate()
+        files = sorted(self.file.glob("*.jsonl")) if self.file.is_dir() else [self.file]
+        again = self.destination.dead_letter.resolve()
+        if again == self.file.resolve() or again in {f.resolve() for f in files}:
+            raise ConfigError(
+                f"--dead-letter {self.destination.dead_letter} is the file being replayed: "
+                "name another file (replay would overwrite its own input)"
+            )
+
+
+def default_state_path(output: Path, env: Mapping[str, str]) -> Path:
+    """`.realtrace/state.db` beside the output, or under $XDG_STATE_HOME when it is set."""
+    xdg = env.get("XDG_STATE_HOME")
+    if xdg:
+        return Path(xdg) / "realtrace" / "state.db"
+    return output.resolve().parent / ".realtrace" / "state.db"

@@ -5,39 +5,28 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from pipeline.config import BatchLimits, ConfigError, ExportConfig
+from pipeline.config import ReplayConfig
 from pipeline.core.model import SessionCounts, SessionSpans
+from pipeline.errors import ExitCode
 from pipeline.redact import Redactor
-from pipeline.report import ExitCode, RunStats, elapsed, exit_code_for
-from pipeline.send.deliver import Destination, deliver, open_chain
+from pipeline.report import RunStats, elapsed, exit_code_for
+from pipeline.send.deliver import deliver
 from pipeline.send.sinks import read_requests
 
 
-def replay(
-    file: Path,
-    export: ExportConfig,
-    dead_letter: Path,
-    limits: BatchLimits,
-    stop: threading.Event | None = None,
-) -> tuple[RunStats, ExitCode]:
+def replay(cfg: ReplayConfig, stop: threading.Event | None = None) -> tuple[RunStats, ExitCode]:
     """Re-send an OTLP JSON lines file (dead letter or output), or a directory of part
     files (a Ray run's), through the same delivery chain as `convert`: batches to the
     current limits, retries, the run's retry budget, split on too large, partial-success
     accounting and the dead letter for what fails again.
     """
+    cfg.validate()
+    file, dest = cfg.file, cfg.destination
     files = sorted(file.glob("*.jsonl")) if file.is_dir() else [file]
-    if file.resolve() == dead_letter.resolve() or dead_letter.resolve() in {
-        f.resolve() for f in files
-    }:
-        raise ConfigError(
-            f"--dead-letter {dead_letter} is the file being replayed: name another file "
-            "(replay would overwrite its own input)"
-        )
     start = time.perf_counter()
     # All of the file readable before anything is sent; its spans grouped by resource
     # (as written) and by trace (the unit of accounting, as a session is for convert).
@@ -50,11 +39,9 @@ def replay(
                 for sp in ss.spans:
                     traces.setdefault(sp.trace_id, []).append(sp)
     stats = RunStats(files=len(files))
-    errors: list[str] = []
     stop = stop or threading.Event()
-    redactor = Redactor(export.secrets)
-    dest = Destination(export=export, dead_letter=dead_letter)
-    with open_chain(dest, stop, redactor) as (sender, concurrency):
+    redactor = Redactor(dest.secrets)
+    with dest.open_chain(stop, redactor, append=True) as (sender, concurrency):
         for resource_, traces in groups.values():
             sessions = [_trace_as_session(tid, spans) for tid, spans in traces.items()]
             stats.sessions += len(sessions)
@@ -63,16 +50,14 @@ def replay(
                 sessions,
                 sender,
                 resource=resource_,
-                limits=limits,
-                stats=stats,
+                limits=cfg.limits,
                 concurrency=concurrency,
                 redactor=redactor,
                 stop=stop,
             )
-            errors += [e for e in sent if e not in errors]
+            stats.absorb(sent)
             if stats.credentials_refused or stop.is_set():
                 break
-    stats.errors = errors
     stats.wall_seconds = elapsed(start)
     code = exit_code_for(stats, strict=False)
     return stats, ExitCode.OK if code == ExitCode.NOTHING_TO_DO else code

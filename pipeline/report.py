@@ -2,7 +2,7 @@
 
 One place for what a run tells its user: the fields of `RunStats` are the
 report's keys (each with its meaning, which the README's table is generated
-from), `ExitCode` is every code the tool returns.
+from); `exit_code_for` picks the run's `ExitCode` (pipeline.errors) from them.
 """
 
 from __future__ import annotations
@@ -10,43 +10,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.encode import json_line
 from pipeline.core.model import SessionSpans
+from pipeline.errors import ExitCode
 from pipeline.read.files import Reject
 from pipeline.read.load import LoadResult
-
-
-class ExitCode(IntEnum):
-    """Every exit code `realtrace` returns; `MEANING` documents each."""
-
-    OK = 0
-    INTERNAL = 1
-    CONFIG = 2
-    NOT_DELIVERED = 3
-    NOTHING_TO_DO = 4
-    STRICT_REJECTS = 5
-    LOCKED = 6
-    IO = 7
-    SIGINT = 130
-    SIGTERM = 143
-
-
-MEANING: dict[ExitCode, str] = {
-    ExitCode.OK: "everything converted was delivered",
-    ExitCode.INTERNAL: "internal error (a bug): one line, please report it; `REALTRACE_DEBUG=1` shows the traceback",
-    ExitCode.CONFIG: "configuration error: a bad flag or value (numbers are checked, `0` included), no input file at all, Braintrust without `BRAINTRUST_API_KEY`, credentials refused by the endpoint, http with a key to a remote host, a corrupt state file, a replay file that is not OTLP JSON",
-    ExitCode.NOT_DELIVERED: "partial delivery: some sessions were not delivered (dead-lettered, or spans rejected by the backend's OTLP partial success); the next run re-sends them",
-    ExitCode.NOTHING_TO_DO: "nothing to do: no new or changed session (or nothing convertible)",
-    ExitCode.STRICT_REJECTS: "lines were rejected and `--strict` was given",
-    ExitCode.LOCKED: "another run holds the state store",
-    ExitCode.IO: "an I/O error: disk full or an unwritable path (output, dead letter, state, report); what was delivered before it is recorded, files hold only whole lines, and the next run completes the work",
-    ExitCode.SIGINT: "stopped by SIGINT: sending stops, waits are cancelled, what was acknowledged is recorded and the summary and report written within seconds; a second signal exits at once",
-    ExitCode.SIGTERM: "stopped by SIGTERM, as for SIGINT",
-}
 
 
 def doc(text: str, default: Any = 0) -> Any:
@@ -145,13 +116,17 @@ class RunStats:
         self.app_spans += c.app_spans
         self.sessions_incomplete += int(sess.incomplete)
 
-    def absorb(self, other: RunStats) -> None:
-        """Add another part of the run's counts to these (a Ray delivery task's): numbers add up,
-        lists extend, counters per key add up, flags combine. New fields need no code here."""
-        for f in fields(self):
+    def absorb(self, other: Any) -> None:
+        """Add another part of the run's counts to these: a Ray task's `RunStats`, or a
+        `Delivery` (send.deliver), any dataclass whose fields share these names. Numbers add
+        up, lists extend (error messages once each), counters per key add up, flags combine.
+        New fields need no code here."""
+        for f in fields(other):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if isinstance(mine, bool):
                 setattr(self, f.name, mine or theirs)
+            elif f.name == "errors":
+                mine.extend(e for e in theirs if e not in mine)
             elif isinstance(mine, list):
                 mine.extend(theirs)
             elif isinstance(mine, dict):

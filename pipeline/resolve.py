@@ -17,16 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from pipeline.config import (
-    BRAINTRUST_API_URL,
-    BatchLimits,
-    ConfigError,
-    ExportConfig,
-    RunConfig,
-    endpoint_parts,
-)
+from pipeline.config import BRAINTRUST_API_URL, ReplayConfig, RunConfig, default_state_path
 from pipeline.core.attributes import MappingOptions
-from pipeline.state.store import default_state_path
+from pipeline.engine import ENGINES
+from pipeline.errors import ConfigError
+from pipeline.send.destination import Destination, FileDestination, OtlpDestination
+from pipeline.send.settings import BatchLimits, ExportConfig, endpoint_parts
 
 
 def default(cls: type, name: str) -> Any:
@@ -253,7 +249,6 @@ _RUN_FLAGS = {
     "output": ("--output", RunConfig),
     "rejects": ("--rejects", RunConfig),
     "report": ("--report", RunConfig),
-    "dead_letter": ("--dead-letter", RunConfig),
     "service_name": ("--service-name", RunConfig),
     "workers": ("--workers", RunConfig),
     "sessions_from": ("--sessions-from", RunConfig),
@@ -278,6 +273,7 @@ def resolve_run(
     until: str | None = None,
     max_batch_spans: int | None = None,
     max_batch_bytes: int | None = None,
+    dead_letter: Path | None = None,
     export: Mapping[str, Any] | None = None,
     **flags: Any,
 ) -> RunConfig:
@@ -294,25 +290,24 @@ def resolve_run(
         s.src["timestamp_fields"] = "flag --timestamp-field"
     s.src["tags"] = "flag --tag" if tags else "default"
     output = Path(v["output"])
-    state = None if no_state else state_path or default_state_path(output)
+    state = None if no_state else state_path or default_state_path(output, env)
     s.src["state"] = "flag --no-state" if no_state else "flag --state" if state_path else "default"
-    limits = BatchLimits(
-        s.flag_or_default(
-            "max_batch_spans", max_batch_spans, "--max-batch-spans", BatchLimits().max_spans
-        ),
-        s.flag_or_default(
-            "max_batch_bytes", max_batch_bytes, "--max-batch-bytes", BatchLimits().max_bytes
-        ),
+    limits = _limits(s, max_batch_spans, max_batch_bytes)
+    dead = s.flag_or_default(
+        "dead_letter",
+        dead_letter,
+        "--dead-letter",
+        output.with_name(output.stem + ".dead-letter.jsonl"),
     )
-    exp = resolve_export(env, **(export or {}))
-    for key, where in exp.sources if exp else ():
-        s.src[key] = where
+    dest = _destination(s, env, export or {}, output, Path(dead))
+    if v["engine"] in ENGINES and ENGINES[v["engine"]].parallel_writers:
+        dest = dest.partition()
     mapping = MappingOptions(v.pop("root_name"), tags, v.pop("max_history"), v.pop("payloads"))
     return RunConfig(
         inputs=inputs,
+        destination=dest,
         timestamp_fields=timestamp_fields or default(RunConfig, "timestamp_fields"),
         mapping=mapping,
-        export=exp,
         state=state,
         since_ns=parse_when(since, "--since"),
         until_ns=parse_when(until, "--until"),
@@ -323,6 +318,52 @@ def resolve_run(
         skip_changed=skip_changed,
         **{**v, "output": output},
     )
+
+
+def _limits(s: _Sources, max_spans: int | None, max_bytes: int | None) -> BatchLimits:
+    return BatchLimits(
+        s.flag_or_default(
+            "max_batch_spans", max_spans, "--max-batch-spans", BatchLimits().max_spans
+        ),
+        s.flag_or_default(
+            "max_batch_bytes", max_bytes, "--max-batch-bytes", BatchLimits().max_bytes
+        ),
+    )
+
+
+def _destination(
+    s: _Sources, env: Mapping[str, str], export: Mapping[str, Any], output: Path, dead: Path
+) -> Destination:
+    """An OTLP endpoint when one is configured (flag or environment), else the output file."""
+    exp = resolve_export(env, **export)
+    if exp is None:
+        return FileDestination(output)
+    for key, where in exp.sources:
+        s.src[key] = where
+    return OtlpDestination(exp, dead)
+
+
+def resolve_replay(
+    env: Mapping[str, str],
+    *,
+    file: Path,
+    dead_letter: Path | None = None,
+    max_batch_spans: int | None = None,
+    max_batch_bytes: int | None = None,
+    export: Mapping[str, Any] | None = None,
+) -> ReplayConfig:
+    """Every setting of one `replay`, as for `convert`: flags (None: not given), `env`, defaults."""
+    s = _Sources(env)
+    limits = _limits(s, max_batch_spans, max_batch_bytes)
+    again = s.flag_or_default(
+        "dead_letter", dead_letter, "--dead-letter", file.with_name(file.stem + ".retry.jsonl")
+    )
+    dest = _destination(s, env, export or {}, file, Path(again))
+    if not isinstance(dest, OtlpDestination):
+        raise ConfigError(
+            "replay needs a destination: --endpoint, --braintrust or OTEL_EXPORTER_OTLP_ENDPOINT"
+        )
+    return ReplayConfig(file, dest, limits, tuple(sorted(s.src.items())))
 
 
 def environ() -> Mapping[str, str]:

@@ -2,7 +2,7 @@
 """Generate the README's reference tables from the code, so they cannot drift.
 
 - the options of every command, from the click definitions (names, defaults, help);
-- the exit codes, from `pipeline.report.ExitCode` and its `MEANING`;
+- the exit codes, from `pipeline.errors.ExitCode` and its `MEANING`;
 - the keys of the `--report` JSON, from the `RunStats` fields and their meaning.
 
 Each table sits between `<!-- BEGIN generated:NAME -->` and `<!-- END generated:NAME -->`.
@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.cli import main as cli  # noqa: E402
-from pipeline.report import MEANING, ExitCode, report_keys  # noqa: E402
+from pipeline.errors import MEANING, ExitCode  # noqa: E402
+from pipeline.report import report_keys  # noqa: E402
 
 
 def _cell(text: str) -> str:

@@ -116,6 +116,6 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pipeline.run import run_convert
 
     out = tmp_path_factory.mktemp("samples") / "traces.jsonl"
-    result = run_convert(RunConfig(inputs=(str(SAMPLES),), output=out))
+    result = run_convert(RunConfig.to_file(inputs=(str(SAMPLES),), output=out))
     assert result.exit_code == 0
     return out

@@ -89,7 +89,7 @@ def convert(
     else:
         (inp / "log.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "t.jsonl"
-    result = run_convert(RunConfig(inputs=(str(inp),), output=out, state=None))
+    result = run_convert(RunConfig.to_file(inputs=(str(inp),), output=out, state=None))
     assert result.exit_code == 0
     rejects = [json.loads(line) for line in (tmp_path / "t.rejects.jsonl").read_text().splitlines()]
     return traces(out)["s1"], result, rejects
@@ -280,6 +280,8 @@ def test_the_generator_can_add_app_records_to_bulk_sessions(tmp_path: Path) -> N
          "--app-records"],
         check=True, capture_output=True, cwd=SAMPLES.parent,
     )  # fmt: skip
-    result = run_convert(RunConfig(inputs=(str(tmp_path / "g"),), output=tmp_path / "t.jsonl"))
+    result = run_convert(
+        RunConfig.to_file(inputs=(str(tmp_path / "g"),), output=tmp_path / "t.jsonl")
+    )
     assert result.exit_code == 0 and result.stats.app_spans > 0
     assert result.stats.rejected_lines == 0

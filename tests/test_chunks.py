@@ -31,7 +31,7 @@ def test_rotated_session_across_files_survives_spilling_and_chunking(tmp_path: P
     (logs / "d-part2.jsonl").write_text("\n".join(lines[third : 2 * third]) + "\n")
     whole = tmp_path / "whole.jsonl"
     run_convert(
-        RunConfig(
+        RunConfig.to_file(
             inputs=(
                 str(SAMPLES / "2025-11-24" / "voice_ga.jsonl"),
                 str(SAMPLES / "2025-11-24" / "cut_off_beta.jsonl"),
@@ -43,7 +43,7 @@ def test_rotated_session_across_files_survives_spilling_and_chunking(tmp_path: P
     spill = tmp_path / "spill"
     spill.mkdir()
     r = run_convert(
-        RunConfig(
+        RunConfig.to_file(
             inputs=(str(logs),), output=chunked, memory_budget=1, chunk_bytes=1, spill_dir=spill
         )
     )
@@ -96,7 +96,7 @@ def test_bulk_parquet_generation_converts(tmp_path: Path) -> None:
 
     n, _ = write_bulk(tmp_path / "pq", sessions=4, size=None, seed=3, per_file=2, fmt="parquet")
     out = tmp_path / "t.jsonl"
-    r = run_convert(RunConfig(inputs=(str(tmp_path / "pq"),), output=out))
+    r = run_convert(RunConfig.to_file(inputs=(str(tmp_path / "pq"),), output=out))
     assert n == 4 and r.stats.sessions == 4 and r.stats.rejected_lines == 0
 
 
@@ -107,13 +107,15 @@ def test_worker_processes_give_the_same_output_and_state(tmp_path: Path, sample_
     state = tmp_path / "state.db"
     spill = tmp_path / "spill"
     spill.mkdir()
-    cfg = RunConfig(
+    cfg = RunConfig.to_file(
         inputs=(str(SAMPLES),), output=out, workers=2, chunk_bytes=1, state=state, spill_dir=spill
     )
     first = run_convert(cfg)
     assert first.exit_code == 0 and first.stats.sessions == 8
     assert canonical(out) == canonical(sample_run)
-    single = run_convert(RunConfig(inputs=(str(SAMPLES),), output=tmp_path / "1.jsonl", state=None))
+    single = run_convert(
+        RunConfig.to_file(inputs=(str(SAMPLES),), output=tmp_path / "1.jsonl", state=None)
+    )
     counts = ("files", "lines_read", "blank_lines", "events", "rejected_lines", "spans")
     assert [getattr(first.stats, c) for c in counts] == [getattr(single.stats, c) for c in counts]
     assert first.stats.events > 0 and list(spill.iterdir()) == []
@@ -126,7 +128,7 @@ def test_auto_workers_by_events_and_one_per_file_at_most(tmp_path: Path) -> None
     gets one process (a second would wait)."""
     import os
 
-    from pipeline.run import auto_workers
+    from pipeline.engine.local import auto_workers
 
     def lines(name: str, n: int, width: int = 20) -> str:
         path = tmp_path / name

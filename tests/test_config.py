@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 from pipeline.redact import Redactor
 from pipeline.resolve import resolve_export
 
@@ -174,7 +174,7 @@ def test_batch_limits_apply_to_the_file_too(tmp_path: Path) -> None:
 def test_a_bare_host_port_endpoint_is_read_once_the_same_way() -> None:
     """`host:port` without a scheme: plain HTTP for the HTTP exporter (so credentials need
     --insecure off loopback), TLS for gRPC's; the URL a request goes to says which."""
-    from pipeline.config import ExportConfig
+    from pipeline.send.settings import ExportConfig
 
     http = ExportConfig(endpoint="collector.example:4318", protocol="http/protobuf")
     assert http.traces_url == "http://collector.example:4318/v1/traces"

@@ -104,7 +104,7 @@ def test_the_readme_app_record_example_makes_an_app_span(tmp_path: Path) -> None
                 + "\n"
             )
     out = tmp_path / "t.jsonl"
-    assert run_convert(RunConfig(inputs=(str(log_path),), output=out)).exit_code == 0
+    assert run_convert(RunConfig.to_file(inputs=(str(log_path),), output=out)).exit_code == 0
     t = traces(out)["s1"]
     (rag,) = t.kind("app")
     assert rag["name"] == "rag_retrieval" and t.parent(rag)["_a"]["realtrace.kind"] == "turn"
@@ -113,7 +113,7 @@ def test_the_readme_app_record_example_makes_an_app_span(tmp_path: Path) -> None
 
 
 def test_convert_help_names_every_exit_code() -> None:
-    from pipeline.report import ExitCode
+    from pipeline.errors import ExitCode
 
     text = " ".join(CliRunner().invoke(main, ["convert", "--help"]).stdout.split())
     sentence = text.split("Exit codes:")[1].split("Options:")[0]

@@ -52,7 +52,7 @@ def readable(path: Path) -> str:
 
 def test_sample_logs_output_is_the_golden_output(tmp_path: Path) -> None:
     out = tmp_path / "traces.jsonl"
-    result = run_convert(RunConfig(inputs=(str(SAMPLES),), output=out))
+    result = run_convert(RunConfig.to_file(inputs=(str(SAMPLES),), output=out))
     assert result.exit_code == 0
     if os.environ.get("REALTRACE_UPDATE_GOLDEN"):
         GOLDEN.mkdir(exist_ok=True)

@@ -329,7 +329,7 @@ def test_parquet_data_lake_layouts(tmp_path: Path) -> None:
     )
     pq.write_table(table, b / "part-0.parquet")
     out = tmp_path / "t.jsonl"
-    result = run_convert(RunConfig(inputs=(str(lake),), output=out))
+    result = run_convert(RunConfig.to_file(inputs=(str(lake),), output=out))
     assert result.exit_code == 0 and result.stats.rejected_lines == 0
 
     got = traces(out)
@@ -361,7 +361,9 @@ def test_lake_parquet_gives_the_same_spans_as_jsonl(tmp_path: Path) -> None:
     assert lake and all(str(p).startswith("parquet-lake/dt=") for p in lake)
     out = {}
     for fmt in ("jsonl", "parquet-lake"):
-        run_convert(RunConfig(inputs=(str(tmp_path / fmt),), output=tmp_path / f"{fmt}.out"))
+        run_convert(
+            RunConfig.to_file(inputs=(str(tmp_path / fmt),), output=tmp_path / f"{fmt}.out")
+        )
         spans = read_spans(tmp_path / f"{fmt}.out")
         for span in spans:
             span.pop("attributes")  # compared decoded, as `_a`

@@ -67,7 +67,7 @@ def test_corrupted_logs_never_crash_and_account_for_every_line(
         data = corrupt(BASE, edits, cut)
         path.write_bytes(data)
         out = Path(d) / "t.jsonl"
-        result = run_convert(RunConfig(inputs=(str(path),), output=out))
+        result = run_convert(RunConfig.to_file(inputs=(str(path),), output=out))
         st_ = result.stats
         n_lines = len(data.split(b"\n")) if data else 0
         if data.endswith(b"\n"):
@@ -150,8 +150,10 @@ def test_fields_of_wrong_types_never_escape_and_other_sessions_convert(data: st.
         (root / "in" / "damaged.jsonl").write_text("\n".join(json.dumps(e) for e in events))
         clean = SAMPLES / "2025-11-24" / "barge_in_beta.jsonl"
         (root / "in" / "clean.jsonl").write_text(clean.read_text())
-        result = run_convert(RunConfig(inputs=(str(root / "in"),), output=root / "both.jsonl"))
-        alone = run_convert(RunConfig(inputs=(str(clean),), output=root / "alone.jsonl"))
+        result = run_convert(
+            RunConfig.to_file(inputs=(str(root / "in"),), output=root / "both.jsonl")
+        )
+        alone = run_convert(RunConfig.to_file(inputs=(str(clean),), output=root / "alone.jsonl"))
         assert result.exit_code == 0 and alone.exit_code == 0
         both = read_spans(root / "both.jsonl")
         from invariants import problems

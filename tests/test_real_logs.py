@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trace]:
     """All real logs in one run: it must exit 0 with no line rejected."""
     out = tmp_path_factory.mktemp("real") / "traces.jsonl"
-    result = run_convert(RunConfig(inputs=(str(REAL_LOGS),), output=out))
+    result = run_convert(RunConfig.to_file(inputs=(str(REAL_LOGS),), output=out))
     assert result.exit_code == 0
     assert result.stats.rejected_lines == 0 and result.stats.sessions == 8
     return traces(out)  # also checks every shape invariant

@@ -13,10 +13,10 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from receivers import OK, Action, GrpcReceiver, HttpReceiver
 
-from pipeline.config import ExportConfig
 from pipeline.redact import Redactor
 from pipeline.send.chain import Outcome, Payload, SplitSender, TransportSender
 from pipeline.send.retry import Circuit, RetrySender
+from pipeline.send.settings import ExportConfig
 from pipeline.send.transport import make_transport
 
 

@@ -293,7 +293,7 @@ def test_audio_durations_from_payload_lengths(sample_run: Path) -> None:
 
 def test_ids_are_deterministic(tmp_path: Path, sample_run: Path) -> None:
     out2 = tmp_path / "again.jsonl"
-    run_convert(RunConfig(inputs=(str(SAMPLES),), output=out2))
+    run_convert(RunConfig.to_file(inputs=(str(SAMPLES),), output=out2))
     ids1 = sorted(
         (s["traceId"], s["spanId"], s.get("parentSpanId", "")) for s in read_spans(sample_run)
     )
@@ -341,7 +341,7 @@ def test_braintrust_json_attributes_are_valid_json(sample_run: Path) -> None:
 def test_max_history_caps_response_input(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     run_convert(
-        RunConfig(
+        RunConfig.to_file(
             inputs=(str(SAMPLES / "2025-11-24" / "voice_ga.jsonl"),),
             output=out,
             mapping=MappingOptions(max_history=2),
@@ -389,7 +389,7 @@ def test_session_cut_off_while_a_tool_runs(tmp_path: Path) -> None:
     cut = next(i for i, line in enumerate(lines) if '"function_call_output"' in line)
     (tmp_path / "cut.jsonl").write_text("\n".join(lines[:cut]) + "\n")
     out = tmp_path / "t.jsonl"
-    run_convert(RunConfig(inputs=(str(tmp_path / "cut.jsonl"),), output=out))
+    run_convert(RunConfig.to_file(inputs=(str(tmp_path / "cut.jsonl"),), output=out))
     (t,) = traces(out).values()
     (tool,) = t.kind("tool")
     assert tool["_a"]["realtrace.incomplete"] is True
@@ -468,7 +468,9 @@ def test_app_instrumented_session_shows_as_the_braintrust_guide_pictures_it(
 def test_messages_once_per_span_in_the_chosen_shape(tmp_path: Path, payloads: str) -> None:
     out = tmp_path / "t.jsonl"
     run_convert(
-        RunConfig(inputs=(str(SAMPLES),), output=out, mapping=MappingOptions(payloads=payloads))
+        RunConfig.to_file(
+            inputs=(str(SAMPLES),), output=out, mapping=MappingOptions(payloads=payloads)
+        )
     )
     t, _ = trace_of(out, "tools")
     bt, genai = payloads in ("braintrust", "both"), payloads in ("genai", "both")
@@ -583,7 +585,7 @@ def test_line_breakers_in_a_transcript_stay_escaped_in_the_file(tmp_path: Path) 
     assert patched != lines
     (logs / "a.jsonl").write_text("\n".join(patched) + "\n", encoding="utf-8")
     out = tmp_path / "t.jsonl"
-    run_convert(RunConfig(inputs=(str(logs),), output=out, state=None))
+    run_convert(RunConfig.to_file(inputs=(str(logs),), output=out, state=None))
     raw = out.read_text(encoding="utf-8")
     assert raw.splitlines() == raw.split("\n")[:-1]  # str.splitlines breaks on all three
     found = [json.loads(x) for x in raw.splitlines()]

@@ -18,12 +18,9 @@ from typing import Any
 import click
 
 from pipeline import __version__
-from pipeline.config import ConfigError
+from pipeline.errors import ExitCode, RealtraceError
 from pipeline.progress import JsonFormatter
 from pipeline.redact import RedactingFilter, Redactor
-from pipeline.report import ExitCode
-from pipeline.send.sinks import NotOtlpJsonError
-from pipeline.state.store import StateError, StateLockedError
 
 
 def setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...]) -> None:
@@ -54,20 +51,20 @@ _IO_HINTS = {
 class RealtraceGroup(click.Group):
     """Every failure a user can meet is one line on stderr with a documented exit code.
 
-    Configuration and state problems exit 2, I/O failures (disk full, unwritable
-    path) 7, a held lock 6; anything else is a bug: one line, exit 1 (set
-    REALTRACE_DEBUG=1 for the traceback).
+    A `RealtraceError` carries its own exit code (pipeline.errors); a missing file is a
+    configuration error (2), other I/O failures (disk full, unwritable path) 7; anything
+    else is a bug: one line, exit 1 (set REALTRACE_DEBUG=1 for the traceback).
     """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (ConfigError, StateError, NotOtlpJsonError, FileNotFoundError) as exc:
+        except RealtraceError as exc:
+            click.echo(f"realtrace: {exc}", err=True)
+            raise SystemExit(exc.exit_code) from None
+        except FileNotFoundError as exc:
             click.echo(f"realtrace: {exc}", err=True)
             raise SystemExit(ExitCode.CONFIG) from None
-        except StateLockedError as exc:
-            click.echo(f"realtrace: {exc}", err=True)
-            raise SystemExit(ExitCode.LOCKED) from None
         except OSError as exc:
             if os.environ.get("REALTRACE_DEBUG"):
                 raise

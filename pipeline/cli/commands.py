@@ -12,18 +12,18 @@ import click
 from pipeline.cli.app import EXIT_SIGNAL, stopping_on_signals
 from pipeline.cli.convert import export_rows
 from pipeline.cli.options import (
-    config_errors,
     export_config,
     export_options,
     input_option,
     pop_export,
 )
-from pipeline.config import BatchLimits, ConfigError, RunConfig
+from pipeline.config import RunConfig, default_state_path
+from pipeline.errors import ConfigError, ExitCode
 from pipeline.inspection import inspect_sessions
 from pipeline.replay import replay
-from pipeline.report import ExitCode, error_lines, plural, summary_lines
-from pipeline.resolve import default
-from pipeline.state.store import StateStore, default_state_path
+from pipeline.report import error_lines, plural, summary_lines
+from pipeline.resolve import default, environ, resolve_replay
+from pipeline.state.store import StateStore
 
 DEFAULT_OUTPUT = default(RunConfig, "output")
 
@@ -71,7 +71,7 @@ _state_option = click.option(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def state_show(state_path: Path | None, as_json: bool) -> None:
     """Sessions per destination and status."""
-    path = state_path or default_state_path(DEFAULT_OUTPUT)
+    path = state_path or default_state_path(DEFAULT_OUTPUT, environ())
     if not path.exists():
         raise ConfigError(f"no state at {path}: name one with --state (a run creates it)")
     with StateStore(path, "", lock=False) as st:  # WAL: reads while a run writes
@@ -102,7 +102,7 @@ def state_forget(state_path: Path | None, sessions: tuple[str, ...], forget_all:
     """Forget deliveries so the next `convert` sends those sessions again."""
     if not sessions and not forget_all:
         raise click.UsageError("name --session KEY (repeatable) or --all")
-    path = state_path or default_state_path(DEFAULT_OUTPUT)
+    path = state_path or default_state_path(DEFAULT_OUTPUT, environ())
     if not path.exists():
         raise ConfigError(f"no state at {path}: name one with --state (a run creates it)")
     with StateStore(path, "") as st:
@@ -122,7 +122,6 @@ def state_forget(state_path: Path | None, sessions: tuple[str, ...], forget_all:
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per session instead of a table."
 )
-@config_errors
 def inspect_cmd(inputs: tuple[str, ...], timestamp_fields: tuple[str, ...], as_json: bool) -> None:
     """List the sessions found in logs (nothing is exported).
 
@@ -173,7 +172,6 @@ def _inspect_table(rows: list[dict[str, Any]]) -> None:
     help="Where spans that fail again go. [default: FILE with .retry.jsonl]",
 )
 @export_options
-@config_errors
 def replay_cmd(
     file: Path,
     dead_letter: Path | None,
@@ -190,21 +188,18 @@ def replay_cmd(
 
     Exit codes: 0 all sent; 2 configuration error; 3 some spans failed again.
     """
-    export = export_config(pop_export(flags))
-    if export is None:
-        raise ConfigError(
-            "replay needs a destination: --endpoint, --braintrust or OTEL_EXPORTER_OTLP_ENDPOINT"
-        )
-    export.validate()
-    limits = BatchLimits(
-        max_batch_spans or default(BatchLimits, "max_spans"),
-        max_batch_bytes or default(BatchLimits, "max_bytes"),
+    cfg = resolve_replay(
+        environ(),
+        file=file,
+        dead_letter=dead_letter,
+        max_batch_spans=max_batch_spans,
+        max_batch_bytes=max_batch_bytes,
+        export=pop_export(flags),
     )
-    limits.validate()
-    again = dead_letter or file.with_name(file.stem + ".retry.jsonl")
+    cfg.validate()
     stop = threading.Event()
     with stopping_on_signals(stop) as signalled:
-        stats, code = replay(file, export, again, limits, stop)
+        stats, code = replay(cfg, stop)
     if signalled:
         code = EXIT_SIGNAL[signalled[0]]
     for line in error_lines(stats):
@@ -212,5 +207,5 @@ def replay_cmd(
     for line in summary_lines(stats):
         click.echo(line)
     if stats.spans_dead_lettered:
-        click.echo(f"dead letter:         {again}")
+        click.echo(f"dead letter:         {cfg.destination.dead_letter}")
     raise SystemExit(code)

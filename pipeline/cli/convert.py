@@ -9,14 +9,17 @@ from typing import Any
 import click
 
 from pipeline.cli.app import EXIT_SIGNAL, setup_logging, stopping_on_signals
-from pipeline.cli.options import config_errors, export_options, input_option, pop_export
-from pipeline.config import ENGINES, RunConfig
+from pipeline.cli.options import export_options, input_option, pop_export
+from pipeline.config import RunConfig
 from pipeline.core.attributes import PAYLOADS, MappingOptions
+from pipeline.engine import ENGINES
 from pipeline.progress import Progress
 from pipeline.redact import Redactor
 from pipeline.report import error_lines, summary_lines
 from pipeline.resolve import default, environ, resolve_run
 from pipeline.run import RunResult, run_convert
+from pipeline.send.destination import OtlpDestination
+from pipeline.send.settings import ExportConfig
 
 
 @click.command()
@@ -152,7 +155,7 @@ from pipeline.run import RunResult, run_convert
 )
 @click.option(
     "--engine",
-    type=click.Choice(ENGINES),
+    type=click.Choice(list(ENGINES)),
     default=None,
     help=f"Where conversion runs: this machine's processes, or a Ray cluster (pip install 'realtrace[ray]'). [default: {default(RunConfig, 'engine')}]",
 )
@@ -168,7 +171,6 @@ from pipeline.run import RunResult, run_convert
     help="Print every resolved setting with where it came from (flag, environment or default), credentials redacted, and exit.",
 )
 @export_options
-@config_errors
 def convert(
     progress_mode: str, log_format: str, quiet: bool, print_config: bool, **flags: Any
 ) -> None:
@@ -197,7 +199,7 @@ def convert(
         for line in config_lines(cfg):
             click.echo(line)
         return
-    setup_logging(log_format, quiet, cfg.export.secrets if cfg.export else ())
+    setup_logging(log_format, quiet, cfg.destination.secrets)
     stop = threading.Event()
     with stopping_on_signals(stop) as signalled:
         result = run_convert(cfg, Progress("none" if quiet else progress_mode), stop)
@@ -212,10 +214,10 @@ def _summary(cfg: RunConfig, result: RunResult, quiet: bool) -> None:
         return
     for line in summary_lines(result.stats):
         click.echo(line)
-    click.echo(f"output:              {cfg.destination}")
+    click.echo(f"output:              {cfg.destination.state_id}")
     click.echo(f"rejects:             {cfg.rejects_path}")
-    if result.stats.spans_dead_lettered:
-        dead = cfg.dead_letter_parts if cfg.engine == "ray" else cfg.dead_letter_path
+    dead = cfg.destination.dead_letter
+    if result.stats.spans_dead_lettered and dead is not None:
         advice = (
             "the next run sends these sessions again; do not also replay it"
             if cfg.state is not None
@@ -231,7 +233,7 @@ def config_lines(cfg: RunConfig) -> list[str]:
     rows: list[tuple[str, str, str]] = [
         ("input", ", ".join(cfg.inputs), "flag --input"),
         ("rejects", str(cfg.rejects_path), src.get("rejects", "default")),
-        ("dead-letter", str(cfg.dead_letter_path), src.get("dead_letter", "default")),
+        ("dead-letter", str(cfg.destination.dead_letter or "(none)"), src["dead_letter"]),
         ("report", str(cfg.report or "(none)"), src.get("report", "default")),
         ("state", str(cfg.state or "(none)"), src.get("state", "default")),
         (
@@ -262,16 +264,17 @@ def config_lines(cfg: RunConfig) -> list[str]:
         for k in ("strict", "full", "skip_changed")
         if getattr(cfg, k)
     ]
+    dest = cfg.destination
     rows += (
-        export_rows(cfg.export)
-        if cfg.export is not None
-        else [("destination", cfg.destination, src["output"])]
+        export_rows(dest.export)
+        if isinstance(dest, OtlpDestination)
+        else [("destination", dest.state_id, src["output"])]
     )
     width = max(len(r[0]) for r in rows)
     return [f"{name:<{width}}  {value}  ({source})" for name, value, source in rows]
 
 
-def export_rows(export: Any) -> list[tuple[str, str, str]]:
+def export_rows(export: ExportConfig) -> list[tuple[str, str, str]]:
     """The export settings with their sources, credentials redacted."""
     redact = Redactor(export.secrets)
     src = dict(export.sources)

@@ -6,15 +6,13 @@ the defaults declared on the settings, and the help texts quote those.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from pipeline.config import BatchLimits, ConfigError, ExportConfig
-from pipeline.report import ExitCode
 from pipeline.resolve import default, environ, resolve_export
+from pipeline.send.settings import BatchLimits, ExportConfig
 
 EXPORT_OPTIONS = [
     click.option(
@@ -135,17 +133,3 @@ def pop_export(kw: dict[str, Any]) -> dict[str, Any]:
 
 def export_config(flags: dict[str, Any]) -> ExportConfig | None:
     return resolve_export(environ(), **flags)
-
-
-def config_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library configuration errors into a one-line message and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ConfigError, FileNotFoundError) as exc:
-            click.echo(f"realtrace: {exc}", err=True)
-            raise SystemExit(ExitCode.CONFIG) from None
-
-    return wrapper

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.core.attributes import DEFAULT_MAPPING, MappingOptions
-from pipeline.core.encode import span_bytes, span_json
+from pipeline.core.encode import span_bytes
 from pipeline.core.ids import trace_id
 from pipeline.core.model import SessionCounts, SessionEvents, SessionSpans, SpanRecord
 from pipeline.core.reconstruct import reconstruct
@@ -93,8 +93,3 @@ def convert_frame(
             sess.skipped, sess.content_hash = verdict.skipped, verdict.content_hash
             sess.changed = verdict.changed
         yield sess
-
-
-def encoder_for(to_file: bool) -> Encoder:
-    """The encoding a destination needs: OTLP/JSON for a file, OTLP protobuf otherwise."""
-    return span_json if to_file else span_bytes

@@ -1,4 +1,5 @@
-"""Parallel: run the pure stages (load a file; convert a chunk) in worker processes.
+"""Local engine: read into the event store, then convert and deliver chunk by chunk, on
+this machine, in this process or in worker processes.
 
 Loading is mostly single-threaded inside Polars and the state machine is
 Python, so `--workers N` processes are what use a machine's cores. Workers get
@@ -24,13 +25,15 @@ from pipeline.core.attributes import MappingOptions
 from pipeline.core.convert import Encoder, convert_frame
 from pipeline.core.model import SessionSpans
 from pipeline.core.sessionize import assign_sessions
+from pipeline.engine.common import Run
+from pipeline.plan import Selector
 from pipeline.read.chunks import EventStore, Part, Stored, concat_parts, write_part
 from pipeline.read.files import Reject
 from pipeline.read.load import LoadResult, load_file
-from pipeline.read.selection import Selector
+from pipeline.read.raw import estimated_events
 from pipeline.report import RunStats
+from pipeline.send.deliver import send_run
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 
@@ -182,3 +185,125 @@ def read_into(
         if on_file is not None:
             on_file()
     return rejects
+
+
+AUTO_WORKERS_EVENTS = 100_000  # break-even measured at ~70k events (see auto_workers)
+
+
+def auto_workers(files: list[str]) -> int:
+    """One process per CPU (at most 4, at most one per file) when the input holds enough
+    events to repay their start-up: worker processes pay off by events, not bytes (an
+    audio-heavy log is mostly payload bytes, an events-dense one has ten times the events
+    per byte); the measurements are in docs/performance.md. Files are the unit of
+    reading: with one big file a second process only waits."""
+    if estimated_events(files) <= AUTO_WORKERS_EVENTS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4, len(files)))
+
+
+class LocalEngine:
+    """This machine: one event store, one pool of worker processes for the whole run."""
+
+    def run(self, run: Run) -> None:
+        cfg = run.cfg
+        n = cfg.workers if cfg.workers > 0 else auto_workers(run.files)
+        with (
+            EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir) as store,
+            Workers(n) as workers,
+        ):
+            keys = _read(run, store, workers)
+            selector = run.files_read(keys)
+            sessions = _converted(run, store, selector, workers)
+            tracked, state = cfg.destination.tracked_file, run.state
+
+            def on_session(sess: SessionSpans, ok: bool) -> None:
+                key = sess.session_key
+                run.session_done(key, sess.content_hash, ok, sess.span_count, sess.start_ns)
+
+            def on_batch(delivered: int, clean: bool) -> None:
+                run.progress.delivered(delivered)
+                if state is None:
+                    return
+                if tracked is None:
+                    state.flush()
+                elif clean:  # the file's length and the sessions it holds, committed together
+                    state.flush(output_length=tracked.stat().st_size)
+
+            run.delivered(
+                send_run(
+                    sessions,
+                    cfg.destination,
+                    cfg.limits,
+                    cfg.service_name,
+                    run.stop,
+                    append=state is not None,
+                    on_session=on_session,
+                    on_batch=on_batch,
+                )
+            )
+            if state is not None:
+                state.flush(output_length=tracked.stat().st_size if tracked else None)
+
+
+ENGINE = LocalEngine()
+
+
+def _read(run: Run, store: EventStore, workers: Workers) -> set[str]:
+    """Read what the plan says into the store; a second round reads old files that a new
+    file continues (rotated logs). Returns the session keys read."""
+    cfg, ids = run.cfg, run.ids
+    todo = run.plan.first_pass(run.files)
+    run.progress.set_phase("reading", total=len(todo), unit="files")
+    keys: set[str] = set()
+    while todo:
+        run.rejects += read_into(
+            store,
+            todo,
+            [ids[f] for f in todo],
+            cfg.timestamp_fields,
+            run.stats,
+            workers,
+            run.progress.file_read,
+        )
+        keys = store.keys()
+        todo = run.plan.pull_in(keys)
+    run.file_sessions = store.file_sessions()
+    return keys
+
+
+def _converted(
+    run: Run, store: EventStore, selector: Selector, workers: Workers
+) -> Iterator[SessionSpans]:
+    """Sessions of every chunk, converted in-process or by worker processes, in chunk order,
+    each folded into the run's counts; skipped sessions and those that failed stop here."""
+    for sess in _convert_chunks(run, store, selector, workers):
+        run.stats.fold(sess)
+        if sess.skipped is None and not sess.failed:
+            run.progress.converted(sess.span_count)
+            yield sess
+
+
+def _convert_chunks(
+    run: Run, store: EventStore, selector: Selector, workers: Workers
+) -> Iterator[SessionSpans]:
+    cfg = run.cfg
+    encode = cfg.destination.encoder
+    if workers.n <= 1:
+        for chunk in store.chunks(cfg.chunk_bytes):
+            if chunk.height:
+                yield from convert_frame(chunk, cfg.mapping, selector, encode)
+        return
+    # Smaller chunks so that every worker has work; each carries only its sessions' state.
+    chunk_bytes = max(1, min(cfg.chunk_bytes, store.total_bytes // (4 * workers.n) + 1))
+    tasks = (
+        (
+            [s.part for s in batch],
+            cfg.mapping,
+            selector.for_keys({k for s in batch for k in s.keys}),
+            encode,
+        )
+        for batch in store.chunk_parts(chunk_bytes)
+        if any(s.rows for s in batch)
+    )
+    for sessions in workers.map(convert_chunk, tasks):
+        yield from sessions

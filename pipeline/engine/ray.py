@@ -15,23 +15,22 @@ import contextlib
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 import polars as pl
 
-from pipeline.config import ConfigError, RunConfig
-from pipeline.core.convert import convert_frame, encoder_for
+from pipeline.config import RunConfig
+from pipeline.core.convert import convert_frame
 from pipeline.core.model import SessionCounts, SessionSpans
+from pipeline.engine.common import Run
+from pipeline.engine.local import load_keyed
+from pipeline.errors import ConfigError
+from pipeline.plan import Selector
 from pipeline.read.files import Reject
-from pipeline.read.selection import Selector, plan_files
-from pipeline.report import RunStats, write_rejects
-from pipeline.run import Run
-from pipeline.send.deliver import Destination, send_run
+from pipeline.send.deliver import Delivery, send_run
 
 log = logging.getLogger("realtrace")
 
@@ -66,8 +65,6 @@ class FileRead:
 
 def read_file(path: str, fid: int, timestamp_fields: Sequence[str]) -> tuple[Any, FileRead]:
     """A Ray task: one file's events as an Arrow table (to the object store) and its accounting."""
-    from pipeline.engine.local import load_keyed
-
     loaded = load_keyed(path, fid, timestamp_fields)
     ev = loaded.events
     keys = ev["session_key"].unique().to_list() if ev.height else []
@@ -88,9 +85,8 @@ def read_file(path: str, fid: int, timestamp_fields: Sequence[str]) -> tuple[Any
 class Job:
     """Everything a worker needs, sent once with the tasks (no secrets logged)."""
 
-    cfg: RunConfig
+    cfg: RunConfig  # its destination is partitioned: each delivery task writes its own parts
     selector: Selector
-    parts_dir: Path | None  # file destination: one part file per delivery task
     partitions: int  # shuffle partitions of the group-by (each delivers on its own)
 
 
@@ -101,8 +97,7 @@ def convert_group(table: Any, job: Job) -> Any:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     sel = job.selector.for_keys(set(frame["session_key"].unique().to_list()))
-    to_file = job.cfg.export is None
-    results = convert_frame(frame, job.cfg.mapping, sel, encoder_for(to_file))
+    results = convert_frame(frame, job.cfg.mapping, sel, job.cfg.destination.encoder)
     rows = [_result_row(s) for s in results]
     return pa.Table.from_pylist(rows, schema=result_schema())
 
@@ -165,19 +160,6 @@ def _session(row: dict[str, Any], spans: list[Any]) -> SessionSpans:
     )
 
 
-def _part_file(parts_dir: Path) -> Path:
-    """The next free `part-NNNNN.jsonl`, taken atomically (tasks run at once, or again)."""
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    n = len(list(parts_dir.glob("part-*.jsonl")))
-    while True:
-        path = parts_dir / f"part-{n:05d}.jsonl"
-        try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            return path
-        except FileExistsError:
-            n += 1
-
-
 def deliver_sessions(table: Any, job: Job) -> Any:
     """Ray Data `map_batches`: deliver converted sessions from the worker; per-session results."""
     import pyarrow as pa
@@ -185,28 +167,25 @@ def deliver_sessions(table: Any, job: Job) -> Any:
     rows = table.to_pylist()
     todo = [_session(r, list(r["spans"])) for r in rows if r["skipped"] is None and not r["failed"]]
     done: dict[str, bool] = {}
-    stats = RunStats()
-    errors: list[str] = []
+    delivery = Delivery()
     if todo:
         cfg = job.cfg
-        output = _part_file(job.parts_dir) if job.parts_dir is not None else None
-        # a dead-letter file of its own (created only if something fails): no file is
-        # shared between processes
-        dead = cfg.dead_letter_parts / f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
-        dest = Destination(output, cfg.export, dead, append=True)
-        errors = send_run(
+        # a part file of its own, and a dead-letter part (created only if something
+        # fails): no file is shared between processes
+        delivery = send_run(
             todo,
-            cfg,
-            dest,
-            stats,
+            cfg.destination.writer(),
+            cfg.limits,
+            cfg.service_name,
             threading.Event(),
+            append=True,
             on_session=lambda s, ok: done.__setitem__(s.session_key, ok),
         )
     out = []
     for i, r in enumerate(rows):
         r = dict(r, spans=len(r["spans"]), delivered=done.get(r["session_key"], False))
         # the task's delivery counts travel on its first row
-        r["send"] = orjson.dumps(asdict(stats) | {"errors": errors} if i == 0 else {}).decode()
+        r["send"] = orjson.dumps(asdict(delivery) if i == 0 else {}).decode()
         out.append(r)
     return pa.Table.from_pylist(out)
 
@@ -286,64 +265,59 @@ def convert_and_deliver(ray: Any, run: RayRun, job: Job) -> Iterator[dict[str, A
     yield from results.iter_rows()
 
 
-def run_on_ray(run: Run, only: frozenset[str] | None) -> None:
-    """The Ray engine's driver: plan, read on Ray, then record per-session results."""
-    cfg, state, stats = run.cfg, run.state, run.stats
-    run.plan = plan = plan_files(run.files, state, cfg.full)
-    with ray_session(cfg.ray_address, cfg.workers) as ray:
-        rr = RayRun()
-        todo = plan.first_pass(run.files)
-        run.progress.set_phase("reading", total=len(todo), unit="files")
-        keys: set[str] = set()
-        while todo:  # rotated logs: old files that a new file continues, read in a second round
-            ids = run.ids
-            read_on_ray(
-                ray, rr, todo, [ids[f] for f in todo], cfg.timestamp_fields, run.progress.file_read
-            )
-            keys = {k for fr in rr.files_read for k in fr.keys}
-            todo = plan.pull_in(keys)
-        _count_reads(run, rr)
-        stats.files_skipped = len(plan.unchanged)
-        stats.sessions_skipped += len(plan.skipped_sessions(keys))
-        write_rejects(cfg.rejects_path, run.rejects)
-        selector = run.make_selector(keys, only)
-        run.clear_dead_letter()
-        run.progress.set_phase("converting and sending", total=len(keys))
-        parts = _parts_dir(cfg)
-        # enough partitions to keep every CPU busy, not so many that each delivers a handful
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        partitions = max(1, min(2 * cpus, len(keys) // 64 + 1))
-        job = Job(cfg, selector, parts, partitions)
-        rows = convert_and_deliver(ray, rr, job) if rr.tables else iter(())
-        try:
-            for row in rows:
-                _record(run, row)
-                if run.stop.is_set():
-                    break
-        except (
-            Exception
-        ) as exc:  # the job failed after Ray's own retries: say so, keep what was acknowledged
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            run.errors.append(
-                f"the Ray job failed ({type(exc).__name__}: {first}); what was acknowledged "
-                "is recorded and the next run sends the rest"
-            )
-            run.stats.sessions_failed += max(len(keys) - len(run.outcome), 1)
-        finally:
-            # Stop Ray Data's executor thread before the session shuts down: left waiting on
-            # the cluster, it aborted the process (exit 1) instead of the summary and 130.
-            close = getattr(rows, "close", None)
-            if close is not None:
-                close()
-            if state is not None:
-                state.flush()
+class RayEngine:
+    """A Ray cluster (`--ray-address`, or a local one started for the run)."""
+
+    def run(self, run: Run) -> None:
+        """The driver: read on Ray, then record per-session results as they arrive."""
+        cfg, state, plan = run.cfg, run.state, run.plan
+        with ray_session(cfg.ray_address, cfg.workers) as ray:
+            rr = RayRun()
+            todo = plan.first_pass(run.files)
+            run.progress.set_phase("reading", total=len(todo), unit="files")
+            keys: set[str] = set()
+            while todo:  # rotated logs: old files that a new file continues, in a second round
+                ids = run.ids
+                read_on_ray(
+                    ray,
+                    rr,
+                    todo,
+                    [ids[f] for f in todo],
+                    cfg.timestamp_fields,
+                    run.progress.file_read,
+                )
+                keys = {k for fr in rr.files_read for k in fr.keys}
+                todo = plan.pull_in(keys)
+            _count_reads(run, rr)
+            selector = run.files_read(keys)
+            # enough partitions to keep every CPU busy, not so many that each delivers a handful
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            partitions = max(1, min(2 * cpus, len(keys) // 64 + 1))
+            job = Job(cfg, selector, partitions)
+            rows = convert_and_deliver(ray, rr, job) if rr.tables else iter(())
+            try:
+                for row in rows:
+                    _record(run, row)
+                    if run.stop.is_set():
+                        break
+            except Exception as exc:  # failed after Ray's own retries: keep what was acknowledged
+                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+                run.stats.errors.append(
+                    f"the Ray job failed ({type(exc).__name__}: {first}); what was acknowledged "
+                    "is recorded and the next run sends the rest"
+                )
+                run.stats.sessions_failed += max(len(keys) - len(run.outcome), 1)
+            finally:
+                # Stop Ray Data's executor thread before the session shuts down: left waiting
+                # on the cluster, it aborted the process (exit 1) instead of the summary and 130.
+                close = getattr(rows, "close", None)
+                if close is not None:
+                    close()
+                if state is not None:
+                    state.flush()
 
 
-def _parts_dir(cfg: RunConfig) -> Path | None:
-    """File destination: `<output>.d/`, one Collector-readable part file per delivery task."""
-    if cfg.export is not None:
-        return None
-    return cfg.output.with_name(cfg.output.name + ".d")
+ENGINE = RayEngine()
 
 
 def _count_reads(run: Run, rr: RayRun) -> None:
@@ -365,9 +339,7 @@ def _record(run: Run, row: dict[str, Any]) -> None:
     st = run.stats
     send = orjson.loads(row["send"])
     if send:  # the delivery task's own counts (sessions delivered, requests…), on its first row
-        errors = send.pop("errors")
-        run.errors += [e for e in errors if e not in run.errors]
-        st.absorb(RunStats(**send))
+        run.delivered(Delivery(**send))
     sess = _session(row, [None] * row["spans"])
     st.fold(sess)
     if sess.skipped is not None or sess.failed:

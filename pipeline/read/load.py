@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from pipeline.errors import NotJsonLinesError
 from pipeline.read.extract import (
     DEFAULT_TIMESTAMP_FIELDS,
     EVENT_SCHEMA,
@@ -18,7 +19,7 @@ from pipeline.read.extract import (
 )
 from pipeline.read.files import Reject
 from pipeline.read.parse import Irregular
-from pipeline.read.raw import SLICE_BYTES, Lines, NotJsonLinesError, read_raw
+from pipeline.read.raw import SLICE_BYTES, Lines, read_raw
 from pipeline.read.scan import scan_lines
 
 

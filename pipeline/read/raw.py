@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 import polars as pl
 
+from pipeline.errors import NotJsonLinesError
 from pipeline.read import remote
 from pipeline.read.files import COMPRESSED_SUFFIXES, is_remote
 
@@ -236,10 +237,6 @@ def _is_json_array(path: str, limit: int = 64 * 1024 * 1024) -> bool:
             return isinstance(json.loads(fh.read(limit + 1)), list)
     except Exception:
         return False
-
-
-class NotJsonLinesError(ValueError):
-    """The whole file is of a shape realtrace does not read: one file-level reject."""
 
 
 def _head(path: str) -> bytes:

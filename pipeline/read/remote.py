@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, BinaryIO, cast
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
 

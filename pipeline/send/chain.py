@@ -25,12 +25,13 @@ from pipeline.core.encode import (
     request_json_from_spans,
     spans_from_bytes,
 )
-from pipeline.send.errors import (
+from pipeline.errors import (
     AuthError,
+    CircuitOpenError,
     ExportError,
+    Interrupted,
     PermanentExportError,
     TooLargeError,
-    Transport,
 )
 from pipeline.send.sinks import JsonLinesFile
 
@@ -45,14 +46,6 @@ class Payload:
     def halves(self) -> tuple[Payload, Payload]:
         mid = len(self.spans) // 2
         return Payload(self.resource, self.spans[:mid]), Payload(self.resource, self.spans[mid:])
-
-
-class Interrupted(PermanentExportError):
-    """The run was asked to stop (SIGINT/SIGTERM): no more attempts, no more waiting."""
-
-
-class CircuitOpenError(PermanentExportError):
-    """The run's retry budget is spent: fail the batch at once."""
 
 
 @dataclass(slots=True)
@@ -108,6 +101,16 @@ class Outcome:
 
 class Sender(Protocol):
     def send(self, payload: Payload) -> Outcome: ...
+
+
+class Transport(Protocol):
+    """One OTLP request over the wire (gRPC or HTTP, in `transport`, imported only by
+    exporting runs: a run writing a file never imports gRPC and requests)."""
+
+    def send(self, body: bytes) -> tuple[int, str]:
+        """Send once; return (rejected span count, rejection message) or raise ExportError."""
+
+    def close(self) -> None: ...
 
 
 class TransportSender:

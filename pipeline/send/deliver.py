@@ -9,33 +9,21 @@ and the next run with a state sends it again. One function for `convert` and
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from pipeline.config import BatchLimits, ExportConfig, RunConfig
 from pipeline.core.encode import resource, spans_from_bytes
 from pipeline.core.model import SessionSpans
 from pipeline.redact import Redactor
-from pipeline.report import RunStats
 from pipeline.send.batch import Batch, make_batches
-from pipeline.send.chain import (
-    DeadLetterSender,
-    FileSender,
-    Outcome,
-    Payload,
-    Sender,
-    SplitSender,
-    TransportSender,
-)
-from pipeline.send.retry import RetrySender
-from pipeline.send.sinks import JsonLinesFile
+from pipeline.send.chain import Outcome, Payload, Sender
+from pipeline.send.destination import Destination
+from pipeline.send.settings import BatchLimits
 
 SessionDone = Callable[[SessionSpans, bool], None]
 
@@ -93,47 +81,28 @@ class Ledger:
             self._finish(key, p)
 
 
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """Where a run's spans go: a file, or an OTLP endpoint with its dead letter."""
+@dataclass(slots=True)
+class Delivery:
+    """What one `deliver` call did; the run folds it into its counts (`RunStats.absorb`:
+    the fields share their names)."""
 
-    output: Path | None = None
-    export: ExportConfig | None = None
-    dead_letter: Path | None = None
-    append: bool = False  # add to the file (a state tracks what it holds) instead of replacing it
-
-
-@contextlib.contextmanager
-def open_chain(
-    dest: Destination, stop: threading.Event, redactor: Redactor
-) -> Iterator[tuple[Sender, int]]:
-    """The sender chain for a destination and how many sends it takes at once."""
-    if dest.export is None:
-        if dest.output is None:
-            raise ValueError("a destination needs an output file or an export endpoint")
-        with JsonLinesFile(dest.output, append=dest.append) as out:
-            out.touch()
-            yield FileSender(out), 1
-        return
-    if dest.dead_letter is None:
-        raise ValueError("an export destination needs a dead-letter file")
-    from pipeline.send.transport import make_transport  # gRPC and requests: network runs only
-
-    transport = make_transport(dest.export, redactor)
-    dead = JsonLinesFile(dest.dead_letter, append=True)
-    retry = RetrySender(TransportSender(transport), dest.export.max_retry_time, stop=stop)
-    try:
-        yield DeadLetterSender(SplitSender(retry), dead), dest.export.concurrency
-    finally:
-        transport.close()
-        dead.close()
+    sessions_delivered: int = 0
+    sessions_failed: int = 0
+    spans_delivered: int = 0
+    spans_rejected_by_backend: int = 0
+    spans_dead_lettered: int = 0
+    requests: int = 0
+    retries: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # "send", summed over requests
+    errors: list[str] = field(default_factory=list)  # redacted
+    credentials_refused: bool = False
 
 
 class _Run:
     """One `deliver` call's bookkeeping: counts, messages, whether to go on."""
 
-    def __init__(self, stats: RunStats, ledger: Ledger, redactor: Redactor) -> None:
-        self.stats = stats
+    def __init__(self, ledger: Ledger, redactor: Redactor) -> None:
+        self.counts = Delivery()
         self.ledger = ledger
         self.redactor = redactor
         self.errors: list[str] = []
@@ -141,8 +110,8 @@ class _Run:
         self.auth_failed = False
 
     def settle(self, batch: Batch, out: Outcome, seconds: float) -> None:
-        st = self.stats
-        st.add_time("send", seconds)
+        st = self.counts
+        st.stage_seconds["send"] = st.stage_seconds.get("send", 0.0) + seconds
         st.requests += out.requests
         st.retries += out.retries
         st.spans_delivered += out.delivered
@@ -177,23 +146,22 @@ def deliver(
     *,
     resource: Resource,
     limits: BatchLimits,
-    stats: RunStats,
     concurrency: int = 1,
     redactor: Redactor | None = None,
     on_session: SessionDone | None = None,
     on_batch: Callable[[int, bool], None] | None = None,
     stop: threading.Event | None = None,
-) -> list[str]:
-    """Send every session through `sender`, `concurrency` batches at a time; fill `stats`.
+) -> Delivery:
+    """Send every session through `sender`, `concurrency` batches at a time; count it all.
 
     `on_session(session, delivered)` fires once per session when its last span is
     settled; `on_batch(spans_delivered, clean)` after each batch (state flush, progress),
     where `clean` says no session is half sent (a file may be cut back to there).
-    Returns the run's error messages, redacted.
+    Returns what was delivered, failed and retried, with the error messages (redacted).
     """
     stop = stop or threading.Event()
     ledger = Ledger(on_session)
-    run = _Run(stats, ledger, redactor or Redactor(()))
+    run = _Run(ledger, redactor or Redactor(()))
     batches = make_batches(
         ledger.track(_until(sessions, stop)),
         limits.max_spans,
@@ -221,10 +189,11 @@ def deliver(
         for f in list(pending):
             settle(pending.pop(f), f.result())
     ledger.abandon()  # stopped, or credentials refused: the rest is not delivered
-    return _closing_errors(run, stats)
+    return _closing(run)
 
 
-def _closing_errors(run: _Run, stats: RunStats) -> list[str]:
+def _closing(run: _Run) -> Delivery:
+    stats = run.counts
     stats.sessions_delivered += run.ledger.delivered
     stats.sessions_failed += run.ledger.failed
     errors = run.errors
@@ -239,28 +208,30 @@ def _closing_errors(run: _Run, stats: RunStats) -> list[str]:
             f"the backend rejected {stats.spans_rejected_by_backend} spans (OTLP partial success; "
             f"first message: {run.rejected_message}); their sessions count as not delivered"
         )
-    return errors
+    stats.errors = errors
+    return stats
 
 
 def send_run(
     sessions: Iterable[SessionSpans],
-    cfg: RunConfig,
     dest: Destination,
-    stats: RunStats,
+    limits: BatchLimits,
+    service_name: str,
     stop: threading.Event,
+    *,
+    append: bool = False,
     on_session: SessionDone | None = None,
     on_batch: Callable[[int, bool], None] | None = None,
-) -> list[str]:
-    """A run's sessions through the chain for `dest`, with the run's resource, limits and
+) -> Delivery:
+    """A run's sessions through the chain of `dest`, with the run's resource, limits and
     secrets: what the local engine and each Ray delivery task do alike."""
-    redactor = Redactor(cfg.export.secrets if cfg.export else ())
-    with open_chain(dest, stop, redactor) as (sender, concurrency):
+    redactor = Redactor(dest.secrets)
+    with dest.open_chain(stop, redactor, append) as (sender, concurrency):
         return deliver(
             sessions,
             sender,
-            resource=resource(cfg.service_name),
-            limits=cfg.limits,
-            stats=stats,
+            resource=resource(service_name),
+            limits=limits,
             concurrency=concurrency,
             redactor=redactor,
             on_session=on_session,

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from tenacity import RetryCallState, Retrying, retry_if_result, wait_random_exponential
 
-from pipeline.send.chain import CircuitOpenError, Interrupted, Outcome, Payload, Sender
-from pipeline.send.errors import RetryableExportError
+from pipeline.errors import CircuitOpenError, Interrupted, RetryableExportError
+from pipeline.send.chain import Outcome, Payload, Sender
 
 log = logging.getLogger("realtrace")
 

@@ -17,12 +17,9 @@ from typing import BinaryIO
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from pipeline.core.encode import request_from_json, request_to_json
+from pipeline.errors import NotOtlpJsonError
 
 log = logging.getLogger("realtrace")
-
-
-class NotOtlpJsonError(ValueError):
-    """A line of a file given to replay is not an OTLP/JSON ExportTraceServiceRequest."""
 
 
 class JsonLinesFile:

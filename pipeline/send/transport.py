@@ -20,15 +20,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from pipeline.config import ExportConfig, _is_loopback, endpoint_parts, redact_url
-from pipeline.redact import Redactor
-from pipeline.send.errors import (
+from pipeline.errors import (
     AuthError,
     PermanentExportError,
     RetryableExportError,
     TooLargeError,
-    Transport,
 )
+from pipeline.redact import Redactor
+from pipeline.send.chain import Transport
+from pipeline.send.settings import ExportConfig, endpoint_parts, is_loopback, redact_url
 
 RETRYABLE_HTTP = frozenset({408, 429, 502, 503, 504})
 RETRYABLE_GRPC = frozenset(
@@ -146,7 +146,7 @@ class GrpcTransport:
         target = f"{host}:{parts.port or 4317}"
         self.shown = f"{parts.scheme + '://' if parts.scheme else ''}{target}"
         secure = parts.scheme == "https" or (
-            not parts.scheme and not (cfg.insecure or _is_loopback(host))
+            not parts.scheme and not (cfg.insecure or is_loopback(host))
         )
         options = [("grpc.max_send_message_length", -1), ("grpc.enable_retries", 0)]
         self.channel = (

@@ -1,5 +1,9 @@
 """State: what was delivered where, so reruns never re-send and never lose a session.
 
+It stores what the run gives it (session outcomes with their content hashes, file
+fingerprints with their sessions) and answers what was delivered; it computes none
+of them.
+
 SQLite (standard library) in WAL mode. A session is recorded as delivered only
 after its last batch is acknowledged; files are recorded (with the sessions they
 hold) only once all those sessions are delivered, so a killed run leaves the
@@ -12,18 +16,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.core.model import SessionEvents
-from pipeline.read.files import is_remote
+from pipeline.errors import StateError, StateLockedError
+from pipeline.read.fingerprint import FileInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -53,52 +54,7 @@ CREATE TABLE IF NOT EXISTS outputs (
 """
 
 
-class StateLockedError(RuntimeError):
-    """Another run holds this state store."""
-
-
-@dataclass(frozen=True, slots=True)
-class FileInfo:
-    path: str
-    size: int
-    mtime_ns: int
-    fingerprint: str
-
-
-def file_info(path: str) -> FileInfo:
-    """Size, mtime and a content fingerprint (head and tail 64 KiB + size: cheap, catches
-    rewrites); for an object in a store, its size, last-modified time and ETag."""
-    if is_remote(path):
-        from pipeline.read import remote
-
-        size, mtime_ns, etag = remote.fingerprint(path)
-        return FileInfo(path, size, mtime_ns, f"etag:{etag}")
-    st = os.stat(path)
-    h = hashlib.sha256(str(st.st_size).encode())
-    with open(path, "rb") as fh:
-        h.update(fh.read(65536))
-        if st.st_size > 65536:
-            fh.seek(max(65536, st.st_size - 65536))
-            h.update(fh.read(65536))
-    return FileInfo(path, st.st_size, st.st_mtime_ns, h.hexdigest()[:32])
-
-
-def session_hash(se: SessionEvents) -> str:
-    """A stable content hash of a session's events (Polars' own hash is not stable across versions)."""
-    h = hashlib.sha256()
-    for ts, etype, event in zip(se.ts, se.types, se.events, strict=True):
-        h.update(f"{ts}\x1f{etype}\x1f{event or ''}\x1e".encode())
-    h.update(
-        f"{se.audio_events}/{se.audio_in_bytes}/{se.audio_out_bytes}/{se.audio_by_response}".encode()
-    )
-    return h.hexdigest()[:32]
-
-
 log = logging.getLogger("realtrace")
-
-
-class StateError(Exception):
-    """The state file cannot be used; the message says what to do."""
 
 
 class StateStore:
@@ -300,11 +256,3 @@ class StateStore:
                 n = self.db.execute("DELETE FROM sessions" + where, args).rowcount
             self.db.execute("DELETE FROM files" + where, args)
         return int(n)
-
-
-def default_state_path(output: Path) -> Path:
-    """`.realtrace/state.db` beside the output, or under $XDG_STATE_HOME when it is set."""
-    xdg = os.environ.get("XDG_STATE_HOME")
-    if xdg:
-        return Path(xdg) / "realtrace" / "state.db"
-    return output.resolve().parent / ".realtrace" / "state.db"

@@ -1,4 +1,4 @@
-"""Select: which files to read and which sessions to convert in this run.
+"""Plan: which files a run reads and which sessions it converts, from the state's answers.
 
 Nightly runs over a growing directory should not re-read months of logs: a file
 unchanged since it was fully delivered is skipped, unless a session it holds
@@ -9,12 +9,14 @@ backfill window, an explicit list, and the state (already delivered, unchanged).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.core.model import SessionEvents
-from pipeline.state.store import FileInfo, StateStore, file_info, session_hash
+from pipeline.read.fingerprint import FileInfo, file_info
+from pipeline.state.store import StateStore
 
 
 @dataclass(slots=True)
@@ -60,6 +62,17 @@ def plan_files(files: Sequence[str], state: StateStore | None, full: bool) -> Fi
         delivered = state.delivered_hashes(all_keys)
         unchanged = {p: keys for p, keys in candidates.items() if all(k in delivered for k in keys)}
     return FilePlan(infos, unchanged)
+
+
+def session_hash(se: SessionEvents) -> str:
+    """A stable content hash of a session's events (Polars' own hash is not stable across versions)."""
+    h = hashlib.sha256()
+    for ts, etype, event in zip(se.ts, se.types, se.events, strict=True):
+        h.update(f"{ts}\x1f{etype}\x1f{event or ''}\x1e".encode())
+    h.update(
+        f"{se.audio_events}/{se.audio_in_bytes}/{se.audio_out_bytes}/{se.audio_by_response}".encode()
+    )
+    return h.hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

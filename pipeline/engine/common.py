@@ -1,0 +1,91 @@
+"""The run as every engine sees it: its settings, state, counts and per-session outcomes.
+
+`run.run_convert` plans and folds; an engine (engine/local.py, engine/ray.py) reads,
+converts and delivers, and tells the `Run` what happened through the few methods
+here, so that no engine imports the run and each engine's loop is its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from dataclasses import dataclass, field
+
+from pipeline.config import RunConfig
+from pipeline.plan import FilePlan, Selector
+from pipeline.progress import Progress
+from pipeline.read.files import Reject
+from pipeline.report import RunStats, write_rejects
+from pipeline.send.deliver import Delivery
+from pipeline.state.store import StateStore
+
+log = logging.getLogger("realtrace")
+
+
+@dataclass(slots=True)
+class Run:
+    """One run's shared state, for whichever engine converts and delivers."""
+
+    cfg: RunConfig
+    files: list[str]
+    state: StateStore | None
+    progress: Progress
+    stop: threading.Event
+    stats: RunStats
+    plan: FilePlan
+    only: frozenset[str] | None = None  # --sessions-from
+    rejects: list[Reject] = field(default_factory=list)
+    file_sessions: dict[int, list[str]] = field(default_factory=dict)
+    outcome: dict[str, bool] = field(default_factory=dict)  # session key → delivered
+    selector: Selector | None = None
+
+    @property
+    def ids(self) -> dict[str, int]:
+        return {f: i for i, f in enumerate(self.files)}
+
+    def files_read(self, keys: set[str]) -> Selector:
+        """Reading is over (`keys`: the sessions read): count what was skipped, write the
+        rejects, and judge sessions against the state from here on."""
+        cfg, state = self.cfg, self.state
+        self.stats.files_skipped = len(self.plan.unchanged)
+        self.stats.sessions_skipped += len(self.plan.skipped_sessions(keys))
+        write_rejects(cfg.rejects_path, self.rejects)
+        self.selector = Selector(
+            since_ns=cfg.since_ns,
+            until_ns=cfg.until_ns,
+            only=self.only,
+            delivered=state.delivered_hashes(keys) if state is not None else {},
+            full=cfg.full,
+            skip_changed=cfg.skip_changed,
+            hash_sessions=state is not None,
+        )
+        self._clear_dead_letter()
+        self.progress.set_phase("converting and sending", total=len(keys))
+        return self.selector
+
+    def session_done(
+        self, key: str, content_hash: str, ok: bool, spans: int, start_ns: int
+    ) -> None:
+        """A session's delivery settled: remember it, and queue it for the state."""
+        self.outcome[key] = ok
+        if self.state is not None:
+            self.state.record_session(key, content_hash, ok, spans, start_ns)
+
+    def delivered(self, delivery: Delivery) -> None:
+        """Fold what a delivery did into the run's counts."""
+        self.stats.absorb(delivery)
+
+    def _clear_dead_letter(self) -> None:
+        """With a state, failed sessions are not recorded as delivered: this run sends them
+        again, so the previous dead letter is obsolete (replaying it too would duplicate)."""
+        if self.state is None:
+            return
+        for p in self.cfg.destination.dead_letter_paths:
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+            else:
+                continue
+            log.info("cleared %s: its sessions are sent again by this run", p)

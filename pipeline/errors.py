@@ -1,0 +1,121 @@
+"""Errors: every failure realtrace names, in one family, each carrying its exit code.
+
+As click's `ClickException` carries its own `exit_code`, a `RealtraceError` says how
+the process ends: the CLI prints the message as one line and exits with the code,
+mapping nothing by hand. `ExitCode` lists every code the tool returns and `MEANING`
+documents each (the README's table is generated from it).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code `realtrace` returns; `MEANING` documents each."""
+
+    OK = 0
+    INTERNAL = 1
+    CONFIG = 2
+    NOT_DELIVERED = 3
+    NOTHING_TO_DO = 4
+    STRICT_REJECTS = 5
+    LOCKED = 6
+    IO = 7
+    SIGINT = 130
+    SIGTERM = 143
+
+
+MEANING: dict[ExitCode, str] = {
+    ExitCode.OK: "everything converted was delivered",
+    ExitCode.INTERNAL: "internal error (a bug): one line, please report it; `REALTRACE_DEBUG=1` shows the traceback",
+    ExitCode.CONFIG: "configuration error: a bad flag or value (numbers are checked, `0` included), no input file at all, Braintrust without `BRAINTRUST_API_KEY`, credentials refused by the endpoint, http with a key to a remote host, a corrupt state file, a replay file that is not OTLP JSON",
+    ExitCode.NOT_DELIVERED: "partial delivery: some sessions were not delivered (dead-lettered, or spans rejected by the backend's OTLP partial success); the next run re-sends them",
+    ExitCode.NOTHING_TO_DO: "nothing to do: no new or changed session (or nothing convertible)",
+    ExitCode.STRICT_REJECTS: "lines were rejected and `--strict` was given",
+    ExitCode.LOCKED: "another run holds the state store",
+    ExitCode.IO: "an I/O error: disk full or an unwritable path (output, dead letter, state, report); what was delivered before it is recorded, files hold only whole lines, and the next run completes the work",
+    ExitCode.SIGINT: "stopped by SIGINT: sending stops, waits are cancelled, what was acknowledged is recorded and the summary and report written within seconds; a second signal exits at once",
+    ExitCode.SIGTERM: "stopped by SIGTERM, as for SIGINT",
+}
+
+
+class RealtraceError(Exception):
+    """Base of every failure realtrace names; `exit_code` is how the process ends if it
+    reaches the command line. Messages say what is wrong and how to fix it."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+# -- before anything is read: the user must fix something ---------------------------
+
+
+class ConfigError(RealtraceError, ValueError):
+    """A configuration the user must fix; the message says how."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class NotOtlpJsonError(ConfigError):
+    """A line of a file given to replay is not an OTLP/JSON ExportTraceServiceRequest."""
+
+
+class StateError(RealtraceError):
+    """The state file cannot be used; the message says what to do."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class StateLockedError(RealtraceError):
+    """Another run holds this state store."""
+
+    exit_code = ExitCode.LOCKED
+
+
+# -- while reading: one file becomes a reject, the run goes on ----------------------
+
+
+class NotJsonLinesError(RealtraceError, ValueError):
+    """The whole file is of a shape realtrace does not read: one file-level reject."""
+
+    exit_code = ExitCode.CONFIG
+
+
+# -- while sending: each wrapper of the delivery chain acts on its own kinds ---------
+
+
+class ExportError(RealtraceError):
+    """Base of all export failures; messages are already redacted. They travel inside a
+    sender's `Outcome`, never up to the command line."""
+
+    exit_code = ExitCode.NOT_DELIVERED
+
+
+class PermanentExportError(ExportError):
+    """Not retryable (bad credentials, invalid request): give up on this batch at once."""
+
+
+class AuthError(PermanentExportError):
+    """Credentials refused (401/403, UNAUTHENTICATED/PERMISSION_DENIED): every request would fail alike."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class Interrupted(PermanentExportError):
+    """The run was asked to stop (SIGINT/SIGTERM): no more attempts, no more waiting."""
+
+
+class CircuitOpenError(PermanentExportError):
+    """The run's retry budget is spent: fail the batch at once."""
+
+
+class RetryableExportError(ExportError):
+    """Transient; `delay` is the server-requested wait (Retry-After / RetryInfo) if any."""
+
+    def __init__(self, message: str, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class TooLargeError(ExportError):
+    """The request exceeded the receiver's size limit: split it and send the halves."""

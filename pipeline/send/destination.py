@@ -1,0 +1,201 @@
+"""Destination: where a run's spans go, decided once (in `resolve`) and carrying its behaviour.
+
+A destination knows the encoding its spans take, its identity in the state store,
+the sender chain it is written through and the layout of its files when many
+processes write at once (an engine's parallel writers: one part file each).
+Nothing else in realtrace asks "file or network": a new destination (Kafka, a
+directory of part files, …) is one more class here and one more case in
+`resolve`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pipeline.core.convert import Encoder
+from pipeline.core.encode import span_bytes, span_json
+from pipeline.errors import ConfigError
+from pipeline.redact import Redactor
+from pipeline.send.chain import (
+    DeadLetterSender,
+    FileSender,
+    Sender,
+    SplitSender,
+    TransportSender,
+)
+from pipeline.send.retry import RetrySender
+from pipeline.send.settings import ExportConfig, redact_url
+from pipeline.send.sinks import JsonLinesFile
+
+Chain = Iterator[tuple[Sender, int]]  # a sender chain and how many sends it takes at once
+
+
+def parts_of(path: Path) -> Path:
+    """The directory of part files that stands for `path` when many processes write it."""
+    return path.with_name(path.name + ".d")
+
+
+@dataclass(frozen=True, slots=True)
+class FileDestination:
+    """OTLP/JSON lines in a local file (the OpenTelemetry Collector's file-exporter format).
+
+    `partitioned`: written by parallel writers (a Ray run), as `<output>.d/part-NNNNN.jsonl`.
+    """
+
+    output: Path
+    partitioned: bool = False
+
+    @property
+    def encoder(self) -> Encoder:
+        return span_json
+
+    @property
+    def state_id(self) -> str:
+        """Identity in the state store (never holds credentials)."""
+        return f"file:{self.output.resolve()}" + (".d" if self.partitioned else "")
+
+    @property
+    def location(self) -> Path:
+        """Where the spans are, for the user: the file, or the directory of its parts."""
+        return parts_of(self.output) if self.partitioned else self.output
+
+    @property
+    def tracked_file(self) -> Path | None:
+        """The one file whose length the state commits with each delivery (a rerun cuts
+        it back to there); parts are whole files, none is tracked."""
+        return None if self.partitioned else self.output
+
+    @property
+    def dead_letter(self) -> Path | None:
+        """Nothing fails to be written to a file without failing the run (exit 7)."""
+        return None
+
+    @property
+    def dead_letter_paths(self) -> tuple[Path, ...]:
+        return ()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def concurrency(self) -> int:
+        return 1
+
+    def partition(self) -> FileDestination:
+        return replace(self, partitioned=True)
+
+    def writer(self) -> FileDestination:
+        """The destination one of many parallel writers writes: the next free part file."""
+        return FileDestination(_next_part(self.location)) if self.partitioned else self
+
+    def validate(self) -> None:
+        if self.output.is_dir():
+            raise ConfigError(f"--output {self.output} is a directory: name a file inside it")
+
+    @contextlib.contextmanager
+    def open_chain(self, stop: threading.Event, redactor: Redactor, append: bool) -> Chain:
+        """`append`: add to the file (a state tracks what it holds) instead of replacing it."""
+        with JsonLinesFile(self.output, append=append) as out:
+            out.touch()
+            yield FileSender(out), 1
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpDestination:
+    """An OTLP endpoint (gRPC or HTTP), with the dead letter for what fails after retries.
+
+    `partitioned`: parallel writers each write their own dead-letter part, in
+    `<dead_letter>.d/` (processes do not share one file); `realtrace replay` takes it.
+    """
+
+    export: ExportConfig
+    dead_letter_file: Path
+    partitioned: bool = False
+
+    @property
+    def encoder(self) -> Encoder:
+        return span_bytes
+
+    @property
+    def state_id(self) -> str:
+        """Protocol, URL (redacted) and the Braintrust parent: where a session was delivered."""
+        headers = {k.lower(): v for k, v in self.export.headers}
+        parent = headers.get("x-bt-parent", "")
+        url = f"{self.export.protocol}:{redact_url(self.export.traces_url)}"
+        return url + (f"#{parent}" if parent else "")
+
+    @property
+    def location(self) -> str:
+        return self.export.traces_url
+
+    @property
+    def tracked_file(self) -> Path | None:
+        return None
+
+    @property
+    def dead_letter(self) -> Path:
+        """Where spans that failed after retries are: the file, or the directory of its parts."""
+        return parts_of(self.dead_letter_file) if self.partitioned else self.dead_letter_file
+
+    @property
+    def dead_letter_paths(self) -> tuple[Path, ...]:
+        """Every place a dead letter of this destination may be: the file and its parts."""
+        return (self.dead_letter_file, parts_of(self.dead_letter_file))
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self.export.secrets
+
+    @property
+    def concurrency(self) -> int:
+        return self.export.concurrency
+
+    def partition(self) -> OtlpDestination:
+        return replace(self, partitioned=True)
+
+    def writer(self) -> OtlpDestination:
+        """One parallel writer's destination: a dead-letter part of its own (created only
+        if something fails)."""
+        if not self.partitioned:
+            return self
+        part = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
+        return OtlpDestination(self.export, self.dead_letter / part)
+
+    def validate(self) -> None:
+        self.export.validate()
+
+    @contextlib.contextmanager
+    def open_chain(self, stop: threading.Event, redactor: Redactor, append: bool) -> Chain:
+        from pipeline.send.transport import make_transport  # gRPC and requests: network runs only
+
+        transport = make_transport(self.export, redactor)
+        dead = JsonLinesFile(self.dead_letter_file, append=True)
+        retry = RetrySender(TransportSender(transport), self.export.max_retry_time, stop=stop)
+        try:
+            yield DeadLetterSender(SplitSender(retry), dead), self.export.concurrency
+        finally:
+            transport.close()
+            dead.close()
+
+
+Destination = FileDestination | OtlpDestination
+
+
+def _next_part(parts_dir: Path) -> Path:
+    """The next free `part-NNNNN.jsonl`, taken atomically (tasks run at once, or again)."""
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    n = len(list(parts_dir.glob("part-*.jsonl")))
+    while True:
+        path = parts_dir / f"part-{n:05d}.jsonl"
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return path
+        except FileExistsError:
+            n += 1

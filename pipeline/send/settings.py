@@ -1,0 +1,130 @@
+"""Send settings: where and how spans go over OTLP, and how big one request may be.
+
+The transports' own configuration, as the OTel exporters keep theirs beside them;
+`resolve` fills them from flags and the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, urlsplit
+
+from pipeline.errors import ConfigError
+
+DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024  # under gRPC's usual 4 MiB cap
+DEFAULT_MAX_BATCH_SPANS = 2048
+DEFAULT_TIMEOUT = 30.0  # seconds per request
+DEFAULT_MAX_RETRY_TIME = 300.0  # seconds of retrying a failing endpoint, for the whole run
+DEFAULT_CONCURRENCY = 4  # requests in flight
+PROTOCOLS = ("grpc", "http/protobuf")
+
+
+@dataclass(frozen=True, slots=True)
+class ExportConfig:
+    """Where and how spans are sent over OTLP."""
+
+    endpoint: str
+    protocol: str = "http/protobuf"
+    headers: tuple[tuple[str, str], ...] = ()
+    compression: str = "gzip"
+    timeout: float = DEFAULT_TIMEOUT
+    max_retry_time: float = DEFAULT_MAX_RETRY_TIME
+    insecure: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    # From OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the full URL, used as is (OTLP exporter spec).
+    signal_endpoint: bool = False
+    # Where each setting came from ("flag --timeout", "env OTEL_EXPORTER_OTLP_HEADERS",
+    # "default"), for `realtrace config`; headers are keyed "header <name>".
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Header values that must never be printed (credentials)."""
+        out = []
+        for k, v in self.headers:
+            if (
+                k.lower() in ("authorization", "x-api-key", "api-key", "x-bt-api-key")
+                or "key" in k.lower()
+                or "token" in k.lower()
+            ):
+                out.append(v)
+                if v.lower().startswith("bearer "):
+                    out.append(v[7:])
+        return tuple(s for s in out if s)
+
+    @property
+    def traces_url(self) -> str:
+        """The URL a request goes to: HTTP appends `/v1/traces` unless already there."""
+        if self.protocol == "grpc" or self.signal_endpoint:
+            return self.endpoint
+        parts = endpoint_parts(self.endpoint)
+        parts = parts if parts.scheme else parts._replace(scheme="http")
+        path = parts.path.rstrip("/")
+        if not path.endswith("/v1/traces"):
+            path += "/v1/traces"
+        return parts._replace(path=path).geturl()
+
+    def validate(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(
+                f"unknown protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}"
+            )
+        if self.compression not in ("gzip", "none"):
+            raise ConfigError(f"unknown compression {self.compression!r}: use gzip or none")
+        parts = endpoint_parts(self.endpoint)
+        if not parts.hostname:
+            raise ConfigError(f"endpoint {self.endpoint!r} has no host")
+        if not self.timeout > 0:
+            raise ConfigError(f"--timeout {self.timeout:g}: must be more than 0 seconds")
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency {self.concurrency}: must be at least 1")
+        if self.max_retry_time < 0:
+            raise ConfigError(f"--max-retry-time {self.max_retry_time:g}: must be 0 or more")
+        # a bare host:port is plain HTTP for the HTTP exporter, TLS for gRPC's (off loopback)
+        cleartext = parts.scheme == "http" or (not parts.scheme and self.protocol != "grpc")
+        if self.secrets and cleartext and not is_loopback(parts.hostname) and not self.insecure:
+            raise ConfigError(
+                f"refusing to send credentials in clear text to {redact_url(self.endpoint)}: "
+                "use https, or pass --insecure if this network is trusted"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """How many spans and bytes one request (or one line of the file) holds at most.
+
+    They apply to every destination, the file included.
+    """
+
+    max_spans: int = DEFAULT_MAX_BATCH_SPANS
+    max_bytes: int = DEFAULT_MAX_BATCH_BYTES
+
+    def validate(self) -> None:
+        if self.max_spans < 1:
+            raise ConfigError(f"--max-batch-spans {self.max_spans}: must be at least 1")
+        if self.max_bytes < 1024:
+            raise ConfigError(f"--max-batch-bytes {self.max_bytes}: must be at least 1024")
+
+
+def endpoint_parts(endpoint: str) -> SplitResult:
+    """An endpoint as URL parts, parsed here only. A bare `host:port` (as the OTLP
+    exporters accept) comes out with an empty scheme, for each transport to read."""
+    return urlsplit(endpoint if "://" in endpoint else "//" + endpoint)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """A URL without userinfo or query (where credentials sometimes hide)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else url
