@@ -1,4 +1,5 @@
-"""Inspect: the sessions found in logs, summarised (`realtrace inspect`); nothing is sent.
+"""Inspect: the sessions found in logs, summarised from their typed facts (`realtrace
+inspect`); nothing is sent.
 
 Also `load_sessions`, all files as one sessionized frame in memory, for small inputs.
 """
@@ -6,14 +7,12 @@ Also `load_sessions`, all files as one sessionized frame in memory, for small in
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
 from pipeline.core.convert import convert_frame
-from pipeline.core.encode import spans_from_bytes
 from pipeline.core.sessionize import SORT_KEYS
 from pipeline.engine.local import read_into
 from pipeline.read.chunks import EventStore
@@ -49,10 +48,8 @@ def inspect_sessions(
         stats.fold(sess)
         if sess.failed:
             continue
-        root = spans_from_bytes(sess.spans[:1])[0]
-        attrs = {kv.key: kv.value.string_value for kv in root.attributes}
-        metrics = json.loads(attrs["braintrust.metrics"])
-        meta = json.loads(attrs["braintrust.metadata"])
+        summary = sess.summary
+        assert summary is not None  # converted in this process
         rows.append(
             {
                 "session_key": sess.session_key,
@@ -60,11 +57,11 @@ def inspect_sessions(
                 .isoformat()
                 .replace("+00:00", "Z"),
                 "duration_s": round((sess.end_ns - sess.start_ns) / 1e9, 3),
-                "turns": metrics["turns"],
-                "responses": metrics["responses"],
-                "tokens": meta.get("total_tokens", 0),
+                "turns": summary.turns,
+                "responses": summary.responses,
+                "tokens": summary.total_tokens,
                 "app_spans": sess.counts.app_spans,
-                "errors": metrics["errors"],
+                "errors": summary.errors,
                 "incomplete": sess.incomplete,
                 "spans": len(sess.spans),
                 "events": sess.counts.events,

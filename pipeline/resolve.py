@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from pipeline.config import BRAINTRUST_API_URL, ReplayConfig, RunConfig, default_state_path
 from pipeline.core.attributes import MappingOptions
+from pipeline.core.conventions import parse_conventions
 from pipeline.engine import ENGINES
 from pipeline.errors import ConfigError
 from pipeline.send.destination import Destination, FileDestination, OtlpDestination
@@ -256,7 +257,7 @@ _RUN_FLAGS = {
     "ray_address": ("--ray-address", RunConfig),
     "root_name": ("--root-name", MappingOptions),
     "max_history": ("--max-history", MappingOptions),
-    "payloads": ("--attributes", MappingOptions),
+    "conventions": ("--attributes", MappingOptions),
 }
 _SWITCHES = {"strict": "--strict", "full": "--full", "skip_changed": "--skip-changed"}
 
@@ -302,7 +303,13 @@ def resolve_run(
     dest = _destination(s, env, export or {}, output, Path(dead))
     if v["engine"] in ENGINES and ENGINES[v["engine"]].parallel_writers:
         dest = dest.partition()
-    mapping = MappingOptions(v.pop("root_name"), tags, v.pop("max_history"), v.pop("payloads"))
+    conventions = v.pop("conventions")
+    if isinstance(conventions, str):
+        try:
+            conventions = parse_conventions(conventions)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    mapping = MappingOptions(v.pop("root_name"), tags, v.pop("max_history"), conventions)
     return RunConfig(
         inputs=inputs,
         destination=dest,

@@ -13,8 +13,7 @@ import time
 from dataclasses import dataclass
 
 from pipeline.config import RunConfig
-from pipeline.engine import load_engine
-from pipeline.engine.common import Run
+from pipeline.engine.common import Run, load_engine
 from pipeline.errors import ConfigError, ExitCode
 from pipeline.plan import plan_files, read_session_list
 from pipeline.progress import Progress
@@ -42,6 +41,7 @@ def run_convert(
     """
     start = time.perf_counter()
     cfg.validate()
+    engine = load_engine(cfg.engine)
     progress = progress or Progress("none")
     files, missing = find_inputs(cfg.inputs)
     for r in missing:
@@ -51,7 +51,6 @@ def run_convert(
             "no input file found in " + ", ".join(cfg.inputs) + ": name files, directories "
             "or globs of .jsonl/.ndjson/.json/.log (optionally .gz/.zst) or .parquet logs"
         )
-    engine = load_engine(cfg.engine)
     only = read_session_list(cfg.sessions_from) if cfg.sessions_from else None
     state = _open_state(cfg)
     try:

@@ -464,16 +464,18 @@ def test_app_instrumented_session_shows_as_the_braintrust_guide_pictures_it(
     assert "instrumented" in t.root["_a"]["braintrust.tags"]
 
 
-@pytest.mark.parametrize("payloads", ["braintrust", "genai", "both"])
-def test_messages_once_per_span_in_the_chosen_shape(tmp_path: Path, payloads: str) -> None:
+@pytest.mark.parametrize("conventions", [("braintrust",), ("genai",), ("braintrust", "genai")])
+def test_messages_once_per_span_in_the_chosen_shape(
+    tmp_path: Path, conventions: tuple[str, ...]
+) -> None:
     out = tmp_path / "t.jsonl"
     run_convert(
         RunConfig.to_file(
-            inputs=(str(SAMPLES),), output=out, mapping=MappingOptions(payloads=payloads)
+            inputs=(str(SAMPLES),), output=out, mapping=MappingOptions(conventions=conventions)
         )
     )
     t, _ = trace_of(out, "tools")
-    bt, genai = payloads in ("braintrust", "both"), payloads in ("genai", "both")
+    bt, genai = "braintrust" in conventions, "genai" in conventions
     for resp in t.kind("response"):
         a = resp["_a"]
         assert ("braintrust.input_json" in a) is bt and ("braintrust.output_json" in a) is bt

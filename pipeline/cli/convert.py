@@ -11,7 +11,7 @@ import click
 from pipeline.cli.app import EXIT_SIGNAL, setup_logging, stopping_on_signals
 from pipeline.cli.options import export_options, input_option, pop_export
 from pipeline.config import RunConfig
-from pipeline.core.attributes import PAYLOADS, MappingOptions
+from pipeline.core.attributes import MappingOptions
 from pipeline.engine import ENGINES
 from pipeline.progress import Progress
 from pipeline.redact import Redactor
@@ -61,10 +61,10 @@ from pipeline.send.settings import ExportConfig
 )
 @click.option(
     "--attributes",
-    "payloads",
-    type=click.Choice(PAYLOADS),
+    "conventions",
+    metavar="SET",
     default=None,
-    help=f"Where span messages go, once per span: braintrust.input_json/output_json, gen_ai.input/output.messages (other OTLP backends), or both (twice the bytes). [default: {default(MappingOptions, 'payloads')}]",
+    help=f"Where span messages go, once per span and convention: braintrust (braintrust.input_json/output_json), genai (gen_ai.input/output.messages, for other OTLP backends), or a comma-separated set such as braintrust,genai (or both; each adds the bytes once more). [default: {','.join(default(MappingOptions, 'conventions'))}]",
 )
 @click.option(
     "--max-history",
@@ -243,7 +243,7 @@ def config_lines(cfg: RunConfig) -> list[str]:
         ),
         ("root-name", m.root_name, src["root_name"]),
         ("tag", ", ".join(m.tags) or "(none)", src["tags"]),
-        ("attributes", m.payloads, src["payloads"]),
+        ("attributes", ",".join(m.conventions), src["conventions"]),
         ("max-history", str(m.max_history), src["max_history"]),
         ("service-name", cfg.service_name, src["service_name"]),
         ("max-batch-spans", str(cfg.limits.max_spans), src["max_batch_spans"]),

@@ -3,8 +3,9 @@
 Braintrust reads `braintrust.input_json` / `output_json` / `metadata` / `metrics`
 / `span_attributes` as JSON strings and `braintrust.tags` as a string array;
 the scalar `gen_ai.*` set makes the same trace readable by any OTLP backend.
-Message payloads are billed by size, so each span carries them once, in the
-shape `MappingOptions.payloads` chooses. One small mapper per span kind.
+Message payloads are billed by size, so each span carries them once per
+convention `MappingOptions.conventions` chooses (core/conventions.py). One small
+mapper per span kind.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.core.conventions import CONVENTIONS
 from pipeline.core.encode import dumps
 from pipeline.core.events import num, obj
 from pipeline.core.ids import span_id, trace_id
-from pipeline.core.messages import MessageBook, audio_format, maybe_json
+from pipeline.core.messages import MessageBook, audio_format
 from pipeline.core.model import (
     MISSING,
     SPAN_KIND_CLIENT,
@@ -32,8 +34,6 @@ from pipeline.core.model import (
     TurnFacts,
 )
 
-PAYLOADS = ("braintrust", "genai", "both")
-
 
 @dataclass(frozen=True, slots=True)
 class MappingOptions:
@@ -42,15 +42,8 @@ class MappingOptions:
     root_name: str = "realtime_session"
     tags: tuple[str, ...] = ()
     max_history: int = 50
-    payloads: str = "braintrust"  # one of PAYLOADS
-
-    @property
-    def braintrust(self) -> bool:
-        return self.payloads in ("braintrust", "both")
-
-    @property
-    def genai(self) -> bool:
-        return self.payloads in ("genai", "both")
+    # names in core.conventions.CONVENTIONS, in its order: where messages go
+    conventions: tuple[str, ...] = ("braintrust",)
 
 
 DEFAULT_MAPPING = MappingOptions()
@@ -78,6 +71,7 @@ class Mapping:
         self.ids = {n.key: span_id(tree.session_key, n.key) for n in tree.nodes}
         cfg = tree.session.config
         self.book = MessageBook(tree.session.items, audio_format(cfg, "input"))
+        self.conventions = [CONVENTIONS[name] for name in options.conventions]
         self.model = cfg.get("model") if isinstance(cfg.get("model"), str) else None
         self.common: dict[str, AttrValue] = {"gen_ai.provider.name": "openai"}
         if self.model:
@@ -92,20 +86,10 @@ class Mapping:
     def payload(
         self, draft: SpanDraft, inputs: Any, outputs: Any, reason: str | None = None
     ) -> None:
-        """Messages once per span: `braintrust.*_json`, `gen_ai.*.messages`, or both.
-
-        `inputs`/`outputs` are chat message lists (or None to leave out).
-        """
-        if self.options.braintrust:
-            if inputs is not None:
-                draft.attrs["braintrust.input_json"] = self.book.json(inputs)
-            if outputs is not None:
-                draft.attrs["braintrust.output_json"] = self.book.json(outputs)
-        if self.options.genai:
-            if inputs is not None:
-                draft.attrs["gen_ai.input.messages"] = self.book.genai_json(inputs)
-            if outputs is not None:
-                draft.attrs["gen_ai.output.messages"] = self.book.genai_json(outputs, reason)
+        """Messages once per span and chosen convention; `inputs`/`outputs` are chat message
+        lists (or None to leave out)."""
+        for c in self.conventions:
+            c.messages(draft.attrs, self.book, inputs, outputs, reason)
 
     def record(self, node: Node, draft: SpanDraft) -> SpanRecord:
         attrs: dict[str, AttrValue] = {"realtrace.kind": node.kind, **self.common, **draft.attrs}
@@ -134,14 +118,16 @@ class Mapping:
 
     def user_messages(self, turn: Node) -> list[dict[str, Any]]:
         kids = self.children.get(turn.key, [])
-        return self.book.messages([k.facts.item_id for k in kids if k.kind == "user_input"])
+        return self.book.messages(
+            [k.facts_as(InputFacts).item_id for k in kids if k.kind == "user_input"]
+        )
 
     def assistant_messages(self, turn: Node) -> list[dict[str, Any]]:
         ids = [
             i
             for k in self.children.get(turn.key, [])
             if k.kind == "response"
-            for i in k.facts.items
+            for i in k.facts_as(ResponseFacts).items
         ]
         return self.book.messages(ids)
 
@@ -186,7 +172,7 @@ def usage_metrics(usage: dict[str, Any]) -> dict[str, float]:
 
 
 def map_turn(node: Node, m: Mapping) -> SpanDraft:
-    facts: TurnFacts = node.facts
+    facts = node.facts_as(TurnFacts)
     draft = SpanDraft(f"turn {facts.index}")
     draft.attrs["realtime.turn.interrupted"] = facts.interrupted
     users, assistant = m.user_messages(node), m.assistant_messages(node)
@@ -197,17 +183,14 @@ def map_turn(node: Node, m: Mapping) -> SpanDraft:
 
 
 def map_user_input(node: Node, m: Mapping) -> SpanDraft:
-    facts: InputFacts = node.facts
+    facts = node.facts_as(InputFacts)
     draft = SpanDraft("user_input")
     draft.attrs["realtime.item_id"] = facts.item_id
     draft.attrs["realtime.input.source"] = facts.source
     said = m.book.messages([facts.item_id])
     if said:
-        content = said[0]["content"]
-        if m.options.braintrust:
-            draft.attrs["braintrust.input_json"] = dumps(content)
-        if m.options.genai:
-            draft.attrs["gen_ai.input.messages"] = m.book.genai_json(said)
+        for c in m.conventions:
+            c.user_said(draft.attrs, m.book, said)
     if facts.audio_start_ms is not None:
         draft.attrs["realtime.audio_start_ms"] = int(facts.audio_start_ms)
     if facts.audio_end_ms is not None:
@@ -254,20 +237,10 @@ def _response_messages(
     facts: ResponseFacts, m: Mapping, draft: SpanDraft, reason: str | None
 ) -> None:
     """The response's prompt and output, once, in the payload shape the options choose."""
-    a = draft.attrs
     prompt = _prompt(facts, m, draft)
     output = m.book.messages(facts.items)
-    if m.options.braintrust:
-        a["braintrust.input_json"] = m.book.json(prompt)
-        a["braintrust.output_json"] = m.book.json(output)
-    if m.options.genai:
-        if facts.instructions:  # GenAI keeps system instructions apart from the messages
-            a["gen_ai.system_instructions"] = dumps(
-                [{"type": "text", "content": facts.instructions}]
-            )
-            prompt = prompt[1:]
-        a["gen_ai.input.messages"] = m.book.genai_json(prompt)
-        a["gen_ai.output.messages"] = m.book.genai_json(output, reason)
+    for c in m.conventions:
+        c.prompt(draft.attrs, m.book, prompt, output, facts.instructions, reason)
 
 
 def _usage_attributes(usage: dict[str, Any], a: dict[str, AttrValue]) -> None:
@@ -285,7 +258,7 @@ def _usage_attributes(usage: dict[str, Any], a: dict[str, AttrValue]) -> None:
 
 
 def map_response(node: Node, m: Mapping) -> SpanDraft:
-    facts: ResponseFacts = node.facts
+    facts = node.facts_as(ResponseFacts)
     draft = SpanDraft(f"chat {m.model}" if m.model else "chat", "llm", SPAN_KIND_CLIENT)
     a = draft.attrs
     a["gen_ai.operation.name"] = "chat"
@@ -330,7 +303,7 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
 
 
 def map_tool(node: Node, m: Mapping) -> SpanDraft:
-    facts: ToolFacts = node.facts
+    facts = node.facts_as(ToolFacts)
     draft = SpanDraft(f"execute_tool {facts.name}" if facts.name else "execute_tool", "tool")
     a = draft.attrs
     a["gen_ai.operation.name"] = "execute_tool"
@@ -338,24 +311,19 @@ def map_tool(node: Node, m: Mapping) -> SpanDraft:
     a["gen_ai.tool.type"] = "function"
     if facts.name:
         a["gen_ai.tool.name"] = facts.name
-    if facts.arguments is not None:
-        if m.options.braintrust:
-            a["braintrust.input_json"] = dumps(maybe_json(facts.arguments))
-        if m.options.genai:
-            a["gen_ai.tool.call.arguments"] = facts.arguments
-    if facts.has_output:
-        if m.options.braintrust:
-            a["braintrust.output_json"] = dumps(maybe_json(facts.output))
-        if m.options.genai:
-            out = facts.output
-            a["gen_ai.tool.call.result"] = out if isinstance(out, str) else dumps(out)
+    for c in m.conventions:
+        if facts.arguments is not None:
+            c.tool_arguments(a, facts.arguments)
+    for c in m.conventions:
+        if facts.has_output:
+            c.tool_result(a, facts.output)
     draft.meta.update(compact({"call_id": facts.call_id, "response_id": facts.response_id}))
     return draft
 
 
 def map_app(node: Node, m: Mapping) -> SpanDraft:
     """App steps have no GenAI shape: their input/output are always `braintrust.*_json`."""
-    facts: AppFacts = node.facts
+    facts = node.facts_as(AppFacts)
     draft = SpanDraft(facts.name, facts.span_type)
     if facts.input is not MISSING:
         draft.attrs["braintrust.input_json"] = dumps(facts.input)

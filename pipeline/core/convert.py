@@ -16,7 +16,7 @@ from pipeline.core.encode import span_bytes
 from pipeline.core.ids import trace_id
 from pipeline.core.model import SessionCounts, SessionEvents, SessionSpans, SpanRecord
 from pipeline.core.reconstruct import reconstruct
-from pipeline.core.root import map_session
+from pipeline.core.root import map_session, summarize
 from pipeline.core.sessionize import SORT_KEYS, split_sessions
 
 Encoder = Callable[[SpanRecord], bytes]  # span_bytes (OTLP protobuf) or span_json (OTLP/JSON)
@@ -35,7 +35,8 @@ def convert_session(
         t0 = time.perf_counter_ns()
         tree = reconstruct(se)
         t1 = time.perf_counter_ns()
-        records = map_session(tree, options)
+        summary = summarize(tree)
+        records = map_session(tree, options, summary)
         t2 = time.perf_counter_ns()
         spans = [encode(r) for r in records]
         counts = tree.stats
@@ -51,6 +52,7 @@ def convert_session(
             counts,
             root.incomplete,
             rejects=list(tree.problems),
+            summary=summary,
         )
     except Exception as exc:  # a bug meeting an odd log: reported, the batch goes on
         reason = f"session {se.key}: {type(exc).__name__}: {exc}"[:300]

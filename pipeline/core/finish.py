@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.core.app import app_node
 from pipeline.core.events import audio_bytes_per_second, obj
-from pipeline.core.model import Item, Node, SessionEvents, SessionFacts, SessionTree
-from pipeline.core.responses import first_output
+from pipeline.core.machine import SessionMachine
+from pipeline.core.model import (
+    InputFacts,
+    Item,
+    Node,
+    ResponseFacts,
+    SessionEvents,
+    SessionFacts,
+    SessionTree,
+)
 from pipeline.core.shape import bound_turns, rehome_events
-
-if TYPE_CHECKING:
-    from pipeline.core.reconstruct import SessionMachine
 
 
 def add_audio(m: SessionMachine, se: SessionEvents) -> tuple[float | None, float | None]:
@@ -37,10 +42,11 @@ def add_audio(m: SessionMachine, se: SessionEvents) -> tuple[float | None, float
     if se.audio_out_bytes:
         out_ms = se.audio_out_bytes * 1000 / out_bps
     for rid, nbytes, first in se.audio_by_response:
-        node = m._response(rid, first)
+        node = m.response(rid, first)
         if node is not None:
-            node.facts.audio_out_ms = (node.facts.audio_out_ms or 0.0) + nbytes * 1000 / out_bps
-            first_output(m, node, first, delta=True)
+            facts = node.facts_as(ResponseFacts)
+            facts.audio_out_ms = (facts.audio_out_ms or 0.0) + nbytes * 1000 / out_bps
+            m.first_output(node, first, delta=True)
     return in_ms, out_ms
 
 
@@ -109,11 +115,12 @@ def _audio_in_ms(
     total: float | None = None
     for n in nodes:
         if n.kind == "user_input":
-            start, end = n.facts.audio_start_ms, n.facts.audio_end_ms
+            facts = n.facts_as(InputFacts)
+            start, end = facts.audio_start_ms, facts.audio_end_ms
             if start is not None and end is not None:
                 ms = max(0.0, end - start)
                 total = (total or 0.0) + ms
-                item = items.get(n.facts.item_id)
+                item = items.get(facts.item_id)
                 if item is not None:
                     item.audio_ms = ms
     return from_bytes if from_bytes is not None else total
@@ -123,7 +130,7 @@ def _audio_out_ms(from_bytes: float | None, nodes: list[Node]) -> float | None:
     """From audio deltas, else from WebRTC playback events; unknown when neither was logged."""
     if from_bytes is not None:
         return from_bytes
-    played = [n.facts.playback_ms for n in nodes if n.kind == "response"]
+    played = [n.facts_as(ResponseFacts).playback_ms for n in nodes if n.kind == "response"]
     known = [p for p in played if p is not None]
     return sum(known) if known else None
 

@@ -10,6 +10,9 @@ from typing import Any
 from pipeline.core.events import text
 from pipeline.core.model import Item
 
+# How complete a source of an item's text is (higher wins; see Item.set_text).
+RANK_RESPONSE_DONE, RANK_ITEM, RANK_PART, RANK_DONE = 1, 2, 3, 4
+
 
 def merge_part(item: Item, part: dict[str, Any], rank: int) -> None:
     """A content part's text and transcript, kept where more complete than what is known."""

@@ -9,7 +9,7 @@ Ray, Spark) and its output pickles cheaply.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 AttrValue = str | bool | int | float | list[str]
 
@@ -173,6 +173,7 @@ class AppFacts:
 
 
 Facts = TurnFacts | InputFacts | ResponseFacts | ToolFacts | AppFacts | None
+F = TypeVar("F", TurnFacts, InputFacts, ResponseFacts, ToolFacts, AppFacts)
 
 
 @dataclass(slots=True)
@@ -184,12 +185,19 @@ class Node:
     parent: str | None
     start_ns: int
     end_ns: int
-    facts: Any = None
+    facts: Facts = None
     events: list[SpanEvent] = field(default_factory=list)
     error: str | None = None
     incomplete: bool = False
     closed: bool = False
     clipped_end_ns: int | None = None  # the logged end, when a later turn cut the span short
+
+    def facts_as(self, kind: type[F]) -> F:
+        """The node's facts as the kind its span kind holds (a bug if they are not)."""
+        facts = self.facts
+        if not isinstance(facts, kind):
+            raise TypeError(f"{self.key}: {kind.__name__} expected, not {type(facts).__name__}")
+        return facts
 
 
 @dataclass(slots=True)
@@ -255,6 +263,22 @@ class SessionCounts:
 
 
 @dataclass(slots=True)
+class SessionSummary:
+    """A session's totals, from its typed facts: the root span's metrics and metadata, and
+    `realtrace inspect`'s row, without reading encoded spans back."""
+
+    turns: int = 0
+    responses: int = 0
+    interruptions: int = 0
+    errors: int = 0
+    total_tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    responses_with_usage: int = 0
+    voice_latencies_s: list[float] = field(default_factory=list)  # per turn that has one
+
+
+@dataclass(slots=True)
 class SessionSpans:
     """All spans of one session (one trace), root first, each already encoded as the bytes
     its destination takes (serialized OTLP protobuf, or OTLP/JSON for a file): the one
@@ -277,6 +301,7 @@ class SessionSpans:
     skipped: str | None = None
     content_hash: str = ""
     changed: bool = False
+    summary: SessionSummary | None = None  # None when not converted (or sent as rows by Ray)
 
     @property
     def span_count(self) -> int:

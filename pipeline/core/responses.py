@@ -1,95 +1,35 @@
 """Responses: the state machine's handlers for the model's side of a turn.
 
 `response.created` … `response.done`, output items, text and transcript deltas,
-function-call arguments. Each handler is a function of the session's machine, the
-event's time and the event (the same signature as the machine's own handlers).
+function-call arguments, WebRTC playback and truncation. Each handler is a function of
+the session's machine, the event's time and the event, as in `inputs`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipeline.core.events import obj, text
-from pipeline.core.items import merge_part
-from pipeline.core.model import Item, Node, ResponseFacts
-
-if TYPE_CHECKING:
-    from pipeline.core.reconstruct import SessionMachine
-
-# How complete a source of an item's text is (higher wins; see Item.set_text).
-RANK_RESPONSE_DONE, RANK_ITEM, RANK_PART, RANK_DONE = 1, 2, 3, 4
-
-
-def is_out_of_band(resp: dict[str, Any], asked: bool = False) -> bool:
-    """`conversation: "none"` on the response; or the API's null `conversation_id` when the
-    client asked for an out-of-band response (alone, a null could be a struct column's filler)."""
-    if resp.get("conversation") == "none":
-        return True
-    return asked and "conversation_id" in resp and resp["conversation_id"] is None
+from pipeline.core.events import num, obj, text
+from pipeline.core.items import RANK_DONE, RANK_ITEM, RANK_PART, RANK_RESPONSE_DONE, merge_part
+from pipeline.core.machine import SessionMachine
+from pipeline.core.model import AttrValue, ResponseFacts, SpanEvent
 
 
 def on_response_created(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
-    resp = obj(ev, "response")
-    rid = text(resp.get("id")) or f"resp@{ts}"
-    if f"response:{rid}" in m.nodes:
-        return
-    facts = ResponseFacts(rid, out_of_band=is_out_of_band(resp, bool(m.oob_creates)))
-    start = ts
-    facts.metadata = obj(resp, "metadata") or None  # the app's own (request ids, purpose)
-    if facts.out_of_band:
-        parent = "session"
-        if m.oob_creates:
-            start = min(ts, m.oob_creates.pop(0))
-    else:
-        _end_unfinished_responses(m, ts)
-        parent = (m.turn or m._open_turn(ts, rid)).key
-        facts.context = list(m.order)
-    facts.instructions = text(resp.get("instructions")) or text(m.config.get("instructions"))
-    facts.model = text(m.config.get("model"))
-    mods = resp.get("output_modalities") or resp.get("modalities")
-    if isinstance(mods, list):
-        facts.modalities = [str(m) for m in mods]
-    node = m._add(Node(f"response:{rid}", "response", parent, start, ts, facts))
-    if not facts.out_of_band:
-        m.live_response = node
-
-
-def _end_unfinished_responses(m: SessionMachine, ts: int) -> None:
-    """A response with no response.done ends where the next response starts (incomplete).
-
-    Only the latest in-conversation response can still be open: each new one ends it.
-    """
-    node = m.live_response
-    if node is not None and not node.closed:
-        node.end_ns = max(node.end_ns, ts)
-        node.closed = node.incomplete = True
-
-
-def first_output(m: SessionMachine, node: Node, ts: int, delta: bool) -> None:
-    facts: ResponseFacts = node.facts
-    if facts.first_output_ns is None or ts < facts.first_output_ns:
-        facts.first_output_ns = ts
-    if delta and (facts.first_delta_ns is None or ts < facts.first_delta_ns):
-        facts.first_delta_ns = ts
-
-
-def _attach_item(m: SessionMachine, node: Node, item: Item) -> None:
-    if item.id not in node.facts.items:
-        node.facts.items.append(item.id)
-        m.item_response.setdefault(item.id, node)
-        if node.facts.out_of_band and item.id in m.order:
-            m.order.remove(item.id)  # out-of-band output is not part of the conversation
+    m.open_response(ts, obj(ev, "response"))
 
 
 def on_output_item(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
-    node = m._response(ev.get("response_id"), ts)
+    node = m.response(ev.get("response_id"), ts)
     done = ev.get("type") == "response.output_item.done"
     item = m.conv.merge(ev.get("item"), RANK_ITEM if done else 0)
     if node is None or item is None:
         return
-    _attach_item(m, node, item)
+    m.attach_item(node, item)
     if item.type == "function_call" and item.call_id and done:
-        m._tool(ts, item.call_id, item.name, item.arguments, node.facts.response_id)
+        m.tool(
+            ts, item.call_id, item.name, item.arguments, node.facts_as(ResponseFacts).response_id
+        )
 
 
 def on_content_part_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
@@ -99,10 +39,10 @@ def on_content_part_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None
 
 
 def on_text_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
-    node = m._response(ev.get("response_id"), ts)
+    node = m.response(ev.get("response_id"), ts)
     if node is None:
         return
-    first_output(m, node, ts, delta=True)
+    m.first_output(node, ts, delta=True)
     item_id = text(ev.get("item_id"))
     if item_id is None:
         return
@@ -114,7 +54,7 @@ def on_text_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
             item.transcript_deltas.append(delta)
         else:
             item.text_deltas.append(delta)
-    _attach_item(m, node, item)
+    m.attach_item(node, item)
 
 
 def on_text_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
@@ -138,17 +78,17 @@ def on_args_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
         item.type, item.call_id = "function_call", call_id
         item.arguments = text(ev.get("arguments")) or item.arguments
         item.name = text(ev.get("name")) or item.name
-    rnode = m._response(ev.get("response_id"), ts)
-    rid = rnode.facts.response_id if rnode is not None else None
-    m._tool(ts, call_id, ev.get("name"), ev.get("arguments"), rid)
+    rnode = m.response(ev.get("response_id"), ts)
+    rid = rnode.facts_as(ResponseFacts).response_id if rnode is not None else None
+    m.tool(ts, call_id, ev.get("name"), ev.get("arguments"), rid)
 
 
 def on_response_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     resp = obj(ev, "response")
-    node = m._response(resp.get("id"), ts, resp)
+    node = m.response(resp.get("id"), ts, resp)
     if node is None:
         return
-    facts: ResponseFacts = node.facts
+    facts = node.facts_as(ResponseFacts)
     node.end_ns = max(node.end_ns, ts)
     node.closed, node.incomplete = True, False
     facts.status = text(resp.get("status")) or "completed"
@@ -161,15 +101,15 @@ def on_response_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
         item = m.conv.merge(raw, RANK_RESPONSE_DONE)
         if item is None:
             continue
-        _attach_item(m, node, item)
+        m.attach_item(node, item)
         if item.type == "function_call" and item.call_id:
-            m._tool(ts, item.call_id, item.name, item.arguments, facts.response_id)
+            m.tool(ts, item.call_id, item.name, item.arguments, facts.response_id)
     if facts.status == "cancelled" and facts.status_reason == "turn_detected":
-        interrupt(m, node)
+        m.interrupt(node)
     if facts.status == "failed":
         err = obj(details, "error")
         facts.error = err
-        m._fail(
+        m.fail(
             node,
             ts,
             str(err.get("type") or "response_failed"),
@@ -178,7 +118,31 @@ def on_response_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
         )
 
 
-def interrupt(m: SessionMachine, node: Node) -> None:
-    turn = m.nodes.get(node.parent or "")
-    if turn is not None and turn.kind == "turn":
-        turn.facts.interrupted = True
+def on_audio_buffer(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+    """WebRTC playback: started → stopped/cleared gives output audio with no deltas logged."""
+    node = m.response(ev.get("response_id"), ts)
+    if node is None:
+        return
+    facts = node.facts_as(ResponseFacts)
+    if ev.get("type") == "output_audio_buffer.started":
+        facts.playback_started_ns = ts
+        m.first_output(node, ts, delta=False)
+    elif facts.playback_started_ns is not None:
+        facts.playback_ms = (facts.playback_ms or 0.0) + (ts - facts.playback_started_ns) / 1e6
+        facts.playback_started_ns = None
+
+
+def on_truncate(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+    item_id = text(ev.get("item_id"))
+    if item_id is None:
+        return
+    node = m.item_response.get(item_id)
+    if node is None:
+        return
+    facts = node.facts_as(ResponseFacts)
+    if facts.truncated_at_ms is None:
+        at = num(ev.get("audio_end_ms"))
+        facts.truncated_at_ms = at
+        attrs: dict[str, AttrValue] = {"item_id": item_id, "audio_end_ms": int(at or 0)}
+        node.events.append(SpanEvent("realtime.truncated", ts, attrs))
+        m.interrupt(node)

@@ -19,7 +19,7 @@ from pipeline.core.attributes import (
     usage_metrics,
 )
 from pipeline.core.events import obj
-from pipeline.core.model import SessionTree, SpanRecord
+from pipeline.core.model import ResponseFacts, SessionSummary, SessionTree, SpanRecord, TurnFacts
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -50,30 +50,45 @@ def _session_facts(tree: SessionTree) -> dict[str, Any]:
     )
 
 
-def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
+def summarize(tree: SessionTree) -> SessionSummary:
+    """The session's totals from its nodes' facts (turns, responses, tokens, latencies)."""
+    out = SessionSummary(errors=tree.stats.errors)
+    for node in tree.nodes:
+        if node.kind == "response":
+            out.responses += 1
+            usage = usage_metrics(node.facts_as(ResponseFacts).usage)
+            out.responses_with_usage += bool(usage)
+            out.total_tokens += int(usage.get("tokens", 0))
+            out.input_tokens += int(usage.get("prompt_tokens", 0))
+            out.output_tokens += int(usage.get("completion_tokens", 0))
+        elif node.kind == "turn":
+            turn = node.facts_as(TurnFacts)
+            out.turns += 1
+            out.interruptions += turn.interrupted
+            if turn.voice_latency_s is not None:
+                out.voice_latencies_s.append(turn.voice_latency_s)
+    return out
+
+
+def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
     root = tree.nodes[0]
     s = tree.session
-    responses = [n for n in tree.nodes if n.kind == "response"]
-    turns = [n for n in tree.nodes if n.kind == "turn"]
-    totals = {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}
-    with_usage = 0
-    for r in responses:
-        usage = usage_metrics(r.facts.usage)
-        with_usage += bool(usage)
-        totals["total_tokens"] += int(usage.get("tokens", 0))
-        totals["input_tokens"] += int(usage.get("prompt_tokens", 0))
-        totals["output_tokens"] += int(usage.get("completion_tokens", 0))
-    latencies = [t.facts.voice_latency_s for t in turns if t.facts.voice_latency_s is not None]
+    totals = {
+        "total_tokens": summary.total_tokens,
+        "input_tokens": summary.input_tokens,
+        "output_tokens": summary.output_tokens,
+    }
+    latencies = summary.voice_latencies_s
     history = m.book.messages(s.order)
     metrics = compact(
         {
-            "turns": len(turns),
-            "responses": len(responses),
-            "interruptions": sum(1 for t in turns if t.facts.interrupted),
+            "turns": summary.turns,
+            "responses": summary.responses,
+            "interruptions": summary.interruptions,
             "total_messages": len(history),
             "audio_input_ms": round(s.audio_in_ms, 3) if s.audio_in_ms is not None else None,
             "audio_output_ms": round(s.audio_out_ms, 3) if s.audio_out_ms is not None else None,
-            "errors": tree.stats.errors,
+            "errors": summary.errors,
             "session_duration_ms": (root.end_ns - root.start_ns) / 1e6,
             "voice_to_voice_latency_p50": _percentile(latencies, 0.5) if latencies else None,
             "voice_to_voice_latency_p95": _percentile(latencies, 0.95) if latencies else None,
@@ -86,7 +101,7 @@ def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
             **_session_facts(tree),
             **s.metadata,
             **s.app_metadata,
-            **(totals if with_usage else {}),
+            **(totals if summary.responses_with_usage else {}),
             "unknown_events": tree.stats.unknown_events or None,
             "conversation_history": history,
         }
@@ -106,8 +121,12 @@ def _root(tree: SessionTree, m: Mapping) -> SpanRecord:
     return m.record(root, draft)
 
 
-def map_session(tree: SessionTree, options: MappingOptions = DEFAULT_MAPPING) -> list[SpanRecord]:
+def map_session(
+    tree: SessionTree,
+    options: MappingOptions = DEFAULT_MAPPING,
+    summary: SessionSummary | None = None,
+) -> list[SpanRecord]:
     """Nodes of one session → exportable span records, root first. Pure."""
     m = Mapping(tree, options)
     spans = [m.record(n, MAPPERS[n.kind](n, m)) for n in tree.nodes[1:]]
-    return [_root(tree, m), *spans]
+    return [_root(tree, m, summary or summarize(tree)), *spans]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from pipeline.core.model import Node
+from pipeline.core.model import Node, ResponseFacts, TurnFacts
 
 
 def bound_turns(turns: list[Node], nodes: dict[str, Node]) -> None:
@@ -32,7 +32,7 @@ def bound_turns(turns: list[Node], nodes: dict[str, Node]) -> None:
     turns.sort(key=lambda t: t.start_ns)
     starts = [t.start_ns for t in turns]
     for i, turn in enumerate(turns):
-        turn.facts.index = i + 1
+        turn.facts_as(TurnFacts).index = i + 1
         for kid in list(kids[turn.key]):
             home = bisect_right(starts, kid.start_ns) - 1
             if home > i:
@@ -50,16 +50,17 @@ def bound_turns(turns: list[Node], nodes: dict[str, Node]) -> None:
                 if kid.end_ns > turn.end_ns:
                     kid.clipped_end_ns = kid.end_ns
                     kid.end_ns = max(kid.start_ns, turn.end_ns)
-        turn.facts.voice_latency_s = voice_latency(turn, mine)
+        turn.facts_as(TurnFacts).voice_latency_s = voice_latency(turn, mine)
 
 
 def voice_latency(turn: Node, kids: list[Node]) -> float | None:
     """Seconds from the end of the user's input to the first output of the turn's first response."""
-    end = turn.facts.input_end_ns
+    end = turn.facts_as(TurnFacts).input_end_ns
     responses = sorted((k for k in kids if k.kind == "response"), key=lambda k: k.start_ns)
-    if end is None or not responses or responses[0].facts.first_output_ns is None:
+    first = responses[0].facts_as(ResponseFacts).first_output_ns if responses else None
+    if end is None or first is None:
         return None
-    latency = (responses[0].facts.first_output_ns - end) / 1e9
+    latency = (first - end) / 1e9
     return latency if latency >= 0 else None
 
 

@@ -7,12 +7,16 @@ here, so that no engine imports the run and each engine's loop is its own.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import shutil
 import threading
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pipeline.config import RunConfig
+from pipeline.engine import ENGINES
+from pipeline.errors import ConfigError
 from pipeline.plan import FilePlan, Selector
 from pipeline.progress import Progress
 from pipeline.read.files import Reject
@@ -89,3 +93,17 @@ class Run:
             else:
                 continue
             log.info("cleared %s: its sessions are sent again by this run", p)
+
+
+class Engine(Protocol):
+    def run(self, run: Run) -> None:
+        """Read, convert and deliver the run's files; every session's outcome goes to
+        `run.session_done`, the counts to `run.stats`."""
+
+
+def load_engine(name: str) -> Engine:
+    """The engine registered as `name` in `ENGINES` (its module imported now)."""
+    if name not in ENGINES:
+        raise ConfigError(f"--engine {name}: use one of {', '.join(ENGINES)}")
+    engine: Engine = importlib.import_module(ENGINES[name].module).ENGINE
+    return engine
