@@ -82,9 +82,9 @@ def test_convert_frame_is_the_engine_agnostic_core(tmp_path: Path, sample_run: P
     from pipeline.core.convert import convert_frame
     from pipeline.core.encode import spans_from_bytes
     from pipeline.inspection import load_sessions
-    from pipeline.read.files import expand_inputs
+    from pipeline.read.files import find_inputs
 
-    frame, _, _ = load_sessions(expand_inputs([str(SAMPLES)]))
+    frame, _, _ = load_sessions(find_inputs([str(SAMPLES)])[0])
     sessions = list(convert_frame(frame))
     assert len(sessions) == 8
     got = sorted(sp.span_id.hex() for s in sessions for sp in spans_from_bytes(s.spans))

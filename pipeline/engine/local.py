@@ -51,9 +51,8 @@ def load_stored(
 ) -> tuple[LoadResult, Stored]:
     """Load one file, key its events and write them to the run's directory (a worker task):
     the parent gets the accounting and the session keys, never the events, which the
-    worker converting them reads back from disk. Measured on the 100 MB events-dense
-    input: the parent's own CPU time fell from 1.73 to 0.75 s (it no longer unpickles,
-    spills, concatenates and pickles every event again), and the run from 3.9 to 3.0 s."""
+    worker converting them reads back from disk: the parent never unpickles, spills,
+    concatenates and pickles every event again."""
     loaded = load_keyed(path, fid, timestamp_fields)
     stored = write_part(loaded.events, directory, fid)
     loaded.events = loaded.events.clear()  # on disk now: not pickled back to the parent
@@ -70,7 +69,7 @@ def convert_chunk(
 
 class Workers:
     """Worker processes for the whole run, reading first and converting next: one pool,
-    so each process is spawned and imports its modules once (about 0.35 CPU-s apiece here).
+    so each process is spawned and imports its modules once.
 
     With one worker everything runs in this process, in order.
     """
@@ -92,9 +91,9 @@ class Workers:
             self._main = _main_script()
             if self._main is not None:
                 # Spawned children run the main *script* again before their first task: for
-                # the `realtrace` console script that is the whole CLI (click, gRPC, requests),
-                # +0.5 CPU-s and +0.3 s wall per run on the dense bench. Named as the package's
-                # own __main__, the script is left alone (tasks live in pipeline modules).
+                # the `realtrace` console script that is the whole CLI (click, gRPC, requests)
+                # in every worker. Named as the package's own __main__, the script is left
+                # alone (tasks live in pipeline modules).
                 self._main.__spec__ = importlib.util.find_spec("pipeline.cli.__main__")
             self._pool = ProcessPoolExecutor(
                 max_workers=self.n, mp_context=ctx, initializer=die_with_parent
@@ -187,14 +186,14 @@ def read_into(
     return rejects
 
 
-AUTO_WORKERS_EVENTS = 100_000  # break-even measured at ~70k events (see auto_workers)
+AUTO_WORKERS_EVENTS = 100_000  # above the measured break-even (README, performance)
 
 
 def auto_workers(files: list[str]) -> int:
     """One process per CPU (at most 4, at most one per file) when the input holds enough
     events to repay their start-up: worker processes pay off by events, not bytes (an
     audio-heavy log is mostly payload bytes, an events-dense one has ten times the events
-    per byte); the measurements are in docs/performance.md. Files are the unit of
+    per byte); the break-even is measured in the README's performance section. Files are the unit of
     reading: with one big file a second process only waits."""
     if estimated_events(files) <= AUTO_WORKERS_EVENTS:
         return 1

@@ -98,11 +98,6 @@ def _walk(root: Path, found: set[str], problems: list[Reject]) -> None:
                 problems.append(Reject(str(f), 0, "dangling symlink"))
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """The input files only (see `find_inputs`)."""
-    return find_inputs(inputs)[0]
-
-
 def is_log_file(path: Path) -> bool:
     """Whether a file found while walking a directory looks like an event log."""
     name = path.name.lower()

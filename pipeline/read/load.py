@@ -89,29 +89,3 @@ def _extract(
             part = part.frame(first_line)
     file = pl.lit(fid, dtype=pl.UInt32).alias("file")
     return extract_events(part.with_columns(file), timestamp_fields)
-
-
-def load_files(
-    files: Sequence[str],
-    timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS,
-    file_ids: Sequence[int] | None = None,
-) -> LoadResult:
-    """Several files at once, concatenated (small inputs and tests; runs go file by file).
-
-    `file_ids` number the files within the whole run's sorted input list when only
-    some files are loaded, so tie-breaking by file stays stable.
-    """
-    ids = list(file_ids) if file_ids is not None else list(range(len(files)))
-    parts = [load_file(path, fid, timestamp_fields) for fid, path in zip(ids, files, strict=True)]
-    events = (
-        pl.concat([p.events for p in parts], how="vertical")
-        if parts
-        else pl.DataFrame(schema=EVENT_SCHEMA)
-    )
-    return LoadResult(
-        events,
-        list(files),
-        [r for p in parts for r in p.rejects],
-        sum(p.lines_read for p in parts),
-        sum(p.blank_lines for p in parts),
-    )

@@ -1,8 +1,8 @@
 """Parse: every field extraction needs from a frame of regular lines, in one orjson pass.
 
 Polars decodes a line once for the typed fields and twice more with JSON paths for
-the event's text and the metadata (2.6 + 2.4 + 1.9 µs a line, measured); orjson
-parses it once (about 1.3 µs). The columns are exactly those of the Polars path
+the event's text and the metadata; orjson parses it once, in a fraction of that time
+(README, performance). The columns are exactly those of the Polars path
 (`extract._decode_fast` and the JSON paths of `extract._typed_rows`): strings as
 they are, numbers and booleans as their JSON text, objects re-serialized compactly
 (byte-identical to Polars' output on every envelope event of the samples, the real
@@ -53,7 +53,6 @@ def _json_text(value: Any) -> str | None:
     return _text(value)
 
 
-Columns = dict[str, list[Any]]
 NAMES = ("_raw_type", "_env", "_ts_text", "session_id", "_resp", "_direction", "_app_name")
 NAMES_OTHER = ("_event", "_meta", "_created")
 
@@ -112,7 +111,7 @@ def _row(line: str, timestamp_fields: Sequence[str]) -> tuple[Any, ...]:
 @contextmanager
 def _no_cycle_collection() -> Iterator[None]:
     """The cyclic GC paused while rows pile up: they hold no cycles (parsed dicts die by
-    reference count), yet each collection walks them all (measured: a quarter of the pass)."""
+    reference count), yet each collection walks them all."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -22,8 +22,7 @@ from pipeline.errors import NotJsonLinesError
 from pipeline.read import remote
 from pipeline.read.files import COMPRESSED_SUFFIXES, is_remote
 
-# measured: as fast as 64 MiB slices (within 3% reading the audio-heavy GB), a quarter
-# of the buffer; a whole 1 GB run then peaks at ~150 MB RSS
+# as fast as larger slices and a quarter of their buffer (README, performance)
 SLICE_BYTES = 16 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 
@@ -101,22 +100,6 @@ def _uncompressed_bytes(md: Any) -> int:
     return sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
 
 
-def decoded_size(path: str) -> int:
-    """Bytes the file holds once read: Parquet's own uncompressed size, else the file size.
-
-    A zstd Parquet file of 2 MB can hold 1 GB of events; sizing workers and
-    progress by the bytes on disk would treat it as tiny.
-    """
-    if path.lower().endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        try:
-            return _uncompressed_bytes(pq.ParquetFile(_open_file(path)).metadata)
-        except Exception:
-            pass  # unreadable: its reject comes when it is read
-    return _size(path)
-
-
 def estimated_events(files: Sequence[str], sample: int = 8) -> int:
     """About how many events the files hold, without reading them: Parquet's row counts,
     and for JSON lines their size times the line density of the first 256 KiB of up to
@@ -126,7 +109,7 @@ def estimated_events(files: Sequence[str], sample: int = 8) -> int:
     for f in files:
         try:
             if f.lower().endswith(".parquet"):
-                import pyarrow.parquet as pq  # only for Parquet: 60 ms of every run's start
+                import pyarrow.parquet as pq  # only for Parquet: a slow import
 
                 rows += pq.ParquetFile(_open_file(f)).metadata.num_rows
             else:
@@ -269,8 +252,8 @@ class Lines:
 
 class _Buffers(threading.local):
     """Read buffers kept from file to file, per thread: a fresh buffer pays a page fault
-    per 4 KiB on first touch (measured: reading 400 MB into fresh memory 0.43 s, into a
-    warm buffer 0.11 s). Mapping the file instead costs as little but dies of SIGBUS
+    per 4 KiB on first touch, four times the cost of the read itself. Mapping the file
+    instead costs as little but dies of SIGBUS
     when a log is truncated under it (logrotate's copytruncate); a read just ends."""
 
     def __init__(self) -> None:

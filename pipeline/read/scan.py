@@ -1,7 +1,7 @@
 """Scan: a slice of JSON lines, as bytes, straight to the decoded columns in one pass.
 
-The Polars path goes bytes → a frame of lines (`read_lines`, 1.7 µs a line) → the
-audio payloads cut by regex (0.8 µs) → the lines back out as Python strings for
+The Polars path goes bytes → a frame of lines (`read_lines`) → the audio payloads
+cut by regex → the lines back out as Python strings for
 orjson (`parse`). This pass does the same work on the bytes where they lie (the
 reader's buffer): each line is found by a C search, an audio line has its base64
 payload measured and skipped by two more (the payload, most of a voice log's

@@ -35,13 +35,12 @@ class JsonLinesFile:
         self.path = path
         self._append = append
         self._fh: BinaryIO | None = None
-        self.repaired_bytes = 0
 
     def _open(self) -> BinaryIO:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self._append:
-                self.repaired_bytes = cut_partial_line(self.path)
+                cut_partial_line(self.path)
             self._fh = self.path.open("ab" if self._append else "wb", buffering=0)
         return self._fh
 
