@@ -1,13 +1,18 @@
-"""Shared test helpers: decode real OTLP output files into span trees."""
+"""Shared test helpers: decode real OTLP output files into span trees; the session's one
+local S3 server and one Ray cluster; a fake clock."""
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pipeline.errors import Interrupted
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_logs"
@@ -119,3 +124,87 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_convert(RunConfig.to_file(inputs=(str(SAMPLES),), output=out))
     assert result.exit_code == 0
     return out
+
+
+class FakeClock:
+    """Time that moves only when the retry sender sleeps; `on_sleep(n)` runs at the n-th
+    wait (a receiver that comes up meanwhile, say)."""
+
+    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
+        self.t = 0.0
+        self.waits: list[float] = []
+        self.on_sleep = on_sleep
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None:
+        if stop.is_set():
+            raise Interrupted("stopped while waiting to retry")
+        self.waits.append(seconds)
+        self.t += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.waits))
+
+
+# -- real servers shared by the whole test session -------------------------------------
+
+CLUSTER_FILES = ("test_ray.py", "test_s3.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of a file run in one worker (its module fixtures start once), and the files that
+    need the Ray cluster or the S3 server share one worker, so both start once a session;
+    they are marked `cluster` (`-m "not cluster"` skips them locally; CI runs them all)."""
+    for item in items:
+        name = item.path.name
+        if name in CLUSTER_FILES:
+            item.add_marker(pytest.mark.cluster)
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+        else:
+            item.add_marker(pytest.mark.xdist_group(name))
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[tuple[Any, dict[str, str]]]:
+    """A real S3 server (moto's, on loopback) with a bucket `logs` holding the samples
+    under `voice/`, and the environment that points the AWS SDKs at it."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    pytest.importorskip("s3fs")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket="logs")
+    for p in sorted(SAMPLES.rglob("*")):
+        if p.is_file():
+            client.upload_file(str(p), "logs", f"voice/{p.relative_to(SAMPLES)}")
+    yield client, env
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3: tuple[Any, dict[str, str]]) -> Iterator[str]:
+    """One local Ray cluster (2 CPUs) for the session, its address yielded. Its workers
+    inherit the S3 server's environment, as a cluster's nodes carry their own credentials."""
+    ray = pytest.importorskip("ray")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+        for k, v in s3[1].items():
+            mp.setenv(k, v)
+        info = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield str(info.address_info["gcs_address"])
+    ray.shutdown()

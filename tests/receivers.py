@@ -72,7 +72,7 @@ class GrpcReceiver(Record):
     """grpcio server implementing the OTLP TraceService from opentelemetry-proto's stubs."""
 
     def __init__(
-        self, script: Script | None = None, start_delay: float = 0.0, max_receive: int | None = None
+        self, script: Script | None = None, started: bool = True, max_receive: int | None = None
     ) -> None:
         super().__init__()
         self.script = script or (lambda n: OK)
@@ -81,12 +81,10 @@ class GrpcReceiver(Record):
         self.max_receive = max_receive
         self.server: grpc.Server | None = None
         self.n = 0
-        if start_delay:
-            threading.Timer(start_delay, self._start).start()
-        else:
-            self._start()
+        if started:  # else down (connections refused) until the test calls start()
+            self.start()
 
-    def _start(self) -> None:
+    def start(self) -> None:
         opts = [("grpc.max_receive_message_length", self.max_receive)] if self.max_receive else []
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=opts)
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Servicer(self), server)
@@ -141,7 +139,7 @@ class HttpReceiver(Record):
     def __init__(
         self,
         script: Script | None = None,
-        start_delay: float = 0.0,
+        started: bool = True,
         max_body: int | None = None,
         path: str = "/v1/traces",
     ) -> None:
@@ -153,12 +151,10 @@ class HttpReceiver(Record):
         self.path = path
         self.n = 0
         self.httpd: ThreadingHTTPServer | None = None
-        if start_delay:
-            threading.Timer(start_delay, self._start).start()
-        else:
-            self._start()
+        if started:  # else down (connections refused) until the test calls start()
+            self.start()
 
-    def _start(self) -> None:
+    def start(self) -> None:
         rec = self
 
         class Handler(BaseHTTPRequestHandler):

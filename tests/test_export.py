@@ -12,10 +12,14 @@ from typing import Any
 import grpc
 import pytest
 from click.testing import CliRunner, Result
-from conftest import SAMPLES, read_spans
+from conftest import SAMPLES, FakeClock, read_spans
 from receivers import OK, Action, GrpcReceiver, HttpReceiver
 
 from pipeline.cli import main
+from pipeline.config import RunConfig
+from pipeline.run import run_convert
+from pipeline.send.destination import OtlpDestination
+from pipeline.send.settings import BatchLimits, ExportConfig
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 
@@ -75,17 +79,32 @@ def test_clean_run_delivers_exactly_the_file_output(
         assert all(h.get("content-encoding") == "gzip" for h in rec.headers)
 
 
+def to_endpoint(tmp_path: Path, rec: Any, protocol: str, clock: FakeClock) -> RunConfig:
+    """The samples to a receiver, 7 spans a request, one request at a time, on a fake clock."""
+    export = ExportConfig(rec.endpoint, protocol, concurrency=1, max_retry_time=60)
+    dest = OtlpDestination(export, tmp_path / "t.dead-letter.jsonl", clock=clock)
+    limits = BatchLimits(max_spans=7)
+    return RunConfig((str(SAMPLES),), dest, tmp_path / "t.jsonl", limits=limits)
+
+
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_receiver_down_at_start_then_everything_delivered(
     tmp_path: Path, receivers: list[Any], expected: Counter[str], protocol: str
 ) -> None:
-    rec = GrpcReceiver(start_delay=1.0) if protocol == "grpc" else HttpReceiver(start_delay=1.0)
+    """HTTP: connections refused until the second wait; gRPC: UNAVAILABLE twice (a refused
+    gRPC channel reconnects on its own backoff, in real time, which a fake clock outruns)."""
+    if protocol == "grpc":
+        down = Action(grpc_code=grpc.StatusCode.UNAVAILABLE, message="no backend yet")
+        rec: Any = GrpcReceiver(script=lambda n: down if n <= 2 else OK)
+        clock = FakeClock()
+    else:
+        rec = HttpReceiver(started=False)
+        clock = FakeClock(on_sleep=lambda n: rec.start() if n == 2 else None)  # up after 2 waits
     receivers.append(rec)
-    r = run(tmp_path, rec.endpoint, protocol, "--max-retry-time", "60")
-    assert r.exit_code == 0, r.output
+    result = run_convert(to_endpoint(tmp_path, rec, protocol, clock))
+    assert result.exit_code == 0, result.stats.errors
     assert Counter(rec.span_ids) == expected
-    retries = int(r.output.split("requests:")[1].split("(")[1].split(" retries")[0])
-    assert retries > 0
+    assert result.stats.retries == 2 and len(clock.waits) == 2
 
 
 def test_http_429_retry_after_is_honoured(
@@ -97,19 +116,17 @@ def test_http_429_retry_after_is_honoured(
         )
     )
     receivers.append(rec)
-    r = run(
-        tmp_path, rec.endpoint, "http/protobuf", "--concurrency", "1", "--max-batch-spans", "1000"
-    )
-    assert r.exit_code == 0, r.output
-    assert len(rec.times) == 2
-    assert rec.times[1] - rec.times[0] >= 1.0  # exact waits: tests/test_retry.py (fake clock)
+    clock = FakeClock()
+    result = run_convert(to_endpoint(tmp_path, rec, "http/protobuf", clock))
+    assert result.exit_code == 0, result.stats.errors
+    assert clock.waits == [1.0]  # exactly what the server asked, once
     assert Counter(rec.span_ids) == expected
 
 
 def test_grpc_resource_exhausted_with_retry_info_waits(
     tmp_path: Path, receivers: list[Any], expected: Counter[str]
 ) -> None:
-    def script(n):
+    def script(n: int) -> Action:
         return (
             Action(
                 grpc_code=grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -122,9 +139,10 @@ def test_grpc_resource_exhausted_with_retry_info_waits(
 
     rec = GrpcReceiver(script=script)
     receivers.append(rec)
-    r = run(tmp_path, rec.endpoint, "grpc", "--concurrency", "1", "--max-batch-spans", "1000")
-    assert r.exit_code == 0, r.output
-    assert rec.times[1] - rec.times[0] >= 1.5
+    clock = FakeClock()
+    result = run_convert(to_endpoint(tmp_path, rec, "grpc", clock))
+    assert result.exit_code == 0, result.stats.errors
+    assert clock.waits == [1.5]
     assert Counter(rec.span_ids) == expected
 
 

@@ -9,7 +9,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,10 @@ from pipeline.cli import main
 ray = pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    os.environ["RAY_DATA_DISABLE_PROGRESS_BARS"] = "1"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+@pytest.fixture
+def cluster(ray_cluster: str) -> str:
+    """The session's local Ray cluster (conftest), its address."""
+    return ray_cluster
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +52,7 @@ def convert(tmp: Path, endpoint: str, engine: str, state: Path, *inputs: Path) -
 
 
 def test_ray_delivers_the_local_engines_spans_and_both_share_the_state(
-    cluster: None, rotated: Path, tmp_path: Path
+    cluster: str, rotated: Path, tmp_path: Path
 ) -> None:
     rec = GrpcReceiver()
     try:
@@ -77,9 +74,7 @@ def test_ray_delivers_the_local_engines_spans_and_both_share_the_state(
         rec.stop()
 
 
-def test_ray_file_destination_writes_collector_readable_parts(
-    cluster: None, tmp_path: Path
-) -> None:
+def test_ray_file_destination_writes_collector_readable_parts(cluster: str, tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     args = ["convert", "-i", str(SAMPLES), "-o", str(out), "--engine", "ray", "-q"]
     r = CliRunner().invoke(main, args, catch_exceptions=False)
@@ -110,7 +105,7 @@ def _ray_workers(name: str) -> list[int]:
 
 
 def test_a_killed_ray_worker_costs_nothing_the_rerun_does_not_send(
-    cluster: None, rotated: Path, tmp_path: Path
+    cluster: str, rotated: Path, tmp_path: Path
 ) -> None:
     rec = GrpcReceiver(script=lambda n: Action(delay=0.3))  # slow enough to kill mid-delivery
     killed: list[int] = []
@@ -145,10 +140,11 @@ def test_a_killed_ray_worker_costs_nothing_the_rerun_does_not_send(
 
 
 def test_ctrl_c_stops_a_ray_run_and_keeps_what_was_acknowledged(
-    rotated: Path, tmp_path: Path
+    cluster: str, rotated: Path, tmp_path: Path
 ) -> None:
-    """SIGINT to a Ray run (its own local cluster, in a child process): it stops within
-    seconds with exit 130 and its summary; the next run sends the rest and nothing is lost."""
+    """SIGINT to a Ray run (a driver in a child process, on the session's cluster): it stops
+    within seconds with exit 130 and its summary; the next run sends the rest and nothing
+    is lost."""
     import json
     import subprocess
 
@@ -159,7 +155,7 @@ def test_ctrl_c_stops_a_ray_run_and_keeps_what_was_acknowledged(
     argv += ["--endpoint", rec.endpoint, "--protocol", "grpc", "--max-batch-spans", "5"]
     try:
         proc = subprocess.Popen(
-            [*argv, "--engine", "ray", "--workers", "2"],
+            [*argv, "--engine", "ray", "--ray-address", cluster],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -191,7 +187,7 @@ def test_ctrl_c_stops_a_ray_run_and_keeps_what_was_acknowledged(
 
 
 def test_ray_dead_letters_are_parts_of_their_own_and_replay_takes_the_directory(
-    cluster: None, tmp_path: Path
+    cluster: str, tmp_path: Path
 ) -> None:
     """Each Ray delivery task writes its own dead-letter file (no file is shared between
     processes); `realtrace replay DIR` sends them all."""

@@ -4,35 +4,25 @@ waits, so nothing sleeps and every figure is exact."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from conftest import FakeClock
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from receivers import OK, Action, GrpcReceiver, HttpReceiver
 
 from pipeline.redact import Redactor
-from pipeline.send.chain import Outcome, Payload, SplitSender, TransportSender
-from pipeline.send.retry import Circuit, RetrySender
+from pipeline.send.chain import Outcome, Payload, Sender
+from pipeline.send.destination import OtlpDestination
+from pipeline.send.retry import Circuit
 from pipeline.send.settings import ExportConfig
-from pipeline.send.transport import make_transport
-
-
-class FakeClock:
-    """Time that moves only when the retry sender sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
 
 
 def spans(n: int, size: int = 10) -> list[bytes]:
@@ -55,15 +45,28 @@ def receiver() -> Iterator[list[HttpReceiver]]:
         r.stop()
 
 
+_chains: contextlib.ExitStack
+
+
+@pytest.fixture(autouse=True)
+def _close_chains() -> Iterator[None]:
+    """Chains opened by a test are closed after it (their transports, dead letters)."""
+    global _chains
+    with contextlib.ExitStack() as _chains:
+        yield
+
+
 class Chain:
-    """split → retry → HTTP transport, as `open_chain` builds it, on fakes for time."""
+    """The network destination's own chain (dead letter → split → retry → transport), as a
+    run opens it, with the test's fake clock."""
 
     def __init__(self, endpoint: str, clock: FakeClock, max_retry_time: float, **cfg: Any) -> None:
         cfg.setdefault("protocol", "http/protobuf")
-        export = ExportConfig(endpoint=endpoint, timeout=5, **cfg)
-        transport = TransportSender(make_transport(export, Redactor(())))
-        retry = RetrySender(transport, max_retry_time, clock=clock, sleep=clock.sleep)
-        self.sender = SplitSender(retry)
+        export = ExportConfig(endpoint=endpoint, timeout=5, max_retry_time=max_retry_time, **cfg)
+        dead = Path(_chains.enter_context(tempfile.TemporaryDirectory())) / "dead.jsonl"
+        dest = OtlpDestination(export, dead, clock=clock)
+        chain = dest.open_chain(threading.Event(), Redactor(()), append=True)
+        self.sender: Sender = _chains.enter_context(chain)[0]
 
     def export_batch(self, payload: Payload) -> Outcome:
         return self.sender.send(payload)
@@ -113,19 +116,19 @@ def test_the_circuit_fails_later_batches_at_once(receiver: list[Any]) -> None:
     gave_up = ["gave up on the remaining batches" in (o.message or "") for o in outcomes]
     first_open = gave_up.index(True)
     assert first_open <= 2 and all(gave_up[first_open:])  # the budget is the run's, not per batch
-    assert clock.now < 200  # not 20 budgets of waiting
+    assert clock.t < 200  # not 20 budgets of waiting
     assert sum(o.requests for o in outcomes[first_open + 1 :]) == 0  # none once open
     assert sum(len(o.failed) for o in outcomes) == 40  # every span to the dead letter
 
 
 def test_a_success_closes_the_circuit() -> None:
     clock = FakeClock()
-    c = Circuit(10, clock)
+    c = Circuit(10, clock.now)
     c.failure()
-    clock.now = 9
+    clock.t = 9
     c.check()
     c.success()
-    clock.now = 100
+    clock.t = 100
     c.check()  # no failure since the success: still closed
 
 

@@ -6,45 +6,13 @@ changed one is."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 from conftest import SAMPLES, read_spans
 
 from pipeline.cli import main
-
-pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
-boto3 = pytest.importorskip("boto3")
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[tuple[Any, dict[str, str]]]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    client = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-    client.create_bucket(Bucket="logs")
-    for p in sorted(SAMPLES.rglob("*")):
-        if p.is_file():
-            client.upload_file(str(p), "logs", f"voice/{p.relative_to(SAMPLES)}")
-    yield client, env
-    server.stop()
 
 
 def convert(env: dict[str, str], *args: str) -> Any:
@@ -93,9 +61,10 @@ def test_s3_without_the_extra_or_bucket_is_one_line(
     assert "no input file found" in r.output or "cannot list" in r.output
 
 
-def test_the_ray_engine_reads_s3_too(s3: tuple[Any, dict[str, str]], tmp_path: Path) -> None:
-    """Ray workers (a local cluster the run starts) read the objects themselves."""
-    pytest.importorskip("ray")
+def test_the_ray_engine_reads_s3_too(
+    s3: tuple[Any, dict[str, str]], ray_cluster: str, tmp_path: Path
+) -> None:
+    """Ray workers (of the session's local cluster) read the objects themselves."""
     _, env = s3
     local = tmp_path / "local.jsonl"
     assert convert({}, "-i", str(SAMPLES), "-o", str(local), "--no-state").exit_code == 0

@@ -203,13 +203,18 @@ def test_sigkill_at_any_point_then_rerun_delivers_everything(
             args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 60
-        if kill_after_requests == 0:
-            time.sleep(0.3)
+        if kill_after_requests == 0:  # once the run holds its state, before any answer
+            lock = tmp_path / "state.db.lock"
+            while not lock.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert lock.exists(), "the run never opened its state"
         while len(slow.times) < kill_after_requests and time.monotonic() < deadline:
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         sent_before = len(slow.span_ids)
+        if kill_after_requests == 0:
+            assert sent_before == 0  # it died before a single span was acknowledged
         slow.script = lambda n: Action()
         r = convert(tmp_path, logs, slow.endpoint)
         assert r.exit_code in (0, 4), r.output

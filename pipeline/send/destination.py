@@ -15,7 +15,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.core.convert import Encoder
@@ -29,7 +29,7 @@ from pipeline.send.chain import (
     SplitSender,
     TransportSender,
 )
-from pipeline.send.retry import RetrySender
+from pipeline.send.retry import SYSTEM_CLOCK, Clock, RetrySender
 from pipeline.send.settings import ExportConfig, redact_url
 from pipeline.send.sinks import JsonLinesFile
 
@@ -118,6 +118,7 @@ class OtlpDestination:
     export: ExportConfig
     dead_letter_file: Path
     partitioned: bool = False
+    clock: Clock = field(default=SYSTEM_CLOCK, compare=False)  # a test's fake time for waits
 
     @property
     def encoder(self) -> Encoder:
@@ -166,7 +167,7 @@ class OtlpDestination:
         if not self.partitioned:
             return self
         part = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
-        return OtlpDestination(self.export, self.dead_letter / part)
+        return OtlpDestination(self.export, self.dead_letter / part, clock=self.clock)
 
     def validate(self) -> None:
         self.export.validate()
@@ -177,7 +178,8 @@ class OtlpDestination:
 
         transport = make_transport(self.export, redactor)
         dead = JsonLinesFile(self.dead_letter_file, append=True)
-        retry = RetrySender(TransportSender(transport), self.export.max_retry_time, stop=stop)
+        budget = self.export.max_retry_time
+        retry = RetrySender(TransportSender(transport), budget, clock=self.clock, stop=stop)
         try:
             yield DeadLetterSender(SplitSender(retry), dead), self.export.concurrency
         finally:

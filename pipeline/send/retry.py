@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_result, wait_random_exponential
 
@@ -20,6 +21,28 @@ from pipeline.send.chain import Outcome, Payload, Sender
 log = logging.getLogger("realtrace")
 
 BACKOFF_MAX = 30.0  # seconds between two attempts at most, unless the server asks for more
+
+
+class Clock(Protocol):
+    """Where the retry sender reads the time and waits: the system's, or a test's fake one
+    (waits that take no time and are counted)."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None:
+        """Wait `seconds`; raise Interrupted as soon as `stop` is set."""
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None:
+        if stop.wait(seconds):
+            raise Interrupted("stopped while waiting to retry")
+
+
+SYSTEM_CLOCK = SystemClock()
 
 
 class Circuit:
@@ -64,22 +87,20 @@ class RetrySender:
         next_: Sender,
         budget: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         stop: threading.Event | None = None,
         circuit: Circuit | None = None,
     ) -> None:
         self.next = next_
         self.budget = budget
-        self.clock = clock
+        self.clock = clock.now
         self.stop = stop or threading.Event()
-        self.sleep = sleep or self._interruptible
-        self.circuit = circuit or Circuit(budget, clock)
+        self._clock = clock
+        self.circuit = circuit or Circuit(budget, clock.now)
         self.backoff = wait_random_exponential(multiplier=0.5, max=BACKOFF_MAX)
 
-    def _interruptible(self, seconds: float) -> None:
-        if self.stop.wait(seconds):
-            raise Interrupted("stopped while waiting to retry")
+    def sleep(self, seconds: float) -> None:
+        self._clock.sleep(seconds, self.stop)
 
     def _wait(self, state: RetryCallState) -> float:
         out = state.outcome.result() if state.outcome else None
