@@ -61,6 +61,19 @@ class RunConfig:
     def rejects_path(self) -> Path:
         return self.rejects or self.output.with_name(self.output.stem + ".rejects.jsonl")
 
+    @property
+    def own_files(self) -> tuple[Path, ...]:
+        """What the run itself writes: never read as input (`-i .` beside the output)."""
+        dest = self.destination
+        paths = [dest.location, *dest.side_files, self.rejects_path]
+        if self.report is not None:
+            paths.append(self.report)
+        if self.state is not None:
+            paths.append(
+                self.state.parent if self.state.parent.name == ".realtrace" else self.state
+            )
+        return tuple(p for p in paths if isinstance(p, Path))
+
     def validate(self) -> None:
         if not self.inputs:
             raise ConfigError("no input: pass --input PATH (file, directory or glob)")

@@ -101,6 +101,11 @@ class AuthError(PermanentExportError):
     exit_code = ExitCode.CONFIG
 
 
+class NotOtlpError(PermanentExportError):
+    """The endpoint answered, but not in OTLP (an HTML page behind a proxy, a wrong path):
+    nothing was delivered, and every request would fail alike."""
+
+
 class Interrupted(PermanentExportError):
     """The run was asked to stop (SIGINT/SIGTERM): no more attempts, no more waiting."""
 

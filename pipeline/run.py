@@ -43,7 +43,7 @@ def run_convert(
     cfg.validate()
     engine = load_engine(cfg.engine)
     progress = progress or Progress("none")
-    files, missing = find_inputs(cfg.inputs)
+    files, missing = find_inputs(cfg.inputs, exclude=cfg.own_files)
     for r in missing:
         log.warning("%s: %s", r.file, r.reason)
     if not files:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,17 +27,23 @@ class Reject:
     excerpt: str = ""
 
 
-def find_inputs(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[Reject]]:
+def find_inputs(
+    inputs: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] = ()
+) -> tuple[list[str], list[Reject]]:
     """Files named by paths, directories (recursive) and globs; and what could not be read.
 
     Each real file is read once, under its resolved absolute path, so that session
     keys and state records do not depend on how a path was spelled (`logs` or
     `/abs/logs`, a symlinked alias). Sorting fixes the file order used to break
-    timestamp ties. Unreadable directories, dangling symlinks, globs matching
-    nothing and directories without logs are returned as file-level rejects.
+    timestamp ties. Unreadable directories, dangling symlinks, special files (a FIFO
+    would block a read forever), globs matching nothing and directories without logs
+    are returned as file-level rejects. Directory symlinks are followed once each: a
+    link back to an ancestor (`a -> .`) is a cycle, not more files. `exclude` names
+    files never taken as input (the run's own output, rejects, report, dead letter).
     """
     found: set[str] = set()
     problems: list[Reject] = []
+    skip = {os.path.realpath(p) for p in exclude}
     for item in inputs:
         text = os.fspath(item)
         if is_remote(text):
@@ -50,16 +58,31 @@ def find_inputs(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], li
         for p in paths:
             if p.is_dir():
                 before = len(found)
-                _walk(p, found, problems)
+                _walk(p, found, problems, skip)
                 if len(found) == before:
                     problems.append(Reject(str(p), 0, "no log files in directory"))
             elif p.exists():
-                found.add(os.path.realpath(p))
+                _add_file(p, found, problems, skip)
             elif p.is_symlink():
                 problems.append(Reject(str(p), 0, "dangling symlink"))
             else:
                 raise FileNotFoundError(f"input not found: {text}")
     return sorted(found), problems
+
+
+def _add_file(path: Path, found: set[str], problems: list[Reject], skip: set[str]) -> None:
+    real = os.path.realpath(path)
+    if real in skip:
+        return
+    try:
+        mode = os.stat(real).st_mode
+    except OSError as exc:
+        problems.append(Reject(str(path), 0, f"unreadable file: {exc.strerror}"))
+        return
+    if not stat.S_ISREG(mode):
+        problems.append(Reject(str(path), 0, "not a regular file (a FIFO, socket or device)"))
+        return
+    found.add(real)
 
 
 def _find_remote(url: str, found: set[str], problems: list[Reject]) -> None:
@@ -83,25 +106,48 @@ def is_remote(path: str) -> bool:
     return bool(sep) and scheme not in ("", "file")
 
 
-def _walk(root: Path, found: set[str], problems: list[Reject]) -> None:
-    def unreadable(exc: OSError) -> None:
-        problems.append(Reject(str(exc.filename), 0, f"unreadable directory: {exc.strerror}"))
-
-    for dirpath, _, names in os.walk(root, onerror=unreadable, followlinks=True):
-        for name in names:
-            f = Path(dirpath) / name
-            if not is_log_file(f):
+def _walk(root: Path, found: set[str], problems: list[Reject], skip: set[str]) -> None:
+    """Every log file under `root`, following directory symlinks once per directory (by
+    device and inode), so that links back to an ancestor end instead of looping."""
+    seen: set[tuple[int, int]] = set()
+    todo = [root]
+    while todo:
+        directory = todo.pop()
+        try:
+            st = os.stat(directory)
+            if (st.st_dev, st.st_ino) in seen:
                 continue
-            if f.exists():
-                found.add(os.path.realpath(f))
-            elif f.is_symlink():
-                problems.append(Reject(str(f), 0, "dangling symlink"))
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(Reject(str(directory), 0, f"unreadable directory: {exc.strerror}"))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if os.path.realpath(path) not in skip:
+                    todo.append(path)
+            elif is_log_file(path):
+                if path.exists():
+                    _add_file(path, found, problems, skip)
+                elif path.is_symlink():
+                    problems.append(Reject(str(path), 0, "dangling symlink"))
+
+
+# logrotate's names: `app.log.1`, `app.jsonl.2.gz`, `app.log-20251124` (dateext)
+_ROTATED = re.compile(r"(\.\d{1,4}|-\d{8}(\d{2})?)$")
 
 
 def is_log_file(path: Path) -> bool:
-    """Whether a file found while walking a directory looks like an event log."""
+    """Whether a file found while walking a directory looks like an event log (rotated
+    copies included)."""
     name = path.name.lower()
     for suffix in COMPRESSED_SUFFIXES:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
+    name = _ROTATED.sub("", name)
     return name.endswith(JSONL_SUFFIXES) or name.endswith(".parquet")

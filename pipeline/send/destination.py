@@ -81,6 +81,11 @@ class FileDestination:
         return ()
 
     @property
+    def side_files(self) -> tuple[Path, ...]:
+        """Files beside the spans that this destination writes (never read as input)."""
+        return (self.output, parts_of(self.output))
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         return ()
 
@@ -151,6 +156,10 @@ class OtlpDestination:
         return (self.dead_letter_file, parts_of(self.dead_letter_file))
 
     @property
+    def side_files(self) -> tuple[Path, ...]:
+        return self.dead_letter_paths
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         return self.export.secrets
 
@@ -176,7 +185,7 @@ class OtlpDestination:
     def open_chain(self, stop: threading.Event, redactor: Redactor, append: bool) -> Chain:
         from pipeline.send.transport import make_transport  # gRPC and requests: network runs only
 
-        transport = make_transport(self.export, redactor)
+        transport = make_transport(self.export, redactor, stop)
         dead = JsonLinesFile(self.dead_letter_file, append=True)
         budget = self.export.max_retry_time
         retry = RetrySender(TransportSender(transport), budget, clock=self.clock, stop=stop)

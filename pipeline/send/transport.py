@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import threading
+import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
+from typing import NoReturn
 
 import grpc
 import requests
@@ -22,6 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from pipeline.errors import (
     AuthError,
+    Interrupted,
+    NotOtlpError,
     PermanentExportError,
     RetryableExportError,
     TooLargeError,
@@ -62,22 +66,40 @@ def parse_retry_after(value: str | None, now: Callable[[], dt.datetime] = _utc_n
         return None
 
 
-def _partial(body: bytes) -> tuple[int, str]:
+def _partial(body: bytes, content_type: str, where: str) -> tuple[int, str]:
+    """The OTLP answer to a successful request: its partial success. An answer that is not
+    OTLP (an HTML page from a proxy or a wrong path, 200 all the same) delivered nothing."""
     if not body:
         return 0, ""
     resp = ExportTraceServiceResponse()
+    kind = content_type.split(";")[0].strip().lower()
     try:
-        resp.ParseFromString(body)
-    except Exception:  # a non-OTLP 200 body (some proxies): treat as full success
-        return 0, ""
+        if kind == "application/x-protobuf":
+            resp.ParseFromString(body)
+        elif kind == "application/json":
+            from google.protobuf import json_format
+
+            json_format.Parse(body, resp, ignore_unknown_fields=True)
+        else:
+            raise ValueError(kind)
+    except Exception:
+        shown = body[:120].decode("utf-8", "replace").replace("\n", " ").strip()
+        raise NotOtlpError(
+            f"{where} answered with {kind or 'no content type'}, not an OTLP response "
+            f"(nothing counts as delivered; check the endpoint's URL): {shown!r}"
+        ) from None
     ps = resp.partial_success
     return int(ps.rejected_spans), ps.error_message
+
+
+POLL = 0.1  # seconds between two looks at the run's stop while a request is under way
 
 
 class HttpTransport:
     """OTLP/HTTP protobuf (what Braintrust speaks), one `requests` session per thread."""
 
-    def __init__(self, cfg: ExportConfig, redactor: Redactor) -> None:
+    def __init__(self, cfg: ExportConfig, redactor: Redactor, stop: threading.Event) -> None:
+        self.stop = stop
         self.url = cfg.traces_url
         self.shown_url = redact_url(self.url)
         self.timeout = cfg.timeout
@@ -101,20 +123,51 @@ class HttpTransport:
                 self._sessions.append(s)
         return s
 
+    def _post(self, body: bytes) -> requests.Response:
+        """One POST with a deadline for the whole request (`requests` bounds each read, so a
+        server dripping a byte a second never ends one), interruptible by the run's stop.
+        The request runs in a thread of its own; one abandoned at the deadline takes its
+        session with it (the next request opens another), and dies with its connection."""
+        session = self._session()
+        done = threading.Event()
+        result: list[requests.Response | BaseException] = []
+
+        def post() -> None:
+            try:
+                result.append(
+                    session.post(self.url, data=body, headers=self.headers, timeout=self.timeout)
+                )
+            except BaseException as exc:
+                result.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=post, name="realtrace-http", daemon=True).start()
+        deadline = time.monotonic() + self.timeout
+        while not done.wait(min(POLL, max(0.0, deadline - time.monotonic()))):
+            if self.stop.is_set() or time.monotonic() >= deadline:
+                self._local.session = None  # still in use by the abandoned request
+                if self.stop.is_set():
+                    raise Interrupted("stopped while a request was under way")
+                raise RetryableExportError(
+                    f"{self.shown_url} sent no complete answer within {self.timeout:g} s "
+                    "(--timeout, for the whole request)"
+                )
+        answer = result[0]
+        if isinstance(answer, requests.RequestException):
+            raise RetryableExportError(self.redact(_unreachable(self.shown_url, answer)))
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
     def send(self, body: bytes) -> tuple[int, str]:
         if self.gzip:
             body = gzip.compress(body, compresslevel=5, mtime=0)
-        try:
-            resp = self._session().post(
-                self.url, data=body, headers=self.headers, timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            raise RetryableExportError(
-                self.redact(f"cannot reach {self.shown_url}: {type(exc).__name__}")
-            ) from None
+        resp = self._post(body)
         code = resp.status_code
         if 200 <= code < 300:
-            return _partial(resp.content)
+            where = f"{self.shown_url} ({code})"
+            return _partial(resp.content, resp.headers.get("content-type", ""), where)
         detail = self.redact(resp.text[:200].strip())
         where = f"{self.shown_url} ({code})"
         if code == 413:
@@ -140,7 +193,8 @@ class HttpTransport:
 class GrpcTransport:
     """OTLP/gRPC through the generated TraceService stub (no SDK exporter retry loop)."""
 
-    def __init__(self, cfg: ExportConfig, redactor: Redactor) -> None:
+    def __init__(self, cfg: ExportConfig, redactor: Redactor, stop: threading.Event) -> None:
+        self.stop = stop
         parts = endpoint_parts(cfg.endpoint)
         host = parts.hostname or "localhost"
         target = f"{host}:{parts.port or 4317}"
@@ -168,33 +222,45 @@ class GrpcTransport:
         self.redact = redactor
 
     def send(self, body: bytes) -> tuple[int, str]:
-        try:
-            resp = self.export(
-                body, metadata=self.metadata, timeout=self.timeout, compression=self.compression
-            )
-        except grpc.RpcError as err:
-            code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-            detail = self.redact(str(err.details() if hasattr(err, "details") else err)[:200])
-            where = f"{self.shown} ({code.name})"
-            delay = _grpc_retry_delay(err)
-            low = detail.lower()
-            if "http1" in low or "http/1" in low or "expected settings frame" in low:
-                raise PermanentExportError(
-                    f"{where}: the endpoint speaks HTTP/1.1, not gRPC: use --protocol http/protobuf"
-                ) from None
-            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                if delay is not None:
-                    raise RetryableExportError(f"{where}: {detail}", delay) from None
-                raise TooLargeError(f"request too large for {where}: {detail}") from None
-            if code in RETRYABLE_GRPC:
-                raise RetryableExportError(f"{where}: {detail}", delay) from None
-            if code == grpc.StatusCode.UNAUTHENTICATED:
-                raise AuthError(f"API key rejected by {where}") from None
-            if code == grpc.StatusCode.PERMISSION_DENIED:
-                raise AuthError(f"access denied by {where}: {detail}") from None
-            raise PermanentExportError(f"{where} refused the request: {detail}") from None
+        call = self.export.future(
+            body, metadata=self.metadata, timeout=self.timeout, compression=self.compression
+        )
+        while not self.stop.is_set():  # the call's own deadline bounds the whole request
+            try:
+                resp = call.result(timeout=POLL)
+                break
+            except grpc.FutureTimeoutError:
+                continue
+            except grpc.RpcError as err:
+                self._fail(err)
+        else:
+            call.cancel()
+            raise Interrupted("stopped while a request was under way")
         ps = resp.partial_success
         return int(ps.rejected_spans), ps.error_message
+
+    def _fail(self, err: grpc.RpcError) -> NoReturn:
+        """The typed export error for a failed call."""
+        code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+        detail = self.redact(str(err.details() if hasattr(err, "details") else err)[:200])
+        where = f"{self.shown} ({code.name})"
+        delay = _grpc_retry_delay(err)
+        low = detail.lower()
+        if "http1" in low or "http/1" in low or "expected settings frame" in low:
+            raise PermanentExportError(
+                f"{where}: the endpoint speaks HTTP/1.1, not gRPC: use --protocol http/protobuf"
+            ) from None
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            if delay is not None:
+                raise RetryableExportError(f"{where}: {detail}", delay) from None
+            raise TooLargeError(f"request too large for {where}: {detail}") from None
+        if code in RETRYABLE_GRPC:
+            raise RetryableExportError(f"{where}: {detail}", delay) from None
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            raise AuthError(f"API key rejected by {where}") from None
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            raise AuthError(f"access denied by {where}: {detail}") from None
+        raise PermanentExportError(f"{where} refused the request: {detail}") from None
 
     def close(self) -> None:
         self.channel.close()
@@ -219,5 +285,25 @@ def _grpc_retry_delay(err: grpc.RpcError) -> float | None:
     return None
 
 
-def make_transport(cfg: ExportConfig, redactor: Redactor) -> Transport:
-    return GrpcTransport(cfg, redactor) if cfg.protocol == "grpc" else HttpTransport(cfg, redactor)
+def _unreachable(url: str, exc: requests.RequestException) -> str:
+    """Why a request got no answer, with the cause a user can act on (DNS, refused, TLS)."""
+    text = str(exc)
+    for needle, cause in (
+        ("Name or service not known", "the host name does not resolve (DNS)"),
+        ("nodename nor servname", "the host name does not resolve (DNS)"),
+        ("Temporary failure in name resolution", "the host name does not resolve (DNS)"),
+        ("Connection refused", "connection refused (nothing listens on that port)"),
+        ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted"),
+        ("SSLError", "the TLS handshake failed"),
+        ("timed out", "the connection timed out"),
+        ("Network is unreachable", "the network is unreachable"),
+    ):
+        if needle in text or needle == type(exc).__name__:
+            return f"cannot reach {url}: {cause}"
+    return f"cannot reach {url}: {type(exc).__name__}"
+
+
+def make_transport(cfg: ExportConfig, redactor: Redactor, stop: threading.Event) -> Transport:
+    if cfg.protocol == "grpc":
+        return GrpcTransport(cfg, redactor, stop)
+    return HttpTransport(cfg, redactor, stop)
