@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     STRICT_REJECTS = 5
     LOCKED = 6
     IO = 7
+    SIGHUP = 129
     SIGINT = 130
     SIGTERM = 143
 
@@ -37,6 +38,7 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.IO: "an I/O error: disk full or an unwritable path (output, dead letter, state, report); what was delivered before it is recorded, files hold only whole lines, and the next run completes the work",
     ExitCode.SIGINT: "stopped by SIGINT: sending stops, waits are cancelled, what was acknowledged is recorded and the summary and report written within seconds; a second signal exits at once",
     ExitCode.SIGTERM: "stopped by SIGTERM, as for SIGINT",
+    ExitCode.SIGHUP: "stopped by SIGHUP (the terminal or session went away), as for SIGINT",
 }
 
 

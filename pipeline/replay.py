@@ -14,6 +14,7 @@ from pipeline.core.model import SessionCounts, SessionSpans
 from pipeline.errors import ExitCode
 from pipeline.redact import Redactor
 from pipeline.report import RunStats, elapsed, exit_code_for
+from pipeline.send.chain import REJECTED_BECAUSE
 from pipeline.send.deliver import deliver
 from pipeline.send.sinks import read_requests
 
@@ -41,17 +42,16 @@ def replay(cfg: ReplayConfig, stop: threading.Event | None = None) -> tuple[RunS
     stats = RunStats(files=len(files))
     stop = stop or threading.Event()
     redactor = Redactor(dest.secrets)
-    with dest.open_chain(stop, redactor, append=True) as (sender, concurrency):
+    with dest.open_chain(stop, redactor, append=True) as chain:
         for resource_, traces in groups.values():
             sessions = [_trace_as_session(tid, spans) for tid, spans in traces.items()]
             stats.sessions += len(sessions)
             stats.spans += sum(len(spans) for spans in traces.values())
             sent = deliver(
                 sessions,
-                sender,
-                resource=resource_,
+                chain,
+                resource=_without_rejection(resource_),
                 limits=cfg.limits,
-                concurrency=concurrency,
                 redactor=redactor,
                 stop=stop,
             )
@@ -61,6 +61,16 @@ def replay(cfg: ReplayConfig, stop: threading.Event | None = None) -> tuple[RunS
     stats.wall_seconds = elapsed(start)
     code = exit_code_for(stats, strict=False)
     return stats, ExitCode.OK if code == ExitCode.NOTHING_TO_DO else code
+
+
+def _without_rejection(resource: Resource) -> Resource:
+    """The resource as first sent: a rejected-spans file notes the backend's message on it."""
+    clean = Resource()
+    clean.CopyFrom(resource)
+    keep = [kv for kv in clean.attributes if kv.key != REJECTED_BECAUSE]
+    del clean.attributes[:]
+    clean.attributes.extend(keep)
+    return clean
 
 
 def _trace_as_session(trace_id: bytes, spans: list[Span]) -> SessionSpans:

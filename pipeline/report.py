@@ -51,6 +51,9 @@ class RunStats:
     sessions_changed: int = doc("sessions re-sent because their events changed")
     files_skipped: int = doc("files unchanged since delivered (not read)")
     sessions_delivered: int = doc("sessions every span of which was acknowledged")
+    sessions_rejected: int = doc(
+        "sessions with spans the backend refused (in the rejected-spans file; not sent again)"
+    )
     sessions_failed: int = doc("sessions not delivered (the next run sends them again)")
     spans: int = doc("spans converted")
     spans_delivered: int = doc("spans written or acknowledged")
@@ -181,7 +184,7 @@ def exit_code_for(stats: RunStats, strict: bool) -> ExitCode:
     """2 credentials refused; 3 some sessions not delivered; 5 rejects under --strict; 4 nothing to do."""
     if stats.credentials_refused:
         return ExitCode.CONFIG
-    if stats.sessions_failed or stats.spans_dead_lettered:
+    if stats.sessions_failed or stats.spans_dead_lettered or stats.spans_rejected_by_backend:
         return ExitCode.NOT_DELIVERED
     if strict and stats.rejected_lines:
         return ExitCode.STRICT_REJECTS

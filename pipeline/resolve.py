@@ -341,13 +341,14 @@ def _limits(s: _Sources, max_spans: int | None, max_bytes: int | None) -> BatchL
 def _destination(
     s: _Sources, env: Mapping[str, str], export: Mapping[str, Any], output: Path, dead: Path
 ) -> Destination:
-    """An OTLP endpoint when one is configured (flag or environment), else the output file."""
+    """An OTLP endpoint when one is configured (flag or environment), else the output file.
+    Spans the backend refuses go beside `output`, as `<stem>.rejected.jsonl`."""
     exp = resolve_export(env, **export)
     if exp is None:
         return FileDestination(output)
     for key, where in exp.sources:
         s.src[key] = where
-    return OtlpDestination(exp, dead)
+    return OtlpDestination(exp, dead, output.with_name(output.stem + ".rejected.jsonl"))
 
 
 def resolve_replay(

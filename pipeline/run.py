@@ -13,13 +13,16 @@ import time
 from dataclasses import dataclass
 
 from pipeline.config import RunConfig
+from pipeline.core.ids import trace_id
 from pipeline.engine.common import Run, load_engine
-from pipeline.errors import ConfigError, ExitCode
+from pipeline.errors import ConfigError, ExitCode, NotOtlpJsonError
 from pipeline.plan import plan_files, read_session_list
 from pipeline.progress import Progress
 from pipeline.read.files import Reject, find_inputs
 from pipeline.read.fingerprint import FileInfo
 from pipeline.report import RunStats, elapsed, exit_code_for, write_rejects, write_report
+from pipeline.send.deliver import Status
+from pipeline.send.sinks import drop_traces
 from pipeline.state.store import StateStore
 
 log = logging.getLogger("realtrace")
@@ -113,10 +116,11 @@ def _finish(run: Run, start: float) -> RunResult:
             run.file_sessions,
             files,
             run.outcome,
-            set(selector.delivered) | {k for k, ok in run.outcome.items() if ok},
+            set(selector.delivered) | {k for k, st in run.outcome.items() if st != "failed"},
             # a file with rejects is read again next time (and --strict fails again)
             {r.file for r in run.rejects} | {files[fid] for fid, _, _ in stats.session_rejects},
         )
+    _prune_dead_letters(run)
     if stats.session_rejects:
         late = [Reject(files[fid], line, reason) for fid, line, reason in stats.session_rejects]
         stats.count_rejects(late)
@@ -132,12 +136,38 @@ def _finish(run: Run, start: float) -> RunResult:
     return RunResult(stats, code)
 
 
+def _prune_dead_letters(run: Run) -> None:
+    """Dead letters keep what is still not delivered: the spans of sessions this run
+    delivered (a run with a state sends failed sessions again) leave them, and a dead letter
+    goes once nothing is left in it, never because a run "will send its sessions again"."""
+    settled = {trace_id(k) for k, status in run.outcome.items() if status != "failed"}
+    if not settled:
+        return
+    for place in run.cfg.destination.dead_letter_paths:
+        files = sorted(place.glob("*.jsonl")) if place.is_dir() else [place]
+        for path in files:
+            if not path.is_file():
+                continue
+            try:
+                dropped, kept = drop_traces(path, settled)
+            except (OSError, NotOtlpJsonError) as exc:
+                run.stats.errors.append(f"could not update the dead letter {path}: {exc}")
+                continue
+            if dropped:
+                log.info(
+                    "%s: %d spans delivered by this run removed, %d still not delivered",
+                    path,
+                    dropped,
+                    kept,
+                )
+
+
 def _record_files(
     state: StateStore,
     infos: dict[str, FileInfo],
     file_sessions: dict[int, list[str]],
     files: list[str],
-    outcome: dict[str, bool],
+    outcome: dict[str, Status],
     delivered: set[str],
     with_rejects: set[str],
 ) -> None:
@@ -148,7 +178,7 @@ def _record_files(
         if (
             path in infos
             and path not in with_rejects
-            and all(k in delivered and outcome.get(k, True) for k in keys)
+            and all(k in delivered and outcome.get(k) != "failed" for k in keys)
         ):
             done.append((infos[path], keys))
     if done:

@@ -37,6 +37,8 @@ class Action:
     rejected: int = 0
     message: str = ""
     delay: float = 0.0
+    # HTTP: answer 200 with this page instead of OTLP (a proxy, a wrong path), storing nothing
+    html: str | None = None
 
 
 OK = Action()
@@ -58,14 +60,24 @@ class Record:
     sizes: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     spans: dict[str, bytes] = field(default_factory=dict)  # span id → the span's bytes
+    # spans this backend always refuses (OTLP partial success): not stored, counted
+    refuse: Callable[[Any], bool] | None = None
+    refused: list[str] = field(default_factory=list)  # span ids refused, once per refusal
 
-    def store(self, req: ExportTraceServiceRequest) -> None:
+    def store(self, req: ExportTraceServiceRequest) -> int:
+        """Keep the request's spans; returns how many were refused."""
+        n = 0
         for rs in req.resource_spans:
             for ss in rs.scope_spans:
                 for sp in ss.spans:
+                    if self.refuse is not None and self.refuse(sp):
+                        self.refused.append(sp.span_id.hex())
+                        n += 1
+                        continue
                     self.span_ids.append(sp.span_id.hex())
                     self.spans[sp.span_id.hex()] = sp.SerializeToString(deterministic=True)
                     self.trace_ids.add(sp.trace_id.hex())
+        return n
 
 
 class GrpcReceiver(Record):
@@ -125,11 +137,11 @@ class _Servicer(trace_service_pb2_grpc.TraceServiceServicer):
                 )
             context.abort(action.grpc_code, action.message or action.grpc_code.name)
         with self.rec.lock:
-            self.rec.store(request)
+            rejected = action.rejected + self.rec.store(request)
         resp = ExportTraceServiceResponse()
-        if action.rejected:
-            resp.partial_success.rejected_spans = action.rejected
-            resp.partial_success.error_message = action.message
+        if rejected:
+            resp.partial_success.rejected_spans = rejected
+            resp.partial_success.error_message = action.message or "refused"
         return resp
 
 
@@ -162,12 +174,16 @@ class HttpReceiver(Record):
                 pass
 
             def _reply(
-                self, code: int, body: bytes = b"", headers: dict[str, str] | None = None
+                self,
+                code: int,
+                body: bytes = b"",
+                headers: dict[str, str] | None = None,
+                content_type: str = "application/x-protobuf",
             ) -> None:
                 self.send_response(code)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
-                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-type", content_type)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -188,6 +204,9 @@ class HttpReceiver(Record):
                     return
                 action = rec.script(n)
                 time.sleep(action.delay)
+                if action.html is not None:
+                    self._reply(200, action.html.encode(), content_type="text/html")
+                    return
                 if action.http_status != 200:
                     hdrs = (
                         {"retry-after": f"{action.retry_after:g}"}
@@ -201,11 +220,11 @@ class HttpReceiver(Record):
                 req = ExportTraceServiceRequest()
                 req.ParseFromString(body)
                 with rec.lock:
-                    rec.store(req)
+                    rejected = action.rejected + rec.store(req)
                 resp = ExportTraceServiceResponse()
-                if action.rejected:
-                    resp.partial_success.rejected_spans = action.rejected
-                    resp.partial_success.error_message = action.message
+                if rejected:
+                    resp.partial_success.rejected_spans = rejected
+                    resp.partial_success.error_message = action.message or "refused"
                 self._reply(200, resp.SerializeToString())
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
@@ -219,3 +238,41 @@ class HttpReceiver(Record):
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
+
+
+class DripReceiver:
+    """A server that accepts connections and answers one byte a second, forever: each
+    read succeeds, so a per-read timeout never fires."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.connections = 0
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\n" * 1000:
+                if self.stopped.wait(1.0):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.sock.close()

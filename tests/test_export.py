@@ -82,7 +82,8 @@ def test_clean_run_delivers_exactly_the_file_output(
 def to_endpoint(tmp_path: Path, rec: Any, protocol: str, clock: FakeClock) -> RunConfig:
     """The samples to a receiver, 7 spans a request, one request at a time, on a fake clock."""
     export = ExportConfig(rec.endpoint, protocol, concurrency=1, max_retry_time=60)
-    dest = OtlpDestination(export, tmp_path / "t.dead-letter.jsonl", clock=clock)
+    dead, rejected = tmp_path / "t.dead-letter.jsonl", tmp_path / "t.rejected.jsonl"
+    dest = OtlpDestination(export, dead, rejected, clock=clock)
     limits = BatchLimits(max_spans=7)
     return RunConfig((str(SAMPLES),), dest, tmp_path / "t.jsonl", limits=limits)
 
@@ -218,19 +219,22 @@ def test_retries_exhausted_go_to_dead_letter_and_replay_delivers(
     assert Counter(up.span_ids) == expected
 
 
-def test_partial_success_is_counted_not_retried(tmp_path: Path, receivers: list[Any]) -> None:
+def test_partial_success_is_counted_not_retried(
+    tmp_path: Path, receivers: list[Any], expected: Counter[str]
+) -> None:
+    """A transient refusal (the spans are accepted when sent again to find them) ends
+    with every span delivered and none counted twice."""
     rec = GrpcReceiver(
         script=lambda n: Action(rejected=2, message="spans too old") if n == 1 else OK
     )
     receivers.append(rec)
     report = tmp_path / "report.json"
     r = run(tmp_path, rec.endpoint, "grpc", "--report", str(report))
-    assert r.exit_code == 3, r.output  # documented: some sessions not delivered
+    assert r.exit_code == 0, r.output
     rep = json.loads(report.read_text())
-    assert rep["spans_rejected_by_backend"] == 2
     assert rep["retries"] == 0 and rep["requests"] == len(rec.times)
-    assert rep["sessions_failed"] >= 1 and rep["sessions_delivered"] + rep["sessions_failed"] == 8
-    assert r.stderr.count("rejected 2 spans") == 1 and "spans too old" in r.stderr
+    assert rep["spans_delivered"] == 72 and rep["sessions_delivered"] == 8
+    assert set(rec.span_ids) == set(expected)
 
 
 def test_partial_success_everywhere_is_said_once_and_bogus_counts_are_bounded(

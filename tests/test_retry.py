@@ -64,9 +64,9 @@ class Chain:
         cfg.setdefault("protocol", "http/protobuf")
         export = ExportConfig(endpoint=endpoint, timeout=5, max_retry_time=max_retry_time, **cfg)
         dead = Path(_chains.enter_context(tempfile.TemporaryDirectory())) / "dead.jsonl"
-        dest = OtlpDestination(export, dead, clock=clock)
+        dest = OtlpDestination(export, dead, dead.with_name("rejected.jsonl"), clock=clock)
         chain = dest.open_chain(threading.Event(), Redactor(()), append=True)
-        self.sender: Sender = _chains.enter_context(chain)[0]
+        self.sender: Sender = _chains.enter_context(chain).sender
 
     def export_batch(self, payload: Payload) -> Outcome:
         return self.sender.send(payload)

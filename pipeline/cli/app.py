@@ -99,13 +99,18 @@ def main() -> None:
     """
 
 
-EXIT_SIGNAL = {signal.SIGINT: ExitCode.SIGINT, signal.SIGTERM: ExitCode.SIGTERM}
+EXIT_SIGNAL = {
+    signal.SIGINT: ExitCode.SIGINT,
+    signal.SIGTERM: ExitCode.SIGTERM,
+    signal.SIGHUP: ExitCode.SIGHUP,
+}
 
 
 @contextlib.contextmanager
 def stopping_on_signals(stop: threading.Event) -> Iterator[list[signal.Signals]]:
-    """First SIGINT/SIGTERM: stop sending, cancel waits, record what was acknowledged and
-    print the summary (exit 130/143). A second one exits at once."""
+    """First SIGINT/SIGTERM/SIGHUP: stop sending, cancel waits, dead-letter what was not
+    delivered, record what was acknowledged and print the summary (exit 130/143/129). A
+    second one exits at once."""
     got: list[signal.Signals] = []
 
     def handler(signum: int, frame: object) -> None:

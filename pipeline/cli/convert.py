@@ -190,7 +190,8 @@ def convert(
     (or credentials refused); 3 some sessions not delivered (the next run resends
     them); 4 nothing to do (no new session); 5 lines rejected under --strict;
     6 another run holds the state; 7 I/O error (disk full, unwritable path);
-    130/143 stopped by SIGINT/SIGTERM (what was acknowledged is recorded).
+    130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (what was acknowledged is recorded,
+    what was not is in the dead letter).
     """
     export = pop_export(flags)
     cfg = resolve_run(environ(), export=export, **flags)
@@ -219,11 +220,17 @@ def _summary(cfg: RunConfig, result: RunResult, quiet: bool) -> None:
     dead = cfg.destination.dead_letter
     if result.stats.spans_dead_lettered and dead is not None:
         advice = (
-            "the next run sends these sessions again; do not also replay it"
+            "the next run sends these sessions again and removes what it delivers from it"
             if cfg.state is not None
             else f"send later with: realtrace replay {dead} ..."
         )
         click.echo(f"dead letter:         {dead} ({advice})")
+    refused = getattr(cfg.destination, "rejected", None)
+    if result.stats.spans_rejected_by_backend and refused is not None:
+        click.echo(
+            f"rejected spans:      {refused} (the backend's message on each; later runs do "
+            f"not send these sessions again: fix them, then realtrace replay {refused} ...)"
+        )
 
 
 def config_lines(cfg: RunConfig) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import shutil
 import threading
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,7 +20,7 @@ from pipeline.plan import FilePlan, Selector
 from pipeline.progress import Progress
 from pipeline.read.files import Reject
 from pipeline.report import RunStats, write_rejects
-from pipeline.send.deliver import Delivery
+from pipeline.send.deliver import Delivery, Status
 from pipeline.state.store import StateStore
 
 log = logging.getLogger("realtrace")
@@ -41,7 +40,7 @@ class Run:
     only: frozenset[str] | None = None  # --sessions-from
     rejects: list[Reject] = field(default_factory=list)
     file_sessions: dict[int, list[str]] = field(default_factory=dict)
-    outcome: dict[str, bool] = field(default_factory=dict)  # session key → delivered
+    outcome: dict[str, Status] = field(default_factory=dict)  # session key → how it ended
     selector: Selector | None = None
 
     @property
@@ -64,35 +63,20 @@ class Run:
             skip_changed=cfg.skip_changed,
             hash_sessions=state is not None,
         )
-        self._clear_dead_letter()
         self.progress.set_phase("converting and sending", total=len(keys))
         return self.selector
 
     def session_done(
-        self, key: str, content_hash: str, ok: bool, spans: int, start_ns: int
+        self, key: str, content_hash: str, status: Status, spans: int, start_ns: int
     ) -> None:
         """A session's delivery settled: remember it, and queue it for the state."""
-        self.outcome[key] = ok
+        self.outcome[key] = status
         if self.state is not None:
-            self.state.record_session(key, content_hash, ok, spans, start_ns)
+            self.state.record_session(key, content_hash, status, spans, start_ns)
 
     def delivered(self, delivery: Delivery) -> None:
         """Fold what a delivery did into the run's counts."""
         self.stats.absorb(delivery)
-
-    def _clear_dead_letter(self) -> None:
-        """With a state, failed sessions are not recorded as delivered: this run sends them
-        again, so the previous dead letter is obsolete (replaying it too would duplicate)."""
-        if self.state is None:
-            return
-        for p in self.cfg.destination.dead_letter_paths:
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-            else:
-                continue
-            log.info("cleared %s: its sessions are sent again by this run", p)
 
 
 class Engine(Protocol):

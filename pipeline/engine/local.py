@@ -32,7 +32,7 @@ from pipeline.read.files import Reject
 from pipeline.read.load import LoadResult, load_file
 from pipeline.read.raw import estimated_events
 from pipeline.report import RunStats
-from pipeline.send.deliver import send_run
+from pipeline.send.deliver import Status, send_run
 
 R = TypeVar("R")
 
@@ -215,9 +215,9 @@ class LocalEngine:
             sessions = _converted(run, store, selector, workers)
             tracked, state = cfg.destination.tracked_file, run.state
 
-            def on_session(sess: SessionSpans, ok: bool) -> None:
+            def on_session(sess: SessionSpans, status: Status) -> None:
                 key = sess.session_key
-                run.session_done(key, sess.content_hash, ok, sess.span_count, sess.start_ns)
+                run.session_done(key, sess.content_hash, status, sess.span_count, sess.start_ns)
 
             def on_batch(delivered: int, clean: bool) -> None:
                 run.progress.delivered(delivered)

@@ -30,7 +30,7 @@ from pipeline.engine.local import load_keyed
 from pipeline.errors import ConfigError
 from pipeline.plan import Selector
 from pipeline.read.files import Reject
-from pipeline.send.deliver import Delivery, send_run
+from pipeline.send.deliver import Delivery, Status, send_run
 
 log = logging.getLogger("realtrace")
 
@@ -166,7 +166,7 @@ def deliver_sessions(table: Any, job: Job) -> Any:
 
     rows = table.to_pylist()
     todo = [_session(r, list(r["spans"])) for r in rows if r["skipped"] is None and not r["failed"]]
-    done: dict[str, bool] = {}
+    done: dict[str, Status] = {}
     delivery = Delivery()
     if todo:
         cfg = job.cfg
@@ -179,11 +179,11 @@ def deliver_sessions(table: Any, job: Job) -> Any:
             cfg.service_name,
             threading.Event(),
             append=True,
-            on_session=lambda s, ok: done.__setitem__(s.session_key, ok),
+            on_session=lambda s, status: done.__setitem__(s.session_key, status),
         )
     out = []
     for i, r in enumerate(rows):
-        r = dict(r, spans=len(r["spans"]), delivered=done.get(r["session_key"], False))
+        r = dict(r, spans=len(r["spans"]), status=done.get(r["session_key"], "failed"))
         # the task's delivery counts travel on its first row
         r["send"] = orjson.dumps(asdict(delivery) if i == 0 else {}).decode()
         out.append(r)
@@ -344,9 +344,9 @@ def _record(run: Run, row: dict[str, Any]) -> None:
     st.fold(sess)
     if sess.skipped is not None or sess.failed:
         return
-    ok = bool(row["delivered"])
+    status: Status = row["status"]
     run.progress.converted(sess.span_count)
-    run.progress.delivered(sess.span_count if ok else 0)
-    run.session_done(sess.session_key, sess.content_hash, ok, sess.span_count, sess.start_ns)
+    run.progress.delivered(sess.span_count if status == "delivered" else 0)
+    run.session_done(sess.session_key, sess.content_hash, status, sess.span_count, sess.start_ns)
     if run.state is not None and st.sessions % 256 == 0:
         run.state.flush()

@@ -56,6 +56,8 @@ class Outcome:
     delivered: int = 0
     rejected: int = 0  # refused by the backend in an OTLP partial success
     rejected_message: str = ""
+    # the refused spans themselves, where `IsolateSender` could tell them apart
+    rejected_spans: list[bytes] = field(default_factory=list)
     failed: list[bytes] = field(default_factory=list)
     dead_lettered: int = 0
     requests: int = 0
@@ -71,6 +73,7 @@ class Outcome:
         self.delivered += other.delivered
         self.rejected += other.rejected
         self.rejected_message = self.rejected_message or other.rejected_message
+        self.rejected_spans += other.rejected_spans
         self.failed += other.failed
         self.dead_lettered += other.dead_lettered
         self.requests += other.requests
@@ -101,6 +104,17 @@ class Outcome:
 
 class Sender(Protocol):
     def send(self, payload: Payload) -> Outcome: ...
+
+
+@dataclass(slots=True)
+class Chain:
+    """A destination's senders: `sender` for a run's payloads, `concurrency` of them at
+    once, and `unsent` for what a run stopping early still holds (never the wire: the
+    dead letter, or the file)."""
+
+    sender: Sender
+    concurrency: int
+    unsent: Sender
 
 
 class Transport(Protocol):
@@ -170,6 +184,48 @@ class SplitSender:
         return total
 
 
+class IsolateSender:
+    """Find the spans a backend refused: OTLP partial success gives only their number, so a
+    payload with refusals is halved and each half sent again until every refused span is
+    alone (the accepted ones are sent again too: span ids are the same, backends replace).
+
+    Bounded by `budget` extra requests for the whole run: past it, the spans still mixed
+    with refused ones all count as refused, so that nothing refused passes as delivered.
+    """
+
+    def __init__(self, next_: Sender, budget: int = 256) -> None:
+        self.next = next_
+        self.budget = budget
+        self._lock = threading.Lock()
+
+    def _spend(self) -> bool:
+        with self._lock:
+            if self.budget <= 0:
+                return False
+            self.budget -= 2
+            return True
+
+    def send(self, payload: Payload) -> Outcome:
+        out = self.next.send(payload)
+        if not out.rejected or out.error is not None:
+            return out
+        return self._isolate(payload, out)
+
+    def _isolate(self, payload: Payload, out: Outcome) -> Outcome:
+        if len(payload.spans) == 1 or out.rejected >= len(payload.spans) or not self._spend():
+            out.rejected_spans = list(payload.spans)  # all of them (or cannot tell)
+            out.rejected, out.delivered = len(payload.spans), 0
+            return out
+        total = Outcome(requests=out.requests, retries=out.retries)
+        total.rejected_message = out.rejected_message
+        for half in payload.halves():
+            part = self.next.send(half)
+            if part.rejected and part.error is None:
+                part = self._isolate(half, part)
+            total.add(part)
+        return total
+
+
 class DeadLetterSender:
     """What failed for good goes to an OTLP JSON lines file, replayable as it is."""
 
@@ -180,12 +236,51 @@ class DeadLetterSender:
 
     def send(self, payload: Payload) -> Outcome:
         out = self.next.send(payload)
-        if out.failed and not out.interrupted:
+        if out.failed:
             request = build_request(spans_from_bytes(out.failed), payload.resource)
             with self._lock:
                 self.file.write(request)
             out.dead_lettered = len(out.failed)
         return out
+
+
+class RejectedSender:
+    """Spans the backend refused go to a file of their own (OTLP JSON lines, replayable),
+    each request with the backend's message on its resource (`realtrace.rejected_because`):
+    retrying them as they are would be refused again."""
+
+    def __init__(self, next_: Sender, file: JsonLinesFile) -> None:
+        self.next = next_
+        self.file = file
+        self._lock = threading.Lock()
+
+    def send(self, payload: Payload) -> Outcome:
+        out = self.next.send(payload)
+        if out.rejected_spans:
+            resource = type(payload.resource)()
+            resource.CopyFrom(payload.resource)
+            kv = resource.attributes.add()
+            kv.key = REJECTED_BECAUSE
+            kv.value.string_value = out.rejected_message or "no message"
+            request = build_request(spans_from_bytes(out.rejected_spans), resource)
+            with self._lock:
+                self.file.write(request)
+        return out
+
+
+REJECTED_BECAUSE = "realtrace.rejected_because"  # resource attribute of the rejected-spans file
+
+
+class UnsentSender:
+    """What a run stopping early (a signal, credentials refused) had converted but not sent:
+    straight to the dead letter, never on the wire, so that every span not delivered is
+    in the dead letter."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def send(self, payload: Payload) -> Outcome:
+        return Outcome.failure(payload, Interrupted(self.reason))
 
 
 class FileSender:

@@ -1,10 +1,12 @@
-"""Deliver: drive batches through any sender chain and account for every session.
+"""Deliver: drive batches through a destination's sender chain and account for every session.
 
-A session counts as delivered only when every one of its spans was acknowledged
-(file written, or the backend answered); a session with any span that failed
-after retries (to the dead letter) or that the backend rejected is not delivered,
-and the next run with a state sends it again. One function for `convert` and
-`replay`, the file and the network.
+A session ends in one of three states. `delivered`: every span acknowledged (file
+written, or the backend answered). `rejected`: the backend refused some of its spans
+(OTLP partial success); they are in the rejected-spans file, and later runs do not send
+the session again (retrying as it is would be refused again). `failed`: a span failed
+after retries, or was never sent because the run stopped early; every such span is in
+the dead letter, and the next run with a state sends the session again. One function
+for `convert` and `replay`, the file and the network.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Literal
 
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
@@ -21,11 +24,12 @@ from pipeline.core.encode import resource, spans_from_bytes
 from pipeline.core.model import SessionSpans
 from pipeline.redact import Redactor
 from pipeline.send.batch import Batch, make_batches
-from pipeline.send.chain import Outcome, Payload, Sender
+from pipeline.send.chain import Chain, Outcome, Payload, Sender
 from pipeline.send.destination import Destination
 from pipeline.send.settings import BatchLimits
 
-SessionDone = Callable[[SessionSpans, bool], None]
+Status = Literal["delivered", "rejected", "failed"]
+SessionDone = Callable[[SessionSpans, Status], None]
 
 
 @dataclass(slots=True)
@@ -33,6 +37,7 @@ class _Pending:
     session: SessionSpans
     remaining: int
     failed: bool = False
+    rejected: bool = False
 
 
 class Ledger:
@@ -42,8 +47,7 @@ class Ledger:
         self.open: dict[str, _Pending] = {}
         self.by_trace: dict[bytes, str] = {}
         self.on_done = on_done
-        self.delivered = 0
-        self.failed = 0
+        self.counts: dict[Status, int] = {"delivered": 0, "rejected": 0, "failed": 0}
 
     def track(self, sessions: Iterable[SessionSpans]) -> Iterator[SessionSpans]:
         for s in sessions:
@@ -51,31 +55,34 @@ class Ledger:
             self.by_trace[s.trace_id] = s.session_key
             yield s
 
+    def _keys(self, spans: list[bytes]) -> set[str | None]:
+        return (
+            {self.by_trace.get(sp.trace_id) for sp in spans_from_bytes(spans)} if spans else set()
+        )
+
     def settle(self, batch: Batch, outcome: Outcome) -> None:
-        failed_keys = {self.by_trace.get(sp.trace_id) for sp in spans_from_bytes(outcome.failed)}
-        if outcome.rejected:
-            # OTLP partial success does not say which spans: none of the batch's sessions
-            # can be called delivered (the next run sends them again).
-            failed_keys = set(batch.sessions)
+        failed_keys = self._keys(outcome.failed)
+        rejected_keys = self._keys(outcome.rejected_spans)
+        if outcome.rejected and not outcome.rejected_spans:
+            rejected_keys = set(batch.sessions)  # refused, not told apart: all of them
         for key, n in batch.sessions.items():
             p = self.open[key]
             p.remaining -= n
             p.failed = p.failed or key in failed_keys
+            p.rejected = p.rejected or key in rejected_keys
             if p.remaining == 0:
                 self._finish(key, p)
 
     def _finish(self, key: str, p: _Pending) -> None:
         del self.open[key]
         self.by_trace.pop(p.session.trace_id, None)
-        if p.failed:
-            self.failed += 1
-        else:
-            self.delivered += 1
+        status: Status = "failed" if p.failed else "rejected" if p.rejected else "delivered"
+        self.counts[status] += 1
         if self.on_done is not None:
-            self.on_done(p.session, not p.failed)
+            self.on_done(p.session, status)
 
     def abandon(self) -> None:
-        """Sessions still open when a run stops early: not delivered (the next run sends them)."""
+        """Sessions still open at the end (none, unless a sender broke its contract)."""
         for key, p in list(self.open.items()):
             p.failed = True
             self._finish(key, p)
@@ -87,6 +94,7 @@ class Delivery:
     the fields share their names)."""
 
     sessions_delivered: int = 0
+    sessions_rejected: int = 0
     sessions_failed: int = 0
     spans_delivered: int = 0
     spans_rejected_by_backend: int = 0
@@ -132,81 +140,89 @@ def _timed(sender: Sender, payload: Payload) -> tuple[Outcome, float]:
     return out, time.perf_counter() - t0
 
 
-def _until(sessions: Iterable[SessionSpans], stop: threading.Event) -> Iterator[SessionSpans]:
-    """Sessions until a stop is asked for (conversion stops with them)."""
-    for sess in sessions:
-        if stop.is_set():
+def _until(sessions: Iterable[SessionSpans], halt: threading.Event) -> Iterator[SessionSpans]:
+    """Sessions until the run halts: the halt is looked at before the next session is
+    pulled (converted), so that none is converted and then dropped."""
+    it = iter(sessions)
+    while not halt.is_set():
+        sess = next(it, None)
+        if sess is None:
             return
         yield sess
 
 
 def deliver(
     sessions: Iterable[SessionSpans],
-    sender: Sender,
+    chain: Chain,
     *,
     resource: Resource,
     limits: BatchLimits,
-    concurrency: int = 1,
     redactor: Redactor | None = None,
     on_session: SessionDone | None = None,
     on_batch: Callable[[int, bool], None] | None = None,
     stop: threading.Event | None = None,
 ) -> Delivery:
-    """Send every session through `sender`, `concurrency` batches at a time; count it all.
+    """Send every session through `chain`, `chain.concurrency` batches at a time; count it all.
 
-    `on_session(session, delivered)` fires once per session when its last span is
-    settled; `on_batch(spans_delivered, clean)` after each batch (state flush, progress),
-    where `clean` says no session is half sent (a file may be cut back to there).
-    Returns what was delivered, failed and retried, with the error messages (redacted).
+    `on_session(session, status)` fires once per session when its last span is settled;
+    `on_batch(spans_delivered, clean)` after each batch (state flush, progress), where
+    `clean` says no session is half sent (a file may be cut back to there). A stop, or
+    credentials refused, halts conversion; what was converted and not yet sent goes to
+    `chain.unsent` (the dead letter), never on the wire. Returns what was delivered,
+    rejected, failed and retried, with the error messages (redacted).
     """
     stop = stop or threading.Event()
+    halt = threading.Event()
     ledger = Ledger(on_session)
     run = _Run(ledger, redactor or Redactor(()))
-    batches = make_batches(
-        ledger.track(_until(sessions, stop)),
-        limits.max_spans,
-        limits.max_bytes,
-    )
+    batches = make_batches(ledger.track(_until(sessions, halt)), limits.max_spans, limits.max_bytes)
 
     def settle(batch: Batch, result: tuple[Outcome, float]) -> None:
         run.settle(batch, *result)
         if on_batch is not None:
             on_batch(result[0].delivered, not ledger.open)
 
+    concurrency = chain.concurrency
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="realtrace-send") as pool:
         pending: dict[Future[tuple[Outcome, float]], Batch] = {}
         for batch in batches:
             if run.auth_failed or stop.is_set():
-                break
+                halt.set()  # the batcher flushes what it holds, and no session is converted
+                settle(batch, _timed(chain.unsent, Payload(resource, batch.spans)))
+                continue
             if concurrency == 1:  # in order, in this thread: a file is written as batches come
-                settle(batch, _timed(sender, Payload(resource, batch.spans)))
+                settle(batch, _timed(chain.sender, Payload(resource, batch.spans)))
                 continue
             while len(pending) >= concurrency:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
                     settle(pending.pop(f), f.result())
-            pending[pool.submit(_timed, sender, Payload(resource, batch.spans))] = batch
+            pending[pool.submit(_timed, chain.sender, Payload(resource, batch.spans))] = batch
         for f in list(pending):
             settle(pending.pop(f), f.result())
-    ledger.abandon()  # stopped, or credentials refused: the rest is not delivered
+    ledger.abandon()
     return _closing(run)
 
 
 def _closing(run: _Run) -> Delivery:
     stats = run.counts
-    stats.sessions_delivered += run.ledger.delivered
-    stats.sessions_failed += run.ledger.failed
+    stats.sessions_delivered += run.ledger.counts["delivered"]
+    stats.sessions_rejected += run.ledger.counts["rejected"]
+    stats.sessions_failed += run.ledger.counts["failed"]
     errors = run.errors
     if run.auth_failed:
         # Credentials were refused: stop instead of failing every remaining batch.
         stats.credentials_refused = True
         errors.append(
-            "run stopped early: the endpoint refused the credentials; later sessions were not attempted"
+            "run stopped early: the endpoint refused the credentials; what was converted and "
+            "not sent is in the dead letter, later sessions were not attempted"
         )
     if run.rejected_message:
         errors.append(
-            f"the backend rejected {stats.spans_rejected_by_backend} spans (OTLP partial success; "
-            f"first message: {run.rejected_message}); their sessions count as not delivered"
+            f"the backend rejected {stats.spans_rejected_by_backend} spans of "
+            f"{stats.sessions_rejected} sessions (OTLP partial success; first message: "
+            f"{run.rejected_message}); they are in the rejected-spans file, and later runs "
+            "do not send those sessions again (replay the file once the cause is fixed)"
         )
     stats.errors = errors
     return stats
@@ -226,13 +242,12 @@ def send_run(
     """A run's sessions through the chain of `dest`, with the run's resource, limits and
     secrets: what the local engine and each Ray delivery task do alike."""
     redactor = Redactor(dest.secrets)
-    with dest.open_chain(stop, redactor, append) as (sender, concurrency):
+    with dest.open_chain(stop, redactor, append) as chain:
         return deliver(
             sessions,
-            sender,
+            chain,
             resource=resource(service_name),
             limits=limits,
-            concurrency=concurrency,
             redactor=redactor,
             on_session=on_session,
             on_batch=on_batch,

@@ -23,17 +23,18 @@ from pipeline.core.encode import span_bytes, span_json
 from pipeline.errors import ConfigError
 from pipeline.redact import Redactor
 from pipeline.send.chain import (
+    Chain,
     DeadLetterSender,
     FileSender,
-    Sender,
+    IsolateSender,
+    RejectedSender,
     SplitSender,
     TransportSender,
+    UnsentSender,
 )
 from pipeline.send.retry import SYSTEM_CLOCK, Clock, RetrySender
 from pipeline.send.settings import ExportConfig, redact_url
 from pipeline.send.sinks import JsonLinesFile
-
-Chain = Iterator[tuple[Sender, int]]  # a sender chain and how many sends it takes at once
 
 
 def parts_of(path: Path) -> Path:
@@ -105,11 +106,14 @@ class FileDestination:
             raise ConfigError(f"--output {self.output} is a directory: name a file inside it")
 
     @contextlib.contextmanager
-    def open_chain(self, stop: threading.Event, redactor: Redactor, append: bool) -> Chain:
+    def open_chain(
+        self, stop: threading.Event, redactor: Redactor, append: bool
+    ) -> Iterator[Chain]:
         """`append`: add to the file (a state tracks what it holds) instead of replacing it."""
         with JsonLinesFile(self.output, append=append) as out:
             out.touch()
-            yield FileSender(out), 1
+            sender = FileSender(out)
+            yield Chain(sender, 1, sender)  # stopping early, the file still takes what is held
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,7 @@ class OtlpDestination:
 
     export: ExportConfig
     dead_letter_file: Path
+    rejected_file: Path  # spans the backend refused (OTLP partial success), with its message
     partitioned: bool = False
     clock: Clock = field(default=SYSTEM_CLOCK, compare=False)  # a test's fake time for waits
 
@@ -156,8 +161,13 @@ class OtlpDestination:
         return (self.dead_letter_file, parts_of(self.dead_letter_file))
 
     @property
+    def rejected(self) -> Path:
+        """Where refused spans are: the file, or the directory of its parts."""
+        return parts_of(self.rejected_file) if self.partitioned else self.rejected_file
+
+    @property
     def side_files(self) -> tuple[Path, ...]:
-        return self.dead_letter_paths
+        return (*self.dead_letter_paths, self.rejected_file, parts_of(self.rejected_file))
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -176,24 +186,34 @@ class OtlpDestination:
         if not self.partitioned:
             return self
         part = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
-        return OtlpDestination(self.export, self.dead_letter / part, clock=self.clock)
+        return OtlpDestination(
+            self.export, self.dead_letter / part, self.rejected / part, clock=self.clock
+        )
 
     def validate(self) -> None:
         self.export.validate()
 
     @contextlib.contextmanager
-    def open_chain(self, stop: threading.Event, redactor: Redactor, append: bool) -> Chain:
+    def open_chain(
+        self, stop: threading.Event, redactor: Redactor, append: bool
+    ) -> Iterator[Chain]:
+        """rejected → dead letter → isolate → split → retry → transport; the dead letter
+        and the rejected file are created only when something goes there."""
         from pipeline.send.transport import make_transport  # gRPC and requests: network runs only
 
         transport = make_transport(self.export, redactor, stop)
         dead = JsonLinesFile(self.dead_letter_file, append=True)
+        refused = JsonLinesFile(self.rejected_file, append=True)
         budget = self.export.max_retry_time
         retry = RetrySender(TransportSender(transport), budget, clock=self.clock, stop=stop)
+        sender = RejectedSender(DeadLetterSender(IsolateSender(SplitSender(retry)), dead), refused)
+        unsent = DeadLetterSender(UnsentSender("not sent: the run stopped early"), dead)
         try:
-            yield DeadLetterSender(SplitSender(retry), dead), self.export.concurrency
+            yield Chain(sender, self.export.concurrency, unsent)
         finally:
             transport.close()
             dead.close()
+            refused.close()
 
 
 Destination = FileDestination | OtlpDestination

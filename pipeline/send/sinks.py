@@ -132,3 +132,31 @@ def read_requests(path: Path) -> Iterator[tuple[int, ExportTraceServiceRequest]]
                     f"{path} line {n} is {kind}: replay reads the OTLP JSON lines realtrace writes "
                     "(its output or dead-letter file)"
                 ) from None
+
+
+def drop_traces(path: Path, traces: set[bytes]) -> tuple[int, int]:
+    """Remove the spans of `traces` from an OTLP/JSON lines file (a dead letter whose
+    sessions were delivered since): rewritten whole beside it and renamed over it, removed
+    when nothing is left. Returns (spans dropped, spans kept); the file is left as it was
+    when none is dropped."""
+    dropped = kept = 0
+    tmp = path.with_name(path.name + ".tmp")
+    with JsonLinesFile(tmp) as out:
+        for _, request in read_requests(path):
+            for rs in request.resource_spans:
+                for ss in rs.scope_spans:
+                    spans = [sp for sp in ss.spans if sp.trace_id not in traces]
+                    dropped += len(ss.spans) - len(spans)
+                    kept += len(spans)
+                    del ss.spans[:]
+                    ss.spans.extend(spans)
+            if any(ss.spans for rs in request.resource_spans for ss in rs.scope_spans):
+                out.write(request)
+    if not dropped:
+        tmp.unlink(missing_ok=True)
+    elif kept:
+        tmp.replace(path)
+    else:
+        tmp.unlink(missing_ok=True)
+        path.unlink()
+    return dropped, kept

@@ -129,20 +129,21 @@ class StateStore:
     # -- sessions ------------------------------------------------------------------
 
     def delivered_hashes(self, keys: Iterable[str]) -> dict[str, str]:
-        """content hash of each key already delivered to this destination."""
+        """Content hash of each key settled at this destination: delivered, or rejected by
+        the backend (sending it again as it is would be refused again)."""
         out: dict[str, str] = {}
         keys = list(keys)
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             rows = self.db.execute(
-                f"SELECT session_key, content_hash FROM sessions WHERE destination=? AND status='delivered' AND session_key IN ({','.join('?' * len(chunk))})",
+                f"SELECT session_key, content_hash FROM sessions WHERE destination=? AND status IN ('delivered', 'rejected') AND session_key IN ({','.join('?' * len(chunk))})",
                 [self.destination, *chunk],
             )
             out.update(dict(rows.fetchall()))
         return out
 
     def record_session(
-        self, key: str, content_hash: str, delivered: bool, spans: int, start_ns: int
+        self, key: str, content_hash: str, status: str, spans: int, start_ns: int
     ) -> None:
         """Queued; written by `flush` (called once per acknowledged batch)."""
         self._pending.append(
@@ -150,7 +151,7 @@ class StateStore:
                 key,
                 self.destination,
                 content_hash,
-                "delivered" if delivered else "failed",
+                status,  # delivered, rejected or failed
                 spans,
                 start_ns,
                 time.time(),

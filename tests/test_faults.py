@@ -1,0 +1,253 @@
+"""Nothing lost, nothing stuck: the invariants a nightly run keeps against real faults.
+
+Every span not delivered is in the dead letter; a dead letter loses only what was
+delivered since; spans a backend always refuses are told apart, kept with its message
+and not sent again; every wait has a deadline; what cannot be read is a reject.
+Real loopback receivers (tests/receivers.py), real files, real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import ROOT, SAMPLES, read_spans
+from receivers import Action, DripReceiver, GrpcReceiver, HttpReceiver
+
+from pipeline.cli import main
+
+DAY1 = ("voice_ga.jsonl", "barge_in_beta.jsonl", "errors_ga.jsonl")
+DAY2 = ("webrtc_ga.jsonl", "cut_off_beta.jsonl")
+
+
+@pytest.fixture
+def days(tmp_path: Path) -> tuple[Path, Path]:
+    """Two nights of logs: three sessions, then two others."""
+    out = []
+    for name, files in (("day1", DAY1), ("day2", DAY2)):
+        d = tmp_path / name
+        d.mkdir()
+        for f in files:
+            (d / f).write_bytes((SAMPLES / "2025-11-24" / f).read_bytes())
+        out.append(d)
+    return out[0], out[1]
+
+
+@pytest.fixture
+def stop_later() -> Iterator[list[Any]]:
+    made: list[Any] = []
+    yield made
+    for r in made:
+        r.stop()
+
+
+def convert(tmp: Path, inputs: Path, endpoint: str, *extra: str) -> Result:
+    args = ["convert", "-i", str(inputs), "-o", str(tmp / "out" / "t.jsonl"), "-q"]
+    args += ["--endpoint", endpoint, "--protocol", "http/protobuf", "--max-batch-spans", "5"]
+    args += ["--report", str(tmp / "report.json"), *extra]
+    return CliRunner().invoke(main, args, env={"BRAINTRUST_API_KEY": ""})
+
+
+def ids(path: Path) -> set[str]:
+    return {s["spanId"] for s in read_spans(path)} if path.exists() else set()
+
+
+def test_a_dead_letter_survives_a_night_over_other_logs_and_leaves_when_delivered(
+    tmp_path: Path, days: tuple[Path, Path], stop_later: list[Any]
+) -> None:
+    day1, day2 = days
+    dead = tmp_path / "out" / "t.dead-letter.jsonl"
+    down = HttpReceiver(script=lambda n: Action(http_status=400, message="bad"))
+    stop_later.append(down)
+    night1 = convert(tmp_path, day1, down.endpoint)
+    assert night1.exit_code == 3
+    undelivered = ids(dead)
+    assert len(undelivered) > 20
+    up = HttpReceiver()
+    stop_later.append(up)
+    night2 = convert(tmp_path, day2, up.endpoint)  # other logs: day 1's sessions not sent
+    assert night2.exit_code == 0, night2.output
+    assert ids(dead) == undelivered  # still there, whole
+    night3 = convert(tmp_path, day1, up.endpoint)  # the failed sessions, sent again
+    assert night3.exit_code == 0, night3.output
+    assert undelivered <= set(up.span_ids)
+    assert not dead.exists()  # everything in it was delivered: gone
+
+
+def test_a_stop_leaves_every_span_not_delivered_in_the_dead_letter(
+    tmp_path: Path, stop_later: list[Any]
+) -> None:
+    """Credentials refused after some batches, no state: what was converted and not
+    delivered is in the dead letter, none of it twice, none of it delivered."""
+    rec = HttpReceiver(script=lambda n: Action(http_status=401) if n > 3 else Action())
+    stop_later.append(rec)
+    r = convert(tmp_path, SAMPLES, rec.endpoint, "--no-state", "--concurrency", "1")
+    assert r.exit_code == 2, r.output
+    rep = json.loads((tmp_path / "report.json").read_text())
+    dead = [s["spanId"] for s in read_spans(tmp_path / "out" / "t.dead-letter.jsonl")]
+    assert len(dead) == len(set(dead)) == rep["spans_dead_lettered"]
+    assert rep["spans_delivered"] + rep["spans_dead_lettered"] == rep["spans"]
+    assert not set(dead) & set(rec.span_ids)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_spans_a_backend_refuses_are_found_kept_and_not_sent_every_night(
+    tmp_path: Path, stop_later: list[Any], protocol: str
+) -> None:
+    def refuse(span: Any) -> bool:
+        return span.name.startswith("execute_tool")  # this backend never takes tool spans
+
+    rec: Any = (GrpcReceiver if protocol == "grpc" else HttpReceiver)()
+    rec.refuse = refuse
+    stop_later.append(rec)
+    args = ["--protocol", protocol, "--max-batch-spans", "20"]
+    first = convert(tmp_path, SAMPLES, rec.endpoint, *args)
+    assert first.exit_code == 3, first.output
+    rep = json.loads((tmp_path / "report.json").read_text())
+    rejected_file = tmp_path / "out" / "t.rejected.jsonl"
+    refused = read_spans(rejected_file)
+    assert {s["spanId"] for s in refused} == set(rec.refused)  # exactly those, found
+    assert all(s["name"].startswith("execute_tool") for s in refused)
+    sessions = {s["traceId"] for s in refused}
+    assert rep["spans_rejected_by_backend"] == len(refused) == 3 and len(sessions) == 2
+    assert rep["sessions_rejected"] == 2 and rep["sessions_delivered"] == 6
+    assert "refused" in rejected_file.read_text()  # the backend's message, on the resource
+    received = len(rec.span_ids)
+    second = convert(tmp_path, SAMPLES, rec.endpoint, *args)
+    assert second.exit_code == 4, second.output  # nothing new: the refused session stays put
+    assert len(rec.span_ids) == received
+    # replay is the way to send them again; its own refusals go to its own file
+    again = CliRunner().invoke(
+        main, ["replay", str(rejected_file), "--endpoint", rec.endpoint, "--protocol", protocol]
+    )
+    assert again.exit_code == 3, again.output
+    assert ids(tmp_path / "out" / "t.rejected.rejected.jsonl") == {s["spanId"] for s in refused}
+
+
+def test_a_dripping_server_ends_at_the_deadline_and_nothing_is_lost(
+    tmp_path: Path, stop_later: list[Any]
+) -> None:
+    drip = DripReceiver()
+    stop_later.append(drip)
+    t0 = time.monotonic()
+    r = convert(
+        tmp_path, SAMPLES, drip.endpoint, "--timeout", "1", "--max-retry-time", "2", "--no-state"
+    )
+    took = time.monotonic() - t0
+    assert r.exit_code == 3, r.output
+    assert took < 15, took
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["spans_dead_lettered"] == rep["spans"] == 72
+    assert "no complete answer within 1 s" in r.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_a_server_drips_stops_within_two_seconds(
+    tmp_path: Path, stop_later: list[Any], sig: signal.Signals
+) -> None:
+    drip = DripReceiver()
+    stop_later.append(drip)
+    report = tmp_path / "r.json"
+    argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(SAMPLES)]
+    argv += ["-o", str(tmp_path / "t.jsonl"), "--endpoint", drip.endpoint, "--no-state"]
+    argv += ["--protocol", "http/protobuf", "--report", str(report)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not drip.connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # the request is under way, dripping
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert took < 2, took
+    assert proc.returncode == 128 + sig, err
+    rep = json.loads(report.read_text())  # the report is written
+    assert rep["spans_dead_lettered"] == rep["spans"] - rep["spans_delivered"]
+
+
+def test_an_html_page_with_200_is_not_a_delivery(tmp_path: Path, stop_later: list[Any]) -> None:
+    page = "<html><body>Welcome to nginx!</body></html>"
+    rec = HttpReceiver(script=lambda n: Action(html=page))
+    stop_later.append(rec)
+    r = convert(tmp_path, SAMPLES, rec.endpoint)
+    assert r.exit_code == 3, r.output
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["spans_delivered"] == 0 and rep["sessions_delivered"] == 0
+    assert "text/html, not an OTLP response" in r.output and "Welcome to nginx" in r.output
+
+
+def test_listing_ends_on_symlink_cycles_and_skips_fifos(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_bytes((SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_bytes())
+    (logs / "loop1").symlink_to(".")
+    (logs / "loop2").symlink_to(".")
+    (logs / "sub").mkdir()
+    (logs / "sub" / "up").symlink_to("..")
+    os.mkfifo(logs / "x.jsonl")
+    out = tmp_path / "t.jsonl"
+    t0 = time.monotonic()
+    r = CliRunner().invoke(main, ["convert", "-i", str(logs), "-o", str(out), "--no-state"])
+    assert time.monotonic() - t0 < 10
+    assert r.exit_code == 0, r.output
+    assert "1 converted" in r.output  # a.jsonl once, however many ways lead to it
+    rejects = (tmp_path / "t.rejects.jsonl").read_text()
+    assert "x.jsonl" in rejects and "not a regular file" in rejects
+    r = CliRunner().invoke(main, ["convert", "-i", str(logs / "x.jsonl"), "-o", str(out)])
+    assert r.exit_code == 2 and "not a regular file" in r.output  # the FIFO alone: nothing
+
+
+def test_timestamps_beyond_what_otlp_carries_are_rejects(tmp_path: Path) -> None:
+    event = {"type": "session.created", "session": {"id": "s"}}
+    lines = [
+        {"timestamp": ts, "session_id": "s", "event": event}
+        for ts in ("9999-12-31T00:00:00Z", "0001-01-01T00:00:00Z", "2600-01-01T00:00:00Z")
+    ]
+    lines += [{"timestamp": n, "session_id": "s", "event": event} for n in (99999999999, -5)]
+    lines.append({"timestamp": "2025-11-24T16:00:00Z", "session_id": "ok", "event": event})
+    log = tmp_path / "t.jsonl"
+    log.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "o.jsonl"
+    r = CliRunner().invoke(main, ["convert", "-i", str(log), "-o", str(out), "--no-state"])
+    assert r.exit_code == 0, r.output
+    rejects = [json.loads(x) for x in (tmp_path / "o.rejects.jsonl").read_text().splitlines()]
+    assert [x["line"] for x in rejects] == [1, 2, 3, 4, 5]
+    assert all(x["reason"].startswith("timestamp out of range") for x in rejects)
+    (span,) = read_spans(out)
+    assert int(span["startTimeUnixNano"]) == 1_764_000_000 * 10**9
+
+
+def test_the_run_never_reads_its_own_output(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_bytes((SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_bytes())
+    for _ in range(3):  # output, rejects, report and state all beside the logs
+        r = CliRunner().invoke(
+            main,
+            [
+                "convert",
+                "-i",
+                str(logs),
+                "-o",
+                str(logs / "t.jsonl"),
+                "--full",
+                "--report",
+                str(logs / "r.json"),
+            ],
+        )
+        assert r.exit_code == 0, r.output
+        assert "files read:          1 " in r.output
+    assert (logs / "t.rejects.jsonl").read_text() == ""
