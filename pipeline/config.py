@@ -15,6 +15,8 @@ from pipeline.core.attributes import MappingOptions
 from pipeline.errors import ConfigError
 from pipeline.read.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_MEMORY_BUDGET
 from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS
+from pipeline.read.load import ReadOptions
+from pipeline.read.raw import MAX_LINE_BYTES
 from pipeline.send.destination import Destination, FileDestination, OtlpDestination
 from pipeline.send.settings import BatchLimits
 
@@ -31,6 +33,7 @@ class RunConfig:
     output: Path = DEFAULT_OUTPUT  # the output file, and the base name of the run's other files
     rejects: Path | None = None
     timestamp_fields: tuple[str, ...] = DEFAULT_TIMESTAMP_FIELDS
+    max_line_bytes: int = MAX_LINE_BYTES  # longer lines are rejected unread
     mapping: MappingOptions = field(default_factory=MappingOptions)
     service_name: str = "realtrace"
     strict: bool = False
@@ -56,6 +59,10 @@ class RunConfig:
     def to_file(cls, inputs: tuple[str, ...], output: Path, **settings: Any) -> RunConfig:
         """A run writing OTLP JSON lines to `output` (the library's simplest call)."""
         return cls(inputs, FileDestination(output), output, **settings)
+
+    @property
+    def read_options(self) -> ReadOptions:
+        return ReadOptions(self.timestamp_fields, self.max_line_bytes)
 
     @property
     def rejects_path(self) -> Path:
@@ -89,6 +96,8 @@ class RunConfig:
             and self.since_ns > self.until_ns
         ):
             raise ConfigError("--since is after --until: nothing could be selected; swap them")
+        if self.max_line_bytes < 1024:
+            raise ConfigError(f"--max-line-bytes {self.max_line_bytes}: must be at least 1024")
         self.limits.validate()
         self.destination.validate()
         for flag, path in (("--report", self.report), ("--rejects", self.rejects)):

@@ -16,18 +16,19 @@ from pipeline.core.convert import convert_frame
 from pipeline.core.sessionize import SORT_KEYS
 from pipeline.engine.local import read_into
 from pipeline.read.chunks import EventStore
-from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS, EVENT_SCHEMA
+from pipeline.read.extract import EVENT_SCHEMA
 from pipeline.read.files import Reject, find_inputs
+from pipeline.read.load import DEFAULT_READ, ReadOptions
 from pipeline.report import RunStats
 
 
 def load_sessions(
-    files: Sequence[str], timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS
+    files: Sequence[str], options: ReadOptions = DEFAULT_READ
 ) -> tuple[pl.DataFrame, list[Reject], RunStats]:
     """All files as one sessionized frame, sorted, in memory (inspection, tests, small inputs)."""
     stats = RunStats()
     with EventStore(memory_budget=1 << 62) as store:
-        rejects = read_into(store, files, range(len(files)), timestamp_fields, stats)
+        rejects = read_into(store, files, range(len(files)), options, stats)
         frames = [f for f in store.chunks(chunk_bytes=1 << 62) if f.height]
     if not frames:
         return pl.DataFrame(schema={**EVENT_SCHEMA, "session_key": pl.String}), rejects, stats
@@ -41,7 +42,7 @@ def inspect_sessions(
     """One summary row per session found in the inputs (for `realtrace inspect`), and the
     counts of what was read and rejected, so an input that yields nothing says why."""
     files, missing = find_inputs(inputs)
-    frame, _, stats = load_sessions(files, timestamp_fields)
+    frame, _, stats = load_sessions(files, ReadOptions(timestamp_fields))
     stats.count_rejects(missing)
     rows = []
     for sess in convert_frame(frame):

@@ -76,12 +76,14 @@ class RunStats:
     credentials_refused: bool = doc("the endpoint refused the credentials", False)
 
     def count_rejects(self, rejects: list[Reject]) -> None:
-        self.rejected_lines += len(rejects)
         for r in rejects:
+            self.rejected_lines += r.count
             reason = r.reason.split(":")[0]
             if reason.startswith("session "):  # one per session key: count them as one kind
                 reason = "session conversion failed"
-            self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + 1
+            elif reason.startswith("line of "):  # each names its length
+                reason = "line over --max-line-bytes"
+            self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + r.count
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
@@ -160,6 +162,8 @@ def write_rejects(path: Path, rejects: list[Reject], append: bool = False) -> No
     with path.open("a" if append else "w", encoding="utf-8") as fh:
         for r in rejects:
             row = {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}
+            if r.count > 1:
+                row["lines"] = r.count
             fh.write(json_line(row) + "\n")
 
 

@@ -252,6 +252,7 @@ _RUN_FLAGS = {
     "report": ("--report", RunConfig),
     "service_name": ("--service-name", RunConfig),
     "workers": ("--workers", RunConfig),
+    "max_line_bytes": ("--max-line-bytes", RunConfig),
     "sessions_from": ("--sessions-from", RunConfig),
     "engine": ("--engine", RunConfig),
     "ray_address": ("--ray-address", RunConfig),

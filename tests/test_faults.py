@@ -251,3 +251,47 @@ def test_the_run_never_reads_its_own_output(tmp_path: Path) -> None:
         assert r.exit_code == 0, r.output
         assert "files read:          1 " in r.output
     assert (logs / "t.rejects.jsonl").read_text() == ""
+
+
+def _peak_rss_mb(argv: list[str]) -> tuple[int, float]:
+    """Run a child to its end; its exit code and peak resident memory (MB), from wait4."""
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("shape", ["blank lines", "junk lines", "a 100 MB line", "a gzip bomb"])
+def test_memory_is_bounded_by_bytes_whatever_the_lines(tmp_path: Path, shape: str) -> None:
+    """Peak RSS under 300 MB (before: 2 M blank lines 0.65 GB, a 100 MB line 1.3 GB, a
+    300 MB line from a 300 kB gzip 4 GB); the rejects file lists 1,000 lines a file."""
+    import gzip
+
+    log = tmp_path / "in.jsonl"
+    if shape == "blank lines":
+        log.write_bytes(b"\n" * 2_000_000)
+    elif shape == "junk lines":
+        log.write_bytes(b"x\n" * 1_000_000)
+    elif shape == "a 100 MB line":
+        with log.open("wb") as fh:
+            fh.write(b'{"timestamp":"2025-11-24T16:00:00Z","pad":"')
+            for _ in range(100):
+                fh.write(b"a" * (1 << 20))
+            fh.write(b'"}\n')
+    else:
+        log = tmp_path / "in.jsonl.gz"
+        with gzip.open(log, "wb", compresslevel=9) as fh:
+            fh.write(b'{"timestamp":"2025-11-24T16:00:00Z","pad":"')
+            for _ in range(300):
+                fh.write(b"a" * (1 << 20))
+            fh.write(b'"}\n')
+    out = tmp_path / "t.jsonl"
+    argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(log), "-o", str(out)]
+    code, peak = _peak_rss_mb([*argv, "--no-state", "-q"])
+    assert code == 4  # nothing convertible: every line is a reject or blank
+    assert peak < 300, f"{shape}: peak RSS {peak:.0f} MB"
+    rejects = (tmp_path / "t.rejects.jsonl").read_text().splitlines()
+    assert len(rejects) <= 1001
+    if shape in ("a 100 MB line", "a gzip bomb"):
+        (only,) = map(json.loads, rejects)
+        assert "over --max-line-bytes 67,108,864: not read" in only["reason"]

@@ -12,7 +12,7 @@ from conftest import SAMPLES, read_spans, traces
 
 from pipeline.inspection import load_sessions
 from pipeline.read.files import find_inputs
-from pipeline.read.load import LoadResult, load_file
+from pipeline.read.load import LoadResult, ReadOptions, load_file
 
 
 def inputs_of(inputs: list[str]) -> list[str]:
@@ -266,7 +266,7 @@ def test_huge_files_are_read_in_slices_with_exact_line_numbers(tmp_path: Path) -
     (tmp_path / "big.jsonl.gz").write_bytes(gzip.compress(text.encode()))
     whole = load_file(str(tmp_path / "big.jsonl"), 0)
     for name in ("big.jsonl", "big.jsonl.gz"):
-        sliced = load_file(str(tmp_path / name), 0, slice_bytes=4096)
+        sliced = load_file(str(tmp_path / name), 0, ReadOptions(slice_bytes=4096))
         assert sliced.events.sort("line").equals(whole.events.sort("line"))
         assert [(r.line, r.reason) for r in sliced.rejects] == [
             (101, "malformed JSON or no event type")
@@ -283,7 +283,7 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
     ).read_bytes()
     data = gzip.compress(text)
     (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
-    got = load_file(str(tmp_path / "cut.jsonl.gz"), 0, slice_bytes=4096)
+    got = load_file(str(tmp_path / "cut.jsonl.gz"), 0, ReadOptions(slice_bytes=4096))
     assert got.events.height > 0
     assert got.rejects[-1].line == 0 and got.rejects[-1].reason.startswith(
         "unreadable file after line"

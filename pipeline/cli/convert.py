@@ -78,6 +78,13 @@ from pipeline.send.settings import ExportConfig
     default=None,
     help=f"OTel resource service.name. [default: {default(RunConfig, 'service_name')}]",
 )
+@click.option(
+    "--max-line-bytes",
+    type=int,
+    default=None,
+    metavar="BYTES",
+    help=f"Longest input line read; a longer one is a reject naming its length, skipped without being held in memory. [default: {default(RunConfig, 'max_line_bytes'):,}]",
+)
 @click.option("--strict", is_flag=True, help="Exit 5 when any input line was rejected.")
 @click.option(
     "--report",
@@ -248,6 +255,7 @@ def config_lines(cfg: RunConfig) -> list[str]:
             ", ".join(cfg.timestamp_fields),
             src.get("timestamp_fields", "default"),
         ),
+        ("max-line-bytes", f"{cfg.max_line_bytes:,}", src["max_line_bytes"]),
         ("root-name", m.root_name, src["root_name"]),
         ("tag", ", ".join(m.tags) or "(none)", src["tags"]),
         ("attributes", ",".join(m.conventions), src["conventions"]),

@@ -29,7 +29,7 @@ from pipeline.engine.common import Run
 from pipeline.plan import Selector
 from pipeline.read.chunks import EventStore, Part, Stored, concat_parts, write_part
 from pipeline.read.files import Reject
-from pipeline.read.load import LoadResult, load_file
+from pipeline.read.load import LoadResult, ReadOptions, load_file
 from pipeline.read.raw import estimated_events
 from pipeline.report import RunStats
 from pipeline.send.deliver import Status, send_run
@@ -37,9 +37,9 @@ from pipeline.send.deliver import Status, send_run
 R = TypeVar("R")
 
 
-def load_keyed(path: str, fid: int, timestamp_fields: Sequence[str]) -> LoadResult:
+def load_keyed(path: str, fid: int, options: ReadOptions) -> LoadResult:
     """Load one file and give its events their session keys."""
-    loaded = load_file(path, fid, timestamp_fields)
+    loaded = load_file(path, fid, options)
     t0 = time.perf_counter()
     loaded.events = assign_sessions(loaded.events, [path], [fid])
     loaded.sessionize_seconds = time.perf_counter() - t0
@@ -47,13 +47,13 @@ def load_keyed(path: str, fid: int, timestamp_fields: Sequence[str]) -> LoadResu
 
 
 def load_stored(
-    path: str, fid: int, timestamp_fields: Sequence[str], directory: str
+    path: str, fid: int, options: ReadOptions, directory: str
 ) -> tuple[LoadResult, Stored]:
     """Load one file, key its events and write them to the run's directory (a worker task):
     the parent gets the accounting and the session keys, never the events, which the
     worker converting them reads back from disk: the parent never unpickles, spills,
     concatenates and pickles every event again."""
-    loaded = load_keyed(path, fid, timestamp_fields)
+    loaded = load_keyed(path, fid, options)
     stored = write_part(loaded.events, directory, fid)
     loaded.events = loaded.events.clear()  # on disk now: not pickled back to the parent
     return loaded, stored
@@ -156,7 +156,7 @@ def read_into(
     store: EventStore,
     files: Sequence[str],
     file_ids: Sequence[int],
-    timestamp_fields: Sequence[str],
+    options: ReadOptions,
     stats: RunStats,
     workers: Workers | None = None,
     on_file: Callable[[], None] | None = None,
@@ -166,13 +166,11 @@ def read_into(
     pairs = zip(files, file_ids, strict=True)
     if workers is None or workers.n <= 1:
         results: Iterator[tuple[LoadResult, Stored | None]] = (
-            (load_keyed(f, fid, timestamp_fields), None) for f, fid in pairs
+            (load_keyed(f, fid, options), None) for f, fid in pairs
         )
     else:
         directory = store.spill_dir()
-        results = workers.map(
-            load_stored, ((f, fid, timestamp_fields, directory) for f, fid in pairs)
-        )
+        results = workers.map(load_stored, ((f, fid, options, directory) for f, fid in pairs))
     for fid, (loaded, stored) in zip(file_ids, results, strict=True):
         rejects += loaded.rejects
         if stored is None:
@@ -259,7 +257,7 @@ def _read(run: Run, store: EventStore, workers: Workers) -> set[str]:
             store,
             todo,
             [ids[f] for f in todo],
-            cfg.timestamp_fields,
+            cfg.read_options,
             run.stats,
             workers,
             run.progress.file_read,

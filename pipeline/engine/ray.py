@@ -30,6 +30,7 @@ from pipeline.engine.local import load_keyed
 from pipeline.errors import ConfigError
 from pipeline.plan import Selector
 from pipeline.read.files import Reject
+from pipeline.read.load import ReadOptions
 from pipeline.send.deliver import Delivery, Status, send_run
 
 log = logging.getLogger("realtrace")
@@ -63,9 +64,9 @@ class FileRead:
     sessionize_seconds: float
 
 
-def read_file(path: str, fid: int, timestamp_fields: Sequence[str]) -> tuple[Any, FileRead]:
+def read_file(path: str, fid: int, options: ReadOptions) -> tuple[Any, FileRead]:
     """A Ray task: one file's events as an Arrow table (to the object store) and its accounting."""
-    loaded = load_keyed(path, fid, timestamp_fields)
+    loaded = load_keyed(path, fid, options)
     ev = loaded.events
     keys = ev["session_key"].unique().to_list() if ev.height else []
     info = FileRead(
@@ -231,14 +232,14 @@ def read_on_ray(
     run: RayRun,
     files: Sequence[str],
     ids: Sequence[int],
-    timestamp_fields: Sequence[str],
+    options: ReadOptions,
     on_file: Callable[[], None],
 ) -> None:
     """Read files in Ray tasks; their tables stay in the object store, accounting comes back."""
     task = ray.remote(num_returns=2)(read_file)
     pending = {}
     for f, fid in zip(files, ids, strict=True):
-        table_ref, info_ref = task.remote(f, fid, tuple(timestamp_fields))
+        table_ref, info_ref = task.remote(f, fid, options)
         run.tables.append(table_ref)
         pending[info_ref] = f
     while pending:
@@ -283,7 +284,7 @@ class RayEngine:
                     rr,
                     todo,
                     [ids[f] for f in todo],
-                    cfg.timestamp_fields,
+                    cfg.read_options,
                     run.progress.file_read,
                 )
                 keys = {k for fr in rr.files_read for k in fr.keys}

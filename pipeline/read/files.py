@@ -25,6 +25,7 @@ class Reject:
     line: int
     reason: str
     excerpt: str = ""
+    count: int = 1  # lines it stands for (past a file's listed rejects, one per reason)
 
 
 def find_inputs(

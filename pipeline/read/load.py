@@ -19,8 +19,23 @@ from pipeline.read.extract import (
 )
 from pipeline.read.files import Reject
 from pipeline.read.parse import Irregular
-from pipeline.read.raw import SLICE_BYTES, Lines, read_raw
+from pipeline.read.raw import MAX_LINE_BYTES, SLICE_BYTES, Lines, Overlong, read_raw
 from pipeline.read.scan import scan_lines
+
+LISTED_REJECTS = 1000  # line rejects listed per file; past them, counted by reason
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How files are read: where the event time is, and the bounds that keep memory by
+    bytes whatever a file holds."""
+
+    timestamp_fields: tuple[str, ...] = DEFAULT_TIMESTAMP_FIELDS
+    max_line_bytes: int = MAX_LINE_BYTES
+    slice_bytes: int = SLICE_BYTES
+
+
+DEFAULT_READ = ReadOptions()
 
 
 @dataclass(slots=True)
@@ -36,32 +51,45 @@ class LoadResult:
     sessionize_seconds: float = 0.0  # keying and ordering the events by session
 
 
-def load_file(
-    path: str,
-    fid: int,
-    timestamp_fields: Sequence[str] = DEFAULT_TIMESTAMP_FIELDS,
-    slice_bytes: int = SLICE_BYTES,
-) -> LoadResult:
+def load_file(path: str, fid: int, options: ReadOptions = DEFAULT_READ) -> LoadResult:
     """One file's events and the accounting of each of its lines.
 
     Files are the unit of reading and slices of them the unit of parsing: memory
-    holds one slice's raw text at a time, and one irregular line only sends its
-    own slice down the tolerant parse.
+    holds one slice's raw text at a time (bounded in bytes and in lines), and one
+    irregular line only sends its own slice down the tolerant parse. A line over
+    `max_line_bytes` is a reject with its length, never read whole. The first
+    `LISTED_REJECTS` rejected lines are listed; the others are counted by reason.
     """
     started = time.perf_counter()
     events: list[pl.DataFrame] = []
     rejects: list[Reject] = []
+    unlisted: dict[str, int] = {}
     lines = blank = 0
+    tf = options.timestamp_fields
     try:
-        for part in read_raw(path, slice_bytes):
-            extracted = _extract(part, lines + 1, fid, timestamp_fields)
+        for part in read_raw(path, options.slice_bytes, options.max_line_bytes):
+            if isinstance(part, Overlong):
+                lines += 1
+                reason = (
+                    f"line of {part.length:,} bytes, over --max-line-bytes "
+                    f"{options.max_line_bytes:,}: not read"
+                )
+                _listed(rejects, unlisted, Reject(path, lines, reason))
+                continue
+            extracted = _extract(part, lines + 1, fid, tf)
             lines += extracted.height
             blank += extracted.filter(pl.col("reject") == "blank").height
             bad = extracted.filter(pl.col("reject").is_not_null() & (pl.col("reject") != "blank"))
-            rejects += [
-                Reject(path, n, reason, excerpt)
-                for n, reason, excerpt in bad.select("line", "reject", "excerpt").iter_rows()
-            ]
+            if bad.height:
+                room = max(0, LISTED_REJECTS - len(rejects))
+                rejects += [
+                    Reject(path, n, reason, excerpt)
+                    for n, reason, excerpt in bad.head(room)
+                    .select("line", "reject", "excerpt")
+                    .iter_rows()
+                ]
+                for reason, n in bad.slice(room)["reject"].value_counts().iter_rows():
+                    unlisted[reason] = unlisted.get(reason, 0) + n
             events.append(extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA)))
     except NotJsonLinesError as exc:
         rejects.append(Reject(path, 0, str(exc)))
@@ -71,10 +99,21 @@ def load_file(
         rejects.append(
             Reject(path, 0, f"unreadable file{where}: {type(exc).__name__}: {exc}"[:300])
         )
+    rejects += [
+        Reject(path, 0, reason, f"{n:,} more lines rejected for this reason, not listed", n)
+        for reason, n in sorted(unlisted.items())
+    ]
     if lines == 0 and not rejects:
         rejects.append(Reject(path, 0, "empty file"))
     frame = pl.concat(events, how="vertical") if events else pl.DataFrame(schema=EVENT_SCHEMA)
     return LoadResult(frame, [path], rejects, lines, blank, time.perf_counter() - started)
+
+
+def _listed(rejects: list[Reject], unlisted: dict[str, int], reject: Reject) -> None:
+    if len(rejects) < LISTED_REJECTS:
+        rejects.append(reject)
+    else:
+        unlisted[reject.reason] = unlisted.get(reject.reason, 0) + 1
 
 
 def _extract(

@@ -7,6 +7,7 @@ Nothing is parsed here: the frames go to `extract`.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import threading
@@ -24,6 +25,29 @@ from pipeline.read.files import COMPRESSED_SUFFIXES, is_remote
 
 # as fast as larger slices and a quarter of their buffer (README, performance)
 SLICE_BYTES = 16 * 1024 * 1024
+# Lines per slice at most: what a slice costs beyond its bytes is per line (a row, its
+# columns), so 16 MiB of blank or one-byte lines must not become millions of rows at once.
+SLICE_LINES = 65_536
+MAX_LINE_BYTES = 64 * 1024 * 1024  # longer lines are rejected with their length, never read
+
+
+@dataclass(frozen=True, slots=True)
+class Overlong:
+    """A line longer than the limit, skipped without being held: its length in bytes."""
+
+    length: int
+
+
+def _line_cut(buf: bytes | bytearray, start: int, cut: int) -> int:
+    """`cut`, or earlier: after the `SLICE_LINES`-th newline from `start`."""
+    if buf.count(b"\n", start, cut) <= SLICE_LINES:
+        return cut
+    pos = start
+    for _ in range(SLICE_LINES):
+        pos = buf.find(b"\n", pos, cut) + 1
+    return pos
+
+
 BOM = b"\xef\xbb\xbf"
 
 
@@ -46,29 +70,47 @@ def _open_stream(path: str) -> BinaryIO:
     return _open_file(path)
 
 
-def _byte_slices(path: str, slice_bytes: int) -> Iterator[bytes]:
-    """The (decompressed) file in pieces of about `slice_bytes`, cut after a newline.
+def _byte_slices(path: str, slice_bytes: int, max_line: int) -> Iterator[bytes | Overlong]:
+    """The (decompressed) file in pieces of about `slice_bytes` (and `SLICE_LINES` lines at
+    most), cut after a newline; a line longer than `max_line` is skipped as it streams by.
 
     Read in 1 MiB steps, so that a truncated or corrupt compressed file still
     yields every whole line before the damage; the error then goes up.
     """
     with _open_stream(path) as fh:
         buf = bytearray()
+        skipping = -1  # the length so far of an overlong line being skipped, else -1
         try:
             while chunk := fh.read(min(slice_bytes, 1 << 20)):
+                if skipping >= 0:
+                    nl = chunk.find(b"\n")
+                    if nl < 0:
+                        skipping += len(chunk)
+                        continue
+                    yield Overlong(skipping + nl)
+                    skipping, chunk = -1, chunk[nl + 1 :]
                 buf += chunk
-                if len(buf) >= slice_bytes:
-                    cut = buf.rfind(b"\n")
-                    if cut >= 0:
-                        yield bytes(buf[: cut + 1])
-                        del buf[: cut + 1]
+                while len(buf) >= slice_bytes or len(buf) > max_line:
+                    cut = buf.rfind(b"\n") + 1
+                    if cut == 0:
+                        if len(buf) > max_line:  # no newline within the limit
+                            skipping = len(buf)
+                            buf.clear()
+                        break
+                    cut = _line_cut(buf, 0, cut)
+                    yield bytes(buf[:cut])
+                    del buf[:cut]
         except Exception:
             cut = buf.rfind(b"\n")
             if cut >= 0:
                 yield bytes(buf[: cut + 1])
             raise
-        if buf:
-            yield bytes(buf)
+        if skipping >= 0:
+            yield Overlong(skipping)
+        while buf:
+            cut = _line_cut(buf, 0, len(buf))
+            yield bytes(buf[:cut])
+            del buf[:cut]
 
 
 def _lines_frame(data: bytes, first_line: int = 1) -> pl.DataFrame:
@@ -270,10 +312,25 @@ class _Buffers(threading.local):
 _BUFFERS = _Buffers()
 
 
-def _buffered_slices(path: str, slice_bytes: int) -> Iterator[Lines]:
-    """A local plain file in slices of about `slice_bytes`, each cut after a newline, read
-    into a reused buffer (a line longer than the buffer doubles it)."""
-    buf = _BUFFERS.take(slice_bytes)
+def _skip_line(fh: io.FileIO, buf: bytearray, seen: int) -> tuple[int, int, bool]:
+    """Read past the rest of an overlong line into `buf` (as scratch). Returns the line's
+    length, how many bytes after its newline are now at the start of `buf`, and whether
+    the file ended."""
+    with memoryview(buf) as view:
+        while n := fh.readinto(view):
+            nl = buf.find(b"\n", 0, n)
+            if nl >= 0:
+                buf[: n - nl - 1] = buf[nl + 1 : n]
+                return seen + nl, n - nl - 1, False
+            seen += n
+    return seen, 0, True
+
+
+def _buffered_slices(path: str, slice_bytes: int, max_line: int) -> Iterator[Lines | Overlong]:
+    """A local plain file in slices of about `slice_bytes` (`SLICE_LINES` lines at most),
+    each cut after a newline, read into a reused buffer; a line longer than the buffer
+    doubles it, up to `max_line`, past which the line is skipped, never held whole."""
+    buf = _BUFFERS.take(min(slice_bytes, max_line + 1))
     filled, eof, first = 0, False, True
     try:
         with open(path, "rb", buffering=0) as fh:
@@ -286,12 +343,22 @@ def _buffered_slices(path: str, slice_bytes: int) -> Iterator[Lines]:
                 if filled == 0:
                     return
                 cut = filled if eof else buf.rfind(b"\n", 0, filled) + 1
-                if cut == 0:  # one line longer than the buffer
-                    bigger = bytearray(2 * len(buf))
+                if filled > max_line and buf.find(b"\n", 0, min(filled, max_line + 1)) < 0:
+                    # the slice starts with a line longer than the limit
+                    if eof:
+                        length, filled = filled, 0
+                    else:
+                        length, filled, eof = _skip_line(fh, buf, filled)
+                    first = False
+                    yield Overlong(length)
+                    continue
+                if cut == 0:  # one line longer than the buffer: a bigger one
+                    bigger = bytearray(min(2 * len(buf), max_line + 1))
                     bigger[:filled] = buf[:filled]
                     buf = bigger
                     continue
                 start = len(BOM) if first and buf.startswith(BOM) else 0
+                cut = _line_cut(buf, start, cut)
                 yield Lines(buf, start, cut)
                 first = False
                 rest = filled - cut
@@ -303,12 +370,15 @@ def _buffered_slices(path: str, slice_bytes: int) -> Iterator[Lines]:
         _BUFFERS.give(buf)
 
 
-def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[Lines | pl.DataFrame]:
+def read_raw(
+    path: str, slice_bytes: int = SLICE_BYTES, max_line: int = MAX_LINE_BYTES
+) -> Iterator[Lines | pl.DataFrame | Overlong]:
     """A file's records in pieces of about `slice_bytes`: JSON lines as `Lines` (which
     `scan` reads without building a frame of whole lines), Parquet as frames of
-    (line, raw JSON text).
+    (line, raw JSON text); a line longer than `max_line` as its `Overlong` length.
 
-    Slicing bounds memory for huge files (a single multi-GB log).
+    Slicing bounds memory for huge files (a single multi-GB log), for files of
+    countless short lines (`SLICE_LINES`) and for files of one endless line.
     """
     name = path.lower()
     if name.endswith(".parquet"):
@@ -318,8 +388,11 @@ def read_raw(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[Lines | pl.D
     if head.lstrip().startswith(b"[") and _is_json_array(path):
         raise NotJsonLinesError("a JSON array, not JSON lines: write one event object per line")
     if not name.endswith(COMPRESSED_SUFFIXES) and not is_remote(path):
-        yield from _buffered_slices(path, slice_bytes)
+        yield from _buffered_slices(path, slice_bytes, max_line)
         return
-    for i, data in enumerate(_byte_slices(path, slice_bytes)):
+    for i, data in enumerate(_byte_slices(path, slice_bytes, max_line)):
+        if isinstance(data, Overlong):
+            yield data
+            continue
         start = len(BOM) if i == 0 and data.startswith(BOM) else 0
         yield Lines(data, start, len(data))
