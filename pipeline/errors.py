@@ -8,6 +8,7 @@ documents each (the README's table is generated from it).
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -35,11 +36,28 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.NOTHING_TO_DO: "nothing to do: no new or changed session (or nothing convertible)",
     ExitCode.STRICT_REJECTS: "lines were rejected and `--strict` was given",
     ExitCode.LOCKED: "another run holds the state store",
-    ExitCode.IO: "an I/O error: disk full or an unwritable path (output, dead letter, state, report); what was delivered before it is recorded, files hold only whole lines, and the next run completes the work",
+    ExitCode.IO: "an I/O error: disk full or an unwritable path (output, dead letter, state, report, temporary files), or an input file that could not be read (permissions, a truncated archive: its readable lines are kept); what was delivered before it is recorded, the report is written, files hold only whole lines, and the next run completes the work",
     ExitCode.SIGINT: "stopped by SIGINT: sending stops, waits are cancelled, what was acknowledged is recorded and the summary and report written within seconds; a second signal exits at once",
     ExitCode.SIGTERM: "stopped by SIGTERM, as for SIGINT",
     ExitCode.SIGHUP: "stopped by SIGHUP (the terminal or session went away), as for SIGINT",
 }
+
+
+_IO_HINTS = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some space or write elsewhere",
+    errno.EFBIG: "the file is over the size limit: write elsewhere",
+    errno.EACCES: "check its permissions or write elsewhere",
+    errno.EROFS: "the file system is read-only: write elsewhere",
+    errno.EISDIR: "it is a directory: name a file",
+}
+
+
+def io_message(exc: OSError) -> str:
+    """An I/O failure in one line: the path, the cause and what to do."""
+    where = f" {exc.filename}" if exc.filename else ""
+    hint = _IO_HINTS.get(exc.errno or 0, "check the path and the disk")
+    return f"cannot write{where}: {exc.strerror or exc} ({hint})"
 
 
 class RealtraceError(Exception):

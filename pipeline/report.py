@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pipeline import private
 from pipeline.core.encode import json_line
 from pipeline.core.model import SessionSpans
 from pipeline.errors import ExitCode
@@ -74,6 +75,9 @@ class RunStats:
         default_factory=list, metadata={"doc": "error messages (redacted), as printed on stderr"}
     )
     credentials_refused: bool = doc("the endpoint refused the credentials", False)
+    io_failed: bool = doc(
+        "a write failed (disk full, unwritable path): the run stopped there", False
+    )
 
     def count_rejects(self, rejects: list[Reject]) -> None:
         for r in rejects:
@@ -83,6 +87,8 @@ class RunStats:
                 reason = "session conversion failed"
             elif reason.startswith("line of "):  # each names its length
                 reason = "line over --max-line-bytes"
+            elif reason.startswith("unreadable file"):  # "… after line N"
+                reason = "unreadable file"
             self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + r.count
 
     def add_time(self, stage: str, seconds: float) -> None:
@@ -159,7 +165,7 @@ def write_rejects(path: Path, rejects: list[Reject], append: bool = False) -> No
     (bad app records, unconvertible sessions) are appended after.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a" if append else "w", encoding="utf-8") as fh:
+    with private.open_text(path, append) as fh:
         for r in rejects:
             row = {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}
             if r.count > 1:
@@ -181,15 +187,20 @@ def write_report(path: Path, stats: RunStats) -> None:
         "spans_per_s": round(stats.spans / secs, 1),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc_, indent=2) + "\n", encoding="utf-8")
+    with private.open_text(path) as fh:
+        fh.write(json.dumps(doc_, indent=2) + "\n")
 
 
 def exit_code_for(stats: RunStats, strict: bool) -> ExitCode:
     """2 credentials refused; 3 some sessions not delivered; 5 rejects under --strict; 4 nothing to do."""
     if stats.credentials_refused:
         return ExitCode.CONFIG
+    if stats.io_failed:
+        return ExitCode.IO
     if stats.sessions_failed or stats.spans_dead_lettered or stats.spans_rejected_by_backend:
         return ExitCode.NOT_DELIVERED
+    if any(r.startswith("unreadable") for r in stats.rejects_by_reason):
+        return ExitCode.IO  # an input that could not be read (permissions, damage)
     if strict and stats.rejected_lines:
         return ExitCode.STRICT_REJECTS
     if stats.sessions == 0:

@@ -8,6 +8,7 @@ network out, with the counts the summary and the exit code come from.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pipeline.config import RunConfig
 from pipeline.core.ids import trace_id
 from pipeline.engine.common import Run, load_engine
-from pipeline.errors import ConfigError, ExitCode, NotOtlpJsonError
+from pipeline.errors import ConfigError, ExitCode, NotOtlpJsonError, io_message
 from pipeline.plan import plan_files, read_session_list
 from pipeline.progress import Progress
 from pipeline.read.files import Reject, find_inputs
@@ -61,7 +62,13 @@ def run_convert(
         run = Run(cfg, files, state, progress, stop or threading.Event(), RunStats(), plan, only)
         run.stats.count_rejects(missing)
         run.rejects += missing
-        engine.run(run)
+        try:
+            engine.run(run)
+        except OSError as exc:  # a disk filled mid-run: what was delivered is recorded
+            if os.environ.get("REALTRACE_DEBUG"):
+                raise
+            run.stats.errors.append(io_message(exc))
+            run.stats.io_failed = True
         return _finish(run, start)
     finally:
         progress.close()

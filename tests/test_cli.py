@@ -53,7 +53,7 @@ def test_directory_of_garbage_does_not_crash(tmp_path: Path) -> None:
     (logs / "c.parquet").write_bytes(rng.randbytes(100))
     out = tmp_path / "t.jsonl"
     r = CliRunner().invoke(main, ["convert", "-i", str(logs), "-o", str(out)])
-    assert r.exit_code == 4, r.output  # nothing converted
+    assert r.exit_code == 7, r.output  # a file that cannot be read (c.parquet) is loud
     rejects = [json.loads(x) for x in (tmp_path / "t.rejects.jsonl").read_text().splitlines()]
     assert {Path(x["file"]).name for x in rejects} == {"a.jsonl", "b.jsonl", "c.parquet"}
     assert {x["line"] for x in rejects if x["file"].endswith("a.jsonl")} == {1, 2}

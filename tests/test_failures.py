@@ -228,11 +228,11 @@ def test_a_truncated_gzip_keeps_its_readable_lines_and_is_read_again(tmp_path: P
     (tmp_path / "in" / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
     argv = ["convert", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "t.jsonl")]
     argv += ["--state", str(tmp_path / "s.db"), "--strict"]
-    code, out, _ = cli(*argv)
-    assert code == 5 and "unreadable file after line" in (tmp_path / "t.rejects.jsonl").read_text()
+    code, out, _ = cli(*argv)  # a damaged input is an I/O failure (7), before --strict's 5
+    assert code == 7 and "unreadable file after line" in (tmp_path / "t.rejects.jsonl").read_text()
     assert "1 converted" in out  # the lines before the damage still convert
-    code, out, _ = cli(*argv)  # never marked done: read again, and --strict fails again
-    assert code == 5 and "0 unchanged since delivered" in out
+    code, out, _ = cli(*argv)  # never marked done: read again, and it fails again
+    assert code == 7 and "0 unchanged since delivered" in out
 
 
 def test_input_problems_are_warned_counted_and_no_input_at_all_is_exit_2(tmp_path: Path) -> None:

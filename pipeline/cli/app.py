@@ -7,7 +7,6 @@ one line (REALTRACE_DEBUG=1 shows the traceback).
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import signal
@@ -18,7 +17,7 @@ from typing import Any
 import click
 
 from pipeline import __version__
-from pipeline.errors import ExitCode, RealtraceError
+from pipeline.errors import ExitCode, RealtraceError, io_message
 from pipeline.progress import JsonFormatter
 from pipeline.redact import RedactingFilter, Redactor
 
@@ -36,16 +35,6 @@ def setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...]) -> None:
     log.handlers[:] = [handler]
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
-
-
-_IO_HINTS = {
-    errno.ENOSPC: "free some space or write elsewhere",
-    errno.EDQUOT: "free some space or write elsewhere",
-    errno.EFBIG: "the file is over the size limit: write elsewhere",
-    errno.EACCES: "check its permissions or write elsewhere",
-    errno.EROFS: "the file system is read-only: write elsewhere",
-    errno.EISDIR: "it is a directory: name a file",
-}
 
 
 class RealtraceGroup(click.Group):
@@ -68,9 +57,7 @@ class RealtraceGroup(click.Group):
         except OSError as exc:
             if os.environ.get("REALTRACE_DEBUG"):
                 raise
-            where = f" {exc.filename}" if exc.filename else ""
-            hint = _IO_HINTS.get(exc.errno or 0, "check the path and the disk")
-            click.echo(f"realtrace: cannot write{where}: {exc.strerror or exc} ({hint})", err=True)
+            click.echo(f"realtrace: {io_message(exc)}", err=True)
             raise SystemExit(ExitCode.IO) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise

@@ -19,7 +19,7 @@ from pipeline.report import error_lines, summary_lines
 from pipeline.resolve import default, environ, resolve_run
 from pipeline.run import RunResult, run_convert
 from pipeline.send.destination import OtlpDestination
-from pipeline.send.settings import ExportConfig
+from pipeline.send.settings import ExportConfig, masked_url
 
 
 @click.command()
@@ -294,7 +294,7 @@ def export_rows(export: ExportConfig) -> list[tuple[str, str, str]]:
     redact = Redactor(export.secrets)
     src = dict(export.sources)
     rows = [
-        ("destination", export.traces_url, src["endpoint"]),
+        ("destination", masked_url(export.traces_url), src["endpoint"]),
         ("protocol", export.protocol, src["protocol"]),
         ("compression", export.compression, src["compression"]),
         ("timeout", f"{export.timeout:g} s", src["timeout"]),

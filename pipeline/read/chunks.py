@@ -8,6 +8,7 @@ the chunk size makes a chunk larger than asked.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -59,12 +60,42 @@ def write_part(frame: pl.DataFrame, directory: str, fid: int) -> Stored:
     zstd: it writes as fast as lz4, reads faster and takes half the disk, which a
     backfill's temporary files need (README, performance)."""
     path = os.path.join(directory, f"{fid}.arrow")
-    frame.write_ipc(path, compression="zstd")
+    try:
+        frame.write_ipc(path, compression="zstd")
+    except Exception as exc:  # Polars says "No space left on device" without the path
+        code = getattr(exc, "errno", None) or (errno.ENOSPC if "space" in str(exc) else errno.EIO)
+        raise OSError(code, f"temporary events not written ({exc}); set TMPDIR", path) from None
     return Stored(_session_keys(frame), int(frame.estimated_size()), frame.height, Part(None, path))
 
 
 def _session_keys(frame: pl.DataFrame) -> list[str]:
     return frame["session_key"].unique().to_list() if frame.height else []
+
+
+SPILL_PREFIX = "realtrace-spill-"
+
+
+def remove_orphans(parent: Path) -> list[Path]:
+    """Spill directories of runs that died without removing theirs (kill -9): those whose
+    process is gone. Returns what was removed."""
+    removed = []
+    for d in parent.glob(f"{SPILL_PREFIX}*"):
+        pid = d.name[len(SPILL_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 class EventStore:
@@ -81,9 +112,12 @@ class EventStore:
         self.spilled = 0
 
     def spill_dir(self) -> str:
-        """The run's directory for events on disk (made at first use, removed at close)."""
+        """The run's directory for events on disk (made at first use, removed at close;
+        named after this process, so that a later run removes it if kill -9 left it)."""
         if self._spill is None:
-            self._spill = Path(tempfile.mkdtemp(prefix="realtrace-spill-", dir=self._spill_parent))
+            parent = self._spill_parent or Path(tempfile.gettempdir())
+            remove_orphans(parent)
+            self._spill = Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=parent))
         return str(self._spill)
 
     def add(self, fid: int, frame: pl.DataFrame) -> None:

@@ -64,10 +64,52 @@ def _open_stream(path: str) -> BinaryIO:
     if name.endswith(".gz"):
         return cast(BinaryIO, gzip.open(_open_file(path), "rb"))
     if name.endswith((".zst", ".zstd")):
+        return cast(BinaryIO, _ZstdReader(_open_file(path)))
+    return _open_file(path)
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd frames decompressed as they stream by, block by block, so that a truncated
+    file still gives every line before the damage, and then says it was truncated
+    (zstandard's stream reader ends quietly, as if the file were whole or empty)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(_open_file(path), closefd=True)
-    return _open_file(path)
+        self._raw = raw
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._dobj = self._new()
+        self._pending = b""
+        self._started = False  # inside a frame (input fed since the last frame ended)
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int = -1) -> bytes:
+        while not self._pending:
+            chunk = self._raw.read(1 << 16)
+            if not chunk:
+                if self._started:
+                    raise EOFError("zstd file ended before its frame did (truncated)")
+                return b""
+            while chunk:
+                self._started = True
+                self._pending += self._dobj.decompress(chunk)
+                chunk = b""
+                if self._dobj.eof:  # a frame ended: the next one, if any, in a new object
+                    chunk = self._dobj.unused_data
+                    self._dobj = self._new()
+                    self._started = False
+        n = len(self._pending) if size < 0 else size
+        out, self._pending = self._pending[:n], self._pending[n:]
+        return out
+
+    def read(self, size: int = -1) -> bytes:
+        return self.read1(size)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def _byte_slices(path: str, slice_bytes: int, max_line: int) -> Iterator[bytes | Overlong]:
@@ -81,7 +123,10 @@ def _byte_slices(path: str, slice_bytes: int, max_line: int) -> Iterator[bytes |
         buf = bytearray()
         skipping = -1  # the length so far of an overlong line being skipped, else -1
         try:
-            while chunk := fh.read(min(slice_bytes, 1 << 20)):
+            # read1: what is there, a step at a time (a truncated gzip gives every whole
+            # block before the damage, where read(n) fails before returning any of it)
+            read = getattr(fh, "read1", fh.read)  # remote objects may only have read
+            while chunk := read(min(slice_bytes, 1 << 20)):
                 if skipping >= 0:
                     nl = chunk.find(b"\n")
                     if nl < 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from pipeline.errors import ConfigError
 
@@ -40,8 +40,9 @@ class ExportConfig:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Header values that must never be printed (credentials)."""
-        out = []
+        """Header values, and a password or token in the endpoint's URL, that must never be
+        printed (credentials)."""
+        out = list(url_secrets(self.endpoint))
         for k, v in self.headers:
             if (
                 k.lower() in ("authorization", "x-api-key", "api-key", "x-bt-api-key")
@@ -120,6 +121,29 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_SECRET_PARAMS = ("key", "token", "secret", "sig", "password", "auth", "credential")
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password and the credential-like query values of a URL."""
+    parts = endpoint_parts(url)
+    found = [parts.password] if parts.password else []
+    found += [
+        v
+        for k, v in parse_qsl(parts.query, keep_blank_values=False)
+        if any(word in k.lower() for word in _SECRET_PARAMS)
+    ]
+    return [v for v in found if v]
+
+
+def masked_url(url: str) -> str:
+    """A URL as it may be shown: its password and credential-like query values as `***`."""
+    masked = url
+    for secret in url_secrets(url):
+        masked = masked.replace(secret, "***")
+    return masked
 
 
 def redact_url(url: str) -> str:

@@ -10,12 +10,14 @@ import contextlib
 import errno
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from pipeline import private
 from pipeline.core.encode import request_from_json, request_to_json
 from pipeline.errors import NotOtlpJsonError
 
@@ -41,7 +43,7 @@ class JsonLinesFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self._append:
                 cut_partial_line(self.path)
-            self._fh = self.path.open("ab" if self._append else "wb", buffering=0)
+            self._fh = os.fdopen(private.create(self.path, self._append), "ab", buffering=0)
         return self._fh
 
     def write(self, request: ExportTraceServiceRequest) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline import private
 from pipeline.errors import StateError, StateLockedError
 from pipeline.read.fingerprint import FileInfo
 
@@ -66,7 +67,9 @@ class StateStore:
         self.destination = destination
         self._lock: IO[str] | None = None
         if lock:  # readers (state show) need none: WAL lets them read while a run writes
-            self._lock = open(str(path) + ".lock", "a")  # noqa: SIM115 - held for the run
+            lock_path = Path(str(path) + ".lock")
+            private.touch(lock_path)
+            self._lock = open(lock_path, "a")  # noqa: SIM115 - held for the run
             try:
                 fcntl.flock(self._lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
@@ -79,6 +82,7 @@ class StateStore:
                 "state file %s is empty: starting a new state (every session counts as new)", path
             )
         try:
+            private.touch(path)  # 0600 before SQLite creates it (its WAL files follow)
             with self._writing():
                 self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
                 self.db.execute("PRAGMA journal_mode=WAL")
