@@ -54,10 +54,9 @@ def replay(cfg: ReplayConfig, stop: threading.Event | None = None) -> tuple[RunS
                 limits=cfg.limits,
                 redactor=redactor,
                 stop=stop,
+                drain=True,  # stopped: the rest to the retry file, nothing left unaccounted
             )
             stats.absorb(sent)
-            if stats.credentials_refused or stop.is_set():
-                break
     stats.wall_seconds = elapsed(start)
     code = exit_code_for(stats, strict=False)
     return stats, ExitCode.OK if code == ExitCode.NOTHING_TO_DO else code

@@ -220,6 +220,20 @@ def error_lines(stats: RunStats) -> list[str]:
     return lines
 
 
+def replay_summary_lines(stats: RunStats) -> list[str]:
+    """The summary of a replay: what was read back and what became of it."""
+    return [
+        f"files read:          {stats.files}",
+        f"traces:              {stats.sessions} ({stats.sessions_delivered} delivered, "
+        f"{stats.sessions_rejected} with spans rejected, {stats.sessions_failed} not delivered)",
+        f"spans:               {stats.spans} ({stats.spans_delivered} delivered, "
+        f"{stats.spans_dead_lettered} to the retry file, "
+        f"{stats.spans_rejected_by_backend} rejected by backend)",
+        f"requests:            {stats.requests} ({stats.retries} retries)",
+        f"wall time:           {stats.wall_seconds:.2f} s",
+    ]
+
+
 def summary_lines(stats: RunStats) -> list[str]:
     """The short human summary printed at the end of a run."""
     lines = [

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pipeline.config import RunConfig
 from pipeline.core.ids import trace_id
 from pipeline.engine.common import Run, load_engine
-from pipeline.errors import ConfigError, ExitCode, NotOtlpJsonError, io_message
+from pipeline.errors import ConfigError, ExitCode, Interrupted, NotOtlpJsonError, io_message
 from pipeline.plan import plan_files, read_session_list
 from pipeline.progress import Progress
 from pipeline.read.files import Reject, find_inputs
@@ -64,6 +64,8 @@ def run_convert(
         run.rejects += missing
         try:
             engine.run(run)
+        except Interrupted:  # a signal while reading: nothing sent yet, nothing recorded
+            log.warning("stopped while reading: nothing was sent; the next run reads again")
         except OSError as exc:  # a disk filled mid-run: what was delivered is recorded
             if os.environ.get("REALTRACE_DEBUG"):
                 raise

@@ -96,6 +96,20 @@ def test_budget_bounds_attempts_without_sleeping(receiver: list[Any]) -> None:
     assert all(w <= 30 for w in clock.waits)  # backoff is capped
 
 
+def test_retry_after_zero_waits_the_floor_and_the_message_says_the_real_numbers(
+    receiver: list[Any],
+) -> None:
+    """A server answering Retry-After: 0 to every request once got 170-190 requests in
+    5 s; each wait is now 0.1 s at least, and the budget counts them."""
+    rec = HttpReceiver(script=lambda n: Action(http_status=503, retry_after=0))
+    receiver.append(rec)
+    clock = FakeClock()
+    out = exporter(rec.endpoint, clock, max_retry_time=2).export_batch(batch(2))
+    assert clock.waits and all(w == 0.1 for w in clock.waits)
+    assert out.requests == len(rec.times) == 20  # 2 s of 0.1 s waits, not thousands
+    assert "no more retries left after 20 attempts over 1.9 s" in (out.message or "")
+
+
 def test_retry_after_longer_than_the_budget_says_what_the_server_asked(
     receiver: list[Any],
 ) -> None:

@@ -21,7 +21,7 @@ from pipeline.config import RunConfig, default_state_path
 from pipeline.errors import ConfigError, ExitCode
 from pipeline.inspection import inspect_sessions
 from pipeline.replay import replay
-from pipeline.report import error_lines, plural, summary_lines
+from pipeline.report import error_lines, plural, replay_summary_lines, write_report
 from pipeline.resolve import default, environ, resolve_replay
 from pipeline.state.store import StateStore
 
@@ -169,24 +169,34 @@ def _inspect_table(rows: list[dict[str, Any]]) -> None:
     "--dead-letter",
     type=click.Path(path_type=Path),
     default=None,
-    help="Where spans that fail again go. [default: FILE with .retry.jsonl]",
+    help="Where spans that fail again go (the retry file). [default: FILE with .retry.jsonl]",
 )
+@click.option(
+    "--report", type=click.Path(path_type=Path), default=None, help="Write the counts as JSON here."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No summary; errors still go to stderr.")
 @export_options
 def replay_cmd(
     file: Path,
     dead_letter: Path | None,
+    report: Path | None,
+    quiet: bool,
     max_batch_spans: int | None,
     max_batch_bytes: int | None,
     **flags: Any,
 ) -> None:
-    """Send an OTLP JSON lines file (a dead-letter file, or any --output), or a directory
-    of them (a Ray run's parts), to an endpoint.
+    """Send an OTLP JSON lines file (a dead-letter or rejected-spans file, or any
+    --output), or a directory of them (a Ray run's parts), to an endpoint. Spans that
+    fail again go to the retry file (--dead-letter), spans the backend refuses to
+    FILE's .rejected.jsonl; a signal sends nothing more and puts the rest in the retry
+    file.
 
     \b
     Example:
       realtrace replay realtrace-traces.dead-letter.jsonl --braintrust-project voice-agent
 
-    Exit codes: 0 all sent; 2 configuration error; 3 some spans failed again.
+    Exit codes: 0 all sent; 2 configuration error; 3 some spans failed again or were
+    rejected; 130/143/129 stopped by a signal.
     """
     cfg = resolve_replay(
         environ(),
@@ -202,10 +212,15 @@ def replay_cmd(
         stats, code = replay(cfg, stop)
     if signalled:
         code = EXIT_SIGNAL[signalled[0]]
+    if report is not None:
+        write_report(report, stats)
     for line in error_lines(stats):
         click.echo(line, err=True)
-    for line in summary_lines(stats):
-        click.echo(line)
-    if stats.spans_dead_lettered:
-        click.echo(f"dead letter:         {cfg.destination.dead_letter}")
+    if not quiet:
+        for line in replay_summary_lines(stats):
+            click.echo(line)
+        if stats.spans_dead_lettered:
+            click.echo(f"retry file:          {cfg.destination.dead_letter}")
+        if stats.spans_rejected_by_backend:
+            click.echo(f"rejected spans:      {cfg.destination.rejected}")
     raise SystemExit(code)

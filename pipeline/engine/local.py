@@ -15,9 +15,11 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -26,6 +28,7 @@ from pipeline.core.convert import Encoder, convert_frame
 from pipeline.core.model import SessionSpans
 from pipeline.core.sessionize import assign_sessions
 from pipeline.engine.common import Run
+from pipeline.errors import Interrupted
 from pipeline.plan import Selector
 from pipeline.read.chunks import EventStore, Part, Stored, concat_parts, write_part
 from pipeline.read.files import Reject
@@ -35,11 +38,14 @@ from pipeline.report import RunStats
 from pipeline.send.deliver import Status, send_run
 
 R = TypeVar("R")
+POLL = 0.1  # seconds between two looks at the run's stop while waiting on a worker
 
 
-def load_keyed(path: str, fid: int, options: ReadOptions) -> LoadResult:
+def load_keyed(
+    path: str, fid: int, options: ReadOptions, stop: threading.Event | None = None
+) -> LoadResult:
     """Load one file and give its events their session keys."""
-    loaded = load_file(path, fid, options)
+    loaded = load_file(path, fid, options, stop)
     t0 = time.perf_counter()
     loaded.events = assign_sessions(loaded.events, [path], [fid])
     loaded.sessionize_seconds = time.perf_counter() - t0
@@ -74,8 +80,9 @@ class Workers:
     With one worker everything runs in this process, in order.
     """
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, stop: threading.Event | None = None) -> None:
         self.n = n
+        self.stop = stop or threading.Event()
         self._pool: ProcessPoolExecutor | None = None
         self._saved: str | None = None
         self._main: ModuleType | None = None
@@ -101,10 +108,9 @@ class Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._pool is None:
-            return
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         if self._main is not None:
             self._main.__spec__ = None
             self._main = None
@@ -123,9 +129,26 @@ class Workers:
         for item in items:
             window.append(self._pool.submit(fn, *item))
             if len(window) >= 2 * self.n:
-                yield window.pop(0).result()
+                yield self._result(window.pop(0))
         for f in window:
-            yield f.result()
+            yield self._result(f)
+
+    def _result(self, future: Future[R]) -> R:
+        """A task's result; on a stop, the workers are ended at once (a worker reading one
+        huge file would otherwise hold the run until its end)."""
+        while True:
+            try:
+                return future.result(timeout=POLL)
+            except FuturesTimeout:
+                if not self.stop.is_set():
+                    continue
+            pool = self._pool
+            if pool is not None:
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+            raise Interrupted("stopped while reading")
 
 
 def _main_script() -> ModuleType | None:
@@ -166,7 +189,8 @@ def read_into(
     pairs = zip(files, file_ids, strict=True)
     if workers is None or workers.n <= 1:
         results: Iterator[tuple[LoadResult, Stored | None]] = (
-            (load_keyed(f, fid, options), None) for f, fid in pairs
+            (load_keyed(f, fid, options, workers.stop if workers else None), None)
+            for f, fid in pairs
         )
     else:
         directory = store.spill_dir()
@@ -206,7 +230,7 @@ class LocalEngine:
         n = cfg.workers if cfg.workers > 0 else auto_workers(run.files)
         with (
             EventStore(cfg.memory_budget, spill_dir=cfg.spill_dir) as store,
-            Workers(n) as workers,
+            Workers(n, run.stop) as workers,
         ):
             keys = _read(run, store, workers)
             selector = run.files_read(keys)

@@ -4,13 +4,14 @@ of every line: events, blank lines and rejects with their reasons.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
-from pipeline.errors import NotJsonLinesError
+from pipeline.errors import Interrupted, NotJsonLinesError
 from pipeline.read.extract import (
     DEFAULT_TIMESTAMP_FIELDS,
     EVENT_SCHEMA,
@@ -51,7 +52,9 @@ class LoadResult:
     sessionize_seconds: float = 0.0  # keying and ordering the events by session
 
 
-def load_file(path: str, fid: int, options: ReadOptions = DEFAULT_READ) -> LoadResult:
+def load_file(
+    path: str, fid: int, options: ReadOptions = DEFAULT_READ, stop: threading.Event | None = None
+) -> LoadResult:
     """One file's events and the accounting of each of its lines.
 
     Files are the unit of reading and slices of them the unit of parsing: memory
@@ -59,6 +62,7 @@ def load_file(path: str, fid: int, options: ReadOptions = DEFAULT_READ) -> LoadR
     irregular line only sends its own slice down the tolerant parse. A line over
     `max_line_bytes` is a reject with its length, never read whole. The first
     `LISTED_REJECTS` rejected lines are listed; the others are counted by reason.
+    A `stop` set (a signal) ends the reading between two slices (Interrupted).
     """
     started = time.perf_counter()
     events: list[pl.DataFrame] = []
@@ -68,6 +72,8 @@ def load_file(path: str, fid: int, options: ReadOptions = DEFAULT_READ) -> LoadR
     tf = options.timestamp_fields
     try:
         for part in read_raw(path, options.slice_bytes, options.max_line_bytes):
+            if stop is not None and stop.is_set():
+                raise Interrupted(f"stopped while reading {path}")
             if isinstance(part, Overlong):
                 lines += 1
                 reason = (
@@ -91,6 +97,8 @@ def load_file(path: str, fid: int, options: ReadOptions = DEFAULT_READ) -> LoadR
                 for reason, n in bad.slice(room)["reject"].value_counts().iter_rows():
                     unlisted[reason] = unlisted.get(reason, 0) + n
             events.append(extracted.filter(pl.col("reject").is_null()).select(list(EVENT_SCHEMA)))
+    except Interrupted:
+        raise
     except NotJsonLinesError as exc:
         rejects.append(Reject(path, 0, str(exc)))
         return LoadResult(pl.DataFrame(schema=EVENT_SCHEMA), [path], rejects, 0, 0)

@@ -161,6 +161,7 @@ def deliver(
     on_session: SessionDone | None = None,
     on_batch: Callable[[int, bool], None] | None = None,
     stop: threading.Event | None = None,
+    drain: bool = False,
 ) -> Delivery:
     """Send every session through `chain`, `chain.concurrency` batches at a time; count it all.
 
@@ -168,8 +169,10 @@ def deliver(
     `on_batch(spans_delivered, clean)` after each batch (state flush, progress), where
     `clean` says no session is half sent (a file may be cut back to there). A stop, or
     credentials refused, halts conversion; what was converted and not yet sent goes to
-    `chain.unsent` (the dead letter), never on the wire. Returns what was delivered,
-    rejected, failed and retried, with the error messages (redacted).
+    `chain.unsent` (the dead letter), never on the wire; with `drain` (replay: sessions
+    that are spans already, nothing to convert), every session still to come goes there
+    too. Returns what was delivered, rejected, failed and retried, with the error
+    messages (redacted).
     """
     stop = stop or threading.Event()
     halt = threading.Event()
@@ -187,7 +190,8 @@ def deliver(
         pending: dict[Future[tuple[Outcome, float]], Batch] = {}
         for batch in batches:
             if run.auth_failed or stop.is_set():
-                halt.set()  # the batcher flushes what it holds, and no session is converted
+                if not drain:
+                    halt.set()  # the batcher flushes what it holds, and no session is converted
                 settle(batch, _timed(chain.unsent, Payload(resource, batch.spans)))
                 continue
             if concurrency == 1:  # in order, in this thread: a file is written as batches come

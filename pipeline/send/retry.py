@@ -21,6 +21,7 @@ from pipeline.send.chain import Outcome, Payload, Sender
 log = logging.getLogger("realtrace")
 
 BACKOFF_MAX = 30.0  # seconds between two attempts at most, unless the server asks for more
+WAIT_FLOOR = 0.1  # seconds between two attempts at least, even if a server asks for 0
 
 
 class Clock(Protocol):
@@ -105,7 +106,8 @@ class RetrySender:
     def _wait(self, state: RetryCallState) -> float:
         out = state.outcome.result() if state.outcome else None
         delay = getattr(out.error, "delay", None) if out is not None else None
-        return float(delay) if delay is not None else float(self.backoff(state))
+        wait = float(delay) if delay is not None else float(self.backoff(state))
+        return max(wait, WAIT_FLOOR)
 
     def send(self, payload: Payload) -> Outcome:
         start = self.clock()
@@ -164,8 +166,8 @@ class RetrySender:
         spent = self.clock() - start
         if exc.delay is not None and exc.delay > self.budget - spent:
             return RetryableExportError(
-                f"the server asked to wait {exc.delay:.0f} s (Retry-After/RetryInfo), longer "
-                f"than the {max(self.budget - spent, 0):.0f} s left of --max-retry-time: {exc}"
+                f"the server asked to wait {exc.delay:.3g} s (Retry-After/RetryInfo), longer "
+                f"than the {max(self.budget - spent, 0):.3g} s left of --max-retry-time: {exc}"
             )
         return RetryableExportError(
             f"no more retries left after {attempts} attempts over {spent:.1f} s: {exc}"

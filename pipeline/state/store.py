@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import sqlite3
 import time
@@ -204,9 +205,7 @@ class StateStore:
             "SELECT path, size, mtime_ns, fingerprint, sessions FROM files WHERE destination=?",
             [self.destination],
         )
-        return {
-            r[0]: (FileInfo(r[0], r[1], r[2], r[3]), r[4].split("\n") if r[4] else []) for r in rows
-        }
+        return {r[0]: (FileInfo(r[0], r[1], r[2], r[3]), _keys(r[4])) for r in rows}
 
     def record_files(self, files: Sequence[tuple[FileInfo, list[str]]]) -> None:
         now = time.time()
@@ -221,7 +220,7 @@ class StateStore:
                         f.size,
                         f.mtime_ns,
                         f.fingerprint,
-                        "\n".join(sorted(keys)),
+                        json.dumps(sorted(keys)),  # keys may hold any character
                         now,
                     )
                     for f, keys in files
@@ -261,3 +260,10 @@ class StateStore:
                 n = self.db.execute("DELETE FROM sessions" + where, args).rowcount
             self.db.execute("DELETE FROM files" + where, args)
         return int(n)
+
+
+def _keys(text: str) -> list[str]:
+    """A file's session keys as stored: a JSON array (or, from older states, one per line)."""
+    if text.startswith("["):
+        return list(json.loads(text))
+    return text.split("\n") if text else []
