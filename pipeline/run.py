@@ -56,7 +56,15 @@ def run_convert(
             "or globs of .jsonl/.ndjson/.json/.log (optionally .gz/.zst) or .parquet logs"
         )
     only = read_session_list(cfg.sessions_from) if cfg.sessions_from else None
-    state = _open_state(cfg)
+    try:
+        state = _open_state(cfg)
+    except OSError as exc:  # the state's disk is full: nothing was done, and the report says so
+        if os.environ.get("REALTRACE_DEBUG") or cfg.report is None:
+            raise
+        stats = RunStats(errors=[io_message(exc)], io_failed=True, wall_seconds=elapsed(start))
+        write_report(cfg.report, stats)
+        progress.close()
+        return RunResult(stats, ExitCode.IO)
     try:
         plan = plan_files(files, state, cfg.full)
         run = Run(cfg, files, state, progress, stop or threading.Event(), RunStats(), plan, only)
@@ -118,17 +126,21 @@ def _finish(run: Run, start: float) -> RunResult:
     """Counts, the files now wholly delivered, late rejects, the report and the exit code."""
     cfg, state, stats, files = run.cfg, run.state, run.stats, run.files
     selector = run.selector
-    if state is not None and selector is not None:
-        _record_files(
-            state,
-            run.plan.infos,
-            run.file_sessions,
-            files,
-            run.outcome,
-            set(selector.delivered) | {k for k, st in run.outcome.items() if st != "failed"},
-            # a file with rejects is read again next time (and --strict fails again)
-            {r.file for r in run.rejects} | {files[fid] for fid, _, _ in stats.session_rejects},
-        )
+    if state is not None and selector is not None and not stats.io_failed:
+        try:
+            _record_files(
+                state,
+                run.plan.infos,
+                run.file_sessions,
+                files,
+                run.outcome,
+                set(selector.delivered) | {k for k, st in run.outcome.items() if st != "failed"},
+                # a file with rejects is read again next time (and --strict fails again)
+                {r.file for r in run.rejects} | {files[fid] for fid, _, _ in stats.session_rejects},
+            )
+        except OSError as exc:  # the state's disk filled at the very end
+            stats.errors.append(io_message(exc))
+            stats.io_failed = True
     _prune_dead_letters(run)
     if stats.session_rejects:
         late = [Reject(files[fid], line, reason) for fid, line, reason in stats.session_rejects]

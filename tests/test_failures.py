@@ -168,6 +168,7 @@ def _convert_in_child(out: Path, limit: int | None, state: Path) -> int:
 
     argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", S, "-o", str(out)]
     argv += ["--state", str(state), "--max-batch-spans", "5", "-q"]
+    argv += ["--report", str(out.with_name("report.json"))]
     proc = subprocess.run(argv, preexec_fn=cap, capture_output=True, text=True, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode
@@ -179,6 +180,8 @@ def test_a_full_disk_never_leaves_half_a_line_and_the_rerun_completes(
 ) -> None:
     out, state = tmp_path / "t.jsonl", tmp_path / "state.db"
     assert _convert_in_child(out, limit, state) == 7  # the disk "fills" mid-run
+    report = json.loads((tmp_path / "report.json").read_text())  # written all the same
+    assert report["io_failed"] and "cannot write" in report["errors"][-1]
     text = out.read_text() if out.exists() else ""
     assert text == "" or text.endswith("\n")
     assert all(json.loads(x) for x in text.splitlines())

@@ -253,12 +253,21 @@ def test_the_run_never_reads_its_own_output(tmp_path: Path) -> None:
     assert (logs / "t.rejects.jsonl").read_text() == ""
 
 
+_MEASURE = """import os, subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(p.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)"""
+
+
 def _peak_rss_mb(argv: list[str]) -> tuple[int, float]:
-    """Run a child to its end; its exit code and peak resident memory (MB), from wait4."""
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss / 1024
+    """Run a child to its end; its exit code and peak resident memory (MB), from wait4.
+    Started from a small Python process: a child forked from this (large) test process
+    would count the parent's pages it held before its exec."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *argv], cwd=ROOT, capture_output=True, text=True
+    )
+    code, kb = out.stdout.split()
+    return int(code), int(kb) / 1024
 
 
 @pytest.mark.parametrize("shape", ["blank lines", "junk lines", "a 100 MB line", "a gzip bomb"])
@@ -372,3 +381,100 @@ def test_a_signal_during_replay_keeps_what_was_sent_and_files_the_rest(
     retry = ids(again)
     assert retry | set(slow.span_ids) == ids(sample_run)
     assert len(retry & set(slow.span_ids)) <= 5
+
+
+def test_logrotate_copies_are_read_and_a_truncated_zst_says_so(tmp_path: Path) -> None:
+    import gzip
+
+    import zstandard
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    src = SAMPLES / "2025-11-24"
+    (logs / "app.jsonl").write_bytes((src / "voice_ga.jsonl").read_bytes())
+    (logs / "app.jsonl.1").write_bytes((src / "barge_in_beta.jsonl").read_bytes())
+    (logs / "app.jsonl.2.gz").write_bytes(gzip.compress((src / "errors_ga.jsonl").read_bytes()))
+    (logs / "app.log-20251124").write_bytes((src / "webrtc_ga.jsonl").read_bytes())
+    whole = zstandard.ZstdCompressor().compress((src / "cut_off_beta.jsonl").read_bytes() * 50)
+    (logs / "cut.jsonl.zst").write_bytes(whole[: len(whole) // 2])
+    out = tmp_path / "t.jsonl"
+    r = CliRunner().invoke(main, ["convert", "-i", str(logs), "-o", str(out), "--no-state"])
+    assert r.exit_code == 7, r.output  # the damaged archive is loud
+    assert (
+        "files read:          5 " in r.output and "5 converted" in r.output
+    )  # zst: its whole blocks
+    rejects = (tmp_path / "t.rejects.jsonl").read_text()
+    assert "zstd file ended before its frame did (truncated)" in rejects
+
+
+def test_secrets_never_show_in_any_form(tmp_path: Path, stop_later: list[Any]) -> None:
+    import base64
+
+    key = "sk-SECRETKEY1234567890abcdef"
+    echo = f"bad key {key[:13]}... ({base64.b64encode(key.encode()).decode()})"
+    rec = HttpReceiver(script=lambda n: Action(http_status=400, message=echo))
+    stop_later.append(rec)
+    args = ["convert", "-i", str(SAMPLES), "-o", str(tmp_path / "t.jsonl"), "--no-state"]
+    args += ["--endpoint", rec.endpoint, "--protocol", "http/protobuf"]
+    args += ["--header", f"x-api-key={key}"]
+    args += ["--report", str(tmp_path / "r.json"), "--log-format", "json"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 3
+    seen = r.output + "".join(p.read_text() for p in tmp_path.iterdir() if p.is_file())
+    assert "bad key ***" in r.output
+    assert key[:8] not in seen and base64.b64encode(key.encode()).decode() not in seen
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://u:hunter22pass@c.example/otel?token=abc123xyz"}
+    for argv in (["config"], ["convert", "-i", str(SAMPLES), "--print-config"]):
+        shown = CliRunner().invoke(main, argv, env=env).output
+        assert "c.example" in shown and "hunter22pass" not in shown and "abc123xyz" not in shown
+
+
+def test_what_realtrace_writes_is_private_and_orphaned_spill_dirs_go(
+    tmp_path: Path, stop_later: list[Any]
+) -> None:
+    import stat
+
+    from pipeline.config import RunConfig
+    from pipeline.run import run_convert
+
+    down = HttpReceiver(script=lambda n: Action(http_status=400))
+    stop_later.append(down)
+    r = convert(tmp_path, SAMPLES, down.endpoint)  # dead letter, rejects, report, state
+    assert r.exit_code == 3
+    made = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    made.append(tmp_path / "report.json")
+    assert {p.name for p in made} >= {"t.dead-letter.jsonl", "t.rejects.jsonl", "state.db"}
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in made), [
+        (p.name, oct(p.stat().st_mode)) for p in made
+    ]
+    spill = tmp_path / "spill"
+    orphan = spill / "realtrace-spill-999999999-abc"  # a run killed with -9: no such process
+    (orphan / "x").mkdir(parents=True)
+    mine = spill / f"realtrace-spill-{os.getpid()}-abc"  # a live process's: kept
+    mine.mkdir()
+    cfg = RunConfig.to_file((str(SAMPLES),), tmp_path / "t.jsonl", memory_budget=0, spill_dir=spill)
+    assert run_convert(cfg).exit_code == 0
+    assert not orphan.exists() and mine.exists()
+
+
+def test_a_signal_while_a_grpc_call_hangs_stops_within_two_seconds(
+    tmp_path: Path, stop_later: list[Any]
+) -> None:
+    hung = GrpcReceiver(script=lambda n: Action(delay=20))
+    stop_later.append(hung)
+    argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(SAMPLES), "--no-state"]
+    argv += ["-o", str(tmp_path / "t.jsonl"), "--endpoint", hung.endpoint, "--protocol", "grpc"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not hung.times and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and took < 2, took
+    dead = ids(tmp_path / "t.dead-letter.jsonl")
+    assert len(dead) == 72  # nothing was acknowledged: all of it is in the dead letter
