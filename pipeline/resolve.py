@@ -85,8 +85,14 @@ class BraintrustFlags:
         return self.on or self.project is not None or self.parent is not None
 
 
-def _endpoint(s: _Sources, endpoint: str | None, bt: BraintrustFlags) -> tuple[str | None, bool]:
-    """The endpoint, and whether it is Braintrust's by default (no endpoint given)."""
+def _endpoint(
+    s: _Sources, endpoint: str | None, bt: BraintrustFlags, file_asked: bool
+) -> tuple[str | None, bool]:
+    """The endpoint, and whether it is Braintrust's by default (no endpoint given).
+
+    In order: --endpoint; OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; the --braintrust flags;
+    an explicit --output (the file); Braintrust's own BRAINTRUST_API_KEY, as its SDKs
+    read it; else the file. None: the file."""
     ep = s.pick(
         "endpoint",
         endpoint,
@@ -95,11 +101,13 @@ def _endpoint(s: _Sources, endpoint: str | None, bt: BraintrustFlags) -> tuple[s
         "OTEL_EXPORTER_OTLP_ENDPOINT",
     )
     use_bt = bt.on or (ep is None and (bt.project or bt.parent) is not None)
-    if ep is None and use_bt:
+    by_key = ep is None and not use_bt and not file_asked and bool(s.env.get("BRAINTRUST_API_KEY"))
+    if ep is None and (use_bt or by_key):
         url = s.env.get("BRAINTRUST_API_URL")
         ep = f"{(url or BRAINTRUST_API_URL).rstrip('/')}/otel"
-        s.src["endpoint"] = "env BRAINTRUST_API_URL" if url else "default (Braintrust)"
-    return ep, use_bt
+        why = "env BRAINTRUST_API_KEY" if by_key else "the --braintrust flags"
+        s.src["endpoint"] = f"{why}, " + ("env BRAINTRUST_API_URL" if url else "Braintrust's URL")
+    return ep, use_bt or by_key
 
 
 def _headers(
@@ -132,9 +140,14 @@ def _headers(
         for k, v in parse_headers(h.replace(",", "%2C")):
             hdrs[k] = v
             s.src[f"header {k}"] = "flag --header"
-    if bt.asked and "authorization" not in hdrs:
+    if is_bt and "authorization" not in hdrs:
         raise ConfigError(
             "Braintrust needs an API key: set BRAINTRUST_API_KEY (or pass an Authorization --header)"
+        )
+    if is_bt and "x-bt-parent" not in hdrs:
+        raise ConfigError(
+            "Braintrust needs to know where traces go: set BRAINTRUST_PARENT=project_name:NAME "
+            "(or project_id:ID, experiment_id:ID), or pass --braintrust-project NAME"
         )
     return hdrs
 
@@ -148,8 +161,8 @@ def _protocol(s: _Sources, protocol: str | None, ep: str, use_bt: bool) -> str:
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
     )
-    if proto is None:
-        proto = "http/protobuf" if use_bt or ep.startswith("https://") or "/otel" in ep else "grpc"
+    if proto is None:  # the OTLP exporter spec's default, but on gRPC's own port
+        proto = "grpc" if endpoint_parts(ep).port == 4317 and not use_bt else "http/protobuf"
         s.src["protocol"] = "default (from the endpoint)"
     return "http/protobuf" if proto == "http" else proto
 
@@ -191,11 +204,13 @@ def resolve_export(
     insecure: bool = False,
     max_retry_time: float | None = None,
     concurrency: int | None = None,
+    file_asked: bool = False,
 ) -> ExportConfig | None:
-    """Flags over environment; None means no network export (write the local file)."""
+    """Flags over environment; None means no network export (write the local file).
+    `file_asked`: --output was given, which wins over BRAINTRUST_API_KEY alone."""
     s = _Sources(env)
     bt = BraintrustFlags(braintrust, braintrust_project, braintrust_parent, api_key)
-    ep, use_bt = _endpoint(s, endpoint, bt)
+    ep, use_bt = _endpoint(s, endpoint, bt, file_asked)
     if ep is None:
         return None
     proto = _protocol(s, protocol, ep, use_bt)
@@ -301,7 +316,7 @@ def resolve_run(
         "--dead-letter",
         output.with_name(output.stem + ".dead-letter.jsonl"),
     )
-    dest = _destination(s, env, export or {}, output, Path(dead))
+    dest = _destination(s, env, export or {}, output, Path(dead), flags.get("output") is not None)
     if v["engine"] in ENGINES and ENGINES[v["engine"]].parallel_writers:
         dest = dest.partition()
     conventions = v.pop("conventions")
@@ -340,11 +355,16 @@ def _limits(s: _Sources, max_spans: int | None, max_bytes: int | None) -> BatchL
 
 
 def _destination(
-    s: _Sources, env: Mapping[str, str], export: Mapping[str, Any], output: Path, dead: Path
+    s: _Sources,
+    env: Mapping[str, str],
+    export: Mapping[str, Any],
+    output: Path,
+    dead: Path,
+    file_asked: bool = False,
 ) -> Destination:
     """An OTLP endpoint when one is configured (flag or environment), else the output file.
     Spans the backend refuses go beside `output`, as `<stem>.rejected.jsonl`."""
-    exp = resolve_export(env, **export)
+    exp = resolve_export(env, **export, file_asked=file_asked)
     if exp is None:
         return FileDestination(output)
     for key, where in exp.sources:

@@ -73,7 +73,9 @@ def test_braintrust_key_is_not_sent_to_an_arbitrary_collector() -> None:
 
 def test_validation_errors_name_the_fix() -> None:
     cfg = resolve_export(
-        {"BRAINTRUST_API_KEY": "k123secret"}, endpoint="http://10.1.2.3:4318", braintrust=True
+        {"BRAINTRUST_API_KEY": "k123secret", "BRAINTRUST_PARENT": "project_name:p"},
+        endpoint="http://10.1.2.3:4318",
+        braintrust=True,
     )
     assert cfg is not None
     with pytest.raises(ConfigError, match="--insecure") as exc:

@@ -152,7 +152,7 @@ def test_errors_reach_stderr_even_with_quiet(files: Path) -> None:
         "--endpoint", "http://127.0.0.1:9", "--max-retry-time", "0",
     )  # fmt: skip
     assert code == 3 and stdout == ""
-    assert "realtrace: error:" in err and "Connection refused" in err
+    assert "realtrace: error:" in err and "connection refused (nothing listens" in err
 
 
 # -- real faults: a full disk (RLIMIT_FSIZE in a child), kill -9 ------------------------------

@@ -215,14 +215,30 @@ def convert(
     raise SystemExit(EXIT_SIGNAL[signalled[0]] if signalled else result.exit_code)
 
 
+def destination_line(cfg: RunConfig) -> tuple[str, bool]:
+    """Where spans went and why (the setting's source), and whether that came from the
+    environment or a default rather than a flag (a cron job's surprise)."""
+    src = dict(cfg.sources)
+    dest = cfg.destination
+    if isinstance(dest, OtlpDestination):
+        where = f"{dest.export.protocol} {masked_url(dest.export.traces_url)}"
+        why = src.get("endpoint", "")
+    else:
+        where, why = f"file {dest.location}", src.get("output", "default")
+    return f"{where} ({why})", not why.startswith("flag")
+
+
 def _summary(cfg: RunConfig, result: RunResult, quiet: bool) -> None:
     for line in error_lines(result.stats):
         click.echo(line, err=True)
+    line, implicit = destination_line(cfg)
     if quiet:
+        if implicit:  # said even under -q: nobody chose it on the command line
+            click.echo(f"realtrace: destination: {line}", err=True)
         return
-    for line in summary_lines(result.stats):
-        click.echo(line)
-    click.echo(f"output:              {cfg.destination.state_id}")
+    for text in summary_lines(result.stats):
+        click.echo(text)
+    click.echo(f"destination:         {line}")
     click.echo(f"rejects:             {cfg.rejects_path}")
     dead = cfg.destination.dead_letter
     if result.stats.spans_dead_lettered and dead is not None:

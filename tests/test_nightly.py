@@ -1,0 +1,88 @@
+"""What a nightly job meets with nobody watching: Braintrust's own settings, where spans
+went and why, OTel's standard variables. Real loopback receivers, the real CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import SAMPLES
+from receivers import HttpReceiver
+
+from pipeline.cli import main
+from pipeline.resolve import resolve_export
+
+KEY = "sk-bt-0123456789abcdef"
+
+
+@pytest.fixture
+def braintrust() -> HttpReceiver:
+    """A loopback stand-in for Braintrust's OTLP endpoint ({api_url}/otel/v1/traces)."""
+    rec = HttpReceiver(path="/otel/v1/traces")
+    yield rec
+    rec.stop()
+
+
+def test_braintrusts_own_variables_send_to_braintrust_without_a_flag(
+    tmp_path: Path, braintrust: HttpReceiver
+) -> None:
+    env = {
+        "BRAINTRUST_API_KEY": KEY,
+        "BRAINTRUST_PARENT": "project_name:voice",
+        "BRAINTRUST_API_URL": f"http://127.0.0.1:{braintrust.port}",
+    }
+    out = tmp_path / "t.jsonl"  # not given: the default would be this directory's file
+    args = ["convert", "-i", str(SAMPLES), "-q", "--state", str(tmp_path / "s.db")]
+    r = CliRunner(env=env).invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert len(set(braintrust.span_ids)) == 72 and not out.exists()
+    assert {h["authorization"] for h in braintrust.headers} == {f"Bearer {KEY}"}
+    assert {h["x-bt-parent"] for h in braintrust.headers} == {"project_name:voice"}
+    # said even under -q, since no flag chose it; the key never
+    assert "destination: http/protobuf http://127.0.0.1" in r.stderr
+    assert "env BRAINTRUST_API_KEY" in r.stderr and KEY not in r.stderr
+    # an explicit --output wins over the variables
+    r = CliRunner(env=env).invoke(main, [*args, "-o", str(out), "--no-state"])
+    assert r.exit_code == 0 and out.exists() and len(braintrust.span_ids) == 72
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"BRAINTRUST_API_KEY": KEY}, "set BRAINTRUST_PARENT=project_name:NAME"),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://api.braintrust.dev/otel"},
+            "Braintrust needs an API key: set BRAINTRUST_API_KEY",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "https://api.braintrust.dev/otel",
+                "BRAINTRUST_API_KEY": KEY,
+            },
+            "set BRAINTRUST_PARENT",
+        ),
+    ],
+)
+def test_braintrust_without_a_key_or_a_parent_is_exit_2_with_the_fix(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    runner = CliRunner(env=env)
+    with runner.isolated_filesystem(temp_dir=tmp_path):  # no --output: it would win
+        r = runner.invoke(main, ["convert", "-i", str(SAMPLES)])
+    assert r.exit_code == 2, r.output
+    assert says in r.output and KEY not in r.output
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "protocol"),
+    [
+        ("http://collector:4318", "http/protobuf"),  # the OTLP exporter spec's default
+        ("http://collector:4317", "grpc"),  # gRPC's own port
+        ("https://collector.example", "http/protobuf"),
+        ("collector:4317", "grpc"),
+    ],
+)
+def test_the_protocol_follows_the_otlp_spec_default(endpoint: str, protocol: str) -> None:
+    cfg = resolve_export({}, endpoint=endpoint)
+    assert cfg is not None and cfg.protocol == protocol
