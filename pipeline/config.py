@@ -36,6 +36,7 @@ class RunConfig:
     max_line_bytes: int = MAX_LINE_BYTES  # longer lines are rejected unread
     mapping: MappingOptions = field(default_factory=MappingOptions)
     service_name: str = "realtrace"
+    resource_attributes: tuple[tuple[str, str], ...] = ()  # OTEL_RESOURCE_ATTRIBUTES
     strict: bool = False
     state: Path | None = None
     full: bool = False
@@ -59,6 +60,11 @@ class RunConfig:
     def to_file(cls, inputs: tuple[str, ...], output: Path, **settings: Any) -> RunConfig:
         """A run writing OTLP JSON lines to `output` (the library's simplest call)."""
         return cls(inputs, FileDestination(output), output, **settings)
+
+    @property
+    def service(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The resource of every span: the service name and the other attributes."""
+        return self.service_name, self.resource_attributes
 
     @property
     def read_options(self) -> ReadOptions:

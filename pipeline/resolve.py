@@ -224,9 +224,20 @@ def resolve_export(
     )
     if comp is None:
         comp, s.src["compression"] = default(ExportConfig, "compression"), "default"
+    tls = {
+        key: s.pick(
+            key,
+            None,
+            "",
+            f"OTEL_EXPORTER_OTLP_TRACES_{key.upper()}",
+            f"OTEL_EXPORTER_OTLP_{key.upper()}",
+        )
+        for key in ("certificate", "client_key", "client_certificate")
+    }
     return ExportConfig(
         endpoint=ep,
         protocol=proto,
+        **tls,
         headers=tuple(sorted(hdrs.items())),
         compression=comp,
         timeout=_timeout(s, timeout),
@@ -265,7 +276,6 @@ _RUN_FLAGS = {
     "output": ("--output", RunConfig),
     "rejects": ("--rejects", RunConfig),
     "report": ("--report", RunConfig),
-    "service_name": ("--service-name", RunConfig),
     "workers": ("--workers", RunConfig),
     "max_line_bytes": ("--max-line-bytes", RunConfig),
     "sessions_from": ("--sessions-from", RunConfig),
@@ -303,6 +313,7 @@ def resolve_run(
     strict, full, skip_changed = (
         bool(s.flag_or_default(k, flags.get(k) or None, f, False)) for k, f in _SWITCHES.items()
     )
+    service, resource_attrs = _service(s, flags.pop("service_name", None))
     if timestamp_fields:
         s.src["timestamp_fields"] = "flag --timestamp-field"
     s.src["tags"] = "flag --tag" if tags else "default"
@@ -335,12 +346,39 @@ def resolve_run(
         since_ns=parse_when(since, "--since"),
         until_ns=parse_when(until, "--until"),
         limits=limits,
+        service_name=service,
+        resource_attributes=resource_attrs,
         sources=tuple(sorted(s.src.items())),
         strict=strict,
         full=full,
         skip_changed=skip_changed,
         **{**v, "output": output},
     )
+
+
+def _service(s: _Sources, flag: str | None) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """service.name (--service-name, OTEL_SERVICE_NAME, service.name in
+    OTEL_RESOURCE_ATTRIBUTES, the default, in the OTel SDK's order) and the other resource
+    attributes (OTEL_RESOURCE_ATTRIBUTES: comma-separated, URL-encoded key=value)."""
+    attrs: dict[str, str] = {}
+    for part in (s.env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ConfigError(
+                f"OTEL_RESOURCE_ATTRIBUTES: {part.strip()!r} is not key=value (comma-separated)"
+            )
+        k, v = part.split("=", 1)
+        attrs[unquote(k.strip())] = unquote(v.strip())
+    name = s.pick("service_name", flag, "--service-name", "OTEL_SERVICE_NAME")
+    if name is None and "service.name" in attrs:
+        name, s.src["service_name"] = attrs["service.name"], "env OTEL_RESOURCE_ATTRIBUTES"
+    if name is None:
+        name, s.src["service_name"] = default(RunConfig, "service_name"), "default"
+    attrs.pop("service.name", None)
+    if attrs:
+        s.src["resource_attributes"] = "env OTEL_RESOURCE_ATTRIBUTES"
+    return name, tuple(sorted(attrs.items()))
 
 
 def _limits(s: _Sources, max_spans: int | None, max_bytes: int | None) -> BatchLimits:

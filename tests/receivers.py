@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -63,11 +64,15 @@ class Record:
     # spans this backend always refuses (OTLP partial success): not stored, counted
     refuse: Callable[[Any], bool] | None = None
     refused: list[str] = field(default_factory=list)  # span ids refused, once per refusal
+    resources: set[tuple[tuple[str, str], ...]] = field(default_factory=set)
 
     def store(self, req: ExportTraceServiceRequest) -> int:
         """Keep the request's spans; returns how many were refused."""
         n = 0
         for rs in req.resource_spans:
+            self.resources.add(
+                tuple(sorted((kv.key, kv.value.string_value) for kv in rs.resource.attributes))
+            )
             for ss in rs.scope_spans:
                 for sp in ss.spans:
                     if self.refuse is not None and self.refuse(sp):
@@ -217,15 +222,23 @@ class HttpReceiver(Record):
                     return
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
+                as_json = self.headers.get("content-type") == "application/json"
                 req = ExportTraceServiceRequest()
-                req.ParseFromString(body)
+                if as_json:  # OTLP/JSON (http/json)
+                    json_format.Parse(body, req)
+                else:
+                    req.ParseFromString(body)
                 with rec.lock:
                     rejected = action.rejected + rec.store(req)
                 resp = ExportTraceServiceResponse()
                 if rejected:
                     resp.partial_success.rejected_spans = rejected
                     resp.partial_success.error_message = action.message or "refused"
-                self._reply(200, resp.SerializeToString())
+                if as_json:
+                    answer = json_format.MessageToJson(resp).encode()
+                    self._reply(200, answer, content_type="application/json")
+                else:
+                    self._reply(200, resp.SerializeToString())
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.httpd.daemon_threads = True

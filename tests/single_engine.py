@@ -33,7 +33,7 @@ class SingleEngine:
             converted,
             cfg.destination.writer(),
             cfg.limits,
-            cfg.service_name,
+            cfg.service,
             run.stop,
             append=run.state is not None,
             on_session=lambda s, ok: run.session_done(

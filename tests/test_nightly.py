@@ -86,3 +86,59 @@ def test_braintrust_without_a_key_or_a_parent_is_exit_2_with_the_fix(
 def test_the_protocol_follows_the_otlp_spec_default(endpoint: str, protocol: str) -> None:
     cfg = resolve_export({}, endpoint=endpoint)
     assert cfg is not None and cfg.protocol == protocol
+
+
+def test_otel_conventions_a_user_expects(tmp_path: Path) -> None:
+    """OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES make the resource; http/json is OTLP/JSON
+    on the wire with the same spans."""
+    rec = HttpReceiver()
+    try:
+        env = {
+            "OTEL_SERVICE_NAME": "voice-agent",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,team=voice%20ops",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": rec.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+        }
+        args = ["convert", "-i", str(SAMPLES), "-q", "--no-state", "-o", str(tmp_path / "t")]
+        r = CliRunner(env=env).invoke(main, args)
+        assert r.exit_code == 0, r.output
+        assert len(set(rec.span_ids)) == 72
+        assert {h["content-type"] for h in rec.headers} == {"application/json"}
+        assert rec.resources == {
+            (
+                ("deployment.environment", "prod"),
+                ("service.name", "voice-agent"),
+                ("team", "voice ops"),
+                ("telemetry.sdk.language", "python"),
+                ("telemetry.sdk.name", "realtrace"),
+            )
+        }
+    finally:
+        rec.stop()
+
+
+def test_grpc_over_https_without_a_port_dials_443() -> None:
+    import threading
+
+    from pipeline.redact import Redactor
+    from pipeline.send.settings import ExportConfig
+    from pipeline.send.transport import GrpcTransport
+
+    t = GrpcTransport(
+        ExportConfig("https://collector.example", "grpc"), Redactor(), threading.Event()
+    )
+    try:
+        assert t.shown == "https://collector.example:443"
+    finally:
+        t.close()
+
+
+def test_tls_files_that_are_not_there_are_named(tmp_path: Path) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector.example:4318",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": str(tmp_path / "ca.pem"),
+    }
+    r = CliRunner(env=env).invoke(main, ["convert", "-i", str(SAMPLES), "-o", str(tmp_path / "t")])
+    assert (
+        r.exit_code == 2 and "OTEL_EXPORTER_OTLP_CERTIFICATE" in r.output and "ca.pem" in r.output
+    )

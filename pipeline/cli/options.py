@@ -23,9 +23,9 @@ EXPORT_OPTIONS = [
     ),
     click.option(
         "--protocol",
-        type=click.Choice(["grpc", "http/protobuf"]),
+        type=click.Choice(["grpc", "http/protobuf", "http/json"]),
         default=None,
-        help="OTLP protocol. [default: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf for https and Braintrust, grpc otherwise]",
+        help="OTLP protocol. [default: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, else http/protobuf (the OTLP spec's default), grpc for an endpoint on port 4317]",
     ),
     click.option(
         "--compression",

@@ -161,13 +161,16 @@ def spans_from_bytes(spans: Sequence[bytes]) -> list[Span]:
     return [Span.FromString(b) for b in spans]
 
 
-def resource(service_name: str) -> Resource:
-    """The resource all exported spans share."""
+def resource(service_name: str, extra: Sequence[tuple[str, str]] = ()) -> Resource:
+    """The resource all exported spans share: the service, realtrace as the SDK, and the
+    user's own attributes (OTEL_RESOURCE_ATTRIBUTES)."""
     attrs: dict[str, Any] = {
         "service.name": service_name,
         "telemetry.sdk.name": "realtrace",
         "telemetry.sdk.language": "python",
     }
+    for k, v in extra:
+        attrs.setdefault(k, v)
     fields: dict[str, Any] = {"attributes": _key_values(attrs)}
     return Resource(**fields)
 

@@ -255,7 +255,7 @@ class LocalEngine:
                     sessions,
                     cfg.destination,
                     cfg.limits,
-                    cfg.service_name,
+                    cfg.service,
                     run.stop,
                     append=state is not None,
                     on_session=on_session,

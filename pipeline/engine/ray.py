@@ -177,7 +177,7 @@ def deliver_sessions(table: Any, job: Job) -> Any:
             todo,
             cfg.destination.writer(),
             cfg.limits,
-            cfg.service_name,
+            cfg.service,
             threading.Event(),
             append=True,
             on_session=lambda s, status: done.__setitem__(s.session_key, status),

@@ -236,21 +236,22 @@ def send_run(
     sessions: Iterable[SessionSpans],
     dest: Destination,
     limits: BatchLimits,
-    service_name: str,
+    service: tuple[str, tuple[tuple[str, str], ...]],
     stop: threading.Event,
     *,
     append: bool = False,
     on_session: SessionDone | None = None,
     on_batch: Callable[[int, bool], None] | None = None,
 ) -> Delivery:
-    """A run's sessions through the chain of `dest`, with the run's resource, limits and
-    secrets: what the local engine and each Ray delivery task do alike."""
+    """A run's sessions through the chain of `dest`, with the run's resource (`service`:
+    its name and other attributes), limits and secrets: what the local engine and each
+    Ray delivery task do alike."""
     redactor = Redactor(dest.secrets)
     with dest.open_chain(stop, redactor, append) as chain:
         return deliver(
             sessions,
             chain,
-            resource=resource(service_name),
+            resource=resource(*service),
             limits=limits,
             redactor=redactor,
             on_session=on_session,

@@ -7,6 +7,7 @@ The transports' own configuration, as the OTel exporters keep theirs beside them
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
@@ -17,7 +18,7 @@ DEFAULT_MAX_BATCH_SPANS = 2048
 DEFAULT_TIMEOUT = 30.0  # seconds per request
 DEFAULT_MAX_RETRY_TIME = 300.0  # seconds of retrying a failing endpoint, for the whole run
 DEFAULT_CONCURRENCY = 4  # requests in flight
-PROTOCOLS = ("grpc", "http/protobuf")
+PROTOCOLS = ("grpc", "http/protobuf", "http/json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,11 @@ class ExportConfig:
     max_retry_time: float = DEFAULT_MAX_RETRY_TIME
     insecure: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
+    # TLS, as OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE / CLIENT_KEY / CLIENT_CERTIFICATE name
+    # them: a CA bundle to trust, and a client certificate and key (mutual TLS); PEM files
+    certificate: str | None = None
+    client_key: str | None = None
+    client_certificate: str | None = None
     # From OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the full URL, used as is (OTLP exporter spec).
     signal_endpoint: bool = False
     # Where each setting came from ("flag --timeout", "env OTEL_EXPORTER_OTLP_HEADERS",
@@ -82,6 +88,20 @@ class ExportConfig:
             raise ConfigError(f"--concurrency {self.concurrency}: must be at least 1")
         if self.max_retry_time < 0:
             raise ConfigError(f"--max-retry-time {self.max_retry_time:g}: must be 0 or more")
+        for name, path in (
+            ("CERTIFICATE", self.certificate),
+            ("CLIENT_KEY", self.client_key),
+            ("CLIENT_CERTIFICATE", self.client_certificate),
+        ):
+            if path is not None and not os.path.isfile(path):
+                raise ConfigError(
+                    f"OTEL_EXPORTER_OTLP_{name} {path}: no such file (a PEM file is expected)"
+                )
+        if (self.client_key is None) != (self.client_certificate is None):
+            raise ConfigError(
+                "mutual TLS needs both OTEL_EXPORTER_OTLP_CLIENT_KEY and "
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+            )
         # a bare host:port is plain HTTP for the HTTP exporter, TLS for gRPC's (off loopback)
         cleartext = parts.scheme == "http" or (not parts.scheme and self.protocol != "grpc")
         if self.secrets and cleartext and not is_loopback(parts.hostname) and not self.insecure:

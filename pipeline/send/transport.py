@@ -19,9 +19,11 @@ from typing import NoReturn
 import grpc
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
+from pipeline.core.encode import request_to_json
 from pipeline.errors import (
     AuthError,
     Interrupted,
@@ -100,12 +102,14 @@ class HttpTransport:
 
     def __init__(self, cfg: ExportConfig, redactor: Redactor, stop: threading.Event) -> None:
         self.stop = stop
+        self.cfg = cfg
+        self.json = cfg.protocol == "http/json"
         self.url = cfg.traces_url
         self.shown_url = redact_url(self.url)
         self.timeout = cfg.timeout
         self.gzip = cfg.compression == "gzip"
         self.headers = {k: v for k, v in cfg.headers}
-        self.headers["content-type"] = "application/x-protobuf"
+        self.headers["content-type"] = "application/json" if self.json else "application/x-protobuf"
         self.headers.setdefault("user-agent", "realtrace")
         if self.gzip:
             self.headers["content-encoding"] = "gzip"
@@ -118,6 +122,10 @@ class HttpTransport:
         s = getattr(self._local, "session", None)
         if s is None:
             s = requests.Session()
+            if self.cfg.certificate:
+                s.verify = self.cfg.certificate
+            if self.cfg.client_certificate and self.cfg.client_key:
+                s.cert = (self.cfg.client_certificate, self.cfg.client_key)
             self._local.session = s
             with self._sessions_lock:
                 self._sessions.append(s)
@@ -161,6 +169,8 @@ class HttpTransport:
         return answer
 
     def send(self, body: bytes) -> tuple[int, str]:
+        if self.json:  # requests are built as protobuf everywhere; OTLP/JSON on the wire only
+            body = request_to_json(ExportTraceServiceRequest.FromString(body)).encode()
         if self.gzip:
             body = gzip.compress(body, compresslevel=5, mtime=0)
         resp = self._post(body)
@@ -197,14 +207,15 @@ class GrpcTransport:
         self.stop = stop
         parts = endpoint_parts(cfg.endpoint)
         host = parts.hostname or "localhost"
-        target = f"{host}:{parts.port or 4317}"
+        port = parts.port or (443 if parts.scheme == "https" else 4317)  # https: TLS's port
+        target = f"{host}:{port}"
         self.shown = f"{parts.scheme + '://' if parts.scheme else ''}{target}"
         secure = parts.scheme == "https" or (
             not parts.scheme and not (cfg.insecure or is_loopback(host))
         )
         options = [("grpc.max_send_message_length", -1), ("grpc.enable_retries", 0)]
         self.channel = (
-            grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+            grpc.secure_channel(target, _credentials(cfg), options=options)
             if secure
             else grpc.insecure_channel(target, options=options)
         )
@@ -264,6 +275,22 @@ class GrpcTransport:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def _credentials(cfg: ExportConfig) -> grpc.ChannelCredentials:
+    """TLS for gRPC: the system's trust, or the CA bundle given; a client certificate too."""
+
+    def read(path: str | None) -> bytes | None:
+        if path is None:
+            return None
+        with open(path, "rb") as fh:
+            return fh.read()
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(cfg.certificate),
+        private_key=read(cfg.client_key),
+        certificate_chain=read(cfg.client_certificate),
+    )
 
 
 def _grpc_retry_delay(err: grpc.RpcError) -> float | None:
