@@ -135,11 +135,26 @@ class CircuitOpenError(PermanentExportError):
 
 
 class RetryableExportError(ExportError):
-    """Transient; `delay` is the server-requested wait (Retry-After / RetryInfo) if any."""
+    """Transient; `delay` is the server-requested wait (Retry-After / RetryInfo) if any;
+    `setup` is true when the cause is the set-up rather than the moment (a name that does
+    not resolve, a certificate not trusted): worth a retry mid-run, fatal at first contact."""
 
-    def __init__(self, message: str, delay: float | None = None) -> None:
+    def __init__(self, message: str, delay: float | None = None, setup: bool = False) -> None:
         super().__init__(message)
         self.delay = delay
+        self.setup = setup
+
+
+class NoEndpointError(PermanentExportError):
+    """Nothing answers OTLP at that URL (HTTP 404, gRPC UNIMPLEMENTED): a wrong path or port."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class UnreachableError(RealtraceError):
+    """The endpoint did not answer the first contact: nothing was read or sent."""
+
+    exit_code = ExitCode.NOT_DELIVERED
 
 
 class TooLargeError(ExportError):

@@ -26,6 +26,7 @@ def replay(cfg: ReplayConfig, stop: threading.Event | None = None) -> tuple[RunS
     accounting and the dead letter for what fails again.
     """
     cfg.validate()
+    stop = stop or threading.Event()
     file, dest = cfg.file, cfg.destination
     files = sorted(file.glob("*.jsonl")) if file.is_dir() else [file]
     start = time.perf_counter()
@@ -39,8 +40,8 @@ def replay(cfg: ReplayConfig, stop: threading.Event | None = None) -> tuple[RunS
             for ss in rs.scope_spans:
                 for sp in ss.spans:
                     traces.setdefault(sp.trace_id, []).append(sp)
+    dest.check(stop)  # the file is readable OTLP: now the endpoint, before sending
     stats = RunStats(files=len(files))
-    stop = stop or threading.Event()
     redactor = Redactor(dest.secrets)
     with dest.open_chain(stop, redactor, append=True) as chain:
         for resource_, traces in groups.values():

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pipeline.config import RunConfig
 from pipeline.core.ids import trace_id
 from pipeline.engine.common import Run, load_engine
-from pipeline.errors import ConfigError, ExitCode, Interrupted, NotOtlpJsonError, io_message
+from pipeline.errors import (
+    ConfigError,
+    ExitCode,
+    Interrupted,
+    NotOtlpJsonError,
+    RealtraceError,
+    io_message,
+)
 from pipeline.plan import plan_files, read_session_list
 from pipeline.progress import Progress
 from pipeline.read.files import Reject, find_inputs
@@ -46,6 +53,7 @@ def run_convert(
     start = time.perf_counter()
     cfg.validate()
     engine = load_engine(cfg.engine)
+    stop = stop or threading.Event()
     progress = progress or Progress("none")
     files, missing = find_inputs(cfg.inputs, exclude=cfg.own_files)
     for r in missing:
@@ -66,8 +74,9 @@ def run_convert(
         progress.close()
         return RunResult(stats, ExitCode.IO)
     try:
+        _first_contact(cfg, stop, start)
         plan = plan_files(files, state, cfg.full)
-        run = Run(cfg, files, state, progress, stop or threading.Event(), RunStats(), plan, only)
+        run = Run(cfg, files, state, progress, stop, RunStats(), plan, only)
         run.stats.count_rejects(missing)
         run.rejects += missing
         try:
@@ -84,6 +93,17 @@ def run_convert(
         progress.close()
         if state is not None:
             state.close()
+
+
+def _first_contact(cfg: RunConfig, stop: threading.Event, start: float) -> None:
+    """The destination reached before anything is read: a dead endpoint, refused
+    credentials or a wrong URL end the run in seconds (the report says why too)."""
+    try:
+        cfg.destination.check(stop)
+    except RealtraceError as exc:
+        if cfg.report is not None:
+            write_report(cfg.report, RunStats(errors=[str(exc)], wall_seconds=elapsed(start)))
+        raise
 
 
 def _open_state(cfg: RunConfig) -> StateStore | None:

@@ -142,3 +142,49 @@ def test_tls_files_that_are_not_there_are_named(tmp_path: Path) -> None:
     assert (
         r.exit_code == 2 and "OTEL_EXPORTER_OTLP_CERTIFICATE" in r.output and "ca.pem" in r.output
     )
+
+
+def _first_contact(tmp_path: Path, endpoint: str, *extra: str) -> tuple[int, str, float]:
+    import time
+
+    args = ["convert", "-i", str(SAMPLES), "-o", str(tmp_path / "t.jsonl"), "--no-state", "-q"]
+    t0 = time.monotonic()
+    r = CliRunner().invoke(main, [*args, "--endpoint", endpoint, *extra])
+    return r.exit_code, r.output, time.monotonic() - t0
+
+
+def test_a_dead_endpoint_ends_the_run_in_seconds_saying_why(tmp_path: Path) -> None:
+    """First contact, before anything is read: the cause and the fix, HTTP and gRPC."""
+    from receivers import Action, GrpcReceiver, free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    for protocol in ("http/protobuf", "grpc"):
+        code, out, took = _first_contact(tmp_path, dead, "--protocol", protocol)
+        assert code == 3 and took < 10, (protocol, took, out)
+        assert "nothing was read or sent" in out and "lines read" not in out
+    code, out, took = _first_contact(tmp_path, "http://no-such-host.invalid:4318")
+    assert code == 2 and took < 10 and "does not resolve (DNS)" in out and "host name" in out
+    plain = HttpReceiver()
+    try:  # https to a server speaking plain HTTP: the TLS handshake fails
+        tls = plain.endpoint.replace("http://", "https://")
+        code, out, took = _first_contact(tmp_path, tls, "--protocol", "http/protobuf")
+        assert code == 2 and "TLS" in out, out
+        wrong = plain.endpoint + "/wrong/path/v1/traces"  # the receiver answers 404 there
+        code, out, took = _first_contact(tmp_path, wrong, "--protocol", "http/protobuf")
+        assert code == 2 and "no OTLP endpoint at" in out and "path" in out
+    finally:
+        plain.stop()
+    for rec in (
+        HttpReceiver(script=lambda n: Action(http_status=401)),
+        GrpcReceiver(
+            script=lambda n: Action(grpc_code=__import__("grpc").StatusCode.UNAUTHENTICATED)
+        ),
+    ):
+        rec.script_probes = True
+        protocol = "grpc" if isinstance(rec, GrpcReceiver) else "http/protobuf"
+        try:
+            code, out, took = _first_contact(tmp_path, rec.endpoint, "--protocol", protocol)
+        finally:
+            rec.stop()
+        assert code == 2 and took < 10 and "API key rejected" in out and "BRAINTRUST_API_KEY" in out
+        assert rec.span_ids == []  # nothing was sent

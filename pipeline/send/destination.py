@@ -19,8 +19,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.core.convert import Encoder
-from pipeline.core.encode import span_bytes, span_json
-from pipeline.errors import ConfigError
+from pipeline.core.encode import request_bytes, resource, span_bytes, span_json
+from pipeline.errors import (
+    AuthError,
+    ConfigError,
+    NoEndpointError,
+    NotOtlpError,
+    PermanentExportError,
+    RetryableExportError,
+    TooLargeError,
+    UnreachableError,
+)
 from pipeline.redact import Redactor
 from pipeline.send.chain import (
     Chain,
@@ -104,6 +113,9 @@ class FileDestination:
     def validate(self) -> None:
         if self.output.is_dir():
             raise ConfigError(f"--output {self.output} is a directory: name a file inside it")
+
+    def check(self, stop: threading.Event) -> None:
+        """First contact: nothing to reach for a file (a full disk says so when written)."""
 
     @contextlib.contextmanager
     def open_chain(
@@ -193,6 +205,38 @@ class OtlpDestination:
     def validate(self) -> None:
         self.export.validate()
 
+    def check(self, stop: threading.Event) -> None:
+        """First contact, before anything is read: an empty export request (valid OTLP),
+        so that a host that does not resolve, a refused connection, an untrusted
+        certificate, refused credentials or a wrong path end the run in seconds, saying
+        why. Brief outages are waited out (three waits, 3.5 s in all); any answer from an
+        OTLP endpoint, even a refusal of the empty request, lets the run go on."""
+        from pipeline.send.transport import make_transport
+
+        quick = replace(self.export, timeout=min(self.export.timeout, PROBE_TIMEOUT))
+        transport = make_transport(quick, Redactor(self.secrets), stop)
+        body = request_bytes([], resource("realtrace"))
+        try:
+            for wait in (*PROBE_WAITS, None):
+                try:
+                    transport.send(body)
+                    return
+                except (AuthError, NoEndpointError, NotOtlpError) as exc:
+                    raise ConfigError(_fix(exc)) from None
+                except RetryableExportError as exc:
+                    if exc.setup:
+                        raise ConfigError(_fix(exc)) from None
+                    if wait is None:
+                        raise UnreachableError(
+                            f"{exc}; nothing was read or sent: the next run tries again "
+                            "(check that the collector runs and the port is right)"
+                        ) from None
+                    self.clock.sleep(wait, stop)
+                except (PermanentExportError, TooLargeError):
+                    return  # it answered: the run's own requests will say more
+        finally:
+            transport.close()
+
     @contextlib.contextmanager
     def open_chain(
         self, stop: threading.Event, redactor: Redactor, append: bool
@@ -217,6 +261,21 @@ class OtlpDestination:
 
 
 Destination = FileDestination | OtlpDestination
+
+PROBE_TIMEOUT = 10.0  # seconds for the first contact's request, at most
+PROBE_WAITS = (0.5, 1.0, 2.0)  # seconds between its attempts while the endpoint is down
+
+
+def _fix(exc: Exception) -> str:
+    """A first-contact failure with what to do about it."""
+    text = str(exc)
+    if isinstance(exc, AuthError):
+        return f"{text}: check BRAINTRUST_API_KEY or the Authorization header"
+    if "DNS" in text:
+        return f"{text}: check the endpoint's host name"
+    if "TLS" in text or "certificate" in text.lower() or "ssl" in text.lower():
+        return f"{text}: check the URL's scheme, or trust its CA (OTEL_EXPORTER_OTLP_CERTIFICATE)"
+    return text
 
 
 def _next_part(parts_dir: Path) -> Path:

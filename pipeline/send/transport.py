@@ -27,6 +27,7 @@ from pipeline.core.encode import request_to_json
 from pipeline.errors import (
     AuthError,
     Interrupted,
+    NoEndpointError,
     NotOtlpError,
     PermanentExportError,
     RetryableExportError,
@@ -163,7 +164,8 @@ class HttpTransport:
                 )
         answer = result[0]
         if isinstance(answer, requests.RequestException):
-            raise RetryableExportError(self.redact(_unreachable(self.shown_url, answer)))
+            message, setup = _unreachable(self.shown_url, answer)
+            raise RetryableExportError(self.redact(message), setup=setup)
         if isinstance(answer, BaseException):
             raise answer
         return answer
@@ -190,6 +192,8 @@ class HttpTransport:
             raise AuthError(f"API key rejected by {where}")
         if code == 403:
             raise AuthError(f"access denied by {where}: {detail}")
+        if code in (404, 405):
+            raise NoEndpointError(f"no OTLP endpoint at {where}: check the URL's path")
         raise PermanentExportError(f"{where} refused the request: {detail}")
 
     def close(self) -> None:
@@ -266,7 +270,10 @@ class GrpcTransport:
                 raise RetryableExportError(f"{where}: {detail}", delay) from None
             raise TooLargeError(f"request too large for {where}: {detail}") from None
         if code in RETRYABLE_GRPC:
-            raise RetryableExportError(f"{where}: {detail}", delay) from None
+            setup = any(w in low for w in ("dns", "resolution", "ssl", "handshake", "certificate"))
+            raise RetryableExportError(f"{where}: {detail}", delay, setup=setup) from None
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            raise NoEndpointError(f"no OTLP trace service at {where}: check the port") from None
         if code == grpc.StatusCode.UNAUTHENTICATED:
             raise AuthError(f"API key rejected by {where}") from None
         if code == grpc.StatusCode.PERMISSION_DENIED:
@@ -312,22 +319,23 @@ def _grpc_retry_delay(err: grpc.RpcError) -> float | None:
     return None
 
 
-def _unreachable(url: str, exc: requests.RequestException) -> str:
-    """Why a request got no answer, with the cause a user can act on (DNS, refused, TLS)."""
+def _unreachable(url: str, exc: requests.RequestException) -> tuple[str, bool]:
+    """Why a request got no answer, with the cause a user can act on (DNS, refused, TLS),
+    and whether the cause is the set-up (DNS, TLS) rather than the moment."""
     text = str(exc)
-    for needle, cause in (
-        ("Name or service not known", "the host name does not resolve (DNS)"),
-        ("nodename nor servname", "the host name does not resolve (DNS)"),
-        ("Temporary failure in name resolution", "the host name does not resolve (DNS)"),
-        ("Connection refused", "connection refused (nothing listens on that port)"),
-        ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted"),
-        ("SSLError", "the TLS handshake failed"),
-        ("timed out", "the connection timed out"),
-        ("Network is unreachable", "the network is unreachable"),
+    for needle, cause, setup in (
+        ("Name or service not known", "the host name does not resolve (DNS)", True),
+        ("nodename nor servname", "the host name does not resolve (DNS)", True),
+        ("Temporary failure in name resolution", "the host name does not resolve (DNS)", True),
+        ("Connection refused", "connection refused (nothing listens on that port)", False),
+        ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted", True),
+        ("SSLError", "the TLS handshake failed", True),
+        ("timed out", "the connection timed out", False),
+        ("Network is unreachable", "the network is unreachable", False),
     ):
         if needle in text or needle == type(exc).__name__:
-            return f"cannot reach {url}: {cause}"
-    return f"cannot reach {url}: {type(exc).__name__}"
+            return f"cannot reach {url}: {cause}", setup
+    return f"cannot reach {url}: {type(exc).__name__}", False
 
 
 def make_transport(cfg: ExportConfig, redactor: Redactor, stop: threading.Event) -> Transport:
