@@ -43,6 +43,10 @@ class RunConfig:
     skip_changed: bool = False
     since_ns: int | None = None
     until_ns: int | None = None
+    # --settle: sessions with events in the last settle_ns that have not ended are held
+    # back (still being logged); now_ns: the run's "now" (None: the clock, when it starts)
+    settle_ns: int = 10 * 60 * 1_000_000_000
+    now_ns: int | None = None
     sessions_from: Path | None = None
     report: Path | None = None
     limits: BatchLimits = field(default_factory=BatchLimits)
@@ -104,6 +108,8 @@ class RunConfig:
             raise ConfigError("--since is after --until: nothing could be selected; swap them")
         if self.max_line_bytes < 1024:
             raise ConfigError(f"--max-line-bytes {self.max_line_bytes}: must be at least 1024")
+        if self.settle_ns < 0:
+            raise ConfigError("--settle: must be 0 (no wait) or more")
         self.limits.validate()
         self.destination.validate()
         for flag, path in (("--report", self.report), ("--rejects", self.rejects)):

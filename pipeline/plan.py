@@ -75,12 +75,15 @@ def session_hash(se: SessionEvents) -> str:
     return h.hexdigest()[:32]
 
 
+CLOSING_TYPE = "app.session_end"  # an app record saying the call is over: settled at once
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What the selection says of one session: skipped (and why) or kept, its content hash
     (for the state) and whether it changed since its last delivery."""
 
-    skipped: str | None = None  # "delivered" or "outside"; None when kept
+    skipped: str | None = None  # "delivered", "outside" or "pending"; None when kept
     content_hash: str = ""
     changed: bool = False
 
@@ -103,6 +106,9 @@ class Selector:
     full: bool = False
     skip_changed: bool = False
     hash_sessions: bool = True
+    # --settle: a session whose last event is after this time and that has not ended is
+    # still being logged (a live call): held back for a later run
+    settled_before_ns: int | None = None
 
     def for_keys(self, keys: set[str]) -> Selector:
         """The same rules with only these sessions' delivered hashes (less to send a worker)."""
@@ -117,6 +123,9 @@ class Selector:
             self.until_ns is not None and start >= self.until_ns
         ):
             return Verdict("outside")
+        settled = self.settled_before_ns
+        if settled is not None and se.last_ns > settled and CLOSING_TYPE not in se.types:
+            return Verdict("pending")
         if not self.hash_sessions:  # no state to compare with or record in
             return KEEP
         h = session_hash(se)

@@ -49,6 +49,9 @@ class RunStats:
     sessions_incomplete: int = doc("sessions cut off (still exported)")
     sessions_skipped: int = doc("sessions already delivered unchanged (not sent)")
     sessions_outside_selection: int = doc("sessions outside --since/--until/--sessions-from")
+    sessions_pending: int = doc(
+        "sessions still being logged (last event within --settle, not ended): a later run sends them"
+    )
     sessions_changed: int = doc("sessions re-sent because their events changed")
     files_skipped: int = doc("files unchanged since delivered (not read)")
     sessions_delivered: int = doc("sessions every span of which was acknowledged")
@@ -110,6 +113,8 @@ class RunStats:
         if sess.skipped is not None:
             if sess.skipped == "delivered":
                 self.sessions_skipped += 1
+            elif sess.skipped == "pending":
+                self.sessions_pending += 1
             else:
                 self.sessions_outside_selection += 1
             return
@@ -247,7 +252,12 @@ def summary_lines(stats: RunStats) -> list[str]:
             else []
         ),
         f"sessions:            {stats.sessions} converted ({stats.sessions_incomplete} incomplete, {stats.sessions_changed} changed since delivered), "
-        f"{stats.sessions_skipped} skipped (already delivered), {stats.sessions_outside_selection} outside --since/--until/--sessions-from",
+        f"{stats.sessions_skipped} skipped (already delivered), {stats.sessions_outside_selection} outside --since/--until/--sessions-from"
+        + (
+            f", {stats.sessions_pending} still being logged (--settle)"
+            if stats.sessions_pending
+            else ""
+        ),
         f"spans:               {stats.spans} ({stats.spans_delivered} delivered, {stats.spans_dead_lettered} dead-lettered, {stats.spans_rejected_by_backend} rejected by backend)",
         f"requests:            {stats.requests} ({stats.retries} retries)",
         f"wall time:           {stats.wall_seconds:.2f} s",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -256,15 +258,42 @@ def resolve_export(
     )
 
 
-def parse_when(text: str | None, flag: str) -> int | None:
-    """A date or ISO datetime as UTC nanoseconds (naive means UTC)."""
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+
+
+def parse_duration(text: str, flag: str) -> int:
+    """`90s`, `10m`, `2h`, `7d`, `1w`, `1h30m`, or `0`, as nanoseconds."""
+    t = text.strip().lower()
+    if t == "0":
+        return 0
+    parts = _DURATION.findall(t)
+    if not parts or _DURATION.sub("", t).strip():
+        raise ConfigError(f"{flag} {text!r}: expected a duration such as 90s, 10m, 2h, 7d or 0")
+    return int(sum(float(n) * _UNITS[u] for n, u in parts) * 1_000_000_000)
+
+
+def parse_when(text: str | None, flag: str, now_ns: int | None = None) -> int | None:
+    """A date or ISO datetime (naive means UTC), `today`, `yesterday`, or a duration ago
+    (`24h`, `7d`), as UTC nanoseconds."""
     if text is None:
         return None
+    now = now_ns if now_ns is not None else time.time_ns()
+    t = text.strip().lower()
+    midnight = dt.datetime.fromtimestamp(now // 1_000_000_000, dt.UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    if t in ("today", "yesterday"):
+        day = midnight - dt.timedelta(days=1 if t == "yesterday" else 0)
+        return int(day.timestamp()) * 1_000_000_000
+    if _DURATION.match(t):
+        return now - parse_duration(t, flag)
     try:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise ConfigError(
-            f"{flag} {text!r}: expected a date (2026-11-01) or ISO datetime (2026-11-01T06:00:00Z)"
+            f"{flag} {text!r}: expected a date (2026-11-01), an ISO datetime "
+            "(2026-11-01T06:00:00Z), today, yesterday, or a duration ago (24h, 7d)"
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
@@ -298,6 +327,8 @@ def resolve_run(
     no_state: bool = False,
     since: str | None = None,
     until: str | None = None,
+    settle: str | None = None,
+    now_ns: int | None = None,
     max_batch_spans: int | None = None,
     max_batch_bytes: int | None = None,
     dead_letter: Path | None = None,
@@ -314,6 +345,11 @@ def resolve_run(
         bool(s.flag_or_default(k, flags.get(k) or None, f, False)) for k, f in _SWITCHES.items()
     )
     service, resource_attrs = _service(s, flags.pop("service_name", None))
+    now = now_ns if now_ns is not None else time.time_ns()
+    s.src["settle"] = "default" if settle is None else "flag --settle"
+    settle_ns: int = (
+        default(RunConfig, "settle_ns") if settle is None else parse_duration(settle, "--settle")
+    )
     if timestamp_fields:
         s.src["timestamp_fields"] = "flag --timestamp-field"
     s.src["tags"] = "flag --tag" if tags else "default"
@@ -343,8 +379,10 @@ def resolve_run(
         timestamp_fields=timestamp_fields or default(RunConfig, "timestamp_fields"),
         mapping=mapping,
         state=state,
-        since_ns=parse_when(since, "--since"),
-        until_ns=parse_when(until, "--until"),
+        since_ns=parse_when(since, "--since", now),
+        until_ns=parse_when(until, "--until", now),
+        settle_ns=settle_ns,
+        now_ns=now,
         limits=limits,
         service_name=service,
         resource_attributes=resource_attrs,

@@ -77,6 +77,9 @@ def run_convert(
         _first_contact(cfg, stop, start)
         plan = plan_files(files, state, cfg.full)
         run = Run(cfg, files, state, progress, stop, RunStats(), plan, only)
+        run.parts_before = frozenset(str(p) for p in cfg.destination.written)
+        tracked = cfg.destination.tracked_file
+        run.output_start = tracked.stat().st_size if tracked and tracked.exists() else 0
         run.stats.count_rejects(missing)
         run.rejects += missing
         try:
@@ -162,6 +165,7 @@ def _finish(run: Run, start: float) -> RunResult:
             stats.errors.append(io_message(exc))
             stats.io_failed = True
     _prune_dead_letters(run)
+    _drop_earlier_versions(run)
     if stats.session_rejects:
         late = [Reject(files[fid], line, reason) for fid, line, reason in stats.session_rejects]
         stats.count_rejects(late)
@@ -201,6 +205,33 @@ def _prune_dead_letters(run: Run) -> None:
                     dropped,
                     kept,
                 )
+
+
+def _drop_earlier_versions(run: Run) -> None:
+    """A file destination holds each session once: a session sent again because it changed
+    (a live call converted half-way, then whole) has its earlier version taken out of what
+    the file held before this run (or of the part files a Ray run had written before).
+    An OTLP backend replaces spans sent again under the same ids: nothing to do there."""
+    if not run.replaced or run.stats.io_failed:
+        return
+    traces = {trace_id(k) for k in run.replaced}
+    tracked = run.cfg.destination.tracked_file
+    try:
+        if tracked is not None and tracked.exists():
+            dropped, _ = drop_traces(tracked, traces, run.output_start, remove_empty=False)
+            if run.state is not None:
+                run.state.flush(output_length=tracked.stat().st_size)
+        else:
+            dropped = sum(
+                drop_traces(p, traces)[0]
+                for p in run.cfg.destination.written
+                if str(p) in run.parts_before
+            )
+    except (OSError, NotOtlpJsonError) as exc:
+        run.stats.errors.append(f"could not take earlier versions out of the output: {exc}")
+        return
+    if dropped:
+        log.info("%d spans of %d sessions' earlier versions removed", dropped, len(run.replaced))
 
 
 def _record_files(

@@ -36,9 +36,7 @@ class SingleEngine:
             cfg.service,
             run.stop,
             append=run.state is not None,
-            on_session=lambda s, ok: run.session_done(
-                s.session_key, s.content_hash, ok, s.span_count, s.start_ns
-            ),
+            on_session=run.session_done,
         )
         run.delivered(delivery)
 

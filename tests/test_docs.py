@@ -94,8 +94,11 @@ def test_the_readme_app_record_example_makes_an_app_span(tmp_path: Path) -> None
             snippet,
             {"log": log, "session_id": "s1", "q": "weather in Paris", "docs": [{"id": "d1"}]},
         )
-        rest = [{"type": "response.created", "response": {"id": "r1"}},
-                {"type": "response.done", "response": {"id": "r1", "status": "completed"}}]  # fmt: skip
+        rest = [
+            {"type": "response.created", "response": {"id": "r1"}},
+            {"type": "response.done", "response": {"id": "r1", "status": "completed"}},
+            {"type": "app.session_end"},
+        ]  # fmt: skip: the call is over, no --settle wait
         for i, ev in enumerate(rest):
             log.write(
                 json.dumps(

@@ -58,7 +58,7 @@ def files(tmp_path: Path) -> Path:
         (["--max-history", "-1"], 2, "--max-history -1"),
         (["--workers", "-2"], 2, "--workers -2"),
         (["--since", "2026-01-02", "--until", "2026-01-01"], 2, "--since is after --until"),
-        (["--since", "yesterday"], 2, "expected a date"),
+        (["--since", "next tuesday"], 2, "expected a date"),
         (["--braintrust-project", "voice"], 2, "BRAINTRUST_API_KEY"),
         (["-i", "{d}/nowhere"], 2, "not found"),
         (["--rejects", "{d}/outdir"], 2, "--rejects"),

@@ -4,6 +4,7 @@ went and why, OTel's standard variables. Real loopback receivers, the real CLI."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -188,3 +189,39 @@ def test_a_dead_endpoint_ends_the_run_in_seconds_saying_why(tmp_path: Path) -> N
             rec.stop()
         assert code == 2 and took < 10 and "API key rejected" in out and "BRAINTRUST_API_KEY" in out
         assert rec.span_ids == []  # nothing was sent
+
+
+def test_a_live_session_waits_to_settle_and_the_file_never_holds_two_versions(
+    tmp_path: Path,
+) -> None:
+    from conftest import read_spans
+
+    from pipeline.config import RunConfig
+    from pipeline.run import run_convert
+
+    whole = (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_text().splitlines(keepends=True)
+    log = tmp_path / "logs" / "live.jsonl"
+    log.parent.mkdir()
+    log.write_text("".join(whole[:150]))  # the app is still logging the call
+    out, state = tmp_path / "t.jsonl", tmp_path / "s.db"
+    last = 1764000015_900_000_000  # the call's last event so far: 2025-11-24T16:00:15.9Z
+
+    def run(now_ns: int, settle_ns: int) -> Any:
+        cfg = RunConfig.to_file(
+            (str(log.parent),), out, state=state, now_ns=now_ns, settle_ns=settle_ns
+        )
+        return run_convert(cfg)
+
+    minute = 60 * 10**9
+    early = run(now_ns=last + 2 * minute, settle_ns=10 * minute)  # cron at 03:15, mid-call
+    assert early.exit_code == 4 and early.stats.sessions_pending == 1 and not read_spans(out)
+    half = run(now_ns=last + 20 * minute, settle_ns=0)  # a backfill that does not wait
+    assert half.exit_code == 0 and half.stats.sessions_incomplete == 1
+    log.write_text("".join(whole))  # the rest of the call is logged
+    again = run(now_ns=last + 40 * minute, settle_ns=10 * minute)
+    assert again.exit_code == 0 and again.stats.sessions_changed == 1
+    spans = read_spans(out)
+    assert len(spans) == len({s["spanId"] for s in spans}) == 12  # one version, whole
+    roots = [s for s in spans if not s.get("parentSpanId")]
+    assert len(roots) == 1 and "realtrace.incomplete" not in roots[0]["_a"]
+    assert run(now_ns=last + 60 * minute, settle_ns=0).exit_code == 4  # and nothing after

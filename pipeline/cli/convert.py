@@ -125,10 +125,17 @@ from pipeline.send.settings import ExportConfig, masked_url
     type=str,
     default=None,
     metavar="WHEN",
-    help="Only sessions starting at or after WHEN (date or ISO datetime, UTC if no offset).",
+    help="Only sessions starting at or after WHEN: a date or ISO datetime (UTC if no offset), today, yesterday, or a duration ago (24h, 7d).",
 )
 @click.option(
     "--until", type=str, default=None, metavar="WHEN", help="Only sessions starting before WHEN."
+)
+@click.option(
+    "--settle",
+    type=str,
+    default=None,
+    metavar="DURATION",
+    help="Hold back a session still being logged: its last event within DURATION of now and no app.session_end record; a later run sends it (10m, 2h; 0 for backfills). [default: 10m]",
 )
 @click.option(
     "--sessions-from",

@@ -151,6 +151,8 @@ def on_client_event(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
 
 
 def on_app(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+    if ev.get("type") == "app.session_end":  # the call is over: a marker for --settle, no span
+        return
     if ev.get("type") == "app.session":
         problem = app_session(ev, m.app_metadata, m.app_tags)
         if problem:

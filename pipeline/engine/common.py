@@ -10,10 +10,12 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.config import RunConfig
+from pipeline.core.model import SessionSpans
 from pipeline.engine import ENGINES
 from pipeline.errors import ConfigError
 from pipeline.plan import FilePlan, Selector
@@ -41,6 +43,11 @@ class Run:
     rejects: list[Reject] = field(default_factory=list)
     file_sessions: dict[int, list[str]] = field(default_factory=dict)
     outcome: dict[str, Status] = field(default_factory=dict)  # session key → how it ended
+    replaced: set[str] = field(default_factory=set)  # changed since delivered, sent again
+    # the output as the run found it (file: its length; parts: their names), to take the
+    # replaced sessions' earlier versions out of
+    output_start: int = 0
+    parts_before: frozenset[str] = frozenset()
     selector: Selector | None = None
 
     @property
@@ -54,9 +61,11 @@ class Run:
         self.stats.files_skipped = len(self.plan.unchanged)
         self.stats.sessions_skipped += len(self.plan.skipped_sessions(keys))
         write_rejects(cfg.rejects_path, self.rejects)
+        now = cfg.now_ns if cfg.now_ns is not None else time.time_ns()
         self.selector = Selector(
             since_ns=cfg.since_ns,
             until_ns=cfg.until_ns,
+            settled_before_ns=now - cfg.settle_ns if cfg.settle_ns else None,
             only=self.only,
             delivered=state.delivered_hashes(keys) if state is not None else {},
             full=cfg.full,
@@ -66,13 +75,17 @@ class Run:
         self.progress.set_phase("converting and sending", total=len(keys))
         return self.selector
 
-    def session_done(
-        self, key: str, content_hash: str, status: Status, spans: int, start_ns: int
-    ) -> None:
-        """A session's delivery settled: remember it, and queue it for the state."""
+    def session_done(self, sess: SessionSpans, status: Status) -> None:
+        """A session's delivery settled: remember it (and whether it replaced an earlier
+        version), and queue it for the state."""
+        key = sess.session_key
         self.outcome[key] = status
+        if sess.changed and status != "failed":
+            self.replaced.add(key)
         if self.state is not None:
-            self.state.record_session(key, content_hash, status, spans, start_ns)
+            self.state.record_session(
+                key, sess.content_hash, status, sess.span_count, sess.start_ns
+            )
 
     def delivered(self, delivery: Delivery) -> None:
         """Fold what a delivery did into the run's counts."""

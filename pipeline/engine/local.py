@@ -35,7 +35,7 @@ from pipeline.read.files import Reject
 from pipeline.read.load import LoadResult, ReadOptions, load_file
 from pipeline.read.raw import estimated_events
 from pipeline.report import RunStats
-from pipeline.send.deliver import Status, send_run
+from pipeline.send.deliver import send_run
 
 R = TypeVar("R")
 POLL = 0.1  # seconds between two looks at the run's stop while waiting on a worker
@@ -237,10 +237,6 @@ class LocalEngine:
             sessions = _converted(run, store, selector, workers)
             tracked, state = cfg.destination.tracked_file, run.state
 
-            def on_session(sess: SessionSpans, status: Status) -> None:
-                key = sess.session_key
-                run.session_done(key, sess.content_hash, status, sess.span_count, sess.start_ns)
-
             def on_batch(delivered: int, clean: bool) -> None:
                 run.progress.delivered(delivered)
                 if state is None:
@@ -258,7 +254,7 @@ class LocalEngine:
                     cfg.service,
                     run.stop,
                     append=state is not None,
-                    on_session=on_session,
+                    on_session=run.session_done,
                     on_batch=on_batch,
                 )
             )

@@ -348,6 +348,6 @@ def _record(run: Run, row: dict[str, Any]) -> None:
     status: Status = row["status"]
     run.progress.converted(sess.span_count)
     run.progress.delivered(sess.span_count if status == "delivered" else 0)
-    run.session_done(sess.session_key, sess.content_hash, status, sess.span_count, sess.start_ns)
+    run.session_done(sess, status)
     if run.state is not None and st.sessions % 256 == 0:
         run.state.flush()

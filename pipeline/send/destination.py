@@ -103,6 +103,13 @@ class FileDestination:
     def concurrency(self) -> int:
         return 1
 
+    @property
+    def written(self) -> list[Path]:
+        """The files holding this destination's spans now."""
+        if self.partitioned:
+            return sorted(self.location.glob("part-*.jsonl"))
+        return [self.output] if self.output.exists() else []
+
     def partition(self) -> FileDestination:
         return replace(self, partitioned=True)
 
@@ -188,6 +195,10 @@ class OtlpDestination:
     @property
     def concurrency(self) -> int:
         return self.export.concurrency
+
+    @property
+    def written(self) -> list[Path]:
+        return []  # a backend replaces a span sent again under the same ids
 
     def partition(self) -> OtlpDestination:
         return replace(self, partitioned=True)

@@ -136,27 +136,46 @@ def read_requests(path: Path) -> Iterator[tuple[int, ExportTraceServiceRequest]]
                 ) from None
 
 
-def drop_traces(path: Path, traces: set[bytes]) -> tuple[int, int]:
+def drop_traces(
+    path: Path, traces: set[bytes], before: int | None = None, remove_empty: bool = True
+) -> tuple[int, int]:
     """Remove the spans of `traces` from an OTLP/JSON lines file (a dead letter whose
-    sessions were delivered since): rewritten whole beside it and renamed over it, removed
-    when nothing is left. Returns (spans dropped, spans kept); the file is left as it was
-    when none is dropped."""
+    sessions were delivered since; an output's earlier versions of sessions sent again),
+    from its lines starting before byte `before` only, when given: rewritten whole beside
+    it and renamed over it, removed when nothing is left. Returns (spans dropped, spans
+    kept); the file is left as it was when none is dropped."""
     dropped = kept = 0
     tmp = path.with_name(path.name + ".tmp")
-    with JsonLinesFile(tmp) as out:
-        for _, request in read_requests(path):
+    with JsonLinesFile(tmp) as out, path.open("rb") as fh:
+        offset = 0
+        for raw in fh:
+            at, offset = offset, offset + len(raw)
+            if not raw.strip():
+                continue
+            if before is not None and at >= before:
+                out.write_line(raw if raw.endswith(b"\n") else raw + b"\n")
+                kept += 1
+                continue
+            try:
+                request = request_from_json(raw.decode("utf-8", "replace"))
+            except Exception:
+                raise NotOtlpJsonError(f"{path} is not OTLP JSON lines at byte {at}") from None
+            here = 0
             for rs in request.resource_spans:
                 for ss in rs.scope_spans:
                     spans = [sp for sp in ss.spans if sp.trace_id not in traces]
-                    dropped += len(ss.spans) - len(spans)
+                    here += len(ss.spans) - len(spans)
                     kept += len(spans)
                     del ss.spans[:]
                     ss.spans.extend(spans)
-            if any(ss.spans for rs in request.resource_spans for ss in rs.scope_spans):
+            dropped += here
+            if not here:  # untouched: the line as it was, byte for byte
+                out.write_line(raw if raw.endswith(b"\n") else raw + b"\n")
+            elif any(ss.spans for rs in request.resource_spans for ss in rs.scope_spans):
                 out.write(request)
     if not dropped:
         tmp.unlink(missing_ok=True)
-    elif kept:
+    elif kept or not remove_empty:
         tmp.replace(path)
     else:
         tmp.unlink(missing_ok=True)
