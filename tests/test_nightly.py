@@ -225,3 +225,38 @@ def test_a_live_session_waits_to_settle_and_the_file_never_holds_two_versions(
     roots = [s for s in spans if not s.get("parentSpanId")]
     assert len(roots) == 1 and "realtrace.incomplete" not in roots[0]["_a"]
     assert run(now_ns=last + 60 * minute, settle_ns=0).exit_code == 4  # and nothing after
+
+
+def test_progress_says_how_far_of_the_total_the_rate_now_and_the_time_left(
+    tmp_path: Path,
+) -> None:
+    from pipeline.config import RunConfig
+    from pipeline.progress import Progress
+    from pipeline.read.meter import METER
+    from pipeline.read.raw import stored_bytes
+    from pipeline.run import run_convert
+
+    now = [0.0]
+    p = Progress("log", interval=1e9, clock=lambda: now[0])
+    p.set_phase("reading", total=1_000_000_000, unit="bytes")
+    METER.add(250_000_000)
+    now[0] = 5.0
+    assert p.line() == "reading: 250.0 MB of 1.0 GB (25%), 50.0 MB/s, about 15 s left"
+    METER.add(250_000_000)
+    now[0] = 6.0  # the rate now, not since the start
+    assert p.line() == "reading: 500.0 MB of 1.0 GB (50%), 250.0 MB/s, about 2 s left"
+    p.set_phase("converting and sending", total=8000)
+    for _ in range(1200):
+        p.converted(12)
+    p.delivered(9000)
+    now[0] = 9.0
+    assert p.line() == (
+        "converting and sending: 1,200 of 8,000 sessions (15%), 400 sessions/s, "
+        "about 17 s left; 14,400 spans, 9,000 sent"
+    )
+    # bytes are counted where they are read, worker processes included
+    files = sorted(str(f) for f in SAMPLES.rglob("*") if f.is_file())
+    before = METER.total
+    cfg = RunConfig.to_file((str(SAMPLES),), tmp_path / "t.jsonl", workers=2)
+    assert run_convert(cfg).exit_code == 0
+    assert METER.total - before >= stored_bytes(files)

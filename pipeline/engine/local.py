@@ -33,7 +33,8 @@ from pipeline.plan import Selector
 from pipeline.read.chunks import EventStore, Part, Stored, concat_parts, write_part
 from pipeline.read.files import Reject
 from pipeline.read.load import LoadResult, ReadOptions, load_file
-from pipeline.read.raw import estimated_events
+from pipeline.read.meter import METER
+from pipeline.read.raw import estimated_events, stored_bytes
 from pipeline.report import RunStats
 from pipeline.send.deliver import send_run
 
@@ -103,7 +104,10 @@ class Workers:
                 # alone (tasks live in pipeline modules).
                 self._main.__spec__ = importlib.util.find_spec("pipeline.cli.__main__")
             self._pool = ProcessPoolExecutor(
-                max_workers=self.n, mp_context=ctx, initializer=die_with_parent
+                max_workers=self.n,
+                mp_context=ctx,
+                initializer=_worker_start,
+                initargs=(METER.share(ctx),),
             )
         return self
 
@@ -157,6 +161,12 @@ def _main_script() -> ModuleType | None:
     if main is None or getattr(main, "__spec__", None) is not None:
         return None
     return main if getattr(main, "__file__", None) else None
+
+
+def _worker_start(shared_meter: Any) -> None:
+    """Each worker: dies with its parent, counts the bytes it reads into the run's meter."""
+    die_with_parent()
+    METER.use(shared_meter)
 
 
 def die_with_parent() -> None:
@@ -270,7 +280,7 @@ def _read(run: Run, store: EventStore, workers: Workers) -> set[str]:
     file continues (rotated logs). Returns the session keys read."""
     cfg, ids = run.cfg, run.ids
     todo = run.plan.first_pass(run.files)
-    run.progress.set_phase("reading", total=len(todo), unit="files")
+    run.progress.set_phase("reading", stored_bytes(todo), "bytes", files=len(todo))
     keys: set[str] = set()
     while todo:
         run.rejects += read_into(
@@ -284,6 +294,7 @@ def _read(run: Run, store: EventStore, workers: Workers) -> set[str]:
         )
         keys = store.keys()
         todo = run.plan.pull_in(keys)
+        run.progress.add_total(stored_bytes(todo))
     run.file_sessions = store.file_sessions()
     return keys
 

@@ -275,7 +275,7 @@ class RayEngine:
         with ray_session(cfg.ray_address, cfg.workers) as ray:
             rr = RayRun()
             todo = plan.first_pass(run.files)
-            run.progress.set_phase("reading", total=len(todo), unit="files")
+            run.progress.set_phase("reading", total=len(todo), unit="files")  # read elsewhere
             keys: set[str] = set()
             while todo:  # rotated logs: old files that a new file continues, in a second round
                 ids = run.ids

@@ -22,6 +22,7 @@ import polars as pl
 from pipeline.errors import NotJsonLinesError
 from pipeline.read import remote
 from pipeline.read.files import COMPRESSED_SUFFIXES, is_remote
+from pipeline.read.meter import METER, Counted
 
 # as fast as larger slices and a quarter of their buffer (README, performance)
 SLICE_BYTES = 16 * 1024 * 1024
@@ -52,11 +53,24 @@ BOM = b"\xef\xbb\xbf"
 
 
 def _open_file(path: str) -> BinaryIO:
-    return remote.open_binary(path) if is_remote(path) else open(path, "rb")
+    """The file's bytes as stored (compressed or not), each read counted for progress."""
+    raw = remote.open_binary(path) if is_remote(path) else open(path, "rb")  # noqa: SIM115
+    return cast(BinaryIO, Counted(raw))
 
 
 def _size(path: str) -> int:
     return remote.size(path) if is_remote(path) else os.path.getsize(path)
+
+
+def stored_bytes(paths: Sequence[str]) -> int:
+    """The files' sizes as stored (what the meter counts while reading them)."""
+    total = 0
+    for p in paths:
+        try:
+            total += _size(p)
+        except OSError:
+            continue  # unreadable: its reject comes when it is read
+    return total
 
 
 def _open_stream(path: str) -> BinaryIO:
@@ -363,6 +377,7 @@ def _skip_line(fh: io.FileIO, buf: bytearray, seen: int) -> tuple[int, int, bool
     the file ended."""
     with memoryview(buf) as view:
         while n := fh.readinto(view):
+            METER.add(n)
             nl = buf.find(b"\n", 0, n)
             if nl >= 0:
                 buf[: n - nl - 1] = buf[nl + 1 : n]
@@ -385,6 +400,7 @@ def _buffered_slices(path: str, slice_bytes: int, max_line: int) -> Iterator[Lin
                         n = fh.readinto(view[filled:])
                         eof = not n
                         filled += n or 0
+                        METER.add(n or 0)
                 if filled == 0:
                     return
                 cut = filled if eof else buf.rfind(b"\n", 0, filled) + 1
