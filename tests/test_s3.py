@@ -58,19 +58,34 @@ def test_s3_without_the_extra_or_bucket_is_one_line(
     _, env = s3
     r = convert(env, "-i", "s3://no-such-bucket/x/", "-o", str(tmp_path / "t.jsonl"))
     assert r.exit_code == 2 and "Traceback" not in r.output
-    assert "no input file found" in r.output or "cannot list" in r.output
+    assert "no input file found" in r.output or "no such bucket" in r.output
 
 
-def test_the_ray_engine_reads_s3_too(
-    s3: tuple[Any, dict[str, str]], ray_cluster: str, tmp_path: Path
+def test_object_store_failures_are_configuration_errors_in_seconds(
+    s3: tuple[Any, dict[str, str]], tmp_path: Path
 ) -> None:
-    """Ray workers (of the session's local cluster) read the objects themselves."""
+    """A dead endpoint: exit 2 naming what to check, in seconds (it took 17.7 s, then an
+    internal error); botocore's own failures each name what to set."""
+    import time
+
+    from botocore.exceptions import ClientError, NoCredentialsError
+    from receivers import free_port
+
+    from pipeline.read.remote import store_error
+
+    import s3fs
+
     _, env = s3
-    local = tmp_path / "local.jsonl"
-    assert convert({}, "-i", str(SAMPLES), "-o", str(local), "--no-state").exit_code == 0
-    out = tmp_path / "ray.jsonl"
-    r = convert(env, "-i", "s3://logs/voice/", "-o", str(out), "--engine", "ray", "--workers", "2")
-    assert r.exit_code == 0, r.output
-    parts = sorted((tmp_path / "ray.jsonl.d").glob("part-*.jsonl"))
-    got = {s["spanId"]: s for p in parts for s in read_spans(p)}
-    assert got == {s["spanId"]: s for s in read_spans(local)}
+    dead = {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    s3fs.S3FileSystem.clear_instance_cache()  # fsspec keeps one per process and options
+    t0 = time.monotonic()
+    r = convert(dead, "-i", "s3://logs/voice/", "-o", str(tmp_path / "t.jsonl"))
+    says = "cannot reach the object store: check the network and AWS_ENDPOINT_URL"
+    assert r.exit_code == 2 and says in r.output, r.output
+    assert time.monotonic() - t0 < 15 and "internal error" not in r.output
+    s3fs.S3FileSystem.clear_instance_cache()
+    url = "s3://logs/"
+    assert "set AWS_ACCESS_KEY_ID" in str(store_error(url, NoCredentialsError()))
+    denied = ClientError({"Error": {"Code": "InvalidAccessKeyId", "Message": "x"}}, "ListObjects")
+    assert "check AWS_ACCESS_KEY_ID" in str(store_error(url, denied))
+    assert "access denied" in str(store_error(url, PermissionError("Access Denied")))

@@ -90,11 +90,7 @@ def _find_remote(url: str, found: set[str], problems: list[Reject]) -> None:
     """Objects under an object-store prefix (s3://bucket/logs/), filtered like a directory."""
     from pipeline.read import remote
 
-    try:
-        urls = remote.list_files(url)
-    except (OSError, PermissionError) as exc:
-        problems.append(Reject(url, 0, f"cannot list: {exc}"[:300]))
-        return
+    urls = remote.list_files(url)  # a store that cannot be listed is a configuration error
     logs = [u for u in urls if is_log_file(Path(u.partition("://")[2]))]
     if not logs:
         problems.append(Reject(url, 0, "no log files under this prefix"))

@@ -21,7 +21,7 @@ def filesystem(url: str) -> tuple[Any, str]:
     try:
         import fsspec
 
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = fsspec.core.url_to_fs(url, **_options(scheme))
     except ImportError:
         extra = EXTRAS.get(scheme)
         how = (
@@ -35,14 +35,58 @@ def filesystem(url: str) -> tuple[Any, str]:
     return fs, path
 
 
+def _options(scheme: str) -> dict[str, Any]:
+    """S3: a dead endpoint found in seconds (5 s to connect, two attempts), not after
+    botocore's default retries; other stores as their file systems default."""
+    if EXTRAS.get(scheme) == "s3":
+        retries = {"max_attempts": 2, "mode": "standard"}
+        return {"config_kwargs": {"connect_timeout": 5, "read_timeout": 60, "retries": retries}}
+    return {}
+
+
+# What an object store's failures mean to a user: the class name (botocore's, s3fs's,
+# the OS's), and what to set or check
+_STORE_FAILURES = {
+    "NoCredentialsError": "no credentials found: set AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+    "PartialCredentialsError": "incomplete credentials: set both AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+    "EndpointConnectionError": "cannot reach the object store: check the network and "
+    "AWS_ENDPOINT_URL (for an S3-compatible store)",
+    "ConnectTimeoutError": "the object store did not answer: check the network and "
+    "AWS_ENDPOINT_URL",
+    "PermissionError": "access denied: check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) "
+    "and the bucket's policy",
+    "InvalidAccessKeyId": "the access key is not known: check AWS_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch": "the secret key does not match: check AWS_SECRET_ACCESS_KEY",
+    "ClientError": "refused by the object store: check the credentials and the bucket",
+}  # the most specific first
+
+
+def store_error(url: str, exc: BaseException) -> ConfigError:
+    """An object store's failure as a configuration error naming what to set."""
+    names = [type(exc).__name__, *(c.__name__ for c in type(exc).__mro__)]
+    text = str(exc)
+    for key, fix in _STORE_FAILURES.items():
+        if key in names or key in text:
+            return ConfigError(f"{url}: {fix}")
+    return ConfigError(f"{url}: the object store failed ({type(exc).__name__}: {text[:200]})")
+
+
 def list_files(url: str) -> list[str]:
-    """Every object under a prefix (or the one object named), as full URLs."""
+    """Every object under a prefix (or the one object named), as full URLs; a failure to
+    list (credentials, endpoint, permissions) is a configuration error naming the fix."""
     fs, path = filesystem(url)
     fs.invalidate_cache()  # a listing is a run's view of the store: never an earlier one
     scheme = url.partition("://")[0]
-    if fs.isfile(path):
-        return [url]
-    return sorted(f"{scheme}://{p}" for p in fs.find(path))
+    try:
+        if fs.isfile(path):
+            return [url]
+        return sorted(f"{scheme}://{p}" for p in fs.find(path))
+    except FileNotFoundError:
+        raise ConfigError(f"{url}: no such bucket or prefix") from None
+    except Exception as exc:
+        raise store_error(url, exc) from None
 
 
 def open_binary(url: str) -> BinaryIO:
