@@ -26,7 +26,7 @@ from pipeline.errors import (
 )
 from pipeline.plan import plan_files, read_session_list
 from pipeline.progress import Progress
-from pipeline.read.files import Reject, find_inputs
+from pipeline.read.files import Reject, find_named_inputs
 from pipeline.read.fingerprint import FileInfo
 from pipeline.report import RunStats, elapsed, exit_code_for, write_rejects, write_report
 from pipeline.send.deliver import Status
@@ -55,7 +55,7 @@ def run_convert(
     engine = load_engine(cfg.engine)
     stop = stop or threading.Event()
     progress = progress or Progress("none")
-    files, missing = find_inputs(cfg.inputs, exclude=cfg.own_files)
+    files, missing, names = find_named_inputs(cfg.inputs, exclude=cfg.own_files)
     for r in missing:
         log.warning("%s: %s", r.file, r.reason)
     if not files:
@@ -76,7 +76,7 @@ def run_convert(
     try:
         _first_contact(cfg, stop, start)
         plan = plan_files(files, state, cfg.full)
-        run = Run(cfg, files, state, progress, stop, RunStats(), plan, only)
+        run = Run(cfg, files, state, progress, stop, RunStats(), plan, only, names)
         run.parts_before = frozenset(str(p) for p in cfg.destination.written)
         tracked = cfg.destination.tracked_file
         run.output_start = tracked.stat().st_size if tracked and tracked.exists() else 0

@@ -68,12 +68,11 @@ def test_object_store_failures_are_configuration_errors_in_seconds(
     internal error); botocore's own failures each name what to set."""
     import time
 
+    import s3fs
     from botocore.exceptions import ClientError, NoCredentialsError
     from receivers import free_port
 
     from pipeline.read.remote import store_error
-
-    import s3fs
 
     _, env = s3
     dead = {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
@@ -89,3 +88,35 @@ def test_object_store_failures_are_configuration_errors_in_seconds(
     denied = ClientError({"Error": {"Code": "InvalidAccessKeyId", "Message": "x"}}, "ListObjects")
     assert "check AWS_ACCESS_KEY_ID" in str(store_error(url, denied))
     assert "access denied" in str(store_error(url, PermissionError("Access Denied")))
+
+
+def test_a_file_keyed_session_has_the_same_ids_on_disk_and_in_the_store(
+    s3: tuple[Any, dict[str, str]], tmp_path: Path
+) -> None:
+    """A log naming no session is keyed by its path under the --input root: a local copy
+    and the archive's copy give the same trace (a backfill from the archive re-sends none
+    as new)."""
+    import json
+
+    client, env = s3
+    lines = [
+        json.loads(x) for x in (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_text().splitlines()
+    ]
+    for rec in lines:
+        rec.pop("session_id", None)
+    body = "".join(json.dumps(r) + "\n" for r in lines if r["event"]["type"] != "session.created")
+    local = tmp_path / "archive" / "2025" / "call.jsonl"
+    local.parent.mkdir(parents=True)
+    local.write_text(body)
+    client.put_object(Bucket="logs", Key="archive/2025/call.jsonl", Body=body.encode())
+    ids = []
+    for source in (str(tmp_path / "archive"), "s3://logs/archive/"):
+        out = tmp_path / f"{len(ids)}.jsonl"
+        r = convert(env, "-i", source, "-o", str(out), "--no-state")
+        assert r.exit_code == 0, r.output
+        spans = read_spans(out)
+        assert {
+            s["_a"].get("realtrace.session_key") for s in spans if not s.get("parentSpanId")
+        } == {"file:2025/call.jsonl"}
+        ids.append({(s["traceId"], s["spanId"]) for s in spans})
+    assert ids[0] == ids[1]
