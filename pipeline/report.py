@@ -219,9 +219,9 @@ def plural(n: int, noun: str) -> str:
 
 def error_lines(stats: RunStats) -> list[str]:
     """The run's errors, for stderr (printed even with --quiet)."""
-    lines = [f"realtrace: error: {e}" for e in stats.errors[:10]]
+    lines = [f"error: {e}" for e in stats.errors[:10]]
     if len(stats.errors) > 10:  # an outage fails many batches alike; the report has them all
-        lines.append(f"realtrace: error: … and {len(stats.errors) - 10} more (see --report)")
+        lines.append(f"error: … and {len(stats.errors) - 10} more (see --report)")
     return lines
 
 

@@ -24,7 +24,7 @@ from pipeline.core.attributes import MappingOptions
 from pipeline.core.conventions import parse_conventions
 from pipeline.engine import ENGINES
 from pipeline.errors import ConfigError
-from pipeline.send.destination import Destination, FileDestination, OtlpDestination
+from pipeline.send.destination import STDOUT, Destination, FileDestination, OtlpDestination
 from pipeline.send.settings import BatchLimits, ExportConfig, endpoint_parts
 
 
@@ -353,7 +353,9 @@ def resolve_run(
     if timestamp_fields:
         s.src["timestamp_fields"] = "flag --timestamp-field"
     s.src["tags"] = "flag --tag" if tags else "default"
-    output = Path(v["output"])
+    to_stdout = str(v["output"]) == "-"  # spans on stdout: side files beside the default
+    output = default(RunConfig, "output") if to_stdout else Path(v["output"])
+    no_state = no_state or to_stdout  # nothing to tell what a stream already holds
     state = None if no_state else state_path or default_state_path(output, env)
     s.src["state"] = "flag --no-state" if no_state else "flag --state" if state_path else "default"
     limits = _limits(s, max_batch_spans, max_batch_bytes)
@@ -364,6 +366,8 @@ def resolve_run(
         output.with_name(output.stem + ".dead-letter.jsonl"),
     )
     dest = _destination(s, env, export or {}, output, Path(dead), flags.get("output") is not None)
+    if to_stdout and isinstance(dest, FileDestination):
+        dest = FileDestination(STDOUT)
     if v["engine"] in ENGINES and ENGINES[v["engine"]].parallel_writers:
         dest = dest.partition()
     conventions = v.pop("conventions")

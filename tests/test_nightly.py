@@ -260,3 +260,55 @@ def test_progress_says_how_far_of_the_total_the_rate_now_and_the_time_left(
     cfg = RunConfig.to_file((str(SAMPLES),), tmp_path / "t.jsonl", workers=2)
     assert run_convert(cfg).exit_code == 0
     assert METER.total - before >= stored_bytes(files)
+
+
+def test_cli_conventions_a_cron_user_expects(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    base = ["convert", "-i", str(SAMPLES), "--no-state"]
+    # a quiet night is fine with --empty-ok
+    state = ["--state", str(tmp_path / "s.db"), "-o", str(tmp_path / "t.jsonl"), "-q"]
+    assert CliRunner().invoke(main, ["convert", "-i", str(SAMPLES), *state]).exit_code == 0
+    again = CliRunner().invoke(main, ["convert", "-i", str(SAMPLES), *state])
+    assert again.exit_code == 4
+    ok = CliRunner().invoke(main, ["convert", "-i", str(SAMPLES), *state, "--empty-ok"])
+    assert ok.exit_code == 0
+    # -o - writes the spans to stdout, the summary to stderr, and no file named -
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *base, "-o", "-"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    spans = [s for line in proc.stdout.splitlines() for rs in json.loads(line)["resourceSpans"]
+             for ss in rs["scopeSpans"] for s in ss["spans"]]  # fmt: skip
+    assert len(spans) == 72 and "spans:               72" in proc.stderr
+    assert not (tmp_path / "-").exists()
+    # inspect | head: no "Broken pipe" error, exit 0
+    pipe = subprocess.run(
+        f"{sys.executable} -m pipeline.cli inspect -i {SAMPLES} | head -1",
+        shell=True, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert pipe.stdout.startswith("session") and "Broken pipe" not in pipe.stderr
+    # --log-format json: the final error line is JSON too
+    bad = CliRunner().invoke(main, [*base, "--log-format", "json", "--max-batch-spans", "0"])
+    assert bad.exit_code == 2
+    (line,) = bad.stderr.strip().splitlines()
+    assert json.loads(line)["level"] == "error" and "--max-batch-spans 0" in line
+    # the settings as JSON, every one with its source
+    cfg = json.loads(
+        CliRunner().invoke(main, [*base, "--print-config", "--json", "--since", "7d"]).output
+    )
+    assert cfg["since"]["source"] == "flag --since" and cfg["settle"]["value"] == "600 s"
+    assert json.loads(CliRunner().invoke(main, ["config", "--json"]).output)["destination"]
+    # -v: debug lines
+    v = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "v.jsonl"), "-v"])
+    plain = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "p.jsonl")])
+    assert v.exit_code == plain.exit_code == 0
+    assert "voice_ga.jsonl: 231 lines" in v.stderr and "lines, 0 rejected" not in plain.stderr

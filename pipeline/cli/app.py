@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -22,8 +23,9 @@ from pipeline.progress import JsonFormatter
 from pipeline.redact import RedactingFilter, Redactor
 
 
-def setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...]) -> None:
-    """Log lines on stderr, as text or JSON, with every secret redacted."""
+def setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...], verbose: bool = False) -> None:
+    """Log lines on stderr, as text or JSON, with every secret redacted; -q warnings and
+    errors only, -v every retry and decision too."""
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter()
@@ -33,8 +35,18 @@ def setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...]) -> None:
     handler.addFilter(RedactingFilter(Redactor(secrets)))
     log = logging.getLogger("realtrace")
     log.handlers[:] = [handler]
-    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     log.propagate = False
+
+
+def say_error(message: str) -> None:
+    """One error line on stderr: text, or a JSON object under --log-format json (the same
+    shape as the log lines before it)."""
+    log = logging.getLogger("realtrace")
+    if any(isinstance(h.formatter, JsonFormatter) for h in log.handlers):
+        log.error("%s", message)
+    else:
+        click.echo(f"realtrace: {message}", err=True)
 
 
 class RealtraceGroup(click.Group):
@@ -49,8 +61,12 @@ class RealtraceGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RealtraceError as exc:
-            click.echo(f"realtrace: {exc}", err=True)
+            say_error(str(exc))
             raise SystemExit(exc.exit_code) from None
+        except BrokenPipeError:  # `realtrace inspect | head`: the reader has what it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise SystemExit(ExitCode.OK) from None
         except FileNotFoundError as exc:
             click.echo(f"realtrace: {exc}", err=True)
             raise SystemExit(ExitCode.CONFIG) from None

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from pipeline.cli.app import EXIT_SIGNAL, stopping_on_signals
-from pipeline.cli.convert import export_rows
+from pipeline.cli.app import EXIT_SIGNAL, say_error, stopping_on_signals
+from pipeline.cli.convert import aligned, export_rows
 from pipeline.cli.options import (
     export_config,
     export_options,
@@ -29,8 +29,11 @@ DEFAULT_OUTPUT = default(RunConfig, "output")
 
 
 @click.command(name="config")
+@click.option("--json", "as_json", is_flag=True, help="The settings as one JSON object.")
 @export_options
-def config_cmd(max_batch_spans: int | None, max_batch_bytes: int | None, **flags: Any) -> None:
+def config_cmd(
+    as_json: bool, max_batch_spans: int | None, max_batch_bytes: int | None, **flags: Any
+) -> None:
     """Show where spans would go and every export setting with where it came from
     (flag, environment variable or default), credentials redacted. `convert
     --print-config` shows every setting of a run.
@@ -41,15 +44,16 @@ def config_cmd(max_batch_spans: int | None, max_batch_bytes: int | None, **flags
     """
     export = export_config(pop_export(flags))
     if export is None:
-        click.echo(
-            f"destination  file {DEFAULT_OUTPUT} (no endpoint: flag, OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT or --braintrust)"
-        )
+        why = "no endpoint: flag, OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT or BRAINTRUST_API_KEY"
+        rows = [("destination", f"file {DEFAULT_OUTPUT}", why)]
+    else:
+        export.validate()
+        rows = export_rows(export)
+    if as_json:
+        click.echo(json.dumps({n: {"value": v, "source": src} for n, v, src in rows}, indent=2))
         return
-    export.validate()
-    rows = export_rows(export)
-    width = max(len(r[0]) for r in rows)
-    for name, value, source in rows:
-        click.echo(f"{name:<{width}}  {value}  ({source})")
+    for line in aligned(rows):
+        click.echo(line)
 
 
 @click.group(name="state")
@@ -215,7 +219,7 @@ def replay_cmd(
     if report is not None:
         write_report(report, stats)
     for line in error_lines(stats):
-        click.echo(line, err=True)
+        say_error(line)
     if not quiet:
         for line in replay_summary_lines(stats):
             click.echo(line)

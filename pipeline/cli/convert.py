@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pipeline.cli.app import EXIT_SIGNAL, setup_logging, stopping_on_signals
+from pipeline.cli.app import EXIT_SIGNAL, say_error, setup_logging, stopping_on_signals
 from pipeline.cli.options import export_options, input_option, pop_export
 from pipeline.config import RunConfig
 from pipeline.core.attributes import MappingOptions
 from pipeline.engine import ENGINES
+from pipeline.errors import ExitCode
 from pipeline.progress import Progress
 from pipeline.redact import Redactor
 from pipeline.report import error_lines, summary_lines
 from pipeline.resolve import default, environ, resolve_run
 from pipeline.run import RunResult, run_convert
-from pipeline.send.destination import OtlpDestination
+from pipeline.send.destination import STDOUT, OtlpDestination
 from pipeline.send.settings import ExportConfig, masked_url
 
 
@@ -31,7 +34,7 @@ from pipeline.send.settings import ExportConfig, masked_url
     "-o",
     type=click.Path(path_type=Path),
     default=None,
-    help=f"OTLP JSON lines file written when no endpoint is configured. [default: {default(RunConfig, 'output')}]",
+    help=f"OTLP JSON lines file written when no endpoint is configured; - for stdout (keeps no state; the summary goes to stderr). [default: {default(RunConfig, 'output')}]",
 )
 @click.option(
     "--rejects",
@@ -168,6 +171,17 @@ from pipeline.send.settings import ExportConfig, masked_url
     "--quiet", "-q", is_flag=True, help="No summary or progress; errors still go to stderr."
 )
 @click.option(
+    "--verbose", "-v", is_flag=True, help="Log every retry and decision too (debug level)."
+)
+@click.option(
+    "--empty-ok",
+    is_flag=True,
+    help="Exit 0 instead of 4 when there is nothing to do (a quiet night is not a failure for Kubernetes CronJobs, Airflow or set -e scripts).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="With --print-config: the settings as one JSON object."
+)
+@click.option(
     "--engine",
     type=click.Choice(list(ENGINES)),
     default=None,
@@ -186,7 +200,14 @@ from pipeline.send.settings import ExportConfig, masked_url
 )
 @export_options
 def convert(
-    progress_mode: str, log_format: str, quiet: bool, print_config: bool, **flags: Any
+    progress_mode: str,
+    log_format: str,
+    quiet: bool,
+    verbose: bool,
+    empty_ok: bool,
+    as_json: bool,
+    print_config: bool,
+    **flags: Any,
 ) -> None:
     """Convert event logs to one trace per session and write or export them.
 
@@ -207,19 +228,27 @@ def convert(
     130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (what was acknowledged is recorded,
     what was not is in the dead letter).
     """
+    setup_logging(log_format, quiet, (), verbose)  # errors of the settings in that format too
     export = pop_export(flags)
     cfg = resolve_run(environ(), export=export, **flags)
     if print_config:
         cfg.validate()
-        for line in config_lines(cfg):
-            click.echo(line)
+        rows = config_rows(cfg)
+        if as_json:
+            click.echo(json.dumps({n: {"value": v, "source": s} for n, v, s in rows}, indent=2))
+        else:
+            for line in aligned(rows):
+                click.echo(line)
         return
-    setup_logging(log_format, quiet, cfg.destination.secrets)
+    setup_logging(log_format, quiet, cfg.destination.secrets, verbose)
     stop = threading.Event()
     with stopping_on_signals(stop) as signalled:
         result = run_convert(cfg, Progress("none" if quiet else progress_mode), stop)
     _summary(cfg, result, quiet)
-    raise SystemExit(EXIT_SIGNAL[signalled[0]] if signalled else result.exit_code)
+    code = EXIT_SIGNAL[signalled[0]] if signalled else result.exit_code
+    if empty_ok and code == ExitCode.NOTHING_TO_DO:
+        code = ExitCode.OK
+    raise SystemExit(code)
 
 
 def destination_line(cfg: RunConfig) -> tuple[str, bool]:
@@ -237,16 +266,17 @@ def destination_line(cfg: RunConfig) -> tuple[str, bool]:
 
 def _summary(cfg: RunConfig, result: RunResult, quiet: bool) -> None:
     for line in error_lines(result.stats):
-        click.echo(line, err=True)
+        say_error(line)
     line, implicit = destination_line(cfg)
     if quiet:
         if implicit:  # said even under -q: nobody chose it on the command line
             click.echo(f"realtrace: destination: {line}", err=True)
         return
+    to_stderr = cfg.destination.location == STDOUT  # -o -: stdout holds the spans
     for text in summary_lines(result.stats):
-        click.echo(text)
-    click.echo(f"destination:         {line}")
-    click.echo(f"rejects:             {cfg.rejects_path}")
+        click.echo(text, err=to_stderr)
+    click.echo(f"destination:         {line}", err=to_stderr)
+    click.echo(f"rejects:             {cfg.rejects_path}", err=to_stderr)
     dead = cfg.destination.dead_letter
     if result.stats.spans_dead_lettered and dead is not None:
         advice = (
@@ -263,8 +293,18 @@ def _summary(cfg: RunConfig, result: RunResult, quiet: bool) -> None:
         )
 
 
+def aligned(rows: list[tuple[str, str, str]]) -> list[str]:
+    """`name  value  (source)` lines, names padded to one width."""
+    width = max(len(r[0]) for r in rows)
+    return [f"{name:<{width}}  {value}  ({source})" for name, value, source in rows]
+
+
 def config_lines(cfg: RunConfig) -> list[str]:
-    """`name  value  (source)` for every setting of a run, as `git config --show-origin`."""
+    return aligned(config_rows(cfg))
+
+
+def config_rows(cfg: RunConfig) -> list[tuple[str, str, str]]:
+    """(name, value, source) of every setting of a run, as `git config --show-origin`."""
     src = dict(cfg.sources)
     m = cfg.mapping
     rows: list[tuple[str, str, str]] = [
@@ -302,14 +342,34 @@ def config_lines(cfg: RunConfig) -> list[str]:
         for k in ("strict", "full", "skip_changed")
         if getattr(cfg, k)
     ]
+    rows += [
+        ("since", _when(cfg.since_ns), "flag --since" if cfg.since_ns is not None else "default"),
+        ("until", _when(cfg.until_ns), "flag --until" if cfg.until_ns is not None else "default"),
+        ("sessions-from", str(cfg.sessions_from or "(all)"), src.get("sessions_from", "default")),
+        ("settle", f"{cfg.settle_ns / 1e9:g} s", src.get("settle", "default")),
+        (
+            "resource-attributes",
+            _pairs(cfg.resource_attributes),
+            src.get("resource_attributes", "default"),
+        ),
+    ]
     dest = cfg.destination
     rows += (
         export_rows(dest.export)
         if isinstance(dest, OtlpDestination)
         else [("destination", dest.state_id, src["output"])]
     )
-    width = max(len(r[0]) for r in rows)
-    return [f"{name:<{width}}  {value}  ({source})" for name, value, source in rows]
+    return rows
+
+
+def _when(ns: int | None) -> str:
+    if ns is None:
+        return "(any time)"
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _pairs(pairs: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in pairs) or "(none)"
 
 
 def export_rows(export: ExportConfig) -> list[tuple[str, str, str]]:

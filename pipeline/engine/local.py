@@ -11,6 +11,7 @@ call. With one worker everything runs in-process, in order.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import multiprocessing
 import os
 import signal
@@ -39,6 +40,7 @@ from pipeline.report import RunStats
 from pipeline.send.deliver import send_run
 
 R = TypeVar("R")
+log = logging.getLogger("realtrace")
 POLL = 0.1  # seconds between two looks at the run's stop while waiting on a worker
 
 
@@ -216,6 +218,13 @@ def read_into(
         )
     for fid, (loaded, stored) in zip(file_ids, results, strict=True):
         rejects += loaded.rejects
+        log.debug(
+            "read %s: %d lines, %d rejected, %.2f s",
+            loaded.files[0] if loaded.files else fid,
+            loaded.lines_read,
+            len(loaded.rejects),
+            loaded.seconds,
+        )
         if stored is None:
             stats.count_loaded(loaded, loaded.events.height)
             store.add(fid, loaded.events)

@@ -272,6 +272,7 @@ class OtlpDestination:
 
 
 Destination = FileDestination | OtlpDestination
+STDOUT = Path("/dev/stdout")  # `--output -`
 
 PROBE_TIMEOUT = 10.0  # seconds for the first contact's request, at most
 PROBE_WAITS = (0.5, 1.0, 2.0)  # seconds between its attempts while the endpoint is down

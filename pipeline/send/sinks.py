@@ -53,7 +53,7 @@ class JsonLinesFile:
         """One whole line (it ends with a newline), or nothing at all."""
         fh = self._open()
         data = memoryview(line)
-        at = fh.tell()
+        at = fh.tell() if fh.seekable() else None  # a pipe (--output -) cannot be cut back
         try:
             while data:  # unbuffered: a short write is seen here, not at close
                 n = fh.write(data)
@@ -61,14 +61,15 @@ class JsonLinesFile:
                     raise OSError(errno.ENOSPC, "No space left on device")
                 data = data[n:]
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                fh.truncate(at)  # shrinking needs no space: never leave half a line
+            if at is not None:
+                with contextlib.suppress(OSError):
+                    fh.truncate(at)  # shrinking needs no space: never leave half a line
             raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     @property
     def size(self) -> int:
         """Bytes written so far (the whole file, in append mode)."""
-        return self._fh.tell() if self._fh is not None else 0
+        return self._fh.tell() if self._fh is not None and self._fh.seekable() else 0
 
     def touch(self) -> None:
         """Create the file even when nothing was written (a run's output always exists)."""
