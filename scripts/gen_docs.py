@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Generate the README's reference tables from the code, so they cannot drift.
+"""Generate the docs' reference tables (README.md, docs/reference.md) from the code, so
+they cannot drift.
 
 - the options of every command, from the click definitions (names, defaults, help);
 - the exit codes, from `pipeline.errors.ExitCode` and its `MEANING`;
@@ -7,8 +8,8 @@
 
 Each table sits between `<!-- BEGIN generated:NAME -->` and `<!-- END generated:NAME -->`.
 
-    python scripts/gen_docs.py          # rewrite README.md
-    python scripts/gen_docs.py --check  # exit 1 and show the diff when README.md differs
+    python scripts/gen_docs.py          # rewrite README.md and docs/reference.md
+    python scripts/gen_docs.py --check  # exit 1 and show the diff when one differs
 """
 
 from __future__ import annotations
@@ -110,25 +111,30 @@ def render(readme: str) -> str:
     return readme
 
 
+DOCS = (ROOT / "README.md", ROOT / "docs" / "reference.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="exit 1 when README.md is not current")
-    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a doc is not current")
     args = ap.parse_args(argv)
-    current = args.readme.read_text(encoding="utf-8")
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            sys.stdout.writelines(
-                difflib.unified_diff(
-                    current.splitlines(True), wanted.splitlines(True), "README.md", "generated"
-                )
+    stale = False
+    for doc in DOCS:
+        current = doc.read_text(encoding="utf-8")
+        wanted = render(current)
+        if wanted == current:
+            continue
+        if args.check:
+            name = str(doc.relative_to(ROOT))
+            diff = difflib.unified_diff(
+                current.splitlines(True), wanted.splitlines(True), name, "generated"
             )
-            print("README.md is out of date: run python scripts/gen_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    args.readme.write_text(wanted, encoding="utf-8")
-    return 0
+            sys.stdout.writelines(diff)
+            print(f"{name} is out of date: run python scripts/gen_docs.py", file=sys.stderr)
+            stale = True
+        else:
+            doc.write_text(wanted, encoding="utf-8")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
