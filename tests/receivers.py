@@ -291,16 +291,19 @@ class HttpReceiver(Record):
 
 
 class DripReceiver:
-    """A server that accepts connections and answers one byte a second, forever: each
-    read succeeds, so a per-read timeout never fires."""
+    """A server that answers one byte a second, forever: each read succeeds, so a per-read
+    timeout never fires. With `answer_first`, the first request (realtrace's first
+    contact) gets a proper OTLP answer and only the requests after it drip."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer_first: bool = False) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.connections = 0
+        self.requests = 0
+        self.answer_first = answer_first
         self.stopped = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -311,17 +314,49 @@ class DripReceiver:
             except OSError:
                 return
             self.connections += 1
-            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _read_request(self, conn: socket.socket) -> bool:
+        """One HTTP request, headers and body; False when the client went away."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            body += chunk
+        return True
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                while self._read_request(conn):
+                    self.requests += 1
+                    if self.answer_first and self.requests == 1:
+                        conn.sendall(
+                            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\n"
+                            b"content-length: 0\r\n\r\n"
+                        )
+                        continue
+                    self._drip(conn)
+                    return
+            except OSError:
+                return
 
     def _drip(self, conn: socket.socket) -> None:
-        with conn:
-            for byte in b"HTTP/1.1 200 OK\r\n" * 1000:
-                if self.stopped.wait(1.0):
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
+        for byte in b"HTTP/1.1 200 OK\r\n" * 1000:
+            if self.stopped.wait(1.0):
+                return
+            conn.sendall(bytes([byte]))
 
     def stop(self) -> None:
         self.stopped.set()

@@ -133,27 +133,35 @@ def test_spans_a_backend_refuses_are_found_kept_and_not_sent_every_night(
     assert ids(tmp_path / "out" / "t.rejected.rejected.jsonl") == {s["spanId"] for s in refused}
 
 
+@pytest.mark.parametrize("first_contact", [True, False])
 def test_a_dripping_server_ends_at_the_deadline_and_nothing_is_lost(
-    tmp_path: Path, stop_later: list[Any]
+    tmp_path: Path, stop_later: list[Any], first_contact: bool
 ) -> None:
-    drip = DripReceiver()
+    """A server sending a byte a second: at first contact the run ends there (exit 3,
+    nothing read); after it, each request ends at --timeout and every span is in the
+    dead letter."""
+    drip = DripReceiver(answer_first=not first_contact)
     stop_later.append(drip)
     t0 = time.monotonic()
     r = convert(
         tmp_path, SAMPLES, drip.endpoint, "--timeout", "1", "--max-retry-time", "2", "--no-state"
     )
     took = time.monotonic() - t0
-    assert r.exit_code == 3, r.output  # at first contact: four 1 s attempts, 3.5 s of waits
+    assert r.exit_code == 3, r.output
     assert took < 15, took
-    assert "no complete answer within 1 s" in r.output and "nothing was read or sent" in r.output
-    assert "no complete answer" in json.loads((tmp_path / "report.json").read_text())["errors"][0]
+    assert "no complete answer within 1 s" in r.output
+    rep = json.loads((tmp_path / "report.json").read_text())
+    if first_contact:
+        assert "nothing was read or sent" in r.output and "no complete answer" in rep["errors"][0]
+    else:
+        assert rep["spans_dead_lettered"] == rep["spans"] == 72
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_while_a_server_drips_stops_within_two_seconds(
     tmp_path: Path, stop_later: list[Any], sig: signal.Signals
 ) -> None:
-    drip = DripReceiver()
+    drip = DripReceiver(answer_first=True)  # the run is past its first contact
     stop_later.append(drip)
     report = tmp_path / "r.json"
     argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(SAMPLES)]
@@ -162,9 +170,9 @@ def test_a_signal_while_a_server_drips_stops_within_two_seconds(
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
-        while not drip.connections and time.monotonic() < deadline:
+        while drip.requests < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(0.3)  # the request is under way, dripping
+        time.sleep(0.3)  # a request of spans is under way, dripping
         sent = time.monotonic()
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=10)
@@ -477,3 +485,20 @@ def test_a_signal_while_a_grpc_call_hangs_stops_within_two_seconds(
     assert proc.returncode == 143 and took < 2, took
     dead = ids(tmp_path / "t.dead-letter.jsonl")
     assert len(dead) == 72  # nothing was acknowledged: all of it is in the dead letter
+
+
+def test_a_session_id_with_a_newline_does_not_make_its_file_read_every_night(
+    tmp_path: Path,
+) -> None:
+    from pipeline.config import RunConfig
+    from pipeline.run import run_convert
+
+    event = {"type": "session.updated", "session": {"model": "gpt-realtime"}}
+    line = {"timestamp": "2025-11-24T16:00:00Z", "session_id": "call\nleg-2", "event": event}
+    log = tmp_path / "logs" / "a.jsonl"
+    log.parent.mkdir()
+    log.write_text(json.dumps(line) + "\n")
+    cfg = RunConfig.to_file((str(log.parent),), tmp_path / "t.jsonl", state=tmp_path / "s.db")
+    assert run_convert(cfg).exit_code == 0
+    again = run_convert(cfg)
+    assert again.exit_code == 4 and again.stats.files_skipped == 1 and again.stats.files == 0
