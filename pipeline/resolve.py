@@ -36,19 +36,23 @@ def default(cls: type, name: str) -> Any:
     raise KeyError(name)
 
 
-def parse_headers(text: str | None) -> list[tuple[str, str]]:
-    """`OTEL_EXPORTER_OTLP_HEADERS` format: comma-separated, URL-encoded `key=value`."""
+def parse_pairs(text: str | None, what: str) -> list[tuple[str, str]]:
+    """The OTel variables' `key=value` lists (`OTEL_EXPORTER_OTLP_HEADERS`,
+    `OTEL_RESOURCE_ATTRIBUTES`): comma-separated, URL-encoded; `what` names a bad entry."""
     out: list[tuple[str, str]] = []
     for part in (text or "").split(","):
         if not part.strip():
             continue
         if "=" not in part:
-            raise ConfigError(
-                f"malformed header {part.split('=')[0].strip()!r}: expected key=value"
-            )
+            raise ConfigError(f"malformed {what} {part.strip()!r}: expected key=value")
         k, v = part.split("=", 1)
-        out.append((unquote(k.strip()).lower(), unquote(v.strip())))
+        out.append((unquote(k.strip()), unquote(v.strip())))
     return out
+
+
+def parse_headers(text: str | None) -> list[tuple[str, str]]:
+    """`OTEL_EXPORTER_OTLP_HEADERS` format; header names lowercased."""
+    return [(k.lower(), v) for k, v in parse_pairs(text, "header")]
 
 
 @dataclass(slots=True)
@@ -402,16 +406,8 @@ def _service(s: _Sources, flag: str | None) -> tuple[str, tuple[tuple[str, str],
     """service.name (--service-name, OTEL_SERVICE_NAME, service.name in
     OTEL_RESOURCE_ATTRIBUTES, the default, in the OTel SDK's order) and the other resource
     attributes (OTEL_RESOURCE_ATTRIBUTES: comma-separated, URL-encoded key=value)."""
-    attrs: dict[str, str] = {}
-    for part in (s.env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise ConfigError(
-                f"OTEL_RESOURCE_ATTRIBUTES: {part.strip()!r} is not key=value (comma-separated)"
-            )
-        k, v = part.split("=", 1)
-        attrs[unquote(k.strip())] = unquote(v.strip())
+    env = s.env.get("OTEL_RESOURCE_ATTRIBUTES")
+    attrs = dict(parse_pairs(env, "OTEL_RESOURCE_ATTRIBUTES entry"))
     name = s.pick("service_name", flag, "--service-name", "OTEL_SERVICE_NAME")
     if name is None and "service.name" in attrs:
         name, s.src["service_name"] = attrs["service.name"], "env OTEL_RESOURCE_ATTRIBUTES"
