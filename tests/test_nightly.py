@@ -66,11 +66,10 @@ def test_braintrusts_own_variables_send_to_braintrust_without_a_flag(
     ],
 )
 def test_braintrust_without_a_key_or_a_parent_is_exit_2_with_the_fix(
-    tmp_path: Path, env: dict[str, str], says: str
+    tmp_path: Path, env: dict[str, str], says: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runner = CliRunner(env=env)
-    with runner.isolated_filesystem(temp_dir=tmp_path):  # no --output: it would win
-        r = runner.invoke(main, ["convert", "-i", str(SAMPLES)])
+    monkeypatch.chdir(tmp_path)  # no --output (it would win): the default file, here
+    r = CliRunner(env=env).invoke(main, ["convert", "-i", str(SAMPLES)])
     assert r.exit_code == 2, r.output
     assert says in r.output and KEY not in r.output
 
