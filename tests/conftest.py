@@ -152,16 +152,20 @@ class FakeClock:
 CLUSTER_FILES = ("test_ray.py", "test_s3.py")
 
 
+GROUPED_FILES = ("test_real_logs.py",)  # a module fixture worth starting once
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests of a file run in one worker (its module fixtures start once), and the files that
-    need the Ray cluster or the S3 server share one worker, so both start once a session;
-    they are marked `cluster` (`-m "not cluster"` skips them locally; CI runs them all)."""
+    """The files that need the Ray cluster or the S3 server share one worker, so both start
+    once a session; they are marked `cluster` (`-m "not cluster"` skips them locally; CI
+    runs them all). A file with a costly module fixture stays in one worker; every other
+    test goes wherever a worker is free."""
     for item in items:
         name = item.path.name
         if name in CLUSTER_FILES:
             item.add_marker(pytest.mark.cluster)
             item.add_marker(pytest.mark.xdist_group("cluster"))
-        else:
+        elif name in GROUPED_FILES:
             item.add_marker(pytest.mark.xdist_group(name))
 
 
@@ -205,6 +209,10 @@ def ray_cluster(s3: tuple[Any, dict[str, str]]) -> Iterator[str]:
         mp.setenv("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
         for k, v in s3[1].items():
             mp.setenv(k, v)
-        info = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        try:
+            info = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        except RuntimeError:  # a start timed out on a loaded machine: once more, from scratch
+            ray.shutdown()
+            info = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield str(info.address_info["gcs_address"])
     ray.shutdown()

@@ -147,13 +147,18 @@ def test_replay_refuses_what_is_not_otlp_and_its_own_input(files: Path) -> None:
 
 
 def test_errors_reach_stderr_even_with_quiet(files: Path) -> None:
-    code, stdout, err = cli(
-        "convert", "-i", S, "--no-state", "-q", "-o", str(files / "t.jsonl"),
-        "--endpoint", "http://127.0.0.1:9", "--max-retry-time", "0",
-    )  # fmt: skip
-    assert code == 3 and stdout == ""  # at first contact: nothing read, in seconds
-    assert "realtrace: " in err and "connection refused (nothing listens" in err
-    assert "nothing was read or sent" in err
+    from receivers import Action, HttpReceiver
+
+    refusing = HttpReceiver(script=lambda n: Action(http_status=400, message="bad batch"))
+    try:
+        code, stdout, err = cli(
+            "convert", "-i", S, "--no-state", "-q", "-o", str(files / "t.jsonl"),
+            "--endpoint", refusing.endpoint, "--protocol", "http/protobuf",
+        )  # fmt: skip
+    finally:
+        refusing.stop()
+    assert code == 3 and stdout == ""
+    assert "realtrace: error: not retryable" in err and "bad batch" in err
 
 
 # -- real faults: a full disk (RLIMIT_FSIZE in a child), kill -9 ------------------------------

@@ -155,13 +155,24 @@ def _first_contact(tmp_path: Path, endpoint: str, *extra: str) -> tuple[int, str
 
 def test_a_dead_endpoint_ends_the_run_in_seconds_saying_why(tmp_path: Path) -> None:
     """First contact, before anything is read: the cause and the fix, HTTP and gRPC."""
+    from conftest import FakeClock
     from receivers import Action, GrpcReceiver, free_port
 
+    from pipeline.config import RunConfig
+    from pipeline.errors import UnreachableError
+    from pipeline.run import run_convert
+    from pipeline.send.destination import OtlpDestination
+    from pipeline.send.settings import ExportConfig
+
     dead = f"http://127.0.0.1:{free_port()}"
-    for protocol in ("http/protobuf", "grpc"):
-        code, out, took = _first_contact(tmp_path, dead, "--protocol", protocol)
-        assert code == 3 and took < 10, (protocol, took, out)
-        assert "nothing was read or sent" in out and "lines read" not in out
+    for protocol in ("http/protobuf", "grpc"):  # waited out on a fake clock, then exit 3
+        clock = FakeClock()
+        files = (tmp_path / "dead.jsonl", tmp_path / "rejected.jsonl")
+        dest = OtlpDestination(ExportConfig(dead, protocol), *files, clock=clock)
+        with pytest.raises(UnreachableError, match="nothing was read or sent") as exc:
+            run_convert(RunConfig((str(SAMPLES),), dest, tmp_path / "t.jsonl"))
+        assert exc.value.exit_code == 3 and clock.waits == [0.5, 1.0, 2.0]
+        assert "connection refused" in str(exc.value) or "UNAVAILABLE" in str(exc.value)
     code, out, took = _first_contact(tmp_path, "http://no-such-host.invalid:4318")
     assert code == 2 and took < 10 and "does not resolve (DNS)" in out and "host name" in out
     plain = HttpReceiver()

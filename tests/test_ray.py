@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,12 @@ def cluster(ray_cluster: str) -> str:
 
 @pytest.fixture(scope="module")
 def rotated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """300 generated sessions re-cut into 7 files at arbitrary lines: sessions straddle files."""
+    """150 generated sessions re-cut into 7 files at arbitrary lines: sessions straddle files."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from gen_logs import write_bulk
 
     src = tmp_path_factory.mktemp("gen")
-    write_bulk(src, sessions=300, size=None, seed=7, per_file=50, audio_payloads=False)
+    write_bulk(src, sessions=150, size=None, seed=7, per_file=25, audio_payloads=False)
     lines = [ln for p in sorted(src.glob("*.jsonl")) for ln in p.read_text().splitlines(True)]
     out = tmp_path_factory.mktemp("rotated")
     cut = len(lines) // 7 + 1
@@ -107,7 +108,7 @@ def _ray_workers(name: str) -> list[int]:
 def test_a_killed_ray_worker_costs_nothing_the_rerun_does_not_send(
     cluster: str, rotated: Path, tmp_path: Path
 ) -> None:
-    rec = GrpcReceiver(script=lambda n: Action(delay=0.3))  # slow enough to kill mid-delivery
+    rec = GrpcReceiver(script=lambda n: Action(delay=0.15))  # slow enough to kill mid-delivery
     killed: list[int] = []
 
     def kill_one() -> None:
@@ -139,50 +140,47 @@ def test_a_killed_ray_worker_costs_nothing_the_rerun_does_not_send(
         rec.stop()
 
 
-def test_ctrl_c_stops_a_ray_run_and_keeps_what_was_acknowledged(
+def test_a_stop_ends_a_ray_run_and_keeps_what_was_acknowledged(
     cluster: str, rotated: Path, tmp_path: Path
 ) -> None:
-    """SIGINT to a Ray run (a driver in a child process, on the session's cluster): it stops
-    within seconds with exit 130 and its summary; the next run sends the rest and nothing
-    is lost."""
-    import json
-    import subprocess
+    """A stop (what SIGINT/SIGTERM set; the CLI's handling of the signals themselves is
+    tested on the local engine) while Ray delivers: the run ends within seconds with its
+    counts, and the next run sends the rest: nothing is lost."""
+    from conftest import read_spans
 
-    rec = GrpcReceiver(script=lambda n: Action(delay=0.2))
-    state, report = tmp_path / "s.db", tmp_path / "r.json"
-    argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(rotated)]
-    argv += ["-o", str(tmp_path / "t.jsonl"), "--state", str(state), "--report", str(report)]
-    argv += ["--endpoint", rec.endpoint, "--protocol", "grpc", "--max-batch-spans", "5"]
+    from pipeline.config import RunConfig
+    from pipeline.run import run_convert
+    from pipeline.send.destination import OtlpDestination
+    from pipeline.send.settings import BatchLimits, ExportConfig
+
+    rec = GrpcReceiver(script=lambda n: Action(delay=0.1))
+    stop = threading.Event()
+    export = ExportConfig(rec.endpoint, "grpc")
+    dest = OtlpDestination(export, tmp_path / "dead.jsonl", tmp_path / "rejected.jsonl")
+    settings = {"state": tmp_path / "s.db", "limits": BatchLimits(max_spans=5), "settle_ns": 0}
     try:
-        proc = subprocess.Popen(
-            [*argv, "--engine", "ray", "--ray-address", cluster],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 90
-        while len(rec.times) < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        sent = time.monotonic()
-        out, err = proc.communicate(timeout=60)
-        took = time.monotonic() - sent
-        assert proc.returncode == 130, err[-2000:]
-        assert took < 30, took
-        assert "Traceback" not in err and "spans:" in out
-        first = json.loads(report.read_text())
-        assert first["sessions_delivered"] < first["sessions"] or first["sessions"] < 300
-        rec.script = lambda n: Action()
-        again = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-        assert again.returncode in (0, 4), again.stderr[-2000:]
-        expected = tmp_path / "expected.jsonl"
-        args = ["convert", "-i", str(rotated), "-o", str(expected), "--no-state"]
-        assert CliRunner().invoke(main, args).exit_code == 0
-        from conftest import read_spans
 
+        def stop_after_five() -> None:
+            deadline = time.monotonic() + 60
+            while len(rec.times) < 5 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            stop.set()
+
+        threading.Thread(target=stop_after_five, daemon=True).start()
+        cfg = RunConfig((str(rotated),), dest.partition(), tmp_path / "t.jsonl", **settings)
+        t0 = time.monotonic()
+        first = run_convert(replace(cfg, engine="ray", ray_address=cluster), stop=stop)
+        took = time.monotonic() - t0
+        assert stop.is_set() and took < 60, took
+        assert first.stats.sessions_delivered < 150
+        rec.script = lambda n: Action()
+        again = run_convert(replace(cfg, destination=dest))  # local engine, same state
+        assert again.exit_code in (0, 4), again.stats.errors
+        expected = tmp_path / "expected.jsonl"
+        args = ["convert", "-i", str(rotated), "-o", str(expected), "--no-state", "--settle", "0"]
+        assert CliRunner().invoke(main, args).exit_code == 0
         assert set(rec.spans) == {s["spanId"] for s in read_spans(expected)}  # none lost
     finally:
-        proc.kill()
         rec.stop()
 
 
