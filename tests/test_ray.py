@@ -67,9 +67,8 @@ def test_ray_delivers_the_local_engines_spans_and_both_share_the_state(
         assert rec.spans == by_local  # same ids, same bytes: attributes, times, parents
         assert len(rec.span_ids) == 2 * len(by_local)  # each engine sent each span once
         # the state is the engines' common ground: a second run of either sends nothing
-        sent = len(rec.span_ids)
+        sent = len(rec.span_ids)  # (a Ray run on the local run's state: the Ctrl-C test)
         assert convert(tmp_path, rec.endpoint, "local", on_ray, SAMPLES, rotated).exit_code == 4
-        assert convert(tmp_path, rec.endpoint, "ray", local, SAMPLES, rotated).exit_code == 4
         assert len(rec.span_ids) == sent
     finally:
         rec.stop()
