@@ -519,3 +519,18 @@ def test_a_session_id_with_a_newline_does_not_make_its_file_read_every_night(
     assert run_convert(cfg).exit_code == 0
     again = run_convert(cfg)
     assert again.exit_code == 4 and again.stats.files_skipped == 1 and again.stats.files == 0
+
+
+def test_a_json_array_in_a_zst_file_bigger_than_a_block_is_one_file_reject(tmp_path: Path) -> None:
+    """The zstd reader gives a whole read, not one block: the array is recognised."""
+    import zstandard
+
+    pads = [os.urandom(500).hex() for _ in range(300)]  # incompressible: many zstd blocks
+    events = [{"timestamp": "2025-11-24T16:00:00Z", "type": "x", "pad": p} for p in pads]
+    (tmp_path / "a.json.zst").write_bytes(
+        zstandard.ZstdCompressor().compress(json.dumps(events).encode())
+    )
+    out = tmp_path / "t.jsonl"
+    r = CliRunner().invoke(main, ["convert", "-i", str(tmp_path / "a.json.zst"), "-o", str(out)])
+    (reject,) = map(json.loads, (tmp_path / "t.rejects.jsonl").read_text().splitlines())
+    assert r.exit_code == 4 and "a JSON array, not JSON lines" in reject["reason"]

@@ -119,7 +119,16 @@ class _ZstdReader(io.RawIOBase):
         return out
 
     def read(self, size: int = -1) -> bytes:
-        return self.read1(size)
+        """Up to `size` bytes (all, when negative), as a file's read gives them."""
+        parts: list[bytes] = []
+        want = size
+        while want != 0:
+            chunk = self.read1(want)
+            if not chunk:
+                break
+            parts.append(chunk)
+            want = want - len(chunk) if want > 0 else want
+        return b"".join(parts)
 
     def close(self) -> None:
         self._raw.close()
