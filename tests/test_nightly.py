@@ -322,3 +322,29 @@ def test_cli_conventions_a_cron_user_expects(tmp_path: Path) -> None:
     plain = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "p.jsonl")])
     assert v.exit_code == plain.exit_code == 0
     assert "voice_ga.jsonl: 231 lines" in v.stderr and "lines, 0 rejected" not in plain.stderr
+
+
+def test_two_nights_of_app_jsonl_named_alone_stay_two_sessions(tmp_path: Path) -> None:
+    """A file named alone is keyed by its path as given: day1/app.jsonl and day2/app.jsonl,
+    both without a session id, are two traces, never one replacing the other."""
+    import json
+
+    from conftest import read_spans
+
+    lines = [
+        json.loads(x) for x in (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_text().splitlines()
+    ]
+    body = "".join(
+        json.dumps({k: v for k, v in r.items() if k != "session_id"}) + "\n"
+        for r in lines
+        if r["event"]["type"] != "session.created"
+    )
+    traces = []
+    for day in ("day1", "day2"):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / "app.jsonl").write_text(body)
+        out = tmp_path / f"{day}.jsonl"
+        args = ["convert", "-i", str(tmp_path / day / "app.jsonl"), "-o", str(out), "--no-state"]
+        assert CliRunner().invoke(main, args).exit_code == 0
+        traces.append({s["traceId"] for s in read_spans(out)})
+    assert len(traces[0]) == len(traces[1]) == 1 and traces[0] != traces[1]

@@ -72,8 +72,10 @@ def find_named_inputs(
                 _walk(p, root or p, found, problems, skip)
                 if len(found) == before:
                     problems.append(Reject(str(p), 0, "no log files in directory"))
-            elif p.exists():
-                _add_file(p, _name(p, root or p.parent), found, problems, skip)
+            elif p.exists():  # a file named alone: its path as given (a name alone would
+                # key two nights' app.jsonl, from two folders, as one session)
+                name = _name(p, root) if root else Path(os.path.normpath(text)).as_posix()
+                _add_file(p, name, found, problems, skip)
             elif p.is_symlink():
                 problems.append(Reject(str(p), 0, "dangling symlink"))
             else:
@@ -131,8 +133,13 @@ def _find_remote(url: str, found: dict[str, str], problems: list[Reject]) -> Non
     if not logs:
         problems.append(Reject(url, 0, "no log files under this prefix"))
     prefix = url.rstrip("/") + "/"
-    for u in logs:
-        found.setdefault(u, u[len(prefix) :] if u.startswith(prefix) else u.rsplit("/", 1)[-1])
+    for u in logs:  # under the prefix; an object named alone: its key in the bucket
+        found.setdefault(u, u[len(prefix) :] if u.startswith(prefix) else _object_key(u))
+
+
+def _object_key(url: str) -> str:
+    """`s3://bucket/logs/a.jsonl` -> `logs/a.jsonl`."""
+    return url.partition("://")[2].partition("/")[2]
 
 
 def is_remote(path: str) -> bool:
