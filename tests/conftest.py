@@ -211,7 +211,9 @@ def ray_cluster(s3: tuple[Any, dict[str, str]]) -> Iterator[str]:
             mp.setenv(k, v)
         try:
             info = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        except RuntimeError:  # a start timed out on a loaded machine: once more, from scratch
+        except Exception:  # "the current node timed out during startup" (Ray waits 30 s,
+            # a fixed time, for its node to register; on a loaded 2-CPU machine it once did
+            # not): once more, from scratch
             ray.shutdown()
             info = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield str(info.address_info["gcs_address"])
