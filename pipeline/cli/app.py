@@ -25,7 +25,11 @@ from pipeline.redact import RedactingFilter, Redactor
 
 def setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...], verbose: bool = False) -> None:
     """Log lines on stderr, as text or JSON, with every secret redacted; -q warnings and
-    errors only, -v every retry and decision too."""
+    errors only, -v every retry and decision too. The format is kept with the invocation
+    (for `say_error`), not read back from the logger, which outlives it in a library."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().meta[LOG_FORMAT] = fmt
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter()
@@ -40,13 +44,17 @@ def setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...], verbose: bool
 
 
 def say_error(message: str) -> None:
-    """One error line on stderr: text, or a JSON object under --log-format json (the same
-    shape as the log lines before it)."""
-    log = logging.getLogger("realtrace")
-    if any(isinstance(h.formatter, JsonFormatter) for h in log.handlers):
-        log.error("%s", message)
+    """One error line on stderr: text, or a JSON object under this invocation's
+    --log-format json (the same shape as its log lines)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().meta.get(LOG_FORMAT) == "json":
+        record = logging.LogRecord("realtrace", logging.ERROR, "", 0, message, None, None)
+        click.echo(JsonFormatter().format(record), err=True)
     else:
         click.echo(f"realtrace: {message}", err=True)
+
+
+LOG_FORMAT = "realtrace.log_format"  # where an invocation keeps its --log-format
 
 
 class RealtraceGroup(click.Group):
