@@ -66,11 +66,6 @@ class JsonLinesFile:
                     fh.truncate(at)  # shrinking needs no space: never leave half a line
             raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
-    @property
-    def size(self) -> int:
-        """Bytes written so far (the whole file, in append mode)."""
-        return self._fh.tell() if self._fh is not None and self._fh.seekable() else 0
-
     def touch(self) -> None:
         """Create the file even when nothing was written (a run's output always exists)."""
         self._open()
