@@ -56,6 +56,12 @@ TOOLS = [
         },
     },
 ]
+ORDER_TOOL = {
+    "type": "function",
+    "name": "lookup_order",
+    "description": "An order's status by the caller's phone number",
+    "parameters": {"type": "object", "properties": {"phone": {"type": "string"}}},
+}
 USER_LINES = [
     "Hi, can you hear me?",
     "What's the weather like in Paris today?",
@@ -105,6 +111,7 @@ class SessionLog:
     audio_ms: int = 0
     seq: int = 0
     items: list[str] = field(default_factory=list)
+    bytes_per_s: int = PCM16_BYTES_PER_S  # G.711 phone audio: 8,000
 
     def _id(self, prefix: str) -> str:
         self.seq += 1
@@ -210,7 +217,7 @@ class SessionLog:
     ) -> str:
         item_id = self._id("item")
         start_ms = self.audio_ms + 300
-        chunk = int(PCM16_BYTES_PER_S * 0.1)  # 100 ms appends, like browser clients
+        chunk = int(self.bytes_per_s * 0.1)  # 100 ms appends, like browser clients
         for _ in range(3):
             self.emit("client", "input_audio_buffer.append", audio=self.audio.b64(chunk))
             self.advance(100)
@@ -483,7 +490,7 @@ class SessionLog:
                     self.name("response.audio_transcript.delta", "response.output_audio_transcript.delta"),
                     delta=delta,
                 )  # fmt: skip
-                nbytes = self.rng.choice((4800, 9600, 14400))
+                nbytes = self.rng.choice((4800, 9600, 14400)) * self.bytes_per_s // 48_000
                 self._part_event(
                     rid, item_id, self.name("response.audio.delta", "response.output_audio.delta"),
                     delta=self.audio.b64(nbytes),
@@ -607,18 +614,24 @@ class SessionLog:
             },
         )
 
-    def out_of_band(self, instructions: str, answer: str, metadata: dict[str, Any]) -> None:
-        """A response the app asks for outside the conversation (`conversation: "none"`)."""
-        self.emit(
-            "client",
-            "response.create",
-            response={
-                "conversation": "none",
-                "metadata": metadata,
-                "output_modalities": ["text"],
-                "instructions": instructions,
-            },
-        )
+    def out_of_band(
+        self,
+        instructions: str,
+        answer: str,
+        metadata: dict[str, Any],
+        input_items: list[str] | None = None,
+    ) -> None:
+        """A response the app asks for outside the conversation (`conversation: "none"`),
+        with its own context (`input_items`: references to conversation items) when given."""
+        request: dict[str, Any] = {
+            "conversation": "none",
+            "metadata": metadata,
+            "output_modalities": ["text"],
+            "instructions": instructions,
+        }
+        if input_items is not None:
+            request["input"] = [{"type": "item_reference", "id": i} for i in input_items]
+        self.emit("client", "response.create", response=request)
         self.advance(20)
         rid = self._id("resp")
         head = {"object": "realtime.response", "id": rid, "conversation_id": None}
@@ -655,6 +668,72 @@ class SessionLog:
             },
         )
 
+    def phone_start(self) -> None:
+        """A SIP bridge's session (GA): G.711 audio on the line, but the logged session names
+        no audio format (the bridge set it in a header, not in the session)."""
+        self.session_id = self._id("sess")
+        self.bytes_per_s = 8_000
+        session = {
+            "type": "realtime",
+            "object": "realtime.session",
+            "id": self.session_id,
+            "model": "gpt-realtime",
+            "output_modalities": ["audio"],
+            "instructions": "You answer the phone for an online shop. Be brief.",
+            "audio": {
+                "input": {
+                    "transcription": {"model": "gpt-4o-mini-transcribe"},
+                    "turn_detection": {"type": "server_vad", "silence_duration_ms": 400},
+                },
+                "output": {"voice": "cedar"},
+            },
+            "tools": [ORDER_TOOL],
+            "tool_choice": "auto",
+        }
+        self.emit("server", "session.created", session=session)
+
+    def tool_output_in_request(self, call_id: str, output: dict[str, Any]) -> dict[str, Any]:
+        """The tool's result sent inside `response.create.input` (no conversation item)."""
+        self.advance(self.rng.randrange(300, 700))
+        item = {"type": "function_call_output", "call_id": call_id, "output": json.dumps(output)}
+        return self.emit("client", "response.create", response={"input": [item]})
+
+    def log_done_first(self, rid: str) -> None:
+        """What a bridge that logs on receipt, *.done events only, writes for a response: no
+        `added`/delta events, and `response.created` after the item's done events."""
+        skip = {
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_audio_transcript.delta",
+        }
+        mine = [e for e in self.events if e[2].get("response_id") == rid or _rid(e[2]) == rid]
+        created = next(e for e in mine if e[2]["type"] == "response.created")
+        moved = next(e for e in mine if e[2]["type"] == "response.output_item.done")
+        self.events = [
+            e for e in self.events if e is not created and not (e in mine and e[2]["type"] in skip)
+        ]
+        at = self.events.index(moved)
+        self.events.insert(at, (moved[0], created[1], created[2]))
+
+    def client_cancel(self) -> None:
+        """The caller presses a key to stop: the client cancels the response just created,
+        before any of it was delivered."""
+        rid = self._id("resp")
+        self.emit("client", "response.create", response={})
+        self.advance(15)
+        head = {"object": "realtime.response", "id": rid}
+        self.emit("server", "response.created", response={**head, "status": "in_progress"})
+        self.advance(60)
+        self.emit("client", "response.cancel", response_id=rid)
+        self.advance(20)
+        self.response_done(
+            rid,
+            "cancelled",
+            {"type": "cancelled", "reason": "client_cancelled"},
+            [],
+            _usage(self.rng, 380, 0),
+        )
+
     def session_error(self, message: str) -> None:
         """A server error about no client event in particular (`event_id: null`)."""
         self.advance(300)
@@ -668,6 +747,11 @@ class SessionLog:
         """An app-written record (the application's own step), logged when the step ended."""
         self.advance(ts_offset_ms)
         self.events.append((self.t_ns, "app", {"type": etype, **fields}))
+
+
+def _rid(ev: dict[str, Any]) -> str | None:
+    resp = ev.get("response")
+    return resp.get("id") if isinstance(resp, dict) else None
 
 
 def _usage(rng: random.Random, prompt: int, completion: int) -> dict[str, Any]:
@@ -816,6 +900,31 @@ def scenario_app(s: SessionLog) -> None:
     s.response(ASSISTANT_LINES[7], transcript_after=(item, USER_LINES[7]))
 
 
+def scenario_phone(s: SessionLog) -> None:
+    """A phone call through a SIP bridge: G.711 audio with no format logged, a turn that opens
+    with a function call whose result goes back inside `response.create`, *.done events the
+    bridge logged before `response.created`, an out-of-band classification with its own input
+    and instructions, and a client cancel."""
+    s.phone_start()
+    ask = "Hi, where is my order?"
+    item = s.user_speech(ask, speech_ms=1400)
+    facts = s.response(
+        "", call=("lookup_order", {"phone": "+33612345678"}), transcript_after=(item, ask)
+    )
+    s.tool_output_in_request(facts["call_id"], {"order": "A-1001", "status": "shipped"})
+    s.advance(15)
+    answer = s.response("Your order A-1001 has shipped and arrives tomorrow.")
+    s.log_done_first(answer["response_id"])
+    s.advance(900)
+    s.out_of_band(
+        "Classify the caller's intent in one word.", "order_status", {"purpose": "intent"}, [item]
+    )
+    s.advance(1200)
+    item = s.user_speech("Can you read me my whole order history?", speech_ms=1600)
+    s.transcription(item, "Can you read me my whole order history?")
+    s.client_cancel()
+
+
 SCENARIOS = {
     "voice": scenario_voice,
     "tools": scenario_tools,
@@ -825,6 +934,7 @@ SCENARIOS = {
     "cut_off": scenario_cut_off,
     "webrtc": scenario_webrtc,
     "app": scenario_app,
+    "phone": scenario_phone,
 }
 
 
@@ -940,6 +1050,7 @@ def write_samples(out: Path) -> None:
         ("cut_off", 16, False, "2025-11-24/cut_off_beta.jsonl", "envelope", "iso", False),
         ("webrtc", 17, True, "2025-11-24/webrtc_ga.jsonl", "envelope", "iso", False),
         ("app", 18, True, "2025-11-24/app_instrumented_ga.jsonl", "envelope", "iso", False),
+        ("phone", 19, True, "2025-11-24/phone_g711_ga.jsonl", "envelope", "iso", False),
     ]
     for i, (name, seed, ga, rel, shape, ts_style, gz) in enumerate(plan):
         s = build_session(name, seed, ga, T0 + i * 3_600_000_000_000)

@@ -12,7 +12,19 @@ import re
 from collections import defaultdict
 from typing import Any
 
-KINDS = {"session", "turn", "user_input", "response", "tool", "app"}
+KINDS = {"session", "turn", "user_input", "transcription", "response", "tool", "app"}
+# parent kind -> the kinds it may hold (app spans may sit under any span: trace model §5)
+PARENTS = {
+    "session": {"turn", "response"},
+    "turn": {"user_input", "response", "tool"},
+    "user_input": {"transcription"},
+    "response": {"tool"},
+    "tool": set(),
+    "transcription": set(),
+    "app": set(),
+}
+MODEL_KINDS = {"response", "transcription"}
+MODEL_ATTRS = ("gen_ai.request.model", "gen_ai.provider.name")
 FINISH_REASONS = {"stop", "length", "content_filter", "tool_call", "error"}
 BT_TYPES = {"llm", "task", "tool", "function", "eval", "score"}
 JSON_ATTRS = (
@@ -28,14 +40,64 @@ JSON_ATTRS = (
 TOKEN_METRICS = ("prompt_tokens", "completion_tokens", "tokens")
 
 
-def _trace_problems(spans: list[dict[str, Any]]) -> list[str]:
+def _numbers(value: Any) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        return [value]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _numbers(v)]
+    return []
+
+
+def _voice_problems(spans: list[dict[str, Any]]) -> list[str]:
+    """Trace model §6: the counts a voice team reads agree with the spans they summarize."""
     out: list[str] = []
+    root = next((s for s in spans if not s.get("parentSpanId")), None)
+    if root is None:
+        return out
+    metrics = json.loads(root["_a"].get("braintrust.metrics", "{}"))
+    states = [
+        json.loads(s["_a"].get("braintrust.metadata", "{}")).get("status")
+        for s in spans
+        if s["_a"].get("realtrace.kind") == "response"
+    ]
+    if metrics.get("interruptions", 0) != states.count("interrupted"):
+        out.append(
+            f"root interruptions {metrics.get('interruptions')} != "
+            f"{states.count('interrupted')} interrupted responses"
+        )
+    if metrics.get("cancelled_responses", 0) != states.count("cancelled"):
+        out.append("root cancelled_responses disagrees with the cancelled responses")
+    return out
+
+
+def _trace_problems(spans: list[dict[str, Any]]) -> list[str]:
+    out: list[str] = _voice_problems(spans)
     by_id = {s["spanId"]: s for s in spans}
+    if len(by_id) != len(spans):
+        out.append("duplicate span ids")
     roots = [s for s in spans if not s.get("parentSpanId")]
     if len(roots) != 1:
         out.append(f"{len(roots)} roots")
     for s in spans:
         a, name = s["_a"], s["name"]
+        kind = a.get("realtrace.kind")
+        if kind not in MODEL_KINDS and any(k in a for k in MODEL_ATTRS):
+            out.append(f"{name}: model attributes on a {kind} span")
+        if kind in MODEL_KINDS:
+            meta = json.loads(a.get("braintrust.metadata", "{}"))
+            if "provider" not in meta or ("model" in meta) != ("gen_ai.request.model" in a):
+                out.append(f"{name}: an llm span without metadata.provider/model")
+        if re.search(r"\s\d+$", name):
+            out.append(f"{name}: a span name with an ordinal (names are stable per kind)")
+        if kind == "tool" and not ("braintrust.output_json" in a or "gen_ai.tool.call.result" in a):
+            out.append(f"{name}: a tool span without the tool's output")
+        metrics = json.loads(a.get("braintrust.metrics", "{}"))
+        if any(n < 0 for n in _numbers(metrics)):
+            out.append(f"{name}: a negative metric {metrics}")
         start, end = int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"])
         if not re.fullmatch(r"[0-9a-f]{32}", s["traceId"]) or not re.fullmatch(
             r"[0-9a-f]{16}", s["spanId"]
@@ -66,6 +128,10 @@ def _trace_problems(spans: list[dict[str, Any]]) -> list[str]:
         parent = by_id.get(s.get("parentSpanId") or "")
         if s.get("parentSpanId") and parent is None:
             out.append(f"{name}: dangling parent")
+        if parent is not None and kind != "app":
+            held = PARENTS.get(parent["_a"].get("realtrace.kind"), set())
+            if kind not in held:
+                out.append(f"{name}: a {kind} span under a {parent['_a'].get('realtrace.kind')}")
         if parent is None:
             metrics = json.loads(a.get("braintrust.metrics", "{}"))
             if any(k in metrics for k in TOKEN_METRICS):

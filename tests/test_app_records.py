@@ -263,7 +263,7 @@ def test_app_spans_are_counted_in_summary_report_and_inspect(tmp_path: Path) -> 
         .invoke(main, ["inspect", "-i", str(SAMPLES), "--json"])
         .output.splitlines()
     ]
-    assert sorted(row["app_spans"] for row in rows) == [0] * 7 + [3]
+    assert sorted(row["app_spans"] for row in rows) == [0] * 8 + [3]
     assert [row["start"] for row in rows] == sorted(row["start"] for row in rows)
     table = CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES)]).output
     assert " app " in table.splitlines()[0]

@@ -86,7 +86,7 @@ def test_convert_frame_is_the_engine_agnostic_core(tmp_path: Path, sample_run: P
 
     frame, _, _ = load_sessions(find_inputs([str(SAMPLES)])[0])
     sessions = list(convert_frame(frame))
-    assert len(sessions) == 8
+    assert len(sessions) == 9
     got = sorted(sp.span_id.hex() for s in sessions for sp in spans_from_bytes(s.spans))
     assert got == sorted(s["spanId"] for s in read_spans(sample_run))
 
@@ -111,7 +111,7 @@ def test_worker_processes_give_the_same_output_and_state(tmp_path: Path, sample_
         inputs=(str(SAMPLES),), output=out, workers=2, chunk_bytes=1, state=state, spill_dir=spill
     )
     first = run_convert(cfg)
-    assert first.exit_code == 0 and first.stats.sessions == 8
+    assert first.exit_code == 0 and first.stats.sessions == 9
     assert canonical(out) == canonical(sample_run)
     single = run_convert(
         RunConfig.to_file(inputs=(str(SAMPLES),), output=tmp_path / "1.jsonl", state=None)
@@ -120,7 +120,7 @@ def test_worker_processes_give_the_same_output_and_state(tmp_path: Path, sample_
     assert [getattr(first.stats, c) for c in counts] == [getattr(single.stats, c) for c in counts]
     assert first.stats.events > 0 and list(spill.iterdir()) == []
     again = run_convert(cfg)  # hashes computed in the workers reached the state
-    assert again.exit_code == 4 and again.stats.sessions_skipped == 8
+    assert again.exit_code == 4 and again.stats.sessions_skipped == 9
 
 
 def test_auto_workers_by_events_and_one_per_file_at_most(tmp_path: Path) -> None:

@@ -31,12 +31,12 @@ def test_convert_samples_prints_summary_and_writes_files(tmp_path: Path) -> None
         ],
     )
     assert r.exit_code == 0, r.output
-    assert "sessions:            8 converted (1 incomplete" in r.output
+    assert "sessions:            9 converted (1 incomplete" in r.output
     assert (tmp_path / "o" / "traces.rejects.jsonl").read_text() == ""
     roots = [t.root for t in traces(out).values()]
     assert all(x["_a"]["braintrust.tags"][-1] == "nightly" for x in roots)
     report = json.loads((tmp_path / "rep.json").read_text())
-    assert report["sessions"] == 8 and report["spans"] == sum(
+    assert report["sessions"] == 9 and report["spans"] == sum(
         len(t.spans) for t in traces(out).values()
     )
     stages = report["stage_seconds"]  # where the time went, per stage
@@ -109,7 +109,7 @@ def test_json_log_lines_for_cron(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     logs = [json.loads(line) for line in r.stderr.splitlines()]
     assert [x["message"] for x in logs] == [
-        "reading (8 files, 3.4 MB)",
-        "converting and sending (8 sessions)",
+        "reading (9 files, 3.5 MB)",
+        "converting and sending (9 sessions)",
     ]
     assert all(x["level"] == "info" for x in logs)

@@ -170,7 +170,7 @@ def test_batch_limits_apply_to_the_file_too(tmp_path: Path) -> None:
         sum(len(ss["spans"]) for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"])
         for line in lines
     ]
-    assert max(counts) == 7 and sum(counts) == 72 and len(lines) == 11
+    assert max(counts) == 7 and sum(counts) == 98 and len(lines) == 15
 
 
 def test_a_bare_host_port_endpoint_is_read_once_the_same_way() -> None:

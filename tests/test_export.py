@@ -72,7 +72,7 @@ def test_clean_run_delivers_exactly_the_file_output(
     r = run(tmp_path, rec.endpoint, protocol, "--compression", "gzip")
     assert r.exit_code == 0, r.output
     assert Counter(rec.span_ids) == expected  # no loss, no duplicates
-    assert "spans:               72 (72 delivered, 0 dead-lettered" in r.output
+    assert "spans:               98 (98 delivered, 0 dead-lettered" in r.output
     assert not (tmp_path / "t.dead-letter.jsonl").exists()
     if protocol == "http/protobuf":
         assert all(h.get("content-encoding") == "gzip" for h in rec.headers)
@@ -207,7 +207,7 @@ def test_retries_exhausted_go_to_dead_letter_and_replay_delivers(
     assert r.exit_code == 3, r.output
     dead = tmp_path / "t.dead-letter.jsonl"
     assert Counter(s["spanId"] for s in read_spans(dead)) == expected
-    assert "not delivered:       8 sessions, 72 spans" in r.output
+    assert "not delivered:       9 sessions, 98 spans" in r.output
     assert "no more retries left" in r.output
     assert down.span_ids == []
     up = GrpcReceiver()
@@ -235,7 +235,7 @@ def test_partial_success_is_counted_not_retried(
     assert r.exit_code == 0, r.output
     rep = json.loads(report.read_text())
     assert rep["retries"] == 0 and rep["requests"] == len(rec.times)
-    assert rep["spans_delivered"] == 72 and rep["sessions_delivered"] == 8
+    assert rep["spans_delivered"] == 98 and rep["sessions_delivered"] == 9
     assert set(rec.span_ids) == set(expected)
 
 
@@ -248,7 +248,7 @@ def test_partial_success_everywhere_is_said_once_and_bogus_counts_are_bounded(
     r = run(tmp_path, rec.endpoint, "grpc", "--report", str(report), "--max-batch-spans", "10")
     assert r.exit_code == 3
     rep = json.loads(report.read_text())
-    assert rep["spans_rejected_by_backend"] == 72 and rep["spans_delivered"] == 0
+    assert rep["spans_rejected_by_backend"] == 98 and rep["spans_delivered"] == 0
     assert r.stderr.count("quota") == 1
 
 

@@ -112,9 +112,9 @@ def test_report_that_cannot_be_written_after_delivery(files: Path) -> None:
     out = files / "t.jsonl"
     code, stdout, err = cli("convert", "-i", S, "-o", str(out), "--report", "/proc/nope/r.json")
     assert code == 7 and "could not write the report" in one_line(err)
-    assert "spans:               72 (72 delivered" in stdout  # the summary is still printed
+    assert "spans:               98 (98 delivered" in stdout  # the summary is still printed
     code, stdout, _ = cli("convert", "-i", S, "-o", str(out))
-    assert code == 4 and "8 skipped (already delivered)" in stdout  # and delivery recorded
+    assert code == 4 and "9 skipped (already delivered)" in stdout  # and delivery recorded
 
 
 @pytest.mark.parametrize("command", ["show", "forget"])
@@ -143,7 +143,7 @@ def test_replay_refuses_what_is_not_otlp_and_its_own_input(files: Path) -> None:
         "replay", str(out), "--endpoint", "http://127.0.0.1:9", "--dead-letter", str(out)
     )
     assert code == 2 and "is the file being replayed" in one_line(err)
-    assert len(read_spans(out)) == 72  # untouched
+    assert len(read_spans(out)) == 98  # untouched
 
 
 def test_errors_reach_stderr_even_with_quiet(files: Path) -> None:
@@ -194,7 +194,7 @@ def test_a_full_disk_never_leaves_half_a_line_and_the_rerun_completes(
     assert _convert_in_child(out, None, state) == 0
     spans = read_spans(out)
     ids = [s["spanId"] for s in spans]
-    assert len(ids) == len(set(ids)) == 72  # every span exactly once
+    assert len(ids) == len(set(ids)) == 98  # every span exactly once
 
 
 def test_interrupted_write_then_rerun_writes_each_session_exactly_once(tmp_path: Path) -> None:
@@ -208,7 +208,7 @@ def test_interrupted_write_then_rerun_writes_each_session_exactly_once(tmp_path:
     lines = out.read_text().splitlines()
     assert all(json.loads(x) for x in lines)
     ids = [s["spanId"] for s in read_spans(out)]
-    assert len(ids) == len(set(ids)) == 72
+    assert len(ids) == len(set(ids)) == 98
     assert _convert_in_child(out, None, state) == 4  # and a third run has nothing to do
     assert [s["spanId"] for s in read_spans(out)] == ids
 
@@ -430,7 +430,7 @@ def test_state_show_does_not_wait_for_a_running_convert(tmp_path: Path) -> None:
     cli("convert", "-i", S, "-o", str(tmp_path / "t.jsonl"), "--state", str(db))
     with StateStore(db, "file:x"):  # a run holds the lock
         code, out, _ = cli("state", "show", "--state", str(db))
-        assert code == 0 and "8 sessions" in out
+        assert code == 0 and "9 sessions" in out
         code, _, err = cli("convert", "-i", S, "-o", str(tmp_path / "t.jsonl"), "--state", str(db))
         assert code == 6 and "another realtrace run is using" in one_line(err)
 

@@ -118,8 +118,8 @@ def test_spans_a_backend_refuses_are_found_kept_and_not_sent_every_night(
     assert {s["spanId"] for s in refused} == set(rec.refused)  # exactly those, found
     assert all(s["name"].startswith("execute_tool") for s in refused)
     sessions = {s["traceId"] for s in refused}
-    assert rep["spans_rejected_by_backend"] == len(refused) == 3 and len(sessions) == 2
-    assert rep["sessions_rejected"] == 2 and rep["sessions_delivered"] == 6
+    assert rep["spans_rejected_by_backend"] == len(refused) == 4 and len(sessions) == 3
+    assert rep["sessions_rejected"] == 3 and rep["sessions_delivered"] == 6
     assert "refused" in rejected_file.read_text()  # the backend's message, on the resource
     received = len(rec.span_ids)
     second = convert(tmp_path, SAMPLES, rec.endpoint, *args)
@@ -149,7 +149,7 @@ def test_a_dripping_server_ends_at_the_deadline_and_nothing_is_lost(
     assert took < 15, took
     assert "no complete answer within 1 s" in r.output
     rep = json.loads((tmp_path / "report.json").read_text())
-    assert rep["spans_dead_lettered"] == rep["spans"] == 72
+    assert rep["spans_dead_lettered"] == rep["spans"] == 98
 
 
 def test_a_server_dripping_at_first_contact_ends_the_run_there(
@@ -399,7 +399,7 @@ def test_a_signal_during_replay_keeps_what_was_sent_and_files_the_rest(
         proc.kill()
     assert proc.returncode == 143, err
     rep = json.loads(report.read_text())
-    assert 0 < rep["spans_delivered"] < 72 and b"retry file:" in out
+    assert 0 < rep["spans_delivered"] < 98 and b"retry file:" in out
     # every span of the file delivered or in the retry file; in both, at most the one
     # request under way when the signal came (its answer never came: sent again, same ids)
     retry = ids(again)
@@ -501,7 +501,7 @@ def test_a_signal_while_a_grpc_call_hangs_stops_within_two_seconds(
         proc.kill()
     assert proc.returncode == 143 and took < 2, took
     dead = ids(tmp_path / "t.dead-letter.jsonl")
-    assert len(dead) == 72  # nothing was acknowledged: all of it is in the dead letter
+    assert len(dead) == 98  # nothing was acknowledged: all of it is in the dead letter
 
 
 def test_a_session_id_with_a_newline_does_not_make_its_file_read_every_night(

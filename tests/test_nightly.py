@@ -37,7 +37,7 @@ def test_braintrusts_own_variables_send_to_braintrust_without_a_flag(
     args = ["convert", "-i", str(SAMPLES), "-q", "--state", str(tmp_path / "s.db")]
     r = CliRunner(env=env).invoke(main, args)
     assert r.exit_code == 0, r.output
-    assert len(set(braintrust.span_ids)) == 72 and not out.exists()
+    assert len(set(braintrust.span_ids)) == 98 and not out.exists()
     assert {h["authorization"] for h in braintrust.headers} == {f"Bearer {KEY}"}
     assert {h["x-bt-parent"] for h in braintrust.headers} == {"project_name:voice"}
     # said even under -q, since no flag chose it; the key never
@@ -45,7 +45,7 @@ def test_braintrusts_own_variables_send_to_braintrust_without_a_flag(
     assert "env BRAINTRUST_API_KEY" in r.stderr and KEY not in r.stderr
     # an explicit --output wins over the variables
     r = CliRunner(env=env).invoke(main, [*args, "-o", str(out), "--no-state"])
-    assert r.exit_code == 0 and out.exists() and len(braintrust.span_ids) == 72
+    assert r.exit_code == 0 and out.exists() and len(braintrust.span_ids) == 98
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_otel_conventions_a_user_expects(tmp_path: Path) -> None:
         args = ["convert", "-i", str(SAMPLES), "-q", "--no-state", "-o", str(tmp_path / "t")]
         r = CliRunner(env=env).invoke(main, args)
         assert r.exit_code == 0, r.output
-        assert len(set(rec.span_ids)) == 72
+        assert len(set(rec.span_ids)) == 98
         assert {h["content-type"] for h in rec.headers} == {"application/json"}
         assert rec.resources == {
             (
@@ -231,7 +231,7 @@ def test_a_live_session_waits_to_settle_and_the_file_never_holds_two_versions(
     again = run(now_ns=last + 40 * minute, settle_ns=10 * minute)
     assert again.exit_code == 0 and again.stats.sessions_changed == 1
     spans = read_spans(out)
-    assert len(spans) == len({s["spanId"] for s in spans}) == 12  # one version, whole
+    assert len(spans) == len({s["spanId"] for s in spans}) == 15  # one version, whole
     roots = [s for s in spans if not s.get("parentSpanId")]
     assert len(roots) == 1 and "realtrace.incomplete" not in roots[0]["_a"]
     assert run(now_ns=last + 60 * minute, settle_ns=0).exit_code == 4  # and nothing after
@@ -298,7 +298,7 @@ def test_cli_conventions_a_cron_user_expects(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     spans = [s for line in proc.stdout.splitlines() for rs in json.loads(line)["resourceSpans"]
              for ss in rs["scopeSpans"] for s in ss["spans"]]  # fmt: skip
-    assert len(spans) == 72 and "spans:               72" in proc.stderr
+    assert len(spans) == 98 and "spans:               98" in proc.stderr
     assert not (tmp_path / "-").exists()
     # inspect | head: no "Broken pipe" error, exit 0
     pipe = subprocess.run(

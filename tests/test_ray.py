@@ -61,7 +61,7 @@ def test_ray_delivers_the_local_engines_spans_and_both_share_the_state(
         r = convert(tmp_path, rec.endpoint, "local", local, SAMPLES, rotated)
         assert r.exit_code == 0, r.output
         by_local, rec.spans = dict(rec.spans), {}
-        assert len(by_local) > 72 and len(rec.span_ids) == len(by_local)
+        assert len(by_local) > 98 and len(rec.span_ids) == len(by_local)
         r = convert(tmp_path, rec.endpoint, "ray", on_ray, SAMPLES, rotated)
         assert r.exit_code == 0, r.output
         assert rec.spans == by_local  # same ids, same bytes: attributes, times, parents
@@ -207,7 +207,7 @@ def test_ray_dead_letters_are_parts_of_their_own_and_replay_takes_the_directory(
              "--dead-letter", str(tmp_path / "again.jsonl")],
         )  # fmt: skip
         assert r.exit_code == 0, r.output
-        assert len(set(good.span_ids)) == 72
+        assert len(set(good.span_ids)) == 98
     finally:
         bad.stop()
         good.stop()

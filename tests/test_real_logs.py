@@ -42,11 +42,13 @@ def metrics(t: Trace, span: dict[str, Any]) -> dict[str, Any]:
 
 
 def output_text(t: Trace, span: dict[str, Any]) -> str:
-    return "".join(
-        m["content"]
-        for m in t.json_attr(span, "braintrust.output_json")
-        if isinstance(m.get("content"), str)
-    )
+    """What a response delivered (its Realtime-shaped output: `{status, content, tool_calls}`)."""
+    out = t.json_attr(span, "braintrust.output_json")
+    return "".join(p.get("transcript") or p.get("text") or "" for p in out["content"])
+
+
+def state(t: Trace, span: dict[str, Any]) -> str:
+    return meta(t, span)["status"]
 
 
 def test_banyan_log1_webrtc_tool_call_and_barge_ins(real_run: dict[str, Trace]) -> None:
@@ -62,7 +64,12 @@ def test_banyan_log1_webrtc_tool_call_and_barge_ins(real_run: dict[str, Trace]) 
     spoken = [json.loads(u["_a"]["braintrust.input_json"]) for u in t.kind("user_input")[1:]]
     assert len(spoken) == 11 and spoken[0] == "Go with that.\n" and spoken[-1] == "Heh.\n"
     statuses = [r["_a"]["realtime.response.status"] for r in responses]
-    assert statuses.count("completed") == 4 and statuses.count("cancelled") == 8
+    assert statuses.count("completed") == 4 and statuses.count("cancelled") == 8  # the provider's
+    # trace model §6: interrupted only where delivered audio was cut (5 truncations: the first,
+    # completed, response among them); cancelled before anything was delivered: cancelled
+    states = [state(t, r) for r in responses]
+    assert (states.count("interrupted"), states.count("cancelled")) == (5, 4)
+    assert states.count("completed") == 3
     tokens = [
         (r["_a"].get("gen_ai.usage.input_tokens"), r["_a"].get("gen_ai.usage.output_tokens"))
         for r in responses
@@ -78,22 +85,21 @@ def test_banyan_log1_webrtc_tool_call_and_barge_ins(real_run: dict[str, Trace]) 
     )
     assert last["_a"]["gen_ai.usage.cache_read.input_tokens"] == 1408
     assert last["_a"]["gen_ai.response.finish_reasons"] == ["tool_call"]
-    calls = [
-        c for m in t.json_attr(last, "braintrust.output_json") for c in m.get("tool_calls") or []
-    ]
+    calls = t.json_attr(last, "braintrust.output_json")["tool_calls"]
     assert [(c["id"], c["function"]["name"]) for c in calls] == [
         ("call_kmnUtkOoDYWLgJHP", "transferToSupervisor")
     ]
-    (tool,) = t.kind("tool")
-    assert tool["name"] == "execute_tool transferToSupervisor"
-    assert tool["_a"]["realtrace.incomplete"] is True and "braintrust.output_json" not in tool["_a"]
+    # the app hung up before the tool ran: no tool span (§6), the call left waiting
+    assert t.kind("tool") == []
     assert t.root["_a"]["realtrace.incomplete"] is True
     # 5 barge-ins truncate the assistant's audio; no errors; audio from VAD offsets
     truncated = [meta(t, r).get("truncated_at_ms") for r in responses]
     assert sorted(x for x in truncated if x is not None) == [0, 20, 1680, 2460, 4000]
     rm = metrics(t, t.root)
     assert rm["audio_input_ms"] == 12740 and rm["errors"] == 0
-    assert rm["interruptions"] >= 5 and rm["audio_output_ms"] > 0  # from output_audio_buffer
+    assert rm["interruptions"] == 5 and rm["audio_output_ms"] > 0  # from output_audio_buffer
+    assert rm["cancelled_responses"] == 4 and rm["false_starts"] == 0
+    assert "interrupted" in t.root["_a"]["braintrust.tags"]
     assert m["total_tokens"] == 11014
     assert not any(s.get("status", {}).get("code") == 2 for s in t.spans)
 
@@ -195,3 +201,33 @@ def test_a_directory_of_all_real_logs_converts_from_the_cli(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert "8 converted" in proc.stdout
+
+
+def test_swooby_client_cancel_with_real_timestamps(real_run: dict[str, Trace]) -> None:
+    t = by_file(real_run, "swooby_alfredai")
+    (resp,) = t.kind("response")
+    assert resp["_a"]["gen_ai.response.id"] == "resp_AsfX2yF5teyOCOyVSTCow"
+    # it starts at the first event naming it (its audio's done event: no response.created,
+    # no delta logged), and it is not an error
+    assert int(resp["startTimeUnixNano"]) == 1737563925590000000
+    assert "status" not in resp and "status" not in t.root
+    m = meta(t, resp)
+    assert (m["status"], m["status_reason"], m["cancelled_by"]) == (
+        "cancelled",
+        "client_cancelled",
+        "client",
+    )
+    assert "braintrust.input_json" not in resp["_a"]  # nothing logged before it: unknown
+    assert output_text(t, resp).startswith("Once upon a time in a bustling little town")
+    assert t.json_attr(resp, "braintrust.output_json")["status"] == "cancelled"
+    mt = metrics(t, resp)
+    assert (mt["prompt_tokens"], mt["completion_tokens"], mt["tokens"]) == (167, 233, 400)
+    assert (mt["prompt_audio_tokens"], mt["completion_audio_tokens"]) == (37, 183)
+    assert "prompt_text_tokens" not in mt and m["prompt_text_tokens"] == 130  # not canonical
+    assert "gen_ai.request.model" not in resp["_a"] and "model" not in m
+    # the client's cancel came before the response's first event: kept on the root, naming it
+    (cancel,) = t.root["events"]
+    attrs = {a["key"]: a["value"]["stringValue"] for a in cancel["attributes"]}
+    assert cancel["name"] == "realtime.response.cancel"
+    assert attrs["realtrace.span_key"] == "response:resp_AsfX2yF5teyOCOyVSTCow"
+    assert metrics(t, t.root)["cancelled_responses"] == 1

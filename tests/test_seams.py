@@ -25,7 +25,7 @@ def test_a_new_engine_is_one_module_and_one_registry_line(
     monkeypatch.setitem(ENGINES, "single", EngineSpec("single_engine"))
     out = tmp_path / "t.jsonl"
     result = run_convert(RunConfig.to_file((str(SAMPLES),), out, engine="single"))
-    assert result.exit_code == 0 and result.stats.sessions == 8
+    assert result.exit_code == 0 and result.stats.sessions == 9
     assert out.read_bytes() == sample_run.read_bytes()  # the local engine's very output
     with pytest.raises(errors.ConfigError, match="--engine nope: use one of local, ray, single"):
         run_convert(RunConfig.to_file((str(SAMPLES),), out, engine="nope"))

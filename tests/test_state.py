@@ -79,8 +79,8 @@ def test_second_run_sends_nothing_new_file_sends_only_new(
     assert Counter(first) == expected_ids(logs, tmp_path)
     r2 = convert(tmp_path, logs, receiver.endpoint)
     assert r2.exit_code == 4, r2.output  # nothing to do
-    assert "8 skipped (already delivered)" in r2.output
-    assert "(8 unchanged since delivered, not re-read)" in r2.output
+    assert "9 skipped (already delivered)" in r2.output
+    assert "(9 unchanged since delivered, not re-read)" in r2.output
     assert receiver.span_ids == first
     s = build_session("voice", 99, True, T0 + 10 * 3_600_000_000_000)
     write_jsonl(logs / "2025-11-26" / "new.jsonl", records(s, "envelope", "iso", None))
@@ -90,8 +90,8 @@ def test_second_run_sends_nothing_new_file_sends_only_new(
     old_sessions = traces(tmp_path / "expected.jsonl")  # written before the new file existed
     assert not set(new) & set(first)
     assert len(new) == len(set(new)) and len(new) > 0
-    assert "8 skipped" in r3.output and "1 converted" in r3.output
-    assert s.session_id not in old_sessions and len(receiver.trace_ids) == 9
+    assert "9 skipped" in r3.output and "1 converted" in r3.output
+    assert s.session_id not in old_sessions and len(receiver.trace_ids) == 10
 
 
 def test_changed_session_is_resent_whole_with_same_ids(
@@ -113,9 +113,9 @@ def test_changed_session_is_resent_whole_with_same_ids(
     resent = receiver.span_ids[len(first) :]
     assert set(resent) <= set(first)  # identical span ids
     assert (
-        len(resent) == len(set(resent)) == 12
-    )  # the whole voice session: root, 4 turns, 3 inputs, 4 responses
-    assert "1 converted (0 incomplete, 1 changed since delivered), 7 skipped" in r.output
+        len(resent) == len(set(resent)) == 15
+    )  # the whole voice session: root, 4 turns, 3 inputs, 3 transcriptions, 4 responses
+    assert "1 converted (0 incomplete, 1 changed since delivered), 8 skipped" in r.output
     # --skip-changed keeps the first delivery
     (logs / "2025-11-24" / "voice_ga.2.jsonl").write_text(
         json.dumps({**late, "timestamp": "2025-11-24T16:01:30Z"}) + "\n"
@@ -146,7 +146,7 @@ def test_since_until_select_by_session_start(tmp_path: Path, logs: Path) -> None
     starts = sorted(int(t.root["startTimeUnixNano"]) for t in traces(out).values())
     assert len(starts) == 2
     assert all(T0 + 3_600_000_000_000 <= s < T0 + 3 * 3_600_000_000_000 for s in starts)
-    assert "6 outside --since/--until/--sessions-from" in r.output
+    assert "7 outside --since/--until/--sessions-from" in r.output
     keys = tmp_path / "keys.txt"
     keys.write_text("# two sessions\n" + "\n".join(sorted(traces(out))) + "\n")
     out2 = tmp_path / "k.jsonl"
@@ -173,7 +173,7 @@ def test_report_agrees_with_receiver_and_rejects(
         "no timestamp field": 1,
     }
     assert rep["spans_delivered"] == len(receiver.span_ids) == rep["spans"]
-    assert rep["sessions_delivered"] == len(receiver.trace_ids) == rep["sessions"] == 8
+    assert rep["sessions_delivered"] == len(receiver.trace_ids) == rep["sessions"] == 9
     assert rep["lines_read"] == rep["events"] + rep["rejected_lines"] + rep["blank_lines"]
     assert rep["throughput"]["spans_per_s"] > 0
 
@@ -221,7 +221,7 @@ def test_sigkill_at_any_point_then_rerun_delivers_everything(
         assert set(slow.span_ids) == set(expected_ids(logs, tmp_path))
         with StateStore(tmp_path / "state.db", "x") as st:
             rows = st.summary()
-        assert [(x["status"], x["sessions"]) for x in rows] == [("delivered", 8)]
+        assert [(x["status"], x["sessions"]) for x in rows] == [("delivered", 9)]
         if kill_after_requests:
             assert 0 < sent_before < 50  # it really died mid-export
     finally:
@@ -232,11 +232,11 @@ def test_inspect_lists_sessions(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES), "--json"])
     assert r.exit_code == 0, r.output
     rows = [json.loads(x) for x in r.stdout.splitlines()]
-    assert len(rows) == 8
+    assert len(rows) == 9
     assert sum(x["incomplete"] for x in rows) == 1
     assert {x["errors"] for x in rows} == {0, 1, 3}
     table = CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES)])
-    assert table.exit_code == 0 and "8 sessions" in table.output
+    assert table.exit_code == 0 and "9 sessions" in table.output
 
 
 def test_state_show_and_forget(tmp_path: Path, logs: Path, receiver: HttpReceiver) -> None:
@@ -244,12 +244,12 @@ def test_state_show_and_forget(tmp_path: Path, logs: Path, receiver: HttpReceive
     r = CliRunner().invoke(main, ["state", "show", "--state", str(tmp_path / "state.db"), "--json"])
     doc = json.loads(r.output)
     assert (
-        doc["destinations"][0]["sessions"] == 8 and doc["destinations"][0]["status"] == "delivered"
+        doc["destinations"][0]["sessions"] == 9 and doc["destinations"][0]["status"] == "delivered"
     )
     r = CliRunner().invoke(
         main, ["state", "forget", "--state", str(tmp_path / "state.db"), "--all"]
     )
-    assert "forgot 8" in r.output
+    assert "forgot 9" in r.output
     n = len(receiver.span_ids)
     assert convert(tmp_path, logs, receiver.endpoint).exit_code == 0
     assert len(receiver.span_ids) == 2 * n

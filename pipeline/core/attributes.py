@@ -10,15 +10,16 @@ mapper per span kind.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.conventions import CONVENTIONS
 from pipeline.core.encode import dumps
-from pipeline.core.events import num, obj
+from pipeline.core.events import audio_format, format_name, num, obj
 from pipeline.core.ids import span_id, trace_id
-from pipeline.core.messages import MessageBook, audio_format
+from pipeline.core.messages import MessageBook, audio_message, realtime_output
 from pipeline.core.model import (
     MISSING,
     SPAN_KIND_CLIENT,
@@ -26,11 +27,13 @@ from pipeline.core.model import (
     AppFacts,
     AttrValue,
     InputFacts,
+    Item,
     Node,
     ResponseFacts,
     SessionTree,
     SpanRecord,
     ToolFacts,
+    TranscriptionFacts,
     TurnFacts,
 )
 
@@ -70,14 +73,17 @@ class Mapping:
         self.tid = trace_id(tree.session_key)
         self.ids = {n.key: span_id(tree.session_key, n.key) for n in tree.nodes}
         cfg = tree.session.config
-        self.book = MessageBook(tree.session.items, audio_format(cfg, "input"))
+        self.book = MessageBook(
+            tree.session.items,
+            format_name(audio_format(cfg, "input")),
+            format_name(audio_format(cfg, "output")),
+        )
         self.conventions = [CONVENTIONS[name] for name in options.conventions]
         self.model = cfg.get("model") if isinstance(cfg.get("model"), str) else None
-        self.common: dict[str, AttrValue] = {"gen_ai.provider.name": "openai"}
-        if self.model:
-            self.common["gen_ai.request.model"] = self.model
+        self.common: dict[str, AttrValue] = {}
         if tree.session.realtime_id:
             self.common["gen_ai.conversation.id"] = tree.session.realtime_id
+        self.last_tools: list[Any] | None = None  # the tool set the previous response had
         self.children: dict[str, list[Node]] = {}
         for node in tree.nodes:
             if node.parent is not None:
@@ -122,6 +128,15 @@ class Mapping:
             [k.facts_as(InputFacts).item_id for k in kids if k.kind == "user_input"]
         )
 
+    def model_call(self, draft: SpanDraft, model: str | None) -> None:
+        """What a model span (and only a model span) carries: GenAI model attributes, and
+        Braintrust's `model`/`provider`, which its cost estimate needs."""
+        draft.attrs["gen_ai.provider.name"] = PROVIDER
+        if model:
+            draft.attrs["gen_ai.request.model"] = model
+            draft.meta["model"] = model
+        draft.meta["provider"] = PROVIDER
+
     def assistant_messages(self, turn: Node) -> list[dict[str, Any]]:
         ids = [
             i
@@ -130,6 +145,9 @@ class Mapping:
             for i in k.facts_as(ResponseFacts).items
         ]
         return self.book.messages(ids)
+
+
+PROVIDER = "openai"
 
 
 def compact(d: dict[str, Any]) -> dict[str, Any]:
@@ -153,17 +171,26 @@ def finish_reason(facts: ResponseFacts, m: Mapping) -> str | None:
 
 
 def usage_metrics(usage: dict[str, Any]) -> dict[str, float]:
-    """Braintrust token metrics from a `response.done` usage object (type-tolerant)."""
+    """Braintrust's canonical token metrics from a Realtime usage object (type-tolerant);
+    what the log does not give is left out, never estimated."""
     ind, outd = obj(usage, "input_token_details"), obj(usage, "output_token_details")
     m = {
         "prompt_tokens": num(usage.get("input_tokens")),
         "completion_tokens": num(usage.get("output_tokens")),
         "tokens": num(usage.get("total_tokens")),
         "prompt_cached_tokens": num(ind.get("cached_tokens")),
-        "prompt_text_tokens": num(ind.get("text_tokens")),
         "prompt_audio_tokens": num(ind.get("audio_tokens")),
-        "completion_text_tokens": num(outd.get("text_tokens")),
         "completion_audio_tokens": num(outd.get("audio_tokens")),
+    }
+    return {k: v for k, v in m.items() if v is not None}
+
+
+def usage_details(usage: dict[str, Any]) -> dict[str, float]:
+    """The token details Braintrust has no metric for (text tokens), for the metadata."""
+    ind, outd = obj(usage, "input_token_details"), obj(usage, "output_token_details")
+    m = {
+        "prompt_text_tokens": num(ind.get("text_tokens")),
+        "completion_text_tokens": num(outd.get("text_tokens")),
     }
     return {k: v for k, v in m.items() if v is not None}
 
@@ -172,13 +199,19 @@ def usage_metrics(usage: dict[str, Any]) -> dict[str, float]:
 
 
 def map_turn(node: Node, m: Mapping) -> SpanDraft:
+    """A stable name (`turn`: name filters and scoring targets match every turn); its place
+    in `metadata.turn_index` and `turn_id`, the keys Braintrust's trace importers read."""
     facts = node.facts_as(TurnFacts)
-    draft = SpanDraft(f"turn {facts.index}")
+    draft = SpanDraft("turn")
     draft.attrs["realtime.turn.interrupted"] = facts.interrupted
     users, assistant = m.user_messages(node), m.assistant_messages(node)
     m.payload(draft, users or None, assistant or None)
     if facts.voice_latency_s is not None:
         draft.metrics["voice_to_voice_latency"] = round(facts.voice_latency_s, 6)
+    if facts.tool_time_s is not None:
+        draft.metrics["tool_time"] = round(facts.tool_time_s, 6)
+    draft.meta["turn_index"] = facts.index
+    draft.meta["turn_id"] = node.key.removeprefix("turn:")
     return draft
 
 
@@ -199,14 +232,45 @@ def map_user_input(node: Node, m: Mapping) -> SpanDraft:
             draft.metrics["audio_ms"] = facts.audio_end_ms - facts.audio_start_ms
     if facts.transcription_latency_s is not None:
         draft.metrics["transcription_latency"] = facts.transcription_latency_s
-    if facts.transcription_usage is not None:
-        draft.meta["transcription_usage"] = facts.transcription_usage
     return draft
 
 
-def _prompt(facts: ResponseFacts, m: Mapping, draft: SpanDraft) -> list[dict[str, Any]]:
-    """The conversation as the model saw it, capped at the last `max_history` messages."""
-    history = m.book.messages(facts.context)
+def map_transcription(node: Node, m: Mapping) -> SpanDraft:
+    """The transcription model's call: the user's audio in, the transcript out, its usage as
+    the span's own token metrics (billed apart from the responses, counted once)."""
+    facts = node.facts_as(TranscriptionFacts)
+    model = facts.model
+    draft = SpanDraft(
+        f"transcription {model}" if model else "transcription", "llm", SPAN_KIND_CLIENT
+    )
+    m.model_call(draft, model)
+    draft.attrs["gen_ai.operation.name"] = "chat"
+    draft.attrs["realtime.item_id"] = facts.item_id
+    item = m.tree.session.items.get(facts.item_id)
+    said = item.transcript if item is not None else None
+    m.payload(
+        draft,
+        [audio_message(item, m.book.formats[0])] if item is not None else None,
+        [{"role": "assistant", "content": said}] if said is not None else None,
+        "error" if facts.failed else "stop",
+    )
+    usage = facts.usage or {}
+    if usage.get("type") == "duration":
+        draft.meta["usage"] = usage  # billed by the second: no token metrics
+    else:
+        draft.metrics.update(usage_metrics(usage))
+        _usage_attributes(usage, draft.attrs)
+        draft.meta.update(usage_details(usage))
+    return draft
+
+
+def _prompt(
+    node: Node, facts: ResponseFacts, m: Mapping, draft: SpanDraft
+) -> list[dict[str, Any]] | None:
+    """The conversation as the model saw it when the response started (a truncated item as
+    heard), capped at the last `max_history` messages; None when nothing of it is known."""
+    seen = [i for i in facts.context or () if i not in facts.items]  # never its own output
+    history = m.book.messages(seen, facts.created_ns or node.start_ns)  # its context's moment
     cap = m.options.max_history
     omitted = max(0, len(history) - cap) if cap > 0 else len(history)
     prompt: list[dict[str, Any]] = []
@@ -218,29 +282,19 @@ def _prompt(facts: ResponseFacts, m: Mapping, draft: SpanDraft) -> list[dict[str
             {"role": "system", "content": f"[realtrace: {omitted} earlier {noun} omitted]"}
         )
         draft.meta["history_omitted_messages"] = omitted
-    return prompt + history[omitted:]
+    prompt += history[omitted:]
+    return prompt or None  # a model is never called with nothing: empty means unknown
 
 
-def _output_type(facts: ResponseFacts, m: Mapping) -> str:
-    mods = (
-        facts.modalities
-        or m.tree.session.config.get("output_modalities")
-        or m.tree.session.config.get("modalities")
-    )
-    if isinstance(mods, list) and mods:
-        return "speech" if "audio" in mods else "text"
-    audible = facts.audio_out_ms is not None or facts.playback_ms is not None
-    return "speech" if audible else "text"
-
-
-def _response_messages(
-    facts: ResponseFacts, m: Mapping, draft: SpanDraft, reason: str | None
-) -> None:
-    """The response's prompt and output, once, in the payload shape the options choose."""
-    prompt = _prompt(facts, m, draft)
-    output = m.book.messages(facts.items)
-    for c in m.conventions:
-        c.prompt(draft.attrs, m.book, prompt, output, facts.instructions, reason)
+def _output_type(facts: ResponseFacts, items: list[Item]) -> str | None:
+    """`speech` or `text` from the output actually produced; None when nothing was."""
+    if facts.delivered_audio or facts.audio_out_ms is not None or facts.playback_ms is not None:
+        return "speech"
+    if any(i.audio or i.transcript is not None or i.transcript_deltas for i in items):
+        return "speech"
+    if any(i.type == "message" and i.final_text() is not None for i in items):
+        return "text"
+    return None
 
 
 def _usage_attributes(usage: dict[str, Any], a: dict[str, AttrValue]) -> None:
@@ -258,12 +312,18 @@ def _usage_attributes(usage: dict[str, Any], a: dict[str, AttrValue]) -> None:
 
 
 def map_response(node: Node, m: Mapping) -> SpanDraft:
+    """A model response (Braintrust's Realtime spec): its prompt as seen at its start, its
+    delivered output in the Realtime shape, one terminal state, canonical token metrics."""
     facts = node.facts_as(ResponseFacts)
     draft = SpanDraft(f"chat {m.model}" if m.model else "chat", "llm", SPAN_KIND_CLIENT)
+    m.model_call(draft, m.model)
     a = draft.attrs
     a["gen_ai.operation.name"] = "chat"
     a["gen_ai.response.id"] = facts.response_id
-    a["gen_ai.output.type"] = _output_type(facts, m)
+    items = [m.tree.session.items[i] for i in facts.items if i in m.tree.session.items]
+    output_type = _output_type(facts, items)
+    if output_type is not None:
+        a["gen_ai.output.type"] = output_type
     a["gen_ai.request.stream"] = True
     if m.model:
         a["gen_ai.response.model"] = m.model
@@ -272,30 +332,43 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
         a["gen_ai.response.finish_reasons"] = [reason]
     if facts.status is not None:
         a["realtime.response.status"] = facts.status
+    if facts.created_ns is not None:
+        a["realtime.response.created_unix_nano"] = facts.created_ns
     if facts.out_of_band:
         a["realtime.response.out_of_band"] = True
-    _response_messages(facts, m, draft, reason)
+    state = facts.state
+    shaped = realtime_output(state or "in_progress", items)
+    output = m.book.messages(facts.items, -math.inf)
+    for c in m.conventions:
+        c.prompt(
+            a, m.book, _prompt(node, facts, m, draft), output, shaped, facts.instructions, reason
+        )
     _usage_attributes(facts.usage, a)
-    usage = facts.usage
-    draft.metrics.update(usage_metrics(usage))
-    if facts.first_delta_ns is not None:
-        ttft = (facts.first_delta_ns - node.start_ns) / 1e9
+    draft.metrics.update(usage_metrics(facts.usage))
+    if facts.first_content_ns is not None and facts.first_content_ns >= node.start_ns:
+        ttft = (facts.first_content_ns - node.start_ns) / 1e9
         draft.metrics["time_to_first_token"] = ttft
         a["gen_ai.response.time_to_first_chunk"] = ttft
     out_ms = facts.audio_out_ms if facts.audio_out_ms is not None else facts.playback_ms
     if out_ms is not None:
         draft.metrics["audio_output_ms"] = round(out_ms, 3)
+    tools = facts.tools if facts.tools != m.last_tools else None
+    m.last_tools = facts.tools if not facts.out_of_band else m.last_tools
     draft.meta.update(
         compact(
             {
                 "response_id": facts.response_id,
-                "status": facts.status,
+                "status": state,
+                "provider_status": facts.status,
                 "status_reason": facts.status_reason,
+                "cancelled_by": "client" if facts.cancelled_by_client else None,
                 "error": facts.error or None,
-                "model": m.model,
                 "truncated_at_ms": facts.truncated_at_ms,
                 "modalities": facts.modalities,
+                "out_of_band": facts.out_of_band or None,
                 "response_metadata": facts.metadata,
+                "tools": tools,
+                **usage_details(facts.usage),
             }
         )
     )
@@ -317,7 +390,7 @@ def map_tool(node: Node, m: Mapping) -> SpanDraft:
     for c in m.conventions:
         if facts.has_output:
             c.tool_result(a, facts.output)
-    draft.meta.update(compact({"call_id": facts.call_id, "response_id": facts.response_id}))
+    draft.meta.update(compact({"tool_call_id": facts.call_id, "response_id": facts.response_id}))
     return draft
 
 
@@ -337,6 +410,7 @@ def map_app(node: Node, m: Mapping) -> SpanDraft:
 MAPPERS: dict[str, Callable[[Node, Mapping], SpanDraft]] = {
     "turn": map_turn,
     "user_input": map_user_input,
+    "transcription": map_transcription,
     "response": map_response,
     "tool": map_tool,
     "app": map_app,

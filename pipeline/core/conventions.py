@@ -47,13 +47,15 @@ class Convention(Protocol):
         self,
         attrs: Attrs,
         book: MessageBook,
-        prompt: Messages,
+        prompt: Messages | None,
         output: Messages,
+        shaped: dict[str, Any],
         instructions: str | None,
         reason: str | None,
     ) -> None:
         """A model response: the prompt it saw (system instructions first, when there are
-        some) and what it produced."""
+        some; None: unknown) and what it produced, as chat messages and in the Realtime
+        output shape (`shaped`: `{status, content, tool_calls}`)."""
 
     def tool_arguments(self, attrs: Attrs, arguments: str) -> None: ...
 
@@ -85,13 +87,15 @@ class Braintrust:
         self,
         attrs: Attrs,
         book: MessageBook,
-        prompt: Messages,
+        prompt: Messages | None,
         output: Messages,
+        shaped: dict[str, Any],
         instructions: str | None,
         reason: str | None,
     ) -> None:
-        attrs["braintrust.input_json"] = book.json(prompt)
-        attrs["braintrust.output_json"] = book.json(output)
+        if prompt is not None:
+            attrs["braintrust.input_json"] = book.json(prompt)
+        attrs["braintrust.output_json"] = dumps(shaped)
 
     def tool_arguments(self, attrs: Attrs, arguments: str) -> None:
         attrs["braintrust.input_json"] = dumps(maybe_json(arguments))
@@ -126,15 +130,17 @@ class GenAI:
         self,
         attrs: Attrs,
         book: MessageBook,
-        prompt: Messages,
+        prompt: Messages | None,
         output: Messages,
+        shaped: dict[str, Any],
         instructions: str | None,
         reason: str | None,
     ) -> None:
         if instructions:  # GenAI keeps system instructions apart from the messages
             attrs["gen_ai.system_instructions"] = dumps([{"type": "text", "content": instructions}])
-            prompt = prompt[1:]
-        attrs["gen_ai.input.messages"] = book.genai_json(prompt)
+            prompt = prompt[1:] if prompt is not None else None
+        if prompt is not None:
+            attrs["gen_ai.input.messages"] = book.genai_json(prompt)
         attrs["gen_ai.output.messages"] = book.genai_json(output, reason)
 
     def tool_arguments(self, attrs: Attrs, arguments: str) -> None:

@@ -97,8 +97,27 @@ AUDIO_TYPES: frozenset[str] = frozenset(
 )
 
 
-def audio_bytes_per_second(fmt: Any) -> int:
-    """Decoded audio bytes per second for a session audio format.
+def audio_format(config: dict[str, Any], direction: str) -> Any:
+    """The session's audio format for `input`/`output` as logged (a GA object or a beta
+    name), None when the log names none."""
+    audio = config.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get(direction), dict):
+        fmt = audio[direction].get("format")
+        if fmt is not None:
+            return fmt
+    return config.get(f"{direction}_audio_format")
+
+
+def format_name(fmt: Any) -> str | None:
+    """A format's name (`pcm16`, `g711_ulaw`, `audio/pcm`, ...); None when unknown."""
+    if isinstance(fmt, dict):
+        return str(fmt.get("type") or "audio/pcm")
+    return fmt if isinstance(fmt, str) and fmt else None
+
+
+def audio_bytes_per_second(fmt: Any) -> int | None:
+    """Decoded audio bytes per second for a session audio format; None when the log names
+    none (a phone call may be G.711: a duration is never computed from a guessed format).
 
     Beta sessions name the format as a string (`pcm16`, `g711_ulaw`); GA sessions
     use an object (`{"type": "audio/pcm", "rate": 24000}`, `audio/pcmu`, `audio/pcma`).
@@ -109,9 +128,14 @@ def audio_bytes_per_second(fmt: Any) -> int:
             return 8_000
         rate = fmt.get("rate", 24_000)
         return int(rate) * 2 if isinstance(rate, int | float) and rate > 0 else 48_000
-    if isinstance(fmt, str) and fmt.startswith("g711"):
-        return 8_000
-    return 48_000
+    if isinstance(fmt, str):
+        if fmt.startswith("g711"):
+            return 8_000
+        if fmt.startswith("pcm16") or fmt == "audio/pcm":
+            return 48_000
+        if fmt in ("audio/pcmu", "audio/pcma"):
+            return 8_000
+    return None
 
 
 def obj(parent: dict[str, Any], key: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.core.app import app_node
-from pipeline.core.events import audio_bytes_per_second, obj
+from pipeline.core.events import audio_bytes_per_second, audio_format
 from pipeline.core.machine import SessionMachine
 from pipeline.core.model import (
     InputFacts,
@@ -22,12 +22,14 @@ from pipeline.core.model import (
     SessionEvents,
     SessionFacts,
     SessionTree,
+    ToolFacts,
 )
-from pipeline.core.shape import bound_turns, rehome_events
+from pipeline.core.shape import bound_turns, fit_transcriptions, rehome_events
 
 
 def add_audio(m: SessionMachine, se: SessionEvents) -> tuple[float | None, float | None]:
-    """Audio durations (input, output) from payload sizes; never from payloads themselves.
+    """Audio durations (input, output) from payload sizes; never from the payloads, and never
+    from a guessed format (unknown format: unknown duration, the delivery still counts).
 
     Durations use the session's audio format as configured by the end of the
     replay; output audio without a `response_id` counts for the session only.
@@ -35,26 +37,19 @@ def add_audio(m: SessionMachine, se: SessionEvents) -> tuple[float | None, float
     m.stats.events += se.audio_events
     m.stats.audio_in_bytes += se.audio_in_bytes
     m.stats.audio_out_bytes += se.audio_out_bytes
-    in_ms = out_ms = None
-    if se.audio_in_bytes:
-        in_ms = se.audio_in_bytes * 1000 / audio_bytes_per_second(_format(m, "input"))
-    out_bps = audio_bytes_per_second(_format(m, "output"))
-    if se.audio_out_bytes:
-        out_ms = se.audio_out_bytes * 1000 / out_bps
+    in_bps = audio_bytes_per_second(audio_format(m.config, "input"))
+    out_bps = audio_bytes_per_second(audio_format(m.config, "output"))
+    in_ms = se.audio_in_bytes * 1000 / in_bps if se.audio_in_bytes and in_bps else None
+    out_ms = se.audio_out_bytes * 1000 / out_bps if se.audio_out_bytes and out_bps else None
     for rid, nbytes, first in se.audio_by_response:
         node = m.response(rid, first)
         if node is not None:
             facts = node.facts_as(ResponseFacts)
-            facts.audio_out_ms = (facts.audio_out_ms or 0.0) + nbytes * 1000 / out_bps
-            m.first_output(node, first, delta=True)
+            if out_bps:
+                facts.audio_out_ms = (facts.audio_out_ms or 0.0) + nbytes * 1000 / out_bps
+            if facts.status is None or first <= node.end_ns:
+                m.content(node, first, "audio")
     return in_ms, out_ms
-
-
-def _format(m: SessionMachine, direction: str) -> Any:
-    audio = obj(m.config, "audio")
-    if isinstance(audio.get(direction), dict):
-        return audio[direction].get("format")
-    return m.config.get(f"{direction}_audio_format", "pcm16")
 
 
 def finish(
@@ -70,10 +65,16 @@ def finish(
         if node.kind not in ("turn", "session") and not node.closed:
             node.end_ns = max(node.end_ns, se.last_ns)
             node.incomplete = True
-    bound_turns(m.turns, m.nodes)
+    awaited = _drop_unobserved_tools(m)
+    _heard(m)
+    bound_turns(m.turns, m.nodes, any(r.delivered_audio for r in _responses(m)))
+    fit_transcriptions(m.nodes)
     _add_apps(m, se)
     rehome_events(m.nodes)
-    root.incomplete = any(n.incomplete for n in m.nodes.values() if n is not root)
+    # a call left waiting for its output is unfinished business too
+    root.incomplete = awaited or any(n.incomplete for n in m.nodes.values() if n is not root)
+    if m.ended_on_error is not None:
+        root.error = m.ended_on_error  # the session ended on an error: the call failed
     nodes = [
         root,
         *sorted(
@@ -94,6 +95,41 @@ def finish(
     )
     problems = [(se.files[i], se.lines[i], reason) for i, reason in m.problems]
     return SessionTree(m.session_key, nodes, m.stats, facts, problems)
+
+
+def _responses(m: SessionMachine) -> list[ResponseFacts]:
+    return [n.facts_as(ResponseFacts) for n in m.nodes.values() if n.kind == "response"]
+
+
+def _drop_unobserved_tools(m: SessionMachine) -> bool:
+    """A tool span needs the tool's output: a call whose execution the log never shows stays
+    in its response's `tool_calls` only (no span claims a run that may never have happened).
+    A turn opened for such a call alone goes with it. True when a call was left waiting."""
+    gone = [
+        k for k, n in m.nodes.items() if n.kind == "tool" and not n.facts_as(ToolFacts).has_output
+    ]
+    for key in gone:
+        del m.nodes[key]
+    held = {n.parent for n in m.nodes.values()}
+    for turn in [t for t in m.turns if t.key not in held and t.key.startswith("turn:call_")]:
+        m.turns.remove(turn)
+        del m.nodes[turn.key]
+    return bool(gone)
+
+
+def _heard(m: SessionMachine) -> None:
+    """A truncated item was heard up to its truncation, or to the end of its audio."""
+    for item in m.items.values():
+        if item.truncated_ns is None or item.heard_ms is None:
+            continue
+        node = m.item_response.get(item.id)
+        if node is None:
+            continue
+        facts = node.facts_as(ResponseFacts)
+        made = facts.audio_out_ms if facts.audio_out_ms is not None else facts.playback_ms
+        if made is not None:
+            item.audio_ms = made
+            item.heard_ms = min(item.heard_ms, made)
 
 
 def _add_apps(m: SessionMachine, se: SessionEvents) -> None:
@@ -135,7 +171,15 @@ def _audio_out_ms(from_bytes: float | None, nodes: list[Node]) -> float | None:
     return sum(known) if known else None
 
 
-_KIND_ORDER = {"session": 0, "turn": 1, "user_input": 2, "response": 3, "tool": 4, "app": 5}
+_KIND_ORDER = {
+    "session": 0,
+    "turn": 1,
+    "user_input": 2,
+    "transcription": 3,
+    "response": 4,
+    "tool": 5,
+    "app": 6,
+}
 
 
 def merged_metadata(values: Sequence[str | None]) -> dict[str, Any]:

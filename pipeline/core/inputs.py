@@ -12,8 +12,14 @@ from typing import Any
 from pipeline.core.app import app_session
 from pipeline.core.events import num, obj, text
 from pipeline.core.items import RANK_DONE, RANK_ITEM
-from pipeline.core.machine import SessionMachine, is_out_of_band
-from pipeline.core.model import InputFacts, Node
+from pipeline.core.machine import SessionMachine
+from pipeline.core.model import (
+    AttrValue,
+    InputFacts,
+    Node,
+    SpanEvent,
+    TranscriptionFacts,
+)
 
 
 def on_session(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
@@ -55,6 +61,9 @@ def on_committed(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     item = m.conv.item(item_id)
     item.role = item.role or "user"
     item.audio = True
+    node.facts_as(InputFacts).committed_ns = ts
+    if m.turn is not None and node.parent == m.turn.key:
+        m.commit = (ts, m.turn.key)  # a response the server creates on its own starts here
 
 
 def on_transcription_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
@@ -66,13 +75,18 @@ def on_transcription_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> Non
     if node is not None:
         facts = node.facts_as(InputFacts)
         facts.transcription_latency_s = (ts - (facts.speech_stopped_ns or node.end_ns)) / 1e9
-        if isinstance(ev.get("usage"), dict):
-            facts.transcription_usage = ev["usage"]
+    span = m.transcription(ts, item_id)
+    if span is not None and isinstance(ev.get("usage"), dict):
+        span.facts_as(TranscriptionFacts).usage = ev["usage"]
 
 
 def on_transcription_failed(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     err = obj(ev, "error")
-    node = m.nodes.get(f"input:{ev.get('item_id')}") or m.innermost_open()
+    item_id = text(ev.get("item_id"))
+    span = m.transcription(ts, item_id) if item_id is not None else None
+    if span is not None:
+        span.facts_as(TranscriptionFacts).failed = True
+    node = span or m.innermost_open()
     m.fail(
         node,
         ts,
@@ -131,6 +145,8 @@ def on_item_added(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
 def on_error(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     err = obj(ev, "error")
     event_id = text(err.get("event_id"))
+    if event_id:
+        m.forget_request(event_id)
     target = m.nodes.get(m.client_spans.get(event_id, "")) if event_id else None
     m.fail(
         target or m.innermost_open(),
@@ -146,8 +162,27 @@ def on_client_event(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     event_id = text(ev.get("event_id"))
     if event_id:
         m.client_spans[event_id] = m.innermost_open().key
-    if ev.get("type") == "response.create" and is_out_of_band(obj(ev, "response")):
-        m.oob_creates.append(ts)
+
+
+def on_response_create(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+    """The client asks for a response: it starts here (trace model §6)."""
+    on_client_event(m, ts, ev)
+    m.request(ts, obj(ev, "response"), text(ev.get("event_id")))
+
+
+def on_response_cancel(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+    """The client cancels a response: an event on the response it names, else the one live."""
+    on_client_event(m, ts, ev)
+    attrs: dict[str, AttrValue] = {"realtime.cancelled_by": "client"}
+    if ev.get("event_id"):
+        attrs["realtime.event_id"] = str(ev["event_id"])
+    cancel = SpanEvent("realtime.response.cancel", ts, attrs)
+    rid = text(ev.get("response_id"))
+    node = m.nodes.get(f"response:{rid}") if rid else m.live_response
+    if node is None or node.closed:  # the response it stops is not named yet: the next one
+        m.cancel = cancel
+        return
+    m.cancelled(node, cancel)
 
 
 def on_app(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:

@@ -30,22 +30,27 @@ class Conversation:
     order: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # provisional ids of client items
 
-    def item(self, item_id: str) -> Item:
+    def item(self, item_id: str, ordered: bool = True) -> Item:
+        """The record of an item; a new one joins the conversation's order unless it is a
+        request's own input (`response.create.input`), which the conversation never holds."""
         item = self.items.get(item_id)
         if item is None:
             item = Item(item_id)
             self.items[item_id] = item
-            self.order.append(item_id)
+            if ordered:
+                self.order.append(item_id)
         return item
 
-    def merge(self, raw: Any, rank: int, item_id: str | None = None) -> Item | None:
+    def merge(
+        self, raw: Any, rank: int, item_id: str | None = None, ordered: bool = True
+    ) -> Item | None:
         """Fold what an event says about a conversation item into the one record of it."""
         if not isinstance(raw, dict):
             return None
         iid = item_id or text(raw.get("id"))
         if iid is None:
             return None
-        item = self.item(iid)
+        item = self.item(iid, ordered)
         kind = text(raw.get("type"))
         if kind:
             item.type = kind

@@ -8,10 +8,11 @@ events to them. Everything the handlers record is a typed facts object per span.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.events import obj, text
-from pipeline.core.items import Conversation
+from pipeline.core.items import RANK_ITEM, Conversation
 from pipeline.core.model import (
     InputFacts,
     Item,
@@ -20,8 +21,23 @@ from pipeline.core.model import (
     SessionCounts,
     SpanEvent,
     ToolFacts,
+    TranscriptionFacts,
     TurnFacts,
 )
+
+# Events after which a session still "ended on" the error before them (trace model §6).
+TRAILING_TYPES = frozenset({"rate_limits.updated", "error"})
+
+
+@dataclass(slots=True)
+class Request:
+    """A client's `response.create`, waiting for the response it asks for."""
+
+    ts: int
+    event_id: str | None
+    response: dict[str, Any]  # what it asks: instructions, modalities, tools, conversation
+    items: list[str] | None  # the ids of its own `input` (a new context); None: the conversation
+    out_of_band: bool
 
 
 def is_out_of_band(resp: dict[str, Any], asked: bool = False) -> bool:
@@ -47,7 +63,11 @@ class SessionMachine:
         self.turns: list[Node] = []
         self.client_spans: dict[str, str] = {}
         self.pending_client = self.conv.pending
-        self.oob_creates: list[int] = []  # times of client response.create for out-of-band
+        self.creates: list[Request] = []  # client requests not yet matched to a response
+        self.commit: tuple[int, str] | None = None  # the latest commit: (time, its turn's key)
+        self.ended_on_error: str | None = None  # the error the session's events end on
+        self.seen_events: set[str] = set()
+        self.cancel: SpanEvent | None = None  # a client cancel naming no response yet seen
         self.live_response: Node | None = None  # the latest in-conversation response
         self.item_response: dict[str, Node] = {}  # output item id → the response that made it
         self.apps: list[tuple[int, int, dict[str, Any]]] = []  # (time, event index, record)
@@ -110,12 +130,16 @@ class SessionMachine:
         return self.root
 
     def fail(self, node: Node, ts: int, kind: str, message: str, extra: dict[str, Any]) -> None:
+        """An error event on `node`, which fails it; the root fails only when the session
+        ends on the error (`finish`), so a stray error does not mark a whole call failed."""
         attrs: dict[str, Any] = {"exception.type": kind, "exception.message": message}
         for k, v in extra.items():
             if v is not None:
                 attrs[f"realtime.error.{k}"] = str(v)
         node.events.append(SpanEvent("exception", ts, attrs))
-        node.error = message or kind
+        if node is not self.root:
+            node.error = message or kind
+        self.ended_on_error = message or kind
         self.stats.errors += 1
 
     def tool(self, ts: int, call_id: str, name: Any, arguments: Any, rid: str | None) -> Node:
@@ -133,9 +157,34 @@ class SessionMachine:
     def tool_output(self, node: Node, ts: int, output: Any) -> None:
         facts = node.facts_as(ToolFacts)
         if not facts.has_output:
-            facts.has_output, facts.output = True, output
+            facts.has_output, facts.output, facts.output_ns = True, output, ts
             node.end_ns = max(node.end_ns, ts)
             node.closed = True
+
+    # -- transcription -------------------------------------------------------------
+
+    def transcription(self, ts: int, item_id: str) -> Node | None:
+        """The transcription span of a user audio item, under its user input, from the commit
+        (when the model got the audio) to `ts`; the user input lasts until it is transcribed."""
+        parent = self.nodes.get(f"input:{item_id}")
+        if parent is None:
+            return None
+        key = f"transcription:{item_id}"
+        node = self.nodes.get(key)
+        if node is None:
+            facts = parent.facts_as(InputFacts)
+            start = facts.committed_ns or facts.speech_stopped_ns or parent.end_ns
+            model = text(self._transcription_config().get("model"))
+            facts_t = TranscriptionFacts(item_id, model)
+            node = self.add(Node(key, "transcription", parent.key, start, ts, facts_t))
+        node.end_ns = max(node.end_ns, ts)
+        node.closed = True
+        parent.end_ns = max(parent.end_ns, ts)
+        return node
+
+    def _transcription_config(self) -> dict[str, Any]:
+        legacy = obj(self.config, "input_audio_transcription")
+        return legacy or obj(obj(obj(self.config, "audio"), "input"), "transcription")
 
     # -- responses ---------------------------------------------------------------
 
@@ -149,31 +198,105 @@ class SessionMachine:
         return node
 
     def open_response(self, ts: int, resp: dict[str, Any]) -> Node:
-        """A response's span, from what `response.created` (or a later event) says of it."""
+        """A response's span, from what `response.created` (or an earlier event) says of it.
+
+        It starts at the earliest event tied to it (trace model §6): the client's
+        `response.create`, else the commit of the user's audio when the server answers on
+        its own, else the first event naming it.
+        """
         rid = text(resp.get("id")) or f"resp@{ts}"
         node = self.nodes.get(f"response:{rid}")
         if node is not None:
+            self._describe(node.facts_as(ResponseFacts), resp)
             return node
-        facts = ResponseFacts(rid, out_of_band=is_out_of_band(resp, bool(self.oob_creates)))
+        facts = ResponseFacts(rid)
+        facts.out_of_band, create = self._claim_create(ts, resp)
+        request = create.response if create is not None else {}
         start = ts
-        facts.metadata = obj(resp, "metadata") or None  # the app's own (request ids, purpose)
+        if create is not None:
+            start = create.ts
+        elif (
+            not facts.out_of_band
+            and self.commit is not None
+            and self.turn is not None
+            and self.commit[1] == self.turn.key
+        ):
+            start = self.commit[0]
+        self.commit = None
         if facts.out_of_band:
             parent = "session"
-            if self.oob_creates:
-                start = min(ts, self.oob_creates.pop(0))
         else:
             self._end_unfinished_responses(ts)
             parent = (self.turn or self.open_turn(ts, rid)).key
-            facts.context = list(self.order)
-        facts.instructions = text(resp.get("instructions")) or text(self.config.get("instructions"))
+        given = create.items if create is not None else None
+        facts.context = given if given is not None else list(self.order)
+        facts.instructions = (
+            text(request.get("instructions"))
+            or text(resp.get("instructions"))
+            or text(self.config.get("instructions"))
+        )
         facts.model = text(self.config.get("model"))
-        mods = resp.get("output_modalities") or resp.get("modalities")
-        if isinstance(mods, list):
-            facts.modalities = [str(m) for m in mods]
+        tools = request.get("tools") if isinstance(request.get("tools"), list) else None
+        facts.tools = tools if tools is not None else _list(self.config.get("tools"))
+        facts.modalities = _modalities(request)
+        self._describe(facts, resp)
         node = self.add(Node(f"response:{rid}", "response", parent, start, ts, facts))
         if not facts.out_of_band:
             self.live_response = node
+        if self.cancel is not None:
+            self.cancelled(node, self.cancel)
+            self.cancel = None
         return node
+
+    def cancelled(self, node: Node, cancel: SpanEvent) -> None:
+        """The client cancelled this response: an event on it (kept where the shape allows:
+        a cancel logged before the response's first event moves up, naming its span)."""
+        node.facts_as(ResponseFacts).cancelled_by_client = True
+        node.events.append(cancel)
+
+    def _describe(self, facts: ResponseFacts, resp: dict[str, Any]) -> None:
+        """What a response object says of the response, where nothing earlier said it."""
+        facts.metadata = facts.metadata or obj(resp, "metadata") or None  # request ids, purpose
+        facts.modalities = facts.modalities or _modalities(resp)
+
+    def _claim_create(self, ts: int, resp: dict[str, Any]) -> tuple[bool, Request | None]:
+        """Whether the response is out-of-band, and the client's `response.create` it answers:
+        the oldest one logged before it of the same kind."""
+        asked = [c for c in self.creates if c.ts <= ts]
+        oob = is_out_of_band(resp, any(c.out_of_band for c in asked))
+        for create in asked:
+            if create.out_of_band == oob:
+                self.creates.remove(create)
+                return oob, create
+        return oob, None
+
+    def forget_request(self, event_id: str) -> None:
+        """A `response.create` the server refused (an error naming it) answers no response."""
+        self.creates = [c for c in self.creates if c.event_id != event_id]
+
+    def request(self, ts: int, request: dict[str, Any], event_id: str | None) -> None:
+        """A client `response.create`: kept for the response it asks for, with the items of
+        its own `input` (a new context), and the tool outputs it carries."""
+        given: list[str] | None = None
+        raw = request.get("input")
+        if isinstance(raw, list):
+            given = []
+            for n, entry in enumerate(raw):
+                if not isinstance(entry, dict):
+                    continue
+                if entry.get("type") == "item_reference":
+                    ref = text(entry.get("id"))
+                    if ref is not None:
+                        given.append(ref)
+                    continue
+                own = text(entry.get("id")) or f"request:{event_id or ts}:{n}"
+                item = self.conv.merge(entry, RANK_ITEM, own, ordered=False)
+                if item is None:
+                    continue
+                given.append(item.id)
+                if item.type == "function_call_output" and item.call_id:
+                    self.tool_output(self.tool(ts, item.call_id, None, None, None), ts, item.output)
+        self.creates.append(Request(ts, event_id, request, given, is_out_of_band(request)))
 
     def _end_unfinished_responses(self, ts: int) -> None:
         """A response with no response.done ends where the next response starts (incomplete).
@@ -185,12 +308,16 @@ class SessionMachine:
             node.end_ns = max(node.end_ns, ts)
             node.closed = node.incomplete = True
 
-    def first_output(self, node: Node, ts: int, delta: bool) -> None:
+    def content(self, node: Node, ts: int, kind: str) -> None:
+        """Content of `kind` (`audio`, `text`, `args`) reached the client at `ts`."""
         facts = node.facts_as(ResponseFacts)
-        if facts.first_output_ns is None or ts < facts.first_output_ns:
-            facts.first_output_ns = ts
-        if delta and (facts.first_delta_ns is None or ts < facts.first_delta_ns):
-            facts.first_delta_ns = ts
+        if facts.first_content_ns is None or ts < facts.first_content_ns:
+            facts.first_content_ns = ts
+        if kind == "audio":
+            if facts.first_audio_ns is None or ts < facts.first_audio_ns:
+                facts.first_audio_ns = ts
+        elif kind == "text" and (facts.first_text_ns is None or ts < facts.first_text_ns):
+            facts.first_text_ns = ts
 
     def attach_item(self, node: Node, item: Item) -> None:
         facts = node.facts_as(ResponseFacts)
@@ -200,7 +327,11 @@ class SessionMachine:
             if facts.out_of_band and item.id in self.order:
                 self.order.remove(item.id)  # out-of-band output is not part of the conversation
 
-    def interrupt(self, node: Node) -> None:
-        turn = self.nodes.get(node.parent or "")
-        if turn is not None and turn.kind == "turn":
-            turn.facts_as(TurnFacts).interrupted = True
+
+def _list(value: Any) -> list[Any] | None:
+    return value if isinstance(value, list) else None
+
+
+def _modalities(resp: dict[str, Any]) -> list[str] | None:
+    mods = resp.get("output_modalities") or resp.get("modalities")
+    return [str(m) for m in mods] if isinstance(mods, list) else None

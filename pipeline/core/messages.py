@@ -7,10 +7,10 @@ built and serialized once per session (`MessageBook`) and reused.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from pipeline.core.encode import dumps
-from pipeline.core.events import obj
 from pipeline.core.model import Item
 
 
@@ -24,26 +24,33 @@ def maybe_json(value: Any) -> Any:
     return value
 
 
-def audio_format(config: dict[str, Any], direction: str) -> str:
-    """The session's audio format name (`pcm16`, `g711_ulaw`, `audio/pcm`, ...)."""
-    fmt = obj(obj(config, "audio"), direction).get("format")
-    if isinstance(fmt, dict):
-        return str(fmt.get("type") or "audio/pcm")
-    legacy = config.get(f"{direction}_audio_format")
-    return str(fmt or legacy or "pcm16")
-
-
-def _audio_part(item: Item, fmt: str) -> dict[str, Any]:
-    """An OpenAI-shaped audio content part with format and duration, never data."""
-    detail: dict[str, Any] = {"format": fmt}
-    if item.audio_ms is not None:
-        detail["duration_ms"] = round(item.audio_ms, 3)
+def _audio_part(item: Item, fmt: str | None, ms: float | None) -> dict[str, Any]:
+    """An OpenAI-shaped audio content part with format and duration when known, never data."""
+    detail: dict[str, Any] = {}
+    if fmt is not None:
+        detail["format"] = fmt
+    if ms is not None:
+        detail["duration_ms"] = round(ms, 3)
     kind = "input_audio" if item.role in (None, "user") else "audio"
     return {"type": kind, kind: detail}
 
 
-def chat_message(item: Item, fmt: str) -> dict[str, Any] | None:
-    """A conversation item as an OpenAI chat-style message; None when it says nothing."""
+def audio_message(item: Item, fmt: str | None) -> dict[str, Any]:
+    """The item's audio alone, as a message (what a transcription model is given)."""
+    return {"role": item.role or "user", "content": [_audio_part(item, fmt, item.audio_ms)]}
+
+
+def chat_message(item: Item, fmt: str | None, heard: bool = False) -> dict[str, Any] | None:
+    """A conversation item as an OpenAI chat-style message; None when it says nothing.
+
+    `heard`: a truncated item as the model sees it after the truncation, which deleted its
+    transcript: the audio the caller heard, and nothing else.
+    """
+    if heard and item.truncated_ns is not None:
+        return {
+            "role": item.role or "assistant",
+            "content": [_audio_part(item, fmt, item.heard_ms)],
+        }
     if item.type == "function_call":
         return {
             "role": "assistant",
@@ -64,7 +71,7 @@ def chat_message(item: Item, fmt: str) -> dict[str, Any] | None:
     if said is not None:
         return {"role": item.role or "user", "content": said}
     if item.audio:
-        return {"role": item.role or "user", "content": [_audio_part(item, fmt)]}
+        return {"role": item.role or "user", "content": [_audio_part(item, fmt, item.audio_ms)]}
     return None
 
 
@@ -118,25 +125,42 @@ def _merge_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class MessageBook:
-    """A session's items as chat messages, each built and serialized once."""
+    """A session's items as chat messages, each built and serialized once.
 
-    def __init__(self, items: dict[str, Item], input_format: str) -> None:
+    A truncated item has two messages: as generated (its own response's output) and as
+    heard (every prompt after the truncation, and the turn's and session's views).
+    """
+
+    def __init__(
+        self, items: dict[str, Item], input_format: str | None, output_format: str | None
+    ) -> None:
         self.items = items
-        self.fmt = input_format
-        self._msg: dict[str, dict[str, Any] | None] = {}
+        self.formats = (input_format, output_format)
+        self._msg: dict[tuple[str, bool], dict[str, Any] | None] = {}
         self._json: dict[tuple[int, str | None], str] = {}
         self._shared: set[int] = set()
 
-    def messages(self, ids: list[str]) -> list[dict[str, Any]]:
+    def messages(self, ids: list[str], as_of: float = math.inf) -> list[dict[str, Any]]:
+        """The items' messages as the model saw them at `as_of` (ns): a truncated item as
+        heard once its truncation had happened; `-math.inf`: as generated."""
         out = []
         for i in ids:
-            if i not in self._msg:
-                item = self.items.get(i)
-                made = chat_message(item, self.fmt) if item is not None else None
-                self._msg[i] = made
+            item = self.items.get(i)
+            heard = (
+                item is not None and item.truncated_ns is not None and item.truncated_ns <= as_of
+            )
+            key = (i, heard)
+            if key not in self._msg:
+                fmt = (
+                    self.formats[0]
+                    if item is None or item.role in (None, "user")
+                    else self.formats[1]
+                )
+                made = chat_message(item, fmt, heard) if item is not None else None
+                self._msg[key] = made
                 if made is not None:
                     self._shared.add(id(made))
-            m = self._msg[i]
+            m = self._msg[key]
             if m is not None:
                 out.append(m)
         return _merge_calls(out)
@@ -155,3 +179,39 @@ class MessageBook:
 
     def genai_json(self, msgs: list[dict[str, Any]], reason: str | None = None) -> str:
         return "[" + ",".join(self._cached(m, True, reason) for m in msgs) + "]"
+
+
+def realtime_output(state: str, items: list[Item]) -> dict[str, Any]:
+    """A response's output in the Realtime shape of trace model §6: `{status, content,
+    tool_calls?}`, what was delivered before its end. A truncated item keeps its transcript
+    with `truncated_at_ms` and `heard_ms`."""
+    content: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for item in items:
+        if item.type == "function_call":
+            calls.append(
+                {
+                    "id": item.call_id,
+                    "type": "function",
+                    "function": {"name": item.name, "arguments": item.arguments or ""},
+                }
+            )
+            continue
+        if item.type != "message":
+            continue
+        said = item.final_text()
+        spoken = item.audio or item.transcript is not None or bool(item.transcript_deltas)
+        part: dict[str, Any] = (
+            {"type": "audio", "transcript": said} if spoken else {"type": "text", "text": said}
+        )
+        if spoken and item.audio_ms is not None:
+            part["duration_ms"] = round(item.audio_ms, 3)
+        if item.truncated_ns is not None:
+            part["truncated_at_ms"] = item.truncated_at_ms
+            part["heard_ms"] = item.heard_ms
+        if said is not None or spoken:
+            content.append({k: v for k, v in part.items() if v is not None})
+    out: dict[str, Any] = {"status": state, "content": content}
+    if calls:
+        out["tool_calls"] = calls
+    return out

@@ -80,6 +80,11 @@ class Item:
     transcript_rank: int = -1
     audio: bool = False
     audio_ms: float | None = None
+    # truncation (the caller heard only the first `heard_ms`); the server then deletes the
+    # transcript, so later prompts show only the heard audio
+    truncated_ns: int | None = None
+    truncated_at_ms: float | None = None  # the truncation's audio_end_ms
+    heard_ms: float | None = None  # that, or the item's whole audio when shorter
     text_deltas: list[str] = field(default_factory=list)
     transcript_deltas: list[str] = field(default_factory=list)
 
@@ -109,6 +114,7 @@ class TurnFacts:
     interrupted: bool = False
     input_end_ns: int | None = None  # end of the user's speech, or the client's message
     voice_latency_s: float | None = None
+    tool_time_s: float | None = None  # sum of the waits for the turn's tool outputs
 
 
 @dataclass(slots=True)
@@ -119,29 +125,70 @@ class InputFacts:
     audio_end_ms: float | None = None
     speech_stopped_ns: int | None = None
     transcription_latency_s: float | None = None
-    transcription_usage: dict[str, Any] | None = None
+    committed_ns: int | None = None  # the audio was committed (the transcription starts)
+
+
+@dataclass(slots=True)
+class TranscriptionFacts:
+    """The transcription of one user audio item: a model call of its own (billed apart)."""
+
+    item_id: str
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    failed: bool = False
 
 
 @dataclass(slots=True)
 class ResponseFacts:
+    """One model response. Its terminal state (`state`) is derived from what the log says
+    of its end: a `response.done` status, a cut of its delivered audio."""
+
     response_id: str
-    context: list[str] = field(default_factory=list)  # item ids the model saw
+    context: list[str] | None = field(default_factory=list)  # item ids it saw; None: unknown
     instructions: str | None = None
     model: str | None = None
     items: list[str] = field(default_factory=list)  # its output items
-    status: str | None = None  # None: no response.done was logged
+    status: str | None = None  # the provider's; None: no response.done was logged
     status_reason: str | None = None
     error: dict[str, Any] | None = None
     usage: dict[str, Any] = field(default_factory=dict)
-    first_delta_ns: int | None = None
-    first_output_ns: int | None = None  # also counts output_audio_buffer.started
+    created_ns: int | None = None  # response.created (the span may start earlier)
+    first_content_ns: int | None = None  # any content: audio, text, transcript, call args
+    first_audio_ns: int | None = None  # an audio delta or WebRTC playback start
+    first_text_ns: int | None = None  # a text or transcript delta
     audio_out_ms: float | None = None
     playback_ms: float | None = None  # from output_audio_buffer.started → stopped/cleared
     playback_started_ns: int | None = None
+    cut: bool = False  # delivered audio was cut (truncation, cleared playback, barge-in)
     truncated_at_ms: float | None = None
+    truncated_ns: int | None = None
+    cancelled_by_client: bool = False
     out_of_band: bool = False
     metadata: dict[str, Any] | None = None
-    modalities: list[str] | None = None
+    modalities: list[str] | None = None  # requested output modalities
+    tools: list[Any] | None = None  # tool definitions in force when it started
+
+    @property
+    def delivered_audio(self) -> bool:
+        return self.first_audio_ns is not None
+
+    @property
+    def state(self) -> str | None:
+        """`completed | interrupted | cancelled | failed` (trace model §6); None when the log
+        shows neither its end nor a cut (a cut-off log)."""
+        if self.status == "failed":
+            return "failed"
+        if self.cut or (
+            self.status == "cancelled"
+            and self.status_reason == "turn_detected"
+            and self.delivered_audio
+        ):
+            return "interrupted"
+        if self.status == "cancelled":
+            return "cancelled"
+        if self.status is not None:
+            return "completed"  # completed, or incomplete (token limit, filter): reason kept
+        return None
 
 
 @dataclass(slots=True)
@@ -152,6 +199,7 @@ class ToolFacts:
     has_output: bool = False
     output: Any = None
     response_id: str | None = None
+    output_ns: int | None = None
 
 
 MISSING: Any = object()
@@ -172,8 +220,8 @@ class AppFacts:
     item_id: str | None = None
 
 
-Facts = TurnFacts | InputFacts | ResponseFacts | ToolFacts | AppFacts | None
-F = TypeVar("F", TurnFacts, InputFacts, ResponseFacts, ToolFacts, AppFacts)
+Facts = TurnFacts | InputFacts | TranscriptionFacts | ResponseFacts | ToolFacts | AppFacts | None
+F = TypeVar("F", TurnFacts, InputFacts, TranscriptionFacts, ResponseFacts, ToolFacts, AppFacts)
 
 
 @dataclass(slots=True)
@@ -253,6 +301,7 @@ class SessionCounts:
     events: int = 0
     unknown_events: int = 0
     errors: int = 0
+    duplicate_events: int = 0
     audio_in_bytes: int = 0
     audio_out_bytes: int = 0
     app_spans: int = 0
@@ -269,7 +318,10 @@ class SessionSummary:
 
     turns: int = 0
     responses: int = 0
-    interruptions: int = 0
+    interruptions: int = 0  # interrupted responses (delivered audio cut)
+    cancelled_responses: int = 0
+    false_starts: int = 0  # user inputs no response followed
+    turns_without_latency: int = 0
     errors: int = 0
     total_tokens: int = 0
     input_tokens: int = 0

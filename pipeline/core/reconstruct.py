@@ -18,7 +18,7 @@ import orjson
 from pipeline.core import inputs, responses
 from pipeline.core.events import KNOWN_TYPES
 from pipeline.core.finish import add_audio, finish, merged_metadata
-from pipeline.core.machine import SessionMachine
+from pipeline.core.machine import TRAILING_TYPES, SessionMachine
 from pipeline.core.model import SessionEvents, SessionTree
 
 Handler = Callable[[SessionMachine, int, dict[str, Any]], None]
@@ -27,6 +27,8 @@ Handler = Callable[[SessionMachine, int, dict[str, Any]], None]
 def feed(m: SessionMachine, ts: int, etype: str, event: str | None) -> None:
     """One non-audio event (audio rows are aggregated by `add_audio`)."""
     m.stats.events += 1
+    if etype not in TRAILING_TYPES and not etype.startswith("app."):
+        m.ended_on_error = None
     handler = HANDLERS.get(etype)
     if handler is None:
         if etype.startswith("app."):
@@ -40,6 +42,12 @@ def feed(m: SessionMachine, ts: int, etype: str, event: str | None) -> None:
     except ValueError:  # orjson.JSONDecodeError is one
         ev = {}
     if isinstance(ev, dict):
+        event_id = ev.get("event_id")
+        if event_id.__class__ is str:
+            if event_id in m.seen_events:  # the same event logged twice (two copies of a log)
+                m.stats.duplicate_events += 1
+                return
+            m.seen_events.add(event_id)
         ev["type"] = etype
         handler(m, ts, ev)
 
@@ -67,6 +75,8 @@ HANDLERS: dict[str, Handler] = {
     "response.output_audio_transcript.delta": responses.on_text_delta,
     "response.output_text.done": responses.on_text_done,
     "response.output_audio_transcript.done": responses.on_text_done,
+    "response.output_audio.done": responses.on_audio_done,
+    "response.function_call_arguments.delta": responses.on_args_delta,
     "response.function_call_arguments.done": responses.on_args_done,
     "response.done": responses.on_response_done,
     "output_audio_buffer.started": responses.on_audio_buffer,
@@ -75,8 +85,8 @@ HANDLERS: dict[str, Handler] = {
     "conversation.item.truncate": responses.on_truncate,
     "conversation.item.truncated": responses.on_truncate,
     "error": inputs.on_error,
-    "response.create": inputs.on_client_event,
-    "response.cancel": inputs.on_client_event,
+    "response.create": inputs.on_response_create,
+    "response.cancel": inputs.on_response_cancel,
     "input_audio_buffer.commit": inputs.on_client_event,
     "input_audio_buffer.clear": inputs.on_client_event,
     "conversation.item.delete": inputs.on_client_event,

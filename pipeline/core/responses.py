@@ -12,11 +12,13 @@ from typing import Any
 from pipeline.core.events import num, obj, text
 from pipeline.core.items import RANK_DONE, RANK_ITEM, RANK_PART, RANK_RESPONSE_DONE, merge_part
 from pipeline.core.machine import SessionMachine
-from pipeline.core.model import AttrValue, ResponseFacts, SpanEvent
+from pipeline.core.model import AttrValue, Item, Node, ResponseFacts, SpanEvent
 
 
 def on_response_created(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
-    m.open_response(ts, obj(ev, "response"))
+    facts = m.open_response(ts, obj(ev, "response")).facts_as(ResponseFacts)
+    if facts.created_ns is None:
+        facts.created_ns = ts
 
 
 def on_output_item(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
@@ -32,17 +34,39 @@ def on_output_item(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
         )
 
 
+def _owner(m: SessionMachine, ts: int, ev: dict[str, Any], item: Item) -> None:
+    """A `*.done` event opens its response when it is the first event naming it (a client that
+    logs on receipt can log them before `response.created`): the item is its output, never
+    part of what it saw."""
+    node = m.response(ev.get("response_id"), ts)
+    if node is not None:
+        m.attach_item(node, item)
+
+
 def on_content_part_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     item_id = text(ev.get("item_id"))
-    if item_id is not None:
-        merge_part(m.conv.item(item_id), obj(ev, "part"), RANK_PART)
+    if item_id is None:
+        return
+    m.response(ev.get("response_id"), ts)  # opened before the item joins the conversation
+    item = m.conv.item(item_id)
+    merge_part(item, obj(ev, "part"), RANK_PART)
+    _owner(m, ts, ev, item)
+
+
+def _delivered(m: SessionMachine, ts: int, ev: dict[str, Any], kind: str) -> Node | None:
+    """The response content of `ev` reached the client for; None when there is none, or the
+    response had already ended (its output is what was delivered before its end)."""
+    node = m.response(ev.get("response_id"), ts)
+    if node is None or node.facts_as(ResponseFacts).status is not None:
+        return None
+    m.content(node, ts, kind)
+    return node
 
 
 def on_text_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
-    node = m.response(ev.get("response_id"), ts)
+    node = _delivered(m, ts, ev, "text")
     if node is None:
         return
-    m.first_output(node, ts, delta=True)
     item_id = text(ev.get("item_id"))
     if item_id is None:
         return
@@ -61,17 +85,40 @@ def on_text_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     item_id = text(ev.get("item_id"))
     if item_id is None:
         return
+    m.response(ev.get("response_id"), ts)
     item = m.conv.item(item_id)
+    item.role = item.role or "assistant"
     if ev.get("type") == "response.output_audio_transcript.done":
         item.set_text("transcript", ev.get("transcript"), RANK_DONE)
+        item.audio = True
     else:
         item.set_text("text", ev.get("text"), RANK_DONE)
+    _owner(m, ts, ev, item)
+
+
+def on_audio_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+    """The end of an item's audio: it names its response and item (a log of *.done events
+    only has nothing earlier)."""
+    item_id = text(ev.get("item_id"))
+    if item_id is None:
+        return
+    m.response(ev.get("response_id"), ts)
+    item = m.conv.item(item_id)
+    item.role = item.role or "assistant"
+    item.audio = True
+    _owner(m, ts, ev, item)
+
+
+def on_args_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+    """Function-call arguments are content too: the first one ends time-to-first-token."""
+    _delivered(m, ts, ev, "args")
 
 
 def on_args_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     call_id = text(ev.get("call_id"))
     if call_id is None:
         return
+    m.response(ev.get("response_id"), ts)
     item_id = text(ev.get("item_id"))
     if item_id is not None:
         item = m.conv.item(item_id)
@@ -104,8 +151,6 @@ def on_response_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
         m.attach_item(node, item)
         if item.type == "function_call" and item.call_id:
             m.tool(ts, item.call_id, item.name, item.arguments, facts.response_id)
-    if facts.status == "cancelled" and facts.status_reason == "turn_detected":
-        m.interrupt(node)
     if facts.status == "failed":
         err = obj(details, "error")
         facts.error = err
@@ -119,30 +164,40 @@ def on_response_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
 
 
 def on_audio_buffer(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
-    """WebRTC playback: started → stopped/cleared gives output audio with no deltas logged."""
+    """WebRTC playback: started → stopped/cleared gives output audio with no deltas logged;
+    a playback cleared while it played was cut (the caller barged in)."""
     node = m.response(ev.get("response_id"), ts)
     if node is None:
         return
     facts = node.facts_as(ResponseFacts)
     if ev.get("type") == "output_audio_buffer.started":
         facts.playback_started_ns = ts
-        m.first_output(node, ts, delta=False)
+        m.content(node, ts, "audio")
     elif facts.playback_started_ns is not None:
         facts.playback_ms = (facts.playback_ms or 0.0) + (ts - facts.playback_started_ns) / 1e6
         facts.playback_started_ns = None
+        if ev.get("type") == "output_audio_buffer.cleared":
+            facts.cut = True
 
 
 def on_truncate(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+    """The caller heard an assistant item only up to `audio_end_ms`: its response was
+    interrupted, and the server deletes the item's transcript from the model's context."""
     item_id = text(ev.get("item_id"))
     if item_id is None:
         return
+    item = m.items.get(item_id)
+    if item is None or item.truncated_ns is not None:
+        return
+    at = num(ev.get("audio_end_ms"))
+    item.truncated_ns, item.truncated_at_ms, item.heard_ms = ts, at, at
     node = m.item_response.get(item_id)
     if node is None:
         return
     facts = node.facts_as(ResponseFacts)
-    if facts.truncated_at_ms is None:
-        at = num(ev.get("audio_end_ms"))
-        facts.truncated_at_ms = at
-        attrs: dict[str, AttrValue] = {"item_id": item_id, "audio_end_ms": int(at or 0)}
-        node.events.append(SpanEvent("realtime.truncated", ts, attrs))
-        m.interrupt(node)
+    facts.cut = True
+    facts.truncated_at_ms, facts.truncated_ns = at, ts
+    attrs: dict[str, AttrValue] = {"item_id": item_id}
+    if at is not None:
+        attrs["audio_end_ms"] = int(at)
+    node.events.append(SpanEvent("realtime.truncated", ts, attrs))

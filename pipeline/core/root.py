@@ -53,10 +53,16 @@ def _session_facts(tree: SessionTree) -> dict[str, Any]:
 def summarize(tree: SessionTree) -> SessionSummary:
     """The session's totals from its nodes' facts (turns, responses, tokens, latencies)."""
     out = SessionSummary(errors=tree.stats.errors)
+    answered: set[str] = set()  # turns with a response
     for node in tree.nodes:
         if node.kind == "response":
             out.responses += 1
-            usage = usage_metrics(node.facts_as(ResponseFacts).usage)
+            facts = node.facts_as(ResponseFacts)
+            state = facts.state
+            out.interruptions += state == "interrupted"
+            out.cancelled_responses += state == "cancelled"
+            answered.add(node.parent or "")
+            usage = usage_metrics(facts.usage)
             out.responses_with_usage += bool(usage)
             out.total_tokens += int(usage.get("tokens", 0))
             out.input_tokens += int(usage.get("prompt_tokens", 0))
@@ -64,9 +70,15 @@ def summarize(tree: SessionTree) -> SessionSummary:
         elif node.kind == "turn":
             turn = node.facts_as(TurnFacts)
             out.turns += 1
-            out.interruptions += turn.interrupted
             if turn.voice_latency_s is not None:
                 out.voice_latencies_s.append(turn.voice_latency_s)
+            elif turn.input_end_ns is not None:  # the user spoke (or wrote); no reply measured
+                out.turns_without_latency += 1
+    out.false_starts = sum(  # the user's input was taken (no error) and nothing answered it
+        1
+        for n in tree.nodes
+        if n.kind == "user_input" and n.parent not in answered and n.error is None
+    )
     return out
 
 
@@ -85,6 +97,8 @@ def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
             "turns": summary.turns,
             "responses": summary.responses,
             "interruptions": summary.interruptions,
+            "cancelled_responses": summary.cancelled_responses,
+            "false_starts": summary.false_starts,
             "total_messages": len(history),
             "audio_input_ms": round(s.audio_in_ms, 3) if s.audio_in_ms is not None else None,
             "audio_output_ms": round(s.audio_out_ms, 3) if s.audio_out_ms is not None else None,
@@ -92,6 +106,7 @@ def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
             "session_duration_ms": (root.end_ns - root.start_ns) / 1e6,
             "voice_to_voice_latency_p50": _percentile(latencies, 0.5) if latencies else None,
             "voice_to_voice_latency_p95": _percentile(latencies, 0.95) if latencies else None,
+            "turns_without_latency": summary.turns_without_latency,
         }
     )
     meta = compact(
@@ -103,6 +118,7 @@ def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
             **s.app_metadata,
             **(totals if summary.responses_with_usage else {}),
             "unknown_events": tree.stats.unknown_events or None,
+            "duplicate_events": tree.stats.duplicate_events or None,
             "conversation_history": history,
         }
     )
@@ -111,7 +127,18 @@ def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
     users = [msg for msg in history if msg["role"] == "user"]
     said = [msg for msg in history if msg["role"] == "assistant" and msg.get("content")]
     m.payload(draft, users or None, said or None)
-    tags = ["realtime", *([m.model] if m.model else []), *s.app_tags, *m.options.tags]
+    flags = {
+        "interrupted": summary.interruptions > 0,
+        "error": summary.errors > 0,
+        "incomplete": root.incomplete,
+    }
+    tags = [
+        "realtime",
+        *([m.model] if m.model else []),
+        *(flag for flag, on in flags.items() if on),
+        *s.app_tags,
+        *m.options.tags,
+    ]
     draft.attrs = {
         "realtrace.session_key": tree.session_key,
         "realtrace.events": tree.stats.events,

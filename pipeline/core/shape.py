@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from pipeline.core.model import Node, ResponseFacts, TurnFacts
+from pipeline.core.model import Node, ResponseFacts, ToolFacts, TurnFacts
 
 
-def bound_turns(turns: list[Node], nodes: dict[str, Node]) -> None:
+def bound_turns(turns: list[Node], nodes: dict[str, Node], session_audio: bool = True) -> None:
     """Turns span their children and end no later than the next turn starts.
 
     Turns are put in time order first (a span opened late, from a response id
@@ -50,18 +50,44 @@ def bound_turns(turns: list[Node], nodes: dict[str, Node]) -> None:
                 if kid.end_ns > turn.end_ns:
                     kid.clipped_end_ns = kid.end_ns
                     kid.end_ns = max(kid.start_ns, turn.end_ns)
-        turn.facts_as(TurnFacts).voice_latency_s = voice_latency(turn, mine)
+        describe_turn(turn, mine, session_audio)
 
 
-def voice_latency(turn: Node, kids: list[Node]) -> float | None:
-    """Seconds from the end of the user's input to the first output of the turn's first response."""
-    end = turn.facts_as(TurnFacts).input_end_ns
-    responses = sorted((k for k in kids if k.kind == "response"), key=lambda k: k.start_ns)
-    first = responses[0].facts_as(ResponseFacts).first_output_ns if responses else None
-    if end is None or first is None:
+def describe_turn(turn: Node, kids: list[Node], session_audio: bool) -> None:
+    """What a turn's children say of it: interrupted, its latency, its tool time."""
+    facts = turn.facts_as(TurnFacts)
+    responses = [k.facts_as(ResponseFacts) for k in kids if k.kind == "response"]
+    facts.interrupted = any(r.state == "interrupted" for r in responses)
+    facts.voice_latency_s = voice_latency(facts.input_end_ns, responses, session_audio)
+    waits = [
+        (t.facts_as(ToolFacts).output_ns or t.end_ns) - t.start_ns for t in kids if t.kind == "tool"
+    ]
+    facts.tool_time_s = sum(waits) / 1e9 if waits else None
+
+
+def voice_latency(
+    input_end_ns: int | None, responses: list[ResponseFacts], session_audio: bool
+) -> float | None:
+    """Seconds from the end of the user's input to the first audio of the turn from any of its
+    responses (after tool calls too); first text where the session produced no audio at all."""
+    if input_end_ns is None:
         return None
-    latency = (first - end) / 1e9
-    return latency if latency >= 0 else None
+    firsts = [r.first_audio_ns if session_audio else r.first_text_ns for r in responses]
+    after = [t for t in firsts if t is not None and t >= input_end_ns]
+    return (min(after) - input_end_ns) / 1e9 if after else None
+
+
+def fit_transcriptions(nodes: dict[str, Node]) -> None:
+    """A transcription lies within its user input, which a later turn may have cut short: a
+    transcription that came after that keeps its logged end, as the clipped spans do."""
+    for node in nodes.values():
+        if node.kind != "transcription":
+            continue
+        parent = nodes[node.parent or ""]
+        if node.end_ns > parent.end_ns:
+            node.clipped_end_ns = node.end_ns
+            node.end_ns = parent.end_ns
+        node.start_ns = max(parent.start_ns, min(node.start_ns, node.end_ns))
 
 
 def rehome_events(nodes: dict[str, Node]) -> None:
