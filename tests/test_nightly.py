@@ -337,7 +337,7 @@ def test_two_nights_of_app_jsonl_named_alone_stay_two_sessions(tmp_path: Path) -
     body = "".join(
         json.dumps({k: v for k, v in r.items() if k != "session_id"}) + "\n"
         for r in lines
-        if r["event"]["type"] != "session.created"
+        if r["event"]["type"] not in ("session.created", "session.updated")
     )
     traces = []
     for day in ("day1", "day2"):

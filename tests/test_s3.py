@@ -104,7 +104,11 @@ def test_a_file_keyed_session_has_the_same_ids_on_disk_and_in_the_store(
     ]
     for rec in lines:
         rec.pop("session_id", None)
-    body = "".join(json.dumps(r) + "\n" for r in lines if r["event"]["type"] != "session.created")
+    body = "".join(
+        json.dumps(r) + "\n"
+        for r in lines
+        if r["event"]["type"] not in ("session.created", "session.updated")
+    )
     local = tmp_path / "archive" / "2025" / "call.jsonl"
     local.parent.mkdir(parents=True)
     local.write_text(body)

@@ -35,6 +35,7 @@ def add_audio(m: SessionMachine, se: SessionEvents) -> tuple[float | None, float
     replay; output audio without a `response_id` counts for the session only.
     """
     m.stats.events += se.audio_events
+    m.stats.duplicate_events += se.duplicate_audio
     m.stats.audio_in_bytes += se.audio_in_bytes
     m.stats.audio_out_bytes += se.audio_out_bytes
     in_bps = audio_bytes_per_second(audio_format(m.config, "input"))

@@ -48,6 +48,7 @@ class SessionEvents:
     audio_out_bytes: int = 0
     # (response_id, decoded bytes, first delta time) per response
     audio_by_response: list[tuple[str, int, int]] = field(default_factory=list)
+    duplicate_audio: int = 0  # audio rows logged twice, dropped before the sums
     files: list[int] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     first_file: int = 0

@@ -25,31 +25,55 @@ Handler = Callable[[SessionMachine, int, dict[str, Any]], None]
 
 
 def feed(m: SessionMachine, ts: int, etype: str, event: str | None) -> None:
-    """One non-audio event (audio rows are aggregated by `add_audio`)."""
-    m.stats.events += 1
-    if etype not in TRAILING_TYPES and not etype.startswith("app."):
-        m.ended_on_error = None
+    """One non-audio event (audio rows are aggregated by `add_audio`).
+
+    Only the types a handler reads are parsed; an event logged twice (the same `event_id`:
+    two copies of one log) is dropped and counted. Events of other types are read for their
+    id only once the session has shown a copy, so a clean log pays nothing for it.
+    """
     handler = HANDLERS.get(etype)
     if handler is None:
         if etype.startswith("app."):
             handler = inputs.on_app
         else:
+            if m.stats.duplicate_events and _repeated(m, _parse(event)):
+                return
+            m.stats.events += 1
             if etype not in KNOWN_TYPES:
                 m.stats.unknown_events += 1
+            if etype not in TRAILING_TYPES:
+                m.ended_on_error = None
             return
+    ev = _parse(event)
+    if ev is not None and _repeated(m, ev):
+        return
+    m.stats.events += 1
+    if ev is None:  # JSON, but not an object: nothing to read
+        return
+    if etype not in TRAILING_TYPES and handler is not inputs.on_app:
+        m.ended_on_error = None
+    ev["type"] = etype
+    handler(m, ts, ev)
+
+
+def _parse(event: str | None) -> dict[str, Any] | None:
     try:
         ev = orjson.loads(event) if event else {}
     except ValueError:  # orjson.JSONDecodeError is one
-        ev = {}
-    if isinstance(ev, dict):
-        event_id = ev.get("event_id")
-        if event_id.__class__ is str:
-            if event_id in m.seen_events:  # the same event logged twice (two copies of a log)
-                m.stats.duplicate_events += 1
-                return
-            m.seen_events.add(event_id)
-        ev["type"] = etype
-        handler(m, ts, ev)
+        return {}
+    return ev if isinstance(ev, dict) else None
+
+
+def _repeated(m: SessionMachine, ev: dict[str, Any] | None) -> bool:
+    """This event's `event_id` was seen before in the session: a copy, counted and dropped."""
+    event_id = ev.get("event_id") if ev is not None else None
+    if event_id.__class__ is not str:
+        return False
+    if event_id in m.seen_events:
+        m.stats.duplicate_events += 1
+        return True
+    m.seen_events.add(event_id)
+    return False
 
 
 HANDLERS: dict[str, Handler] = {

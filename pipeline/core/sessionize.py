@@ -1,7 +1,8 @@
 """Sessionize: give each event its session key and order each session's events.
 
-Key precedence (trace model §1): explicit `session_id`, else the `session.id` of
-the file's `session.created` event (one file = one connection), else the file path.
+Key precedence (trace model §1, §6): explicit `session_id`, else the `session.id` of
+the file's `session.created` event (one file = one connection), else of its first
+`session.updated` (a log begun after the connection opened), else the file path.
 Sessions may span rotated files and lines may be out of order, so events are
 ordered by timestamp, ties broken by file then line.
 """
@@ -26,7 +27,12 @@ def assign_sessions(
     created = (
         events.filter(pl.col("created_session_id").is_not_null())
         .group_by("file")
-        .agg(pl.col("created_session_id").sort_by("line").first().alias("_file_session"))
+        .agg(
+            pl.col("created_session_id")
+            .sort_by(pl.col("type") != "session.created", "line")  # created, else updated
+            .first()
+            .alias("_file_session")
+        )
     )
     paths = pl.DataFrame(
         {
@@ -71,6 +77,25 @@ def _audio_totals(audio_rows: pl.DataFrame) -> AudioTotals:
     return a_in, a_out, per_resp
 
 
+def _drop_repeated_audio(
+    sessions: pl.DataFrame, is_audio: pl.Expr
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Audio rows logged twice (the same log in two files, e.g. `.gz` and `.zst`): the same
+    line of the same session with the same time, type, size and response. Non-audio events
+    are matched by `event_id` in the replay; audio rows carry no text to read it from. Only
+    a session read from more than one file can repeat a line, so most frames cost one test."""
+    if sessions["file"].n_unique() < 2:
+        return sessions, {}
+    identity = pl.struct(
+        "session_key", "line", "ts_ns", "type", "audio_b64_len", "response_id"
+    ).is_first_distinct()
+    keep = ~is_audio | identity
+    repeated = sessions.filter(~keep).group_by("session_key").len()
+    if repeated.height == 0:
+        return sessions, {}
+    return sessions.filter(keep), dict(repeated.iter_rows())
+
+
 def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
     """A frame sorted by SORT_KEYS → one SessionEvents per session, in key order.
 
@@ -80,6 +105,7 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
     if sessions.height == 0:
         return
     is_audio = pl.col("audio_b64_len").is_not_null()
+    sessions, repeated = _drop_repeated_audio(sessions, is_audio)
     bounds = sessions.group_by("session_key", maintain_order=True).agg(
         pl.col("ts_ns").first().alias("first"),
         pl.col("ts_ns").last().alias("last"),
@@ -114,6 +140,7 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
             audio_in_bytes=int(a_in.get(key, 0)),
             audio_out_bytes=int(a_out.get(key, 0)),
             audio_by_response=per_resp.get(key, []),
+            duplicate_audio=repeated.get(key, 0),
             files=r_file[start:pos],
             lines=r_line[start:pos],
             first_file=first_file,

@@ -16,6 +16,10 @@ import polars as pl
 from pipeline.core.events import ALIASES, AUDIO_TYPES
 from pipeline.read.parse import Irregular, parse_lines
 
+# Events whose `session.id` keys a file's session (trace model §6): `session.created`, else
+# `session.updated` (a log that begins after the connection opened); see sessionize.
+SESSION_KEY_TYPES = ("session.created", "session.updated")
+
 DEFAULT_TIMESTAMP_FIELDS: tuple[str, ...] = ("timestamp", "ts", "time", "received_at", "logged_at")
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
@@ -374,7 +378,7 @@ def _typed_rows(df: pl.DataFrame) -> pl.DataFrame:
         pl.when(is_audio).then(pl.col("_payload_len").fill_null(0)).alias("audio_b64_len"),
         pl.when(is_audio).then(pl.col("_resp")).alias("response_id"),
         pl.when(other).then(metadata).alias("metadata"),
-        pl.when(other & (pl.col("type") == "session.created"))
+        pl.when(other & pl.col("type").is_in(SESSION_KEY_TYPES))
         .then(created)
         .alias("created_session_id"),
         "reject",
