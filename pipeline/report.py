@@ -35,6 +35,9 @@ class RunStats:
     blank_lines: int = doc("blank lines")
     events: int = doc("records that became events")
     unknown_events: int = doc("events of types realtrace does not know (kept, counted)")
+    duplicate_events: int = doc(
+        "events logged twice in a session (the same event_id; the same log in two files): dropped"
+    )
     rejected_lines: int = doc("rejects: lines, files and records (see the rejects file)")
     sessions_unconvertible: int = doc("sessions whose conversion failed (each one reject)")
     app_spans: int = doc("spans made from app-written records")
@@ -129,6 +132,7 @@ class RunStats:
         self.sessions += 1
         self.spans += sess.span_count
         self.unknown_events += c.unknown_events
+        self.duplicate_events += c.duplicate_events
         self.app_spans += c.app_spans
         self.sessions_incomplete += int(sess.incomplete)
 
@@ -246,6 +250,11 @@ def summary_lines(stats: RunStats) -> list[str]:
         f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)",
         f"unknown event types: {stats.unknown_events}",
         *([f"app spans:           {stats.app_spans}"] if stats.app_spans else []),
+        *(
+            [f"duplicate events:    {stats.duplicate_events} (logged twice, dropped)"]
+            if stats.duplicate_events
+            else []
+        ),
         *(
             [f"unconvertible:       {stats.sessions_unconvertible} sessions (see the rejects file)"]
             if stats.sessions_unconvertible

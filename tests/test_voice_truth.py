@@ -364,7 +364,8 @@ def test_the_same_log_twice_is_one_session_with_its_copies_counted(tmp_path: Pat
     (logs / "voice.jsonl.gz").write_bytes(gzip.compress(voice.read_bytes()))
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     run_convert(RunConfig.to_file(inputs=(str(voice),), output=one))
-    run_convert(RunConfig.to_file(inputs=(str(logs),), output=two))
+    both = run_convert(RunConfig.to_file(inputs=(str(logs),), output=two))
+    assert both.stats.duplicate_events == len(voice.read_text().splitlines())
     (a,), (b,) = traces(one).values(), traces(two).values()
     lines = len(voice.read_text().splitlines())
     assert meta(b, b.root)["duplicate_events"] == lines
