@@ -49,6 +49,7 @@ class RunConfig:
     now_ns: int | None = None
     sessions_from: Path | None = None
     report: Path | None = None
+    html: Path | None = None  # the voice-quality report of the sessions converted
     limits: BatchLimits = field(default_factory=BatchLimits)
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
@@ -85,6 +86,8 @@ class RunConfig:
         paths = [dest.location, *dest.side_files, self.rejects_path]
         if self.report is not None:
             paths.append(self.report)
+        if self.html is not None:
+            paths.append(self.html)
         if self.state is not None:
             paths.append(
                 self.state.parent if self.state.parent.name == ".realtrace" else self.state
@@ -112,7 +115,16 @@ class RunConfig:
             raise ConfigError("--settle: must be 0 (no wait) or more")
         self.limits.validate()
         self.destination.validate()
-        for flag, path in (("--report", self.report), ("--rejects", self.rejects)):
+        if self.html is not None and self.engine == "ray":
+            raise ConfigError(
+                "--html with --engine ray: the spans stay on the cluster; write them to a file "
+                "(-o) and run `realtrace report -i FILE --html PAGE` after the run"
+            )
+        for flag, path in (
+            ("--report", self.report),
+            ("--rejects", self.rejects),
+            ("--html", self.html),
+        ):
             if path is not None and path.is_dir():
                 raise ConfigError(f"{flag} {path} is a directory: name a file inside it")
 

@@ -309,6 +309,7 @@ _RUN_FLAGS = {
     "output": ("--output", RunConfig),
     "rejects": ("--rejects", RunConfig),
     "report": ("--report", RunConfig),
+    "html": ("--html", RunConfig),
     "workers": ("--workers", RunConfig),
     "max_line_bytes": ("--max-line-bytes", RunConfig),
     "sessions_from": ("--sessions-from", RunConfig),

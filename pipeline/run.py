@@ -12,9 +12,11 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.config import RunConfig
 from pipeline.core.ids import trace_id
+from pipeline.dashboard import SessionCollector, write_html
 from pipeline.engine.common import Run, load_engine
 from pipeline.errors import (
     ConfigError,
@@ -77,6 +79,8 @@ def run_convert(
         _first_contact(cfg, stop, start)
         plan = plan_files(files, state, cfg.full)
         run = Run(cfg, files, state, progress, stop, RunStats(), plan, only, names)
+        collector = SessionCollector() if cfg.html is not None else None
+        run.watch = collector.add if collector is not None else None
         run.parts_before = frozenset(str(p) for p in cfg.destination.written)
         tracked = cfg.destination.tracked_file
         run.output_start = tracked.stat().st_size if tracked and tracked.exists() else 0
@@ -91,7 +95,10 @@ def run_convert(
                 raise
             run.stats.errors.append(io_message(exc))
             run.stats.io_failed = True
-        return _finish(run, start)
+        result = _finish(run, start)
+        if collector is not None and cfg.html is not None:
+            _write_html(collector, cfg.html, result)
+        return result
     finally:
         progress.close()
         if state is not None:
@@ -179,6 +186,16 @@ def _finish(run: Run, start: float) -> RunResult:
             stats.errors.append(f"could not write the report {cfg.report}: {exc.strerror or exc}")
             code = ExitCode.IO
     return RunResult(stats, code)
+
+
+def _write_html(collector: SessionCollector, path: Path, result: RunResult) -> None:
+    """The voice-quality report of the sessions this run converted; a page that cannot be
+    written fails the run's exit code (7) but never what was delivered."""
+    try:
+        write_html(collector.data(), path)
+    except OSError as exc:
+        result.stats.errors.append(f"could not write the HTML report {path}: {exc.strerror or exc}")
+        result.exit_code = ExitCode.IO
 
 
 def _prune_dead_letters(run: Run) -> None:

@@ -1,4 +1,4 @@
-"""The other commands: `config`, `state show|forget`, `inspect`, `replay`."""
+"""The other commands: `config`, `state show|forget`, `inspect`, `replay`, `report`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from pipeline import private
 from pipeline.cli.app import EXIT_SIGNAL, say_error, stopping_on_signals
 from pipeline.cli.convert import aligned, export_rows
 from pipeline.cli.options import (
@@ -228,3 +229,83 @@ def replay_cmd(
         if stats.spans_rejected_by_backend:
             click.echo(f"rejected spans:      {cfg.destination.rejected}")
     raise SystemExit(code)
+
+
+@click.command(name="report")
+@input_option(
+    "realtrace's OTLP JSON output (a file), or logs (files, directories or globs: converted "
+    "here, nothing sent); repeatable."
+)
+@click.option(
+    "--html",
+    "html",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the report page here: one self-contained HTML file (no network access when "
+    "opened).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the report's numbers as JSON here (the summary the page shows, per-session rows).",
+)
+@click.option(
+    "--trace-url",
+    metavar="TEMPLATE",
+    default=None,
+    help="Link each session to its trace in your backend: a URL with {trace_id}, {span_id} "
+    "(the root's) or {session_key}, e.g. 'http://jaeger:16686/trace/{trace_id}'.",
+)
+@click.option(
+    "--timestamp-field",
+    "timestamp_fields",
+    multiple=True,
+    metavar="KEY",
+    help="Event time key of the logs; repeatable.",
+)
+def report_cmd(
+    inputs: tuple[str, ...],
+    html: Path | None,
+    json_path: Path | None,
+    trace_url: str | None,
+    timestamp_fields: tuple[str, ...],
+) -> None:
+    """Write a voice-quality report: run summary, latency distributions (by model, with and
+    without tool calls), a sortable table of sessions and each session's waterfall.
+
+    \b
+    Examples:
+      realtrace convert -i logs/ -o traces.jsonl && realtrace report -i traces.jsonl --html report.html
+      realtrace report -i sample_logs/ --html report.html
+      realtrace convert -i logs/ --html report.html     (the same page, in the same run)
+
+    Exit codes: 0 written; 4 no session found; 2 nothing to write (name --html or --json)
+    or no input; 7 the page could not be written.
+    """
+    from pipeline.dashboard import report_from_inputs, write_html
+    from pipeline.dashboard.data import to_json
+
+    if html is None and json_path is None:
+        raise ConfigError("name where the report goes: --html PAGE.html and/or --json FILE")
+    for flag, path in (("--html", html), ("--json", json_path)):
+        if path is not None and path.is_dir():
+            raise ConfigError(f"{flag} {path} is a directory: name a file inside it")
+    data = report_from_inputs(list(inputs), timestamp_fields or None)
+    data.trace_url = trace_url
+    if html is not None:
+        write_html(data, html)
+    if json_path is not None:
+        doc = to_json(data)
+        with private.open_text(json_path) as fh:
+            fh.write(json.dumps({"summary": doc["summary"], "sessions": doc["sessions"]}, indent=2))
+    s = data.summary
+    click.echo(
+        f"{plural(s.sessions, 'session')}, {plural(s.turns, 'turn')}, "
+        f"{plural(s.responses, 'response')}"
+        + "".join(f"; {p}" for p in (html, json_path) if p is not None),
+        err=True,
+    )
+    if not s.sessions:
+        raise SystemExit(ExitCode.NOTHING_TO_DO)

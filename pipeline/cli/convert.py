@@ -96,6 +96,13 @@ from pipeline.send.settings import ExportConfig, masked_url
     help="Write the run's counts as JSON here.",
 )
 @click.option(
+    "--html",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the voice-quality report of the sessions this run converted here (one "
+    "self-contained HTML page; see `realtrace report`).",
+)
+@click.option(
     "--dead-letter",
     type=click.Path(path_type=Path),
     default=None,

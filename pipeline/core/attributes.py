@@ -334,6 +334,8 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
         a["realtime.response.status"] = facts.status
     if facts.created_ns is not None:
         a["realtime.response.created_unix_nano"] = facts.created_ns
+    if facts.first_audio_ns is not None:
+        a["realtime.response.first_audio_unix_nano"] = facts.first_audio_ns
     if facts.out_of_band:
         a["realtime.response.out_of_band"] = True
     state = facts.state

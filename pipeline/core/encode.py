@@ -216,7 +216,7 @@ def _attrs_json(attrs: Iterable[KeyValue]) -> list[dict[str, Any]]:
     return [{"key": kv.key, "value": _value_json(kv.value)} for kv in attrs]
 
 
-def _span_json(span: Span) -> dict[str, Any]:
+def span_to_json(span: Span) -> dict[str, Any]:
     status: dict[str, Any] | None = None
     if span.HasField("status"):
         status = {}
@@ -265,7 +265,7 @@ def _resource_spans_json(rs: ResourceSpans) -> dict[str, Any]:
         scope: dict[str, Any] = {"name": ss.scope.name}
         if ss.scope.version:
             scope["version"] = ss.scope.version
-        scopes.append({"scope": scope, "spans": [_span_json(sp) for sp in ss.spans]})
+        scopes.append({"scope": scope, "spans": [span_to_json(sp) for sp in ss.spans]})
     return {"resource": {"attributes": _attrs_json(rs.resource.attributes)}, "scopeSpans": scopes}
 
 

@@ -11,6 +11,7 @@ import importlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,6 +51,8 @@ class Run:
     output_start: int = 0
     parts_before: frozenset[str] = frozenset()
     selector: Selector | None = None
+    # each converted session as it settles, spans included (the local engine's): --html
+    watch: Callable[[SessionSpans], None] | None = None
 
     @property
     def ids(self) -> dict[str, int]:
@@ -81,6 +84,8 @@ class Run:
         version), and queue it for the state."""
         key = sess.session_key
         self.outcome[key] = status
+        if self.watch is not None:
+            self.watch(sess)
         if sess.changed and status != "failed":
             self.replaced.add(key)
         if self.state is not None:

@@ -1,0 +1,323 @@
+"""Report data: realtrace's traces (OTLP JSON spans) → the numbers and shapes a voice team
+reads: a run summary, latency distributions, one row per session, one waterfall per session.
+
+It reads the traces as any OTLP consumer would (span attributes, `braintrust.metrics` and
+`metadata`), never the logs: what the page shows is what the backend received. Pure: spans
+in, a `ReportData` out, which `page` turns into HTML and `to_json` into the report JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+KINDS = ("session", "turn", "user_input", "transcription", "response", "tool", "app")
+TOKEN_KEYS = (
+    "tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_cached_tokens",
+    "prompt_audio_tokens",
+    "completion_audio_tokens",
+)
+
+
+def _value(v: dict[str, Any]) -> Any:
+    for k in ("stringValue", "boolValue", "doubleValue"):
+        if k in v:
+            return v[k]
+    if "intValue" in v:
+        return int(v["intValue"])
+    if "arrayValue" in v:
+        return [_value(x) for x in v["arrayValue"].get("values", [])]
+    return None
+
+
+def decode_attributes(span: dict[str, Any]) -> dict[str, Any]:
+    """An OTLP JSON span with its attributes also as plain values, in `attrs`."""
+    span["attrs"] = {a["key"]: _value(a.get("value", {})) for a in span.get("attributes", [])}
+    return span
+
+
+def read_otlp_json(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
+    """Every span of OTLP JSON lines files (the file destination's format), decoded."""
+    for path in paths:
+        with path.open("rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                doc = orjson.loads(line)
+                for rs in doc.get("resourceSpans", []):
+                    for ss in rs.get("scopeSpans", []):
+                        for span in ss.get("spans", []):
+                            yield decode_attributes(span)
+
+
+def is_otlp_json(path: Path) -> bool:
+    """A file whose first line is an OTLP JSON export request (not a log)."""
+    try:
+        with path.open("rb") as f:
+            first = f.readline()
+        return b'"resourceSpans"' in first and isinstance(orjson.loads(first), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def _json_attr(span: dict[str, Any], key: str) -> dict[str, Any]:
+    raw = span["attrs"].get(key)
+    if not isinstance(raw, str):
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(slots=True)
+class SessionRow:
+    key: str
+    trace_id: str
+    span_id: str  # the root's
+    user_id: str | None
+    model: str | None
+    start_ns: int
+    end_ns: int
+    turns: int
+    responses: int
+    p95_s: float | None
+    interruptions: int
+    cancelled: int
+    false_starts: int
+    errors: int
+    tokens: int
+    incomplete: bool
+
+
+@dataclass(slots=True)
+class Summary:
+    sessions: int = 0
+    turns: int = 0
+    responses: int = 0
+    tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_cached_tokens: int = 0
+    prompt_audio_tokens: int = 0
+    completion_audio_tokens: int = 0
+    errors: int = 0
+    interrupted_responses: int = 0
+    cancelled_responses: int = 0
+    false_starts: int = 0
+    sessions_incomplete: int = 0
+    turns_without_latency: int = 0
+    first_event_ns: int | None = None
+    last_event_ns: int | None = None
+
+
+@dataclass(slots=True)
+class ReportData:
+    """Everything the page shows, in plain values (its JSON is the report JSON)."""
+
+    summary: Summary = field(default_factory=Summary)
+    sessions: list[SessionRow] = field(default_factory=list)
+    # one point per turn with a latency: (seconds, model, the turn called a tool)
+    latencies: list[tuple[float, str, bool]] = field(default_factory=list)
+    # one point per response with a time to first token: (seconds, model)
+    ttfts: list[tuple[float, str]] = field(default_factory=list)
+    # per session (same order as `sessions`): its spans as compact rows (see `_waterfall`)
+    waterfalls: list[list[list[Any]]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # the span names the waterfalls index
+    audio: dict[str, dict[str, str]] = field(default_factory=dict)  # session → turn → file
+    trace_url: str | None = None  # a link per session: {trace_id}, {span_id}, {session_key}
+
+
+def build(spans: Iterable[dict[str, Any]]) -> ReportData:
+    """The report of every trace among `spans`, sessions in start order."""
+    by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for span in spans:
+        by_trace[span["traceId"]].append(span)
+    data = ReportData()
+    names: dict[str, int] = {}
+    rows = []
+    for tid, trace in by_trace.items():
+        roots = [s for s in trace if not s.get("parentSpanId")]
+        if len(roots) != 1:
+            continue  # not a whole trace of realtrace's
+        rows.append((int(roots[0]["startTimeUnixNano"]), tid, roots[0], trace))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    for _, tid, root, trace in rows:
+        _add_session(data, tid, root, trace, names)
+    data.names = list(names)
+    return data
+
+
+def _add_session(
+    data: ReportData,
+    tid: str,
+    root: dict[str, Any],
+    trace: list[dict[str, Any]],
+    names: dict[str, int],
+) -> None:
+    s = data.summary
+    rm, meta = _json_attr(root, "braintrust.metrics"), _json_attr(root, "braintrust.metadata")
+    start, end = int(root["startTimeUnixNano"]), int(root["endTimeUnixNano"])
+    model = meta.get("model") if isinstance(meta.get("model"), str) else None
+    by_id = {x["spanId"]: x for x in trace}
+    tokens = 0
+    for span in trace:
+        kind = span["attrs"].get("realtrace.kind")
+        metrics = _json_attr(span, "braintrust.metrics")
+        if kind in ("response", "transcription"):
+            for key in TOKEN_KEYS:
+                value = metrics.get(key)
+                if isinstance(value, int | float):
+                    setattr(s, key, getattr(s, key) + int(value))
+            tokens += int(metrics.get("tokens") or 0)
+        if kind == "response":
+            ttft = metrics.get("time_to_first_token")
+            if isinstance(ttft, int | float):
+                data.ttfts.append((round(float(ttft), 6), model or "unknown"))
+        elif kind == "turn":
+            latency = metrics.get("voice_to_voice_latency")
+            if isinstance(latency, int | float):
+                tool = (
+                    any(
+                        k.get("parentSpanId") == span["spanId"]
+                        and k["attrs"].get("realtrace.kind") == "tool"
+                        for k in trace
+                    )
+                    or "tool_time" in metrics
+                )
+                data.latencies.append((round(float(latency), 6), model or "unknown", tool))
+    row = SessionRow(
+        key=str(root["attrs"].get("realtrace.session_key") or tid),
+        trace_id=tid,
+        span_id=str(root.get("spanId", "")),
+        user_id=meta.get("user_id") if isinstance(meta.get("user_id"), str) else None,
+        model=model,
+        start_ns=start,
+        end_ns=end,
+        turns=int(rm.get("turns") or 0),
+        responses=int(rm.get("responses") or 0),
+        p95_s=rm.get("voice_to_voice_latency_p95"),
+        interruptions=int(rm.get("interruptions") or 0),
+        cancelled=int(rm.get("cancelled_responses") or 0),
+        false_starts=int(rm.get("false_starts") or 0),
+        errors=int(rm.get("errors") or 0),
+        tokens=tokens,
+        incomplete=bool(root["attrs"].get("realtrace.incomplete")),
+    )
+    data.sessions.append(row)
+    data.waterfalls.append(_waterfall(trace, root, by_id, names))
+    s.sessions += 1
+    s.turns += row.turns
+    s.responses += row.responses
+    s.errors += row.errors
+    s.interrupted_responses += row.interruptions
+    s.cancelled_responses += row.cancelled
+    s.false_starts += row.false_starts
+    s.sessions_incomplete += row.incomplete
+    s.turns_without_latency += int(rm.get("turns_without_latency") or 0)
+    s.first_event_ns = start if s.first_event_ns is None else min(s.first_event_ns, start)
+    s.last_event_ns = end if s.last_event_ns is None else max(s.last_event_ns, end)
+
+
+# waterfall row: [kind, name index, start ms, duration ms, parent row, flags, first audio ms,
+# events: [[name, ms], ...]]; flags: 1 error, 2 interrupted, 4 incomplete, 8 cancelled
+ERROR, INTERRUPTED, INCOMPLETE, CANCELLED = 1, 2, 4, 8
+
+
+def _waterfall(
+    trace: list[dict[str, Any]],
+    root: dict[str, Any],
+    by_id: dict[str, dict[str, Any]],
+    names: dict[str, int],
+) -> list[list[Any]]:
+    """A session's spans in depth-first start order, times in ms from the session's start."""
+    t0 = int(root["startTimeUnixNano"])
+    kids: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for span in trace:
+        if span.get("parentSpanId") in by_id:
+            kids[span["parentSpanId"]].append(span)
+    out: list[list[Any]] = []
+
+    def ms(ns: int) -> float:
+        return round((ns - t0) / 1e6, 1)
+
+    def visit(span: dict[str, Any], parent: int) -> None:
+        a = span["attrs"]
+        meta = _json_attr(span, "braintrust.metadata")
+        state = meta.get("status") if a.get("realtrace.kind") == "response" else None
+        flags = (
+            ERROR * (span.get("status", {}).get("code") == 2)
+            | INTERRUPTED * (state == "interrupted")
+            | CANCELLED * (state == "cancelled")
+            | INCOMPLETE * bool(a.get("realtrace.incomplete"))
+        )
+        first_audio = a.get("realtime.response.first_audio_unix_nano")
+        name = span["name"]
+        index = names.setdefault(name, len(names))
+        start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
+        events = [[e.get("name", ""), ms(int(e["timeUnixNano"]))] for e in span.get("events", [])]
+        me = len(out)
+        out.append(
+            [
+                KINDS.index(a.get("realtrace.kind")) if a.get("realtrace.kind") in KINDS else 6,
+                index,
+                ms(start),
+                round((end - start) / 1e6, 1),
+                parent,
+                flags,
+                ms(first_audio) if isinstance(first_audio, int) else -1,
+                events,
+            ]
+        )
+        for kid in sorted(kids[span["spanId"]], key=lambda k: int(k["startTimeUnixNano"])):
+            visit(kid, me)
+
+    visit(root, -1)
+    return out
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest rank (a latency someone waited, never an interpolation)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(len(ordered) * q)) - 1]
+
+
+def to_json(data: ReportData) -> dict[str, Any]:
+    """The report as JSON: the page's data, the numbers its summary shows."""
+    s = data.summary
+    lat = [x[0] for x in data.latencies]
+    ttft = [x[0] for x in data.ttfts]
+    return {
+        "summary": {
+            **{k: getattr(s, k) for k in Summary.__slots__},
+            "voice_to_voice_latency": {
+                f"p{int(q * 100)}": percentile(lat, q) for q in (0.5, 0.9, 0.95, 0.99)
+            },
+            "time_to_first_token": {
+                f"p{int(q * 100)}": percentile(ttft, q) for q in (0.5, 0.9, 0.95, 0.99)
+            },
+        },
+        "sessions": [
+            {k: getattr(r, k) for k in SessionRow.__slots__}
+            for r in data.sessions
+        ],
+        "latencies": data.latencies,
+        "ttfts": data.ttfts,
+        "waterfalls": data.waterfalls,
+        "names": data.names,
+        "kinds": KINDS,
+        "audio": data.audio,
+        "trace_url": data.trace_url,
+    }

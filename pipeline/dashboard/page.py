@@ -1,0 +1,31 @@
+"""Page: the report as one self-contained HTML file (styles, script and data inline; charts
+drawn as SVG by a small inline script: no library, no network access when opened)."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import orjson
+
+from pipeline import private
+from pipeline.dashboard.data import ReportData, to_json
+
+
+def render(data: ReportData) -> str:
+    """The page's HTML. The data goes in a JSON script element; `</` is escaped so no value
+    (a session key, a span name) can close it."""
+    template = resources.files("pipeline.dashboard").joinpath("page.html").read_text("utf-8")
+    payload = orjson.dumps(to_json(data)).decode().replace("</", "<\\/")
+    return template.replace("__DATA__", payload, 1)
+
+
+def write_html(data: ReportData, path: Path) -> None:
+    """The page at `path`, whole or not at all (written beside it, then renamed), readable
+    by its owner only: it holds what callers said."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with private.open_text(tmp) as fh:
+        fh.write(render(data))
+    os.replace(tmp, path)

@@ -1,0 +1,200 @@
+"""The voice-quality report (`realtrace report`, `convert --html`): its numbers, and the page
+in a real browser (Debian's chromium driven by Playwright; skipped, saying why, where no
+browser can run). Screenshots go to the test's folder, and to docs/ for the README with
+REALTRACE_UPDATE_SCREENSHOTS=1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import REAL_LOGS, SAMPLES, read_spans
+from receivers import HttpReceiver
+
+from pipeline.cli import main
+from pipeline.config import RunConfig
+from pipeline.dashboard import report_from_inputs
+from pipeline.dashboard.data import to_json
+from pipeline.run import run_convert
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install '.[test]')"
+    if not Path(CHROMIUM).exists():
+        return "no chromium (apt-get install -y chromium; .ci/run installs it)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The report of the samples and of the real logs: their traces, pages and JSON."""
+    out = tmp_path_factory.mktemp("report")
+    made: dict[str, Path] = {}
+    for name, src in (("samples", SAMPLES), ("real", REAL_LOGS)):
+        if not src.is_dir():
+            continue
+        traces = out / f"{name}.jsonl"
+        assert run_convert(RunConfig.to_file(inputs=(str(src),), output=traces)).exit_code == 0
+        page, doc = out / f"{name}.html", out / f"{name}.json"
+        r = CliRunner().invoke(
+            main, ["report", "-i", str(traces), "--html", str(page), "--json", str(doc)]
+        )
+        assert r.exit_code == 0, r.output
+        made[name], made[f"{name}.json"], made[f"{name}.traces"] = page, doc, traces
+    return made
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    why = _browser_missing()
+    if why:
+        pytest.skip(why)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+def open_page(browser: Any, path: Path) -> tuple[Any, list[str], list[str]]:
+    """The page loaded and drawn; the console errors and every request it made."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    return page, errors, requests
+
+
+@pytest.mark.parametrize("name", ["samples", "real"])
+def test_the_page_loads_offline_and_shows_the_reports_numbers(
+    browser: Any, pages: dict[str, Path], name: str, tmp_path: Path
+) -> None:
+    if name not in pages:
+        pytest.skip("../shared/real-logs is not beside this checkout")
+    page, errors, requests = open_page(browser, pages[name])
+    assert errors == []
+    assert requests == [pages[name].as_uri()]  # nothing but the file itself: no network
+    summary = json.loads(pages[f"{name}.json"].read_text())["summary"]
+    for key in (
+        "sessions",
+        "turns",
+        "responses",
+        "tokens",
+        "prompt_cached_tokens",
+        "errors",
+        "interrupted_responses",
+        "cancelled_responses",
+        "false_starts",
+        "sessions_incomplete",
+    ):
+        shown = page.inner_text(f"[data-k='{key}']").replace(",", "")
+        assert int(shown) == summary[key], key
+    spans = read_spans(pages[f"{name}.traces"])
+    roots = [s for s in spans if not s.get("parentSpanId")]
+    assert summary["sessions"] == len(roots)
+    assert page.locator("#sessions tbody tr").count() == len(roots)
+    # a session's waterfall: one bar per span of its trace
+    last = page.locator("#sessions tbody tr").nth(len(roots) - 1)
+    key = last.locator("td").first.inner_text().removesuffix(" (incomplete)")
+    last.click()
+    (root,) = [r for r in roots if r["_a"]["realtrace.session_key"] == key]
+    in_trace = [s for s in spans if s["traceId"] == root["traceId"]]
+    assert page.locator("#waterfall rect.span").count() == len(in_trace)
+    page.locator("#summary").screenshot(path=str(tmp_path / f"{name}-summary.png"))
+    page.locator("#waterfall").screenshot(path=str(tmp_path / f"{name}-waterfall.png"))
+    if name == "samples" and os.environ.get("REALTRACE_UPDATE_SCREENSHOTS"):
+        page.locator("#sessions tbody tr").nth(1).click()  # a session with a tool call
+        page.screenshot(path=str(DOCS / "report.png"), full_page=True)
+    page.close()
+
+
+def test_clicking_a_header_sorts_the_sessions(browser: Any, pages: dict[str, Path]) -> None:
+    page, _, _ = open_page(browser, pages["samples"])
+    col = [th.inner_text() for th in page.locator("#sessions thead th").all()].index(
+        "p95 latency s"
+    )
+
+    def column() -> list[float]:
+        cells = page.locator(f"#sessions tbody tr td:nth-child({col + 1})").all_inner_texts()
+        return [float(c) if c != "–" else float("inf") for c in cells]
+
+    page.click("#sessions thead th[data-col='p95_s']")
+    first = column()
+    assert first == sorted(first, reverse=True) and first != sorted(first)
+    page.click("#sessions thead th[data-col='p95_s']")
+    again = [v for v in column() if v != float("inf")]
+    assert again == sorted(again)
+    page.fill("#filter", "u_2077")
+    assert page.locator("#sessions tbody tr").count() == 1
+    page.close()
+
+
+def test_convert_html_over_otlp_is_the_report_of_the_file_output(tmp_path: Path) -> None:
+    """The page `convert --html` writes while sending to a real receiver (spans decoded from
+    the protobuf sent) equals the report of the same sessions written to a file."""
+    receiver = HttpReceiver()
+    try:
+        page = tmp_path / "sent.html"
+        r = CliRunner().invoke(
+            main,
+            ["convert", "-i", str(SAMPLES), "--endpoint", receiver.endpoint, "--no-state",
+             "--html", str(page), "-q"],
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+    finally:
+        receiver.stop()
+    out = tmp_path / "t.jsonl"
+    run_convert(RunConfig.to_file(inputs=(str(SAMPLES),), output=out))
+    from_file = report_from_inputs([str(out)])
+    from_logs = report_from_inputs([str(SAMPLES)])
+    assert to_json(from_file) == to_json(from_logs)
+    data = page.read_text().split('<script type="application/json" id="data">')[1]
+    shown = json.loads(data.split("</script>")[0])
+    assert shown == json.loads(json.dumps(to_json(from_file)))
+    assert oct(page.stat().st_mode & 0o777) == "0o600"  # it holds transcripts
+
+
+def test_the_report_counts_what_the_traces_say(pages: dict[str, Path]) -> None:
+    doc = json.loads(pages["samples.json"].read_text())
+    s = doc["summary"]
+    spans = read_spans(pages["samples.traces"])
+    llm = [x for x in spans if x["_a"]["realtrace.kind"] in ("response", "transcription")]
+    tokens = sum(json.loads(x["_a"].get("braintrust.metrics", "{}")).get("tokens", 0) for x in llm)
+    assert s["tokens"] == tokens and s["responses"] == 26
+    assert s["interrupted_responses"] == 1 and s["cancelled_responses"] == 1
+    assert s["voice_to_voice_latency"]["p50"] <= s["voice_to_voice_latency"]["p95"]
+    assert s["first_event_ns"] == min(int(x["startTimeUnixNano"]) for x in spans)
+    (app,) = [row for row in doc["sessions"] if row["user_id"] == "u_2077"]
+    assert app["errors"] == 1 and app["turns"] == 2
+
+
+def test_report_errors_are_one_line(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["report", "-i", str(SAMPLES)])
+    assert r.exit_code == 2 and "--html" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["report", "-i", str(SAMPLES), "--html", str(tmp_path)])
+    assert r.exit_code == 2 and "is a directory" in r.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "nothing.jsonl").write_text("")
+    r = CliRunner().invoke(main, ["report", "-i", str(empty), "--html", str(tmp_path / "p.html")])
+    assert r.exit_code in (2, 4) and "Traceback" not in r.output
