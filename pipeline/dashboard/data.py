@@ -309,10 +309,7 @@ def to_json(data: ReportData) -> dict[str, Any]:
                 f"p{int(q * 100)}": percentile(ttft, q) for q in (0.5, 0.9, 0.95, 0.99)
             },
         },
-        "sessions": [
-            {k: getattr(r, k) for k in SessionRow.__slots__}
-            for r in data.sessions
-        ],
+        "sessions": [{k: getattr(r, k) for k in SessionRow.__slots__} for r in data.sessions],
         "latencies": data.latencies,
         "ttfts": data.ttfts,
         "waterfalls": data.waterfalls,
