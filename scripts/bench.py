@@ -8,6 +8,7 @@ within the run (machines are noisy: compare ratios, not seconds).
     python scripts/bench.py --size 1GB            # generates the input once, under --work
     python scripts/bench.py --input /data/logs    # an existing log directory
     python scripts/bench.py --size 2MB --smoke    # seconds; what the test suite runs
+    python scripts/bench.py --size 2MB --skip naive --report-sessions 10000   # the HTML report
 
 Contenders:
   scan             a Python loop over the lines (the line-scan floor)
@@ -223,6 +224,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="write results as JSON here [default: <work>/bench-<size>.json]",
     )
     ap.add_argument(
+        "--report-sessions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure the HTML report of N generated sessions: its size, the time "
+        "`realtrace report` takes, and the time headless Chromium takes to open it (DOM ready, "
+        "charts drawn); targets: 10,000 sessions under 10 MB, opened in under 3 s",
+    )
+    ap.add_argument(
         "--smoke",
         action="store_true",
         help="tiny run for the test suite: skips the naive script's large input",
@@ -287,6 +297,64 @@ def _contenders(
     return results
 
 
+def _report_bench(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
+    """The HTML report of `--report-sessions` generated sessions (events-dense: the page's
+    size depends on spans, not audio): size, build time, and load time in Chromium."""
+    from gen_logs import write_bulk
+
+    n = args.report_sessions
+    logs = args.work / f"report-input-{n}-seed{args.seed}"
+    if not (logs / ".complete").exists():
+        logs.mkdir(parents=True, exist_ok=True)
+        write_bulk(logs, n, None, args.seed, audio_payloads=False, app_records=True)
+        (logs / ".complete").write_text("ok")
+    py = sys.executable
+    traces, page = out_dir / "report-traces.jsonl", out_dir / "report.html"
+    convert = [py, "-m", "pipeline.cli", "convert", "--no-state", "-q", "-i", str(logs)]
+    subprocess.run([*convert, "-o", str(traces)], check=True)
+    t = time.perf_counter()
+    subprocess.run(
+        [py, "-m", "pipeline.cli", "report", "-i", str(traces), "--html", str(page)],
+        check=True,
+        capture_output=True,
+    )
+    result: dict[str, Any] = {
+        "sessions": n,
+        "spans": sum(line.count(b'"spanId"') for line in traces.open("rb")),
+        "html_mb": round(page.stat().st_size / 1e6, 2),
+        "report_s": round(time.perf_counter() - t, 2),
+    }
+    result.update(_chromium_load(page))
+    return result
+
+
+def _chromium_load(page: Path) -> dict[str, Any]:
+    """Seconds from navigation to the page's ready mark (DOM ready, table and charts drawn)
+    in headless Chromium, median of three fresh pages; absent without a browser."""
+    import shutil
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"load_s": None, "why": "playwright not installed"}
+    if not Path(chromium).exists():
+        return {"load_s": None, "why": "no chromium (apt-get install chromium)"}
+    times = []
+    with sync_playwright() as p:
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        browser = p.chromium.launch(executable_path=chromium, args=flags)
+        for _ in range(3):
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            t = time.perf_counter()
+            tab.goto(page.as_uri(), timeout=60_000)
+            tab.wait_for_selector("body[data-ready='1']", timeout=60_000)
+            times.append(time.perf_counter() - t)
+            tab.close()
+        browser.close()
+    return {"load_s": round(sorted(times)[1], 2)}
+
+
 def _lake(args: argparse.Namespace, data: Path) -> Path:
     from gen_logs import jsonl_to_lake
 
@@ -347,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         results = _contenders(args, data, out_dir, receiver)
     finally:
         receiver.stop()
+    report = _report_bench(args, out_dir) if args.report_sessions else None
     for r in results.values():
         r["events_per_s"] = round(nlines / r["wall_s"], 1)
         r["mb_per_s"] = round(nbytes / 1e6 / r["wall_s"], 1)
@@ -360,9 +429,16 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {**machine, "platform": platform.platform()},
         "results": results,
         "ratios": ratios,
+        **({"report": report} if report else {}),
     }
     print(f"input: {nfiles} files, {nbytes / 1e6:.1f} MB, {nlines} events; {os.cpu_count()} CPUs")
     _print(results, ratios, args.profile)
+    if report:
+        print(
+            f"report of {report['sessions']:,} sessions ({report['spans']:,} spans): "
+            f"{report['html_mb']} MB (target < 10), built in {report['report_s']} s, "
+            f"opened in Chromium in {report['load_s']} s (target < 3)"
+        )
     target = args.json or args.work / f"bench-{args.size if args.input is None else 'input'}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(doc, indent=2) + "\n")

@@ -285,7 +285,7 @@ def report_cmd(
     or no input; 7 the page could not be written.
     """
     from pipeline.dashboard import report_from_inputs, write_html
-    from pipeline.dashboard.data import to_json
+    from pipeline.dashboard.data import session_rows, to_json
 
     if html is None and json_path is None:
         raise ConfigError("name where the report goes: --html PAGE.html and/or --json FILE")
@@ -299,7 +299,8 @@ def report_cmd(
     if json_path is not None:
         doc = to_json(data)
         with private.open_text(json_path) as fh:
-            fh.write(json.dumps({"summary": doc["summary"], "sessions": doc["sessions"]}, indent=2))
+            rows = session_rows(doc)
+            fh.write(json.dumps({"summary": doc["summary"], "sessions": rows}, indent=2) + "\n")
     s = data.summary
     click.echo(
         f"{plural(s.sessions, 'session')}, {plural(s.turns, 'turn')}, "

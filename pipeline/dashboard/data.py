@@ -183,7 +183,7 @@ def _add_session(
         if kind == "response":
             ttft = metrics.get("time_to_first_token")
             if isinstance(ttft, int | float):
-                data.ttfts.append((round(float(ttft), 6), model or "unknown"))
+                data.ttfts.append((round(float(ttft), 3), model or "unknown"))
         elif kind == "turn":
             latency = metrics.get("voice_to_voice_latency")
             if isinstance(latency, int | float):
@@ -195,7 +195,7 @@ def _add_session(
                     )
                     or "tool_time" in metrics
                 )
-                data.latencies.append((round(float(latency), 6), model or "unknown", tool))
+                data.latencies.append((round(float(latency), 3), model or "unknown", tool))
     row = SessionRow(
         key=str(root["attrs"].get("realtrace.session_key") or tid),
         trace_id=tid,
@@ -229,8 +229,9 @@ def _add_session(
     s.last_event_ns = end if s.last_event_ns is None else max(s.last_event_ns, end)
 
 
-# waterfall row: [kind, name index, start ms, duration ms, parent row, flags, first audio ms,
-# events: [[name, ms], ...]]; flags: 1 error, 2 interrupted, 4 incomplete, 8 cancelled
+# waterfall row: [kind, name index, start ms, duration ms, parent row, flags, first audio ms
+# (-1: none), then each event's name and ms]; flags: 1 error, 2 interrupted, 4 incomplete,
+# 8 cancelled
 ERROR, INTERRUPTED, INCOMPLETE, CANCELLED = 1, 2, 4, 8
 
 
@@ -248,8 +249,8 @@ def _waterfall(
             kids[span["parentSpanId"]].append(span)
     out: list[list[Any]] = []
 
-    def ms(ns: int) -> float:
-        return round((ns - t0) / 1e6, 1)
+    def ms(ns: int) -> int:
+        return round((ns - t0) / 1e6)
 
     def visit(span: dict[str, Any], parent: int) -> None:
         a = span["attrs"]
@@ -265,20 +266,19 @@ def _waterfall(
         name = span["name"]
         index = names.setdefault(name, len(names))
         start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
-        events = [[e.get("name", ""), ms(int(e["timeUnixNano"]))] for e in span.get("events", [])]
         me = len(out)
-        out.append(
-            [
-                KINDS.index(a.get("realtrace.kind")) if a.get("realtrace.kind") in KINDS else 6,
-                index,
-                ms(start),
-                round((end - start) / 1e6, 1),
-                parent,
-                flags,
-                ms(first_audio) if isinstance(first_audio, int) else -1,
-                events,
-            ]
-        )
+        row: list[Any] = [
+            KINDS.index(a.get("realtrace.kind")) if a.get("realtrace.kind") in KINDS else 6,
+            index,
+            ms(start),
+            round((end - start) / 1e6),
+            parent,
+            flags,
+            ms(first_audio) if isinstance(first_audio, int) else -1,
+        ]
+        for e in span.get("events", []):  # then name, ms for each event
+            row += [e.get("name", ""), ms(int(e["timeUnixNano"]))]
+        out.append(row)
         for kid in sorted(kids[span["spanId"]], key=lambda k: int(k["startTimeUnixNano"])):
             visit(kid, me)
 
@@ -295,10 +295,13 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def to_json(data: ReportData) -> dict[str, Any]:
-    """The report as JSON: the page's data, the numbers its summary shows."""
+    """The report as JSON: the numbers its summary shows, and the page's data in columns (a
+    list per field, strings as indexes into a table): 10,000 sessions stay a few MB."""
     s = data.summary
     lat = [x[0] for x in data.latencies]
     ttft = [x[0] for x in data.ttfts]
+    models = sorted({m for _, m, _ in data.latencies} | {m for _, m in data.ttfts})
+    index = {m: i for i, m in enumerate(models)}
     return {
         "summary": {
             **{k: getattr(s, k) for k in Summary.__slots__},
@@ -309,12 +312,23 @@ def to_json(data: ReportData) -> dict[str, Any]:
                 f"p{int(q * 100)}": percentile(ttft, q) for q in (0.5, 0.9, 0.95, 0.99)
             },
         },
-        "sessions": [{k: getattr(r, k) for k in SessionRow.__slots__} for r in data.sessions],
-        "latencies": data.latencies,
-        "ttfts": data.ttfts,
+        "sessions": {k: [getattr(r, k) for r in data.sessions] for k in SessionRow.__slots__},
+        "models": models,
+        "latencies": {
+            "s": lat,
+            "model": [index[m] for _, m, _ in data.latencies],
+            "tool": [int(t) for _, _, t in data.latencies],
+        },
+        "ttfts": {"s": ttft, "model": [index[m] for _, m in data.ttfts]},
         "waterfalls": data.waterfalls,
         "names": data.names,
         "kinds": KINDS,
         "audio": data.audio,
         "trace_url": data.trace_url,
     }
+
+
+def session_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report JSON's sessions as one object each (its columns zipped)."""
+    cols = doc["sessions"]
+    return [dict(zip(cols, values, strict=True)) for values in zip(*cols.values(), strict=True)]
