@@ -17,6 +17,7 @@ from pipeline.read.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_MEMORY_BUDGET
 from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS
 from pipeline.read.load import ReadOptions
 from pipeline.read.raw import MAX_LINE_BYTES
+from pipeline.send.attachments import AttachmentConfig
 from pipeline.send.destination import Destination, FileDestination, OtlpDestination
 from pipeline.send.settings import BatchLimits
 
@@ -50,6 +51,8 @@ class RunConfig:
     sessions_from: Path | None = None
     report: Path | None = None
     html: Path | None = None  # the voice-quality report of the sessions converted
+    audio_dir: Path | None = None  # --audio dir:PATH
+    attachments: AttachmentConfig | None = None  # --audio upload: Braintrust's API
     limits: BatchLimits = field(default_factory=BatchLimits)
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
@@ -73,7 +76,9 @@ class RunConfig:
 
     @property
     def read_options(self) -> ReadOptions:
-        return ReadOptions(self.timestamp_fields, self.max_line_bytes)
+        return ReadOptions(
+            self.timestamp_fields, self.max_line_bytes, keep_audio=self.mapping.audio != "none"
+        )
 
     @property
     def rejects_path(self) -> Path:
@@ -115,6 +120,11 @@ class RunConfig:
             raise ConfigError("--settle: must be 0 (no wait) or more")
         self.limits.validate()
         self.destination.validate()
+        if self.mapping.audio in ("dir", "upload") and self.engine == "ray":
+            raise ConfigError(
+                f"--audio {self.mapping.audio} with --engine ray: the clips stay on the cluster; "
+                "use --audio inline (the audio inside the spans) or the local engine"
+            )
         if self.html is not None and self.engine == "ray":
             raise ConfigError(
                 "--html with --engine ray: the spans stay on the cluster; write them to a file "

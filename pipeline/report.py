@@ -41,6 +41,18 @@ class RunStats:
     rejected_lines: int = doc("rejects: lines, files and records (see the rejects file)")
     sessions_unconvertible: int = doc("sessions whose conversion failed (each one reject)")
     app_spans: int = doc("spans made from app-written records")
+    audio_clips: int = doc(
+        "--audio: WAV clips rebuilt from the logged audio (a user input, a response)"
+    )
+    audio_skipped: dict[str, int] = field(
+        default_factory=dict, metadata={"doc": "--audio: clips not made, by reason"}
+    )
+    audio_files_written: int = doc("--audio dir: WAV files written")
+    audio_uploaded: int = doc("--audio upload: attachments uploaded to Braintrust")
+    audio_upload_skipped: int = doc("--audio upload: attachments an earlier run uploaded")
+    audio_sessions_inline: int = doc(
+        "--audio upload: sessions sent with their audio inline, their upload having failed"
+    )
     session_rejects: list[tuple[int, int, str]] = field(
         default_factory=list,
         metadata={"doc": "(file id, line, reason) of bad app records and unconvertible sessions"},
@@ -134,6 +146,9 @@ class RunStats:
         self.unknown_events += c.unknown_events
         self.duplicate_events += c.duplicate_events
         self.app_spans += c.app_spans
+        self.audio_clips += c.audio_clips
+        for reason, n in c.audio_skipped.items():
+            self.audio_skipped[reason] = self.audio_skipped.get(reason, 0) + n
         self.sessions_incomplete += int(sess.incomplete)
 
     def absorb(self, other: Any) -> None:
@@ -201,12 +216,15 @@ def write_report(path: Path, stats: RunStats) -> None:
 
 
 def exit_code_for(stats: RunStats, strict: bool) -> ExitCode:
-    """2 credentials refused; 3 some sessions not delivered; 5 rejects under --strict; 4 nothing to do."""
+    """2 credentials refused; 3 some sessions not delivered (or their audio attachments: sent
+    inline instead); 5 rejects under --strict; 4 nothing to do."""
     if stats.credentials_refused:
         return ExitCode.CONFIG
     if stats.io_failed:
         return ExitCode.IO
     if stats.sessions_failed or stats.spans_dead_lettered or stats.spans_rejected_by_backend:
+        return ExitCode.NOT_DELIVERED
+    if stats.audio_sessions_inline:
         return ExitCode.NOT_DELIVERED
     if any(r.startswith("unreadable") for r in stats.rejects_by_reason):
         return ExitCode.IO  # an input that could not be read (permissions, damage)
@@ -243,6 +261,22 @@ def replay_summary_lines(stats: RunStats) -> list[str]:
     ]
 
 
+def _audio_lines(stats: RunStats) -> list[str]:
+    if not (stats.audio_clips or stats.audio_skipped):
+        return []
+    done = [f"{stats.audio_clips} clips"]
+    if stats.audio_files_written:
+        done.append(f"{stats.audio_files_written} files written")
+    if stats.audio_uploaded or stats.audio_upload_skipped:
+        done.append(f"{stats.audio_uploaded} uploaded ({stats.audio_upload_skipped} already were)")
+    if stats.audio_sessions_inline:
+        done.append(f"{stats.audio_sessions_inline} sessions sent inline (upload failed)")
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(stats.audio_skipped.items()))
+    return [
+        f"audio:               {', '.join(done)}" + (f"; not made: {skipped}" if skipped else "")
+    ]
+
+
 def summary_lines(stats: RunStats) -> list[str]:
     """The short human summary printed at the end of a run."""
     lines = [
@@ -250,6 +284,7 @@ def summary_lines(stats: RunStats) -> list[str]:
         f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)",
         f"unknown event types: {stats.unknown_events}",
         *([f"app spans:           {stats.app_spans}"] if stats.app_spans else []),
+        *_audio_lines(stats),
         *(
             [f"duplicate events:    {stats.duplicate_events} (logged twice, dropped)"]
             if stats.duplicate_events

@@ -24,6 +24,7 @@ from pipeline.core.attributes import MappingOptions
 from pipeline.core.conventions import parse_conventions
 from pipeline.engine import ENGINES
 from pipeline.errors import ConfigError
+from pipeline.send.attachments import AttachmentConfig
 from pipeline.send.destination import STDOUT, Destination, FileDestination, OtlpDestination
 from pipeline.send.settings import BatchLimits, ExportConfig, endpoint_parts
 
@@ -338,6 +339,7 @@ def resolve_run(
     max_batch_bytes: int | None = None,
     dead_letter: Path | None = None,
     export: Mapping[str, Any] | None = None,
+    audio: str | None = None,
     **flags: Any,
 ) -> RunConfig:
     """Every setting of one `convert` run, from its flags (None: not given) and `env`."""
@@ -381,8 +383,18 @@ def resolve_run(
             conventions = parse_conventions(conventions)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    mapping = MappingOptions(v.pop("root_name"), tags, v.pop("max_history"), conventions)
+    mode, audio_dir, attachments = _audio(s, audio, dest)
+    mapping = MappingOptions(
+        v.pop("root_name"),
+        tags,
+        v.pop("max_history"),
+        conventions,
+        audio=mode,
+        audio_max_bytes=limits.max_bytes // 2,
+    )
     return RunConfig(
+        audio_dir=audio_dir,
+        attachments=attachments,
         inputs=inputs,
         destination=dest,
         timestamp_fields=timestamp_fields or default(RunConfig, "timestamp_fields"),
@@ -401,6 +413,41 @@ def resolve_run(
         skip_changed=skip_changed,
         **{**v, "output": output},
     )
+
+
+AUDIO_MODES = ("none", "inline", "upload", "dir:PATH")
+
+
+def _audio(
+    s: _Sources, flag: str | None, dest: Destination
+) -> tuple[str, Path | None, AttachmentConfig | None]:
+    """`--audio`: none | inline | upload | dir:PATH; by default `upload` to Braintrust (its
+    Realtime spec wants the audio as attachments), `none` elsewhere (today's speed)."""
+    braintrust = isinstance(dest, OtlpDestination) and any(
+        k.lower() == "x-bt-parent" for k, _ in dest.export.headers
+    )
+    s.src["audio"] = "flag --audio" if flag else "default"
+    text = flag or ("upload" if braintrust else "none")
+    if text.startswith("dir:") and len(text) > 4:
+        return "dir", Path(text[4:]), None
+    if text not in ("none", "inline", "upload"):
+        raise ConfigError(f"--audio {text!r}: use one of {', '.join(AUDIO_MODES)}")
+    if text != "upload":
+        return text, None, None
+    if not braintrust:
+        raise ConfigError(
+            "--audio upload sends attachments to Braintrust: use it with the Braintrust "
+            "destination, or --audio inline / dir:PATH for others"
+        )
+    assert isinstance(dest, OtlpDestination)
+    auth = next((v for k, v in dest.export.headers if k.lower() == "authorization"), "")
+    key = auth.removeprefix("Bearer ").strip()
+    api = s.env.get("BRAINTRUST_API_URL") or BRAINTRUST_API_URL
+    if not key:
+        raise ConfigError(
+            "--audio upload needs BRAINTRUST_API_KEY (Braintrust's API opens with it)"
+        )
+    return "upload", None, AttachmentConfig(api, key)
 
 
 def _service(s: _Sources, flag: str | None) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import socket
 import threading
 import time
@@ -174,6 +175,7 @@ class HttpReceiver(Record):
         started: bool = True,
         max_body: int | None = None,
         path: str = "/v1/traces",
+        attachments: bool = False,
     ) -> None:
         super().__init__()
         self.script = script or (lambda n: OK)
@@ -181,6 +183,14 @@ class HttpReceiver(Record):
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.max_body = max_body
         self.path = path
+        # Braintrust's attachment API beside its OTLP endpoint (login, attachment, status) and
+        # a loopback object store its signed URLs point at: PUT /signed/<key>
+        self.attachments = attachments
+        self.objects: dict[str, bytes] = {}
+        self.statuses: dict[str, str] = {}
+        self.api_calls: list[tuple[str, str, str | None]] = []  # method, route, authorization
+        # (route, n-th call of it) → HTTP status to answer: 500s, a dead signed URL...
+        self.api_script: Callable[[str, int], int] = lambda route, n: 200
         self.n = 0
         self.httpd: ThreadingHTTPServer | None = None
         if started:  # else down (connections refused) until the test calls start()
@@ -228,8 +238,47 @@ class HttpReceiver(Record):
                 self._reply(200, ExportTraceServiceResponse().SerializeToString())
                 return True
 
+            def _api(self, method: str, body: bytes) -> bool:
+                """Braintrust's attachment flow, when this receiver plays Braintrust."""
+                route = self.path.split("?")[0]
+                if not rec.attachments or not route.startswith(
+                    ("/api/apikey/login", "/attachment", "/signed/")
+                ):
+                    return False
+                kind = "/signed" if route.startswith("/signed/") else route
+                with rec.lock:
+                    rec.api_calls.append((method, kind, self.headers.get("authorization")))
+                    n = sum(1 for m, r, _ in rec.api_calls if r == kind)
+                status = rec.api_script(kind, n)
+                if status != 200:
+                    self._reply(status, b"scripted failure", content_type="text/plain")
+                    return True
+                doc = json.loads(body) if body and method == "POST" else {}
+                if route == "/api/apikey/login":
+                    answer: Any = {"org_info": [{"id": "org_test", "name": "acme"}]}
+                elif route == "/attachment":
+                    url = f"{rec.endpoint}/signed/{doc['key']}?sig=secret-signature"
+                    answer = {"signedUrl": url, "headers": {"x-test-signed": "1"}}
+                elif route == "/attachment/status":
+                    with rec.lock:
+                        rec.statuses[doc["key"]] = doc["status"]["upload_status"]
+                    answer = {}
+                else:  # the signed URL: the object itself
+                    with rec.lock:
+                        rec.objects[route.removeprefix("/signed/")] = body
+                    answer = {}
+                self._reply(200, json.dumps(answer).encode(), content_type="application/json")
+                return True
+
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if not self._api("PUT", body):
+                    self._reply(404, b"not found")
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self._api("POST", body):
+                    return
                 if self.path == rec.path and self._probe(body):
                     return
                 with rec.lock:

@@ -19,8 +19,9 @@ KEY = "sk-bt-0123456789abcdef"
 
 @pytest.fixture
 def braintrust() -> HttpReceiver:
-    """A loopback stand-in for Braintrust's OTLP endpoint ({api_url}/otel/v1/traces)."""
-    rec = HttpReceiver(path="/otel/v1/traces")
+    """A loopback stand-in for Braintrust: its OTLP endpoint ({api_url}/otel/v1/traces) and
+    its attachment API (the default --audio upload uses it)."""
+    rec = HttpReceiver(path="/otel/v1/traces", attachments=True)
     yield rec
     rec.stop()
 

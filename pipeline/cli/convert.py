@@ -96,6 +96,14 @@ from pipeline.send.settings import ExportConfig, masked_url
     help="Write the run's counts as JSON here.",
 )
 @click.option(
+    "--audio",
+    metavar="none|inline|upload|dir:PATH",
+    default=None,
+    help="Each turn's speech, rebuilt from the logged audio as WAV: `upload` as Braintrust "
+    "attachments (the default with Braintrust), `inline` as base64 in the spans, `dir:PATH` as "
+    "files under PATH (one folder per session); `none` (the default elsewhere) reads no audio.",
+)
+@click.option(
     "--html",
     type=click.Path(path_type=Path),
     default=None,

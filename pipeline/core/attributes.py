@@ -47,6 +47,10 @@ class MappingOptions:
     max_history: int = 50
     # names in core.conventions.CONVENTIONS, in its order: where messages go
     conventions: tuple[str, ...] = ("braintrust",)
+    # --audio: none | inline (base64 in the parts) | dir (relative paths) | upload (Braintrust
+    # attachments, with inline base64 to fall back on)
+    audio: str = "none"
+    audio_max_bytes: int = 3 * 1024 * 1024  # an inline clip larger than this is left out
 
 
 DEFAULT_MAPPING = MappingOptions()
@@ -84,6 +88,7 @@ class Mapping:
         if tree.session.realtime_id:
             self.common["gen_ai.conversation.id"] = tree.session.realtime_id
         self.last_tools: list[Any] | None = None  # the tool set the previous response had
+        self.audio: dict[str, Any] = {}  # span key → the audio part's `data` (see core.audio)
         self.children: dict[str, list[Node]] = {}
         for node in tree.nodes:
             if node.parent is not None:
@@ -221,7 +226,16 @@ def map_user_input(node: Node, m: Mapping) -> SpanDraft:
     draft.attrs["realtime.item_id"] = facts.item_id
     draft.attrs["realtime.input.source"] = facts.source
     said = m.book.messages([facts.item_id])
-    if said:
+    audio = m.audio.get(node.key)
+    if audio is not None:  # the caller's voice, and what the transcription heard beside it
+        parts: list[dict[str, Any]] = [
+            {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}
+        ]
+        text = said[0].get("content") if said else None
+        if isinstance(text, str):
+            parts.append({"type": "text", "text": text})
+        m.payload(draft, [{"role": "user", "content": parts}], None)
+    elif said:
         for c in m.conventions:
             c.user_said(draft.attrs, m.book, said)
     if facts.audio_start_ms is not None:
@@ -339,7 +353,7 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
     if facts.out_of_band:
         a["realtime.response.out_of_band"] = True
     state = facts.state
-    shaped = realtime_output(state or "in_progress", items)
+    shaped = realtime_output(state or "in_progress", items, m.audio.get(node.key))
     output = m.book.messages(facts.items, -math.inf)
     for c in m.conventions:
         c.prompt(

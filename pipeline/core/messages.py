@@ -87,6 +87,9 @@ def genai_message(msg: dict[str, Any], finish_reason: str | None = None) -> dict
         parts.append({"type": "text", "content": content})
     elif isinstance(content, list):
         for part in content:
+            if part.get("type") == "text":
+                parts.append({"type": "text", "content": part.get("text")})
+                continue
             detail = part.get(part.get("type"), {})
             parts.append({"type": "audio", "modality": "audio", **detail})
     for call in msg.get("tool_calls") or []:
@@ -181,10 +184,11 @@ class MessageBook:
         return "[" + ",".join(self._cached(m, True, reason) for m in msgs) + "]"
 
 
-def realtime_output(state: str, items: list[Item]) -> dict[str, Any]:
+def realtime_output(state: str, items: list[Item], audio: Any = None) -> dict[str, Any]:
     """A response's output in the Realtime shape of trace model §6: `{status, content,
     tool_calls?}`, what was delivered before its end. A truncated item keeps its transcript
-    with `truncated_at_ms` and `heard_ms`."""
+    with `truncated_at_ms` and `heard_ms`. `audio`: the rebuilt audio's reference (--audio),
+    in the first audio part."""
     content: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for item in items:
@@ -209,6 +213,9 @@ def realtime_output(state: str, items: list[Item]) -> dict[str, Any]:
         if item.truncated_ns is not None:
             part["truncated_at_ms"] = item.truncated_at_ms
             part["heard_ms"] = item.heard_ms
+        if spoken and audio is not None:
+            part["audio"] = {"data": audio, "format": "wav"}
+            audio = None
         if said is not None or spoken:
             content.append({k: v for k, v in part.items() if v is not None})
     out: dict[str, Any] = {"status": state, "content": content}

@@ -49,6 +49,10 @@ class SessionEvents:
     # (response_id, decoded bytes, first delta time) per response
     audio_by_response: list[tuple[str, int, int]] = field(default_factory=list)
     duplicate_audio: int = 0  # audio rows logged twice, dropped before the sums
+    # --audio: the payloads themselves (base64), in order: the input stream's appends, and
+    # each response's output deltas
+    audio_in: list[tuple[int, str]] = field(default_factory=list)  # (time, payload)
+    audio_out: list[tuple[str, str]] = field(default_factory=list)
     files: list[int] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     first_file: int = 0
@@ -306,6 +310,8 @@ class SessionCounts:
     audio_in_bytes: int = 0
     audio_out_bytes: int = 0
     app_spans: int = 0
+    audio_clips: int = 0  # --audio: clips rebuilt
+    audio_skipped: dict[str, int] = field(default_factory=dict)  # clips not made, by reason
     # nanoseconds spent in each stage of the core, for the report's stage times
     ns_reconstruct: int = 0
     ns_attributes: int = 0
@@ -355,6 +361,10 @@ class SessionSpans:
     content_hash: str = ""
     changed: bool = False
     summary: SessionSummary | None = None  # None when not converted (or sent as rows by Ray)
+    # --audio dir/upload: the clips to write or upload before the spans go; upload: the spans
+    # (by index) as they read with the audio inline instead, should the upload fail
+    clips: list[Any] = field(default_factory=list)
+    inline_spans: dict[int, bytes] = field(default_factory=dict)
 
     @property
     def span_count(self) -> int:

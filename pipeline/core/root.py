@@ -152,8 +152,11 @@ def map_session(
     tree: SessionTree,
     options: MappingOptions = DEFAULT_MAPPING,
     summary: SessionSummary | None = None,
+    audio: dict[str, Any] | None = None,
 ) -> list[SpanRecord]:
-    """Nodes of one session → exportable span records, root first. Pure."""
+    """Nodes of one session → exportable span records, root first. Pure. `audio`: span key →
+    the `data` of its audio part (base64, a relative path or an attachment reference)."""
     m = Mapping(tree, options)
+    m.audio = audio or {}
     spans = [m.record(n, MAPPERS[n.kind](n, m)) for n in tree.nodes[1:]]
     return [_root(tree, m, summary or summarize(tree)), *spans]

@@ -96,6 +96,25 @@ def _drop_repeated_audio(
     return sessions.filter(keep), dict(repeated.iter_rows())
 
 
+def _payloads(
+    audio_rows: pl.DataFrame,
+) -> tuple[dict[str, list[tuple[int, str]]], dict[str, list[tuple[str, str]]]]:
+    """With --audio, each session's payloads in replay order: input appends, and output
+    deltas with their response id (none when the payloads were not kept)."""
+    kept = audio_rows.filter(pl.col("audio_b64").is_not_null())
+    if kept.height == 0:
+        return {}, {}
+    is_in = pl.col("type") == "input_audio_buffer.append"
+    appends: dict[str, list[tuple[int, str]]] = {}
+    for key, ts, b64 in kept.filter(is_in).select("session_key", "ts_ns", "audio_b64").iter_rows():
+        appends.setdefault(key, []).append((ts, b64))
+    deltas: dict[str, list[tuple[str, str]]] = {}
+    out = kept.filter(~is_in & pl.col("response_id").is_not_null())
+    for key, rid, b64 in out.select("session_key", "response_id", "audio_b64").iter_rows():
+        deltas.setdefault(key, []).append((rid, b64))
+    return appends, deltas
+
+
 def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
     """A frame sorted by SORT_KEYS → one SessionEvents per session, in key order.
 
@@ -113,7 +132,9 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
         pl.col("file").first().alias("first_file"),
         pl.col("line").first().alias("first_line"),
     )
-    a_in, a_out, per_resp = _audio_totals(sessions.filter(is_audio))
+    audio_rows = sessions.filter(is_audio)
+    a_in, a_out, per_resp = _audio_totals(audio_rows)
+    payloads = _payloads(audio_rows)
     rest = sessions.filter(~is_audio)
     r_keys = rest["session_key"].to_list()
     r_ts = rest["ts_ns"].to_list()
@@ -141,6 +162,8 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
             audio_out_bytes=int(a_out.get(key, 0)),
             audio_by_response=per_resp.get(key, []),
             duplicate_audio=repeated.get(key, 0),
+            audio_in=payloads[0].get(key, []),
+            audio_out=payloads[1].get(key, []),
             files=r_file[start:pos],
             lines=r_line[start:pos],
             first_file=first_file,

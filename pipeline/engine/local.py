@@ -37,6 +37,13 @@ from pipeline.read.load import LoadResult, ReadOptions, load_file
 from pipeline.read.meter import METER
 from pipeline.read.raw import estimated_events, stored_bytes
 from pipeline.report import RunStats
+from pipeline.send.attachments import (
+    AudioCounts,
+    AudioSink,
+    BraintrustAttachments,
+    DirectoryAudio,
+    with_audio,
+)
 from pipeline.send.deliver import send_run
 
 R = TypeVar("R")
@@ -250,6 +257,17 @@ def auto_workers(files: list[str]) -> int:
     return max(1, min(os.cpu_count() or 1, 4, len(files)))
 
 
+def _audio_sink(run: Run) -> AudioSink | None:
+    """Where `--audio` clips go before their session's spans: files, or Braintrust."""
+    cfg = run.cfg
+    if cfg.mapping.audio == "dir" and cfg.audio_dir is not None:
+        return DirectoryAudio(cfg.audio_dir)
+    if cfg.mapping.audio == "upload" and cfg.attachments is not None:
+        uploaded = run.state.uploaded() if run.state is not None else set()
+        return BraintrustAttachments(cfg.attachments, uploaded, stop=run.stop)
+    return None
+
+
 class LocalEngine:
     """This machine: one event store, one pool of worker processes for the whole run."""
 
@@ -274,9 +292,10 @@ class LocalEngine:
                 elif clean:  # the file's length and the sessions it holds, committed together
                     state.flush(output_length=tracked.stat().st_size)
 
+            sink, audio = _audio_sink(run), AudioCounts()
             run.delivered(
                 send_run(
-                    sessions,
+                    with_audio(sessions, sink, audio),
                     cfg.destination,
                     cfg.limits,
                     cfg.service,
@@ -286,6 +305,9 @@ class LocalEngine:
                     on_batch=on_batch,
                 )
             )
+            run.stats.absorb(audio)
+            if isinstance(sink, BraintrustAttachments) and state is not None:
+                state.record_uploaded(sink.new)
             if state is not None:
                 state.flush(output_length=tracked.stat().st_size if tracked else None)
 

@@ -33,6 +33,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "response_id": pl.String(),
     "metadata": pl.String(),
     "created_session_id": pl.String(),
+    "audio_b64": pl.String(),  # an audio event's payload, with --audio only (else null)
 }
 
 
@@ -156,7 +157,7 @@ _AUDIO_TYPE = r'"type": ?"(?:input_audio_buffer\.append|response\.output_audio\.
 _PAYLOAD_KEY = r'"(?:delta|audio)": ?"'  # both keys are five letters: the value starts 9 or 10 on
 
 
-def _cut_audio_payloads(raw: pl.DataFrame) -> pl.DataFrame:
+def _cut_audio_payloads(raw: pl.DataFrame, keep_audio: bool = False) -> pl.DataFrame:
     """Lines that name an audio event type lose their payload (measured in `_cut_len`), so
     the JSON parse that follows reads a few hundred bytes instead of the whole line.
 
@@ -168,12 +169,14 @@ def _cut_audio_payloads(raw: pl.DataFrame) -> pl.DataFrame:
     key = r.str.find(_PAYLOAD_KEY)
     value_start = pl.when(r.str.slice(key + 8, 1) == " ").then(key + 10).otherwise(key + 9)
     start, n = pl.col("_start"), pl.col("_cut_len")
+    kept = [r.str.slice(start, n).alias("_payload")] if keep_audio else []
     return (
         raw.lazy()
         .with_columns(pl.when(r.str.contains(_AUDIO_TYPE)).then(value_start).alias("_start"))
         .with_columns(
             r.str.slice(start).str.find('"', literal=True).cast(pl.Int64).alias("_cut_len")
         )
+        .with_columns(*kept)
         .with_columns(
             pl.when(n.is_not_null())
             .then(pl.concat_str([r.str.slice(0, start), r.str.slice(start + n)]))
@@ -315,7 +318,9 @@ def _out_of_range(text: pl.Expr) -> pl.Expr:
     return ((year < 1970) | (year > 2261)).fill_null(False)
 
 
-def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
+def extract_events(
+    raw: pl.DataFrame, timestamp_fields: Sequence[str], keep_audio: bool = False
+) -> pl.DataFrame:
     """Typed event columns from raw records (columns file, line, raw).
 
     Rows that are not usable events keep a non-null `reject` reason; the caller
@@ -325,7 +330,7 @@ def extract_events(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.Dat
     only type, time, session, response id and payload length; every other row
     also yields its event JSON for the state machine. Pure: frame in, frame out.
     """
-    return extract_decoded(_decode(_cut_audio_payloads(raw), timestamp_fields))
+    return extract_decoded(_decode(_cut_audio_payloads(raw, keep_audio), timestamp_fields))
 
 
 def extract_decoded(df: pl.DataFrame) -> pl.DataFrame:
@@ -381,6 +386,9 @@ def _typed_rows(df: pl.DataFrame) -> pl.DataFrame:
         pl.when(other & pl.col("type").is_in(SESSION_KEY_TYPES))
         .then(created)
         .alias("created_session_id"),
+        pl.when(is_audio).then(pl.col("_payload")).alias("audio_b64")
+        if "_payload" in df.columns
+        else pl.lit(None, pl.String).alias("audio_b64"),
         "reject",
         "excerpt",
     )

@@ -34,6 +34,8 @@ class ReadOptions:
     timestamp_fields: tuple[str, ...] = DEFAULT_TIMESTAMP_FIELDS
     max_line_bytes: int = MAX_LINE_BYTES
     slice_bytes: int = SLICE_BYTES
+    # --audio: keep each audio event's base64 payload (`audio_b64`); else only its length
+    keep_audio: bool = False
 
 
 DEFAULT_READ = ReadOptions()
@@ -82,7 +84,7 @@ def load_file(
                 )
                 _listed(rejects, unlisted, Reject(path, lines, reason))
                 continue
-            extracted = _extract(part, lines + 1, fid, tf)
+            extracted = _extract(part, lines + 1, fid, tf, options.keep_audio)
             lines += extracted.height
             blank += extracted.filter(pl.col("reject") == "blank").height
             bad = extracted.filter(pl.col("reject").is_not_null() & (pl.col("reject") != "blank"))
@@ -125,14 +127,18 @@ def _listed(rejects: list[Reject], unlisted: dict[str, int], reject: Reject) -> 
 
 
 def _extract(
-    part: Lines | pl.DataFrame, first_line: int, fid: int, timestamp_fields: Sequence[str]
+    part: Lines | pl.DataFrame,
+    first_line: int,
+    fid: int,
+    timestamp_fields: Sequence[str],
+    keep_audio: bool = False,
 ) -> pl.DataFrame:
     """One slice's event columns (every line: events and rejects). JSON lines go by one
     scan of their bytes, unless a line is irregular; then, like Parquet, the Polars way."""
     if isinstance(part, Lines):
         try:
-            return extract_decoded(scan_lines(part, first_line, fid, timestamp_fields))
+            return extract_decoded(scan_lines(part, first_line, fid, timestamp_fields, keep_audio))
         except Irregular:
             part = part.frame(first_line)
     file = pl.lit(fid, dtype=pl.UInt32).alias("file")
-    return extract_events(part.with_columns(file), timestamp_fields)
+    return extract_events(part.with_columns(file), timestamp_fields, keep_audio)

@@ -32,8 +32,11 @@ _PAYLOAD_KEY = re.compile(rb'"(?:delta|audio)": ?"')
 _CR = 13
 
 
-def _texts(lines: Lines) -> tuple[list[str], list[int | None]]:
-    """Each line as text (an audio line without its payload) and the payload's length.
+def _texts(
+    lines: Lines, keep_audio: bool = False
+) -> tuple[list[str], list[int | None], list[str | None]]:
+    """Each line as text (an audio line without its payload), the payload's length, and
+    with `keep_audio` the payload itself (its one copy, for --audio).
 
     Lines are cut as Polars' `read_lines` cuts them: on `\\n`, a trailing `\\r` dropped,
     no empty line after a final newline.
@@ -42,6 +45,8 @@ def _texts(lines: Lines) -> tuple[list[str], list[int | None]]:
     find, audio, key = data.find, _AUDIO_TYPE.search, _PAYLOAD_KEY.search
     texts: list[str] = []
     cut_lens: list[int | None] = []
+    payloads: list[str | None] = []
+    keep = payloads.append if keep_audio else None
     try:
         while pos < end:
             nl = find(b"\n", pos, end)
@@ -57,29 +62,39 @@ def _texts(lines: Lines) -> tuple[list[str], list[int | None]]:
                         raise Irregular("non-ASCII before an audio payload")
                     texts.append((head + data[quote:stop]).decode())
                     cut_lens.append(quote - value)
+                    if keep is not None:
+                        keep(data[value:quote].decode("ascii"))
                     pos = nl + 1
                     continue
             texts.append(data[pos:stop].decode())
             cut_lens.append(None)
+            if keep is not None:
+                keep(None)
             pos = nl + 1
     except UnicodeDecodeError as exc:
         raise Irregular("invalid UTF-8") from exc
-    return texts, cut_lens
+    return texts, cut_lens, payloads
 
 
 def scan_lines(
-    lines: Lines, first_line: int, fid: int, timestamp_fields: Sequence[str]
+    lines: Lines,
+    first_line: int,
+    fid: int,
+    timestamp_fields: Sequence[str],
+    keep_audio: bool = False,
 ) -> pl.DataFrame:
     """The frame `extract` decodes from these lines (columns line, raw with audio payloads
-    cut, file, `_cut_len`, and `parse`'s columns); raises Irregular."""
-    texts, cut_lens = _texts(lines)
+    cut, file, `_cut_len`, `_payload` with `keep_audio`, and `parse`'s columns); raises
+    Irregular."""
+    texts, cut_lens, payloads = _texts(lines, keep_audio)
     n = len(texts)
-    head = pl.DataFrame(
-        {
-            "line": pl.int_range(first_line, first_line + n, dtype=pl.UInt32, eager=True),
-            "raw": pl.Series(texts, dtype=pl.String),
-            "file": pl.repeat(fid, n, dtype=pl.UInt32, eager=True),
-            "_cut_len": pl.Series(cut_lens, dtype=pl.Int64),
-        }
-    )
+    columns = {
+        "line": pl.int_range(first_line, first_line + n, dtype=pl.UInt32, eager=True),
+        "raw": pl.Series(texts, dtype=pl.String),
+        "file": pl.repeat(fid, n, dtype=pl.UInt32, eager=True),
+        "_cut_len": pl.Series(cut_lens, dtype=pl.Int64),
+    }
+    if keep_audio:
+        columns["_payload"] = pl.Series(payloads, dtype=pl.String)
+    head = pl.DataFrame(columns)
     return pl.concat([head, decoded_frame(texts, timestamp_fields)], how="horizontal")

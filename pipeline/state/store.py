@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS outputs (
     destination TEXT PRIMARY KEY,
     length      INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS attachments (
+    key         TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    PRIMARY KEY (key, destination)
+);
 """
 
 
@@ -130,6 +135,22 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- attachments ---------------------------------------------------------------
+
+    def uploaded(self) -> set[str]:
+        """Keys of the audio attachments uploaded for this destination (--audio upload)."""
+        rows = self.db.execute(
+            "SELECT key FROM attachments WHERE destination = ?", (self.destination,)
+        )
+        return {k for (k,) in rows}
+
+    def record_uploaded(self, keys: Sequence[str]) -> None:
+        with self._writing():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO attachments (key, destination) VALUES (?, ?)",
+                [(k, self.destination) for k in keys],
+            )
 
     # -- sessions ------------------------------------------------------------------
 

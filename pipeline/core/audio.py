@@ -1,0 +1,258 @@
+"""Audio: each user input's and each response's speech, rebuilt from the logged payloads as
+WAV files (`--audio`), one clip per turn side, never one per chunk.
+
+The input stream is every `input_audio_buffer.append` in order; a user input is its slice
+between the VAD offsets `audio_start_ms` and `audio_end_ms` (push-to-talk: the appends
+since the previous commit). A response's clip is its audio deltas in order, cut where a
+truncation says the caller stopped hearing. Formats come from the session's configuration;
+none logged means no clip (a phone call may be G.711: a guessed format is noise).
+Pure: the caller writes, inlines or uploads the clips.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import struct
+from dataclasses import dataclass, field
+
+from pipeline.core.events import audio_format
+from pipeline.core.model import (
+    InputFacts,
+    Item,
+    Node,
+    ResponseFacts,
+    SessionEvents,
+    SessionTree,
+    TurnFacts,
+)
+
+# WAVE format tags
+PCM, ALAW, MULAW = 1, 6, 7
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    tag: int
+    rate: int
+    bits: int
+
+    @property
+    def bytes_per_ms(self) -> float:
+        return self.rate * self.bits / 8 / 1000
+
+    @property
+    def frame(self) -> int:
+        return self.bits // 8
+
+
+def codec(fmt: object) -> Codec | None:
+    """The WAV encoding of a session audio format; None when unknown (or not logged)."""
+    if isinstance(fmt, dict):
+        kind = fmt.get("type", "audio/pcm")
+        if kind == "audio/pcmu":
+            return Codec(MULAW, 8000, 8)
+        if kind == "audio/pcma":
+            return Codec(ALAW, 8000, 8)
+        if kind == "audio/pcm":
+            rate = fmt.get("rate", 24_000)
+            ok = isinstance(rate, int) and not isinstance(rate, bool) and rate > 0
+            return Codec(PCM, rate if ok else 24_000, 16)
+        return None
+    return (
+        {
+            "pcm16": Codec(PCM, 24_000, 16),
+            "audio/pcm": Codec(PCM, 24_000, 16),
+            "g711_ulaw": Codec(MULAW, 8000, 8),
+            "audio/pcmu": Codec(MULAW, 8000, 8),
+            "g711_alaw": Codec(ALAW, 8000, 8),
+            "audio/pcma": Codec(ALAW, 8000, 8),
+        }.get(fmt)
+        if isinstance(fmt, str)
+        else None
+    )
+
+
+def wav(samples: bytes, c: Codec) -> bytes:
+    """A WAV file of `samples` (PCM 16-bit little-endian, or 8-bit G.711 with its format tag
+    and the `fact` chunk non-PCM formats carry)."""
+    channels, align = 1, c.frame
+    samples = samples[: len(samples) - len(samples) % align]
+    fmt = struct.pack("<HHIIHH", c.tag, channels, c.rate, c.rate * align, align, c.bits)
+    chunks = []
+    if c.tag == PCM:
+        chunks.append(b"fmt " + struct.pack("<I", 16) + fmt)
+    else:
+        chunks.append(b"fmt " + struct.pack("<I", 18) + fmt + struct.pack("<H", 0))
+        chunks.append(b"fact" + struct.pack("<II", 4, len(samples) // align))
+    chunks.append(b"data" + struct.pack("<I", len(samples)) + samples)
+    body = b"WAVE" + b"".join(chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """One rebuilt audio file: whose speech, for which span, under which name and key."""
+
+    span_key: str  # the span whose content part holds it: input:<item> | response:<id>
+    direction: str  # "input" (the user) | "output" (the assistant)
+    filename: str  # sorts by turn: 003-user-item_x.wav
+    key: str  # deterministic (session, span, direction): a re-run names the same object
+    wav: bytes
+    transcript: str | None = None
+
+    @property
+    def b64(self) -> str:
+        return base64.b64encode(self.wav).decode()
+
+
+@dataclass(slots=True)
+class SessionAudio:
+    clips: list[Clip] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # reason → clips not made
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+def clip_key(session_key: str, span_key: str, direction: str) -> str:
+    """A UUID-shaped key from the clip's identity (Braintrust's attachment keys are UUIDs)."""
+    h = hashlib.sha256(f"realtrace-audio/{session_key}/{span_key}/{direction}".encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a key (ids are mostly safe already)."""
+    return _SAFE.sub("_", text)[:80] or "_"
+
+
+def _decode(chunks: list[str]) -> bytes | None:
+    try:
+        return b"".join(base64.b64decode(c, validate=False) for c in chunks)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def rebuild(tree: SessionTree, se: SessionEvents) -> SessionAudio:
+    """The session's clips (user inputs, then responses), or why each could not be made."""
+    out = SessionAudio()
+    if not se.audio_in and not se.audio_out:
+        return out
+    nodes = {n.key: n for n in tree.nodes}
+    turn_of = {k: n.facts_as(TurnFacts).index for k, n in nodes.items() if n.kind == "turn"}
+    _inputs(tree, se, out, turn_of)
+    _outputs(tree, nodes, se, out, turn_of)
+    return out
+
+
+def _inputs(
+    tree: SessionTree, se: SessionEvents, out: SessionAudio, turn_of: dict[str, int]
+) -> None:
+    spans = [
+        n for n in tree.nodes if n.kind == "user_input" and n.facts_as(InputFacts).source == "audio"
+    ]
+    if not se.audio_in or not spans:
+        return
+    c = codec(audio_format(tree.session.config, "input"))
+    if c is None:
+        for _ in spans:
+            out.skip("no input audio format logged")
+        return
+    stream = _decode([b64 for _, b64 in se.audio_in])
+    if stream is None:
+        out.skip("input audio is not base64")
+        return
+    previous_commit: float = float("-inf")
+    for node in spans:  # in start order
+        facts = node.facts_as(InputFacts)
+        if facts.audio_start_ms is not None and facts.audio_end_ms is not None:
+            samples = stream[_offset(facts.audio_start_ms, c) : _offset(facts.audio_end_ms, c)]
+        elif facts.committed_ns is not None:  # push-to-talk: the appends since the last commit
+            mine = [b64 for ts, b64 in se.audio_in if previous_commit < ts <= facts.committed_ns]
+            samples = _decode(mine) or b""
+        else:
+            samples = b""
+        if facts.committed_ns is not None:
+            previous_commit = facts.committed_ns
+        if not samples:
+            out.skip("no input audio in the span's range")
+            continue
+        item = tree.session.items.get(facts.item_id)
+        turn = turn_of.get(node.parent or "", 0)
+        out.clips.append(
+            Clip(
+                node.key,
+                "input",
+                f"{turn:03d}-1-user-{safe_name(facts.item_id)}.wav",
+                clip_key(tree.session_key, node.key, "input"),
+                wav(samples, c),
+                item.final_text() if item is not None else None,
+            )
+        )
+
+
+def _outputs(
+    tree: SessionTree,
+    nodes: dict[str, Node],
+    se: SessionEvents,
+    out: SessionAudio,
+    turn_of: dict[str, int],
+) -> None:
+    if not se.audio_out:
+        return
+    by_response: dict[str, list[str]] = {}
+    for rid, b64 in se.audio_out:
+        by_response.setdefault(rid, []).append(b64)
+    c = codec(audio_format(tree.session.config, "output"))
+    items_by_id = tree.session.items
+    order = {n.key: i for i, n in enumerate(tree.nodes)}  # start order
+    seen: dict[str, int] = {}
+    for rid, chunks in sorted(by_response.items(), key=lambda r: order.get(f"response:{r[0]}", 0)):
+        node = nodes.get(f"response:{rid}")
+        if node is None:
+            continue
+        if c is None:
+            out.skip("no output audio format logged")
+            continue
+        samples = _decode(chunks)
+        if samples is None:
+            out.skip("output audio is not base64")
+            continue
+        facts = node.facts_as(ResponseFacts)
+        items = [items_by_id[i] for i in facts.items if i in items_by_id]
+        heard = _heard_ms(items)
+        if heard is not None:
+            samples = samples[: _offset(heard, c)]  # what the caller heard
+        turn = turn_of.get(node.parent or "", 0)
+        nth = seen[node.parent or ""] = seen.get(node.parent or "", 1) + 1  # the user's is 1
+        said = " ".join(t for t in (i.final_text() for i in items if i.type == "message") if t)
+        out.clips.append(
+            Clip(
+                node.key,
+                "output",
+                f"{turn:03d}-{nth}-assistant-{safe_name(rid)}.wav",
+                clip_key(tree.session_key, node.key, "output"),
+                wav(samples, c),
+                said or None,
+            )
+        )
+
+
+def _heard_ms(items: list[Item]) -> float | None:
+    cut = [
+        i.truncated_at_ms
+        for i in items
+        if i.truncated_ns is not None and i.truncated_at_ms is not None
+    ]
+    return min(cut) if cut else None
+
+
+def _offset(ms: float, c: Codec) -> int:
+    """A byte offset into a stream of `c` at `ms`, on a sample boundary."""
+    n = int(max(0.0, ms) * c.bytes_per_ms)
+    return n - n % c.frame
