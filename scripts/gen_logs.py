@@ -17,7 +17,9 @@ import argparse
 import base64
 import gzip
 import json
+import math
 import random
+import struct
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,18 +86,47 @@ ASSISTANT_LINES = [
 ]
 
 
+VOICES = {"user": (220.0, 330.0), "assistant": (440.0, 660.0), "silence": (0.0, 0.0)}
+
+
+def ulaw(sample: int) -> int:
+    """G.711 mu-law of a 16-bit sample (the standard's companding, as telephony does it)."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = min(7, max(0, (magnitude >> 7).bit_length() - 1))
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def tone(nbytes: int, voice: str, g711: bool) -> bytes:
+    """Audio a listener can tell apart: the user hums a low two-note pattern, the assistant
+    a higher one, 100 ms a note (16-bit PCM at 24 kHz, or G.711 mu-law at 8 kHz)."""
+    rate = 8000 if g711 else 24000
+    n = nbytes if g711 else nbytes // 2
+    low, high = VOICES[voice]
+    out = bytearray()
+    for i in range(n):
+        t = i / rate
+        f = low if int(t * 10) % 2 == 0 else high
+        v = int(9000 * math.sin(2 * math.pi * f * t)) if f else 0
+        out += bytes([ulaw(v)]) if g711 else struct.pack("<h", v)
+    return bytes(out)
+
+
 class AudioPool:
-    """Base64 audio chunks of given sizes, made once and reused (generation stays fast)."""
+    """Base64 audio chunks of given sizes and voices, made once and reused (generation stays
+    fast): tones per speaker, so a rebuilt WAV is worth listening to."""
 
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
-        self._cache: dict[int, str] = {}
+        self._cache: dict[tuple[int, str, bool], str] = {}
 
-    def b64(self, nbytes: int) -> str:
-        nbytes -= nbytes % 2
-        if nbytes not in self._cache:
-            self._cache[nbytes] = base64.b64encode(self._rng.randbytes(nbytes)).decode()
-        return self._cache[nbytes]
+    def b64(self, nbytes: int, voice: str = "assistant", g711: bool = False) -> str:
+        nbytes -= nbytes % (1 if g711 else 2)
+        key = (nbytes, voice, g711)
+        if key not in self._cache:
+            self._cache[key] = base64.b64encode(tone(nbytes, voice, g711)).decode()
+        return self._cache[key]
 
 
 @dataclass
@@ -130,8 +161,11 @@ class SessionLog:
 
     # -- building blocks ---------------------------------------------------------
 
-    def start(self, tools: bool = True) -> None:
+    def start(self, tools: bool = True, g711: bool = False) -> None:
+        """`g711`: a phone call's beta session, G.711 mu-law both ways (8 kHz, a byte a sample)."""
         self.session_id = self._id("sess")
+        if g711:
+            self.bytes_per_s = 8_000
         if self.ga:
             session = {
                 "type": "realtime",
@@ -169,8 +203,8 @@ class SessionLog:
                 "modalities": ["audio", "text"],
                 "instructions": "You are a friendly concierge. Be brief.",
                 "voice": "alloy",
-                "input_audio_format": "pcm16",
-                "output_audio_format": "pcm16",
+                "input_audio_format": "g711_ulaw" if g711 else "pcm16",
+                "output_audio_format": "g711_ulaw" if g711 else "pcm16",
                 "input_audio_transcription": {"model": "whisper-1"},
                 "turn_detection": {
                     "type": "server_vad",
@@ -218,14 +252,21 @@ class SessionLog:
         item_id = self._id("item")
         start_ms = self.audio_ms + 300
         chunk = int(self.bytes_per_s * 0.1)  # 100 ms appends, like browser clients
+        g711 = self.bytes_per_s == 8_000
         for _ in range(3):
-            self.emit("client", "input_audio_buffer.append", audio=self.audio.b64(chunk))
+            self.emit(
+                "client",
+                "input_audio_buffer.append",
+                audio=self.audio.b64(chunk, "silence", g711),
+            )
             self.advance(100)
         self.emit(
             "server", "input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=item_id
         )
         for _ in range(speech_ms // 100):
-            self.emit("client", "input_audio_buffer.append", audio=self.audio.b64(chunk))
+            self.emit(
+                "client", "input_audio_buffer.append", audio=self.audio.b64(chunk, "user", g711)
+            )
             self.advance(100)
         self.audio_ms = start_ms + speech_ms
         self.emit(
@@ -493,7 +534,7 @@ class SessionLog:
                 nbytes = self.rng.choice((4800, 9600, 14400)) * self.bytes_per_s // 48_000
                 self._part_event(
                     rid, item_id, self.name("response.audio.delta", "response.output_audio.delta"),
-                    delta=self.audio.b64(nbytes),
+                    delta=self.audio.b64(nbytes, "assistant", self.bytes_per_s == 8_000),
                 )  # fmt: skip
             else:
                 self._part_event(
@@ -837,7 +878,8 @@ def scenario_errors(s: SessionLog) -> None:
 
 
 def scenario_cut_off(s: SessionLog) -> None:
-    s.start()
+    """A phone call (G.711 mu-law, logged) cut off while the assistant speaks."""
+    s.start(g711=True)
     item = s.user_speech(USER_LINES[4])
     s.response(ASSISTANT_LINES[4], cut_at=0.6, transcript_after=(item, USER_LINES[4]))
 

@@ -159,3 +159,42 @@ def problems(spans: list[dict[str, Any]]) -> list[str]:
     for s in spans:
         by_trace[s["traceId"]].append(s)
     return [f"trace {tid[:8]}: {p}" for tid, ts in by_trace.items() for p in _trace_problems(ts)]
+
+
+def audio_references(span: dict[str, Any]) -> list[Any]:
+    """The `data` of every audio part in a span's payloads (`--audio`): a relative path, a
+    Braintrust attachment reference, or base64."""
+    found: list[Any] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, dict):
+            for kind in ("audio", "input_audio"):
+                part = v.get(kind)
+                if isinstance(part, dict) and "data" in part:
+                    found.append(part["data"])
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    for key in ("braintrust.input_json", "braintrust.output_json"):
+        if key in span["_a"]:
+            walk(json.loads(span["_a"][key]))
+    return found
+
+
+def audio_problems(
+    spans: list[dict[str, Any]], audio_dir: Any = None, objects: Any = None
+) -> list[str]:
+    """Every audio reference names something that exists: a file under `audio_dir` (a WAV),
+    an attachment key among `objects` (uploaded)."""
+    out = []
+    for s in spans:
+        for ref in audio_references(s):
+            if isinstance(ref, dict):
+                if objects is None or ref.get("key") not in objects:
+                    out.append(f"{s['name']}: attachment {ref.get('key')} was not uploaded")
+            elif audio_dir is not None and not (audio_dir / ref).is_file():
+                out.append(f"{s['name']}: audio file {ref} does not exist")
+    return out

@@ -109,7 +109,7 @@ def test_json_log_lines_for_cron(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     logs = [json.loads(line) for line in r.stderr.splitlines()]
     assert [x["message"] for x in logs] == [
-        "reading (9 files, 3.5 MB)",
+        "reading (9 files, 3.1 MB)",
         "converting and sending (9 sessions)",
     ]
     assert all(x["level"] == "info" for x in logs)

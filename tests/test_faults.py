@@ -409,6 +409,7 @@ def test_a_signal_during_replay_keeps_what_was_sent_and_files_the_rest(
 
 def test_logrotate_copies_are_read_and_a_truncated_zst_says_so(tmp_path: Path) -> None:
     import gzip
+    import random
 
     import zstandard
 
@@ -419,7 +420,14 @@ def test_logrotate_copies_are_read_and_a_truncated_zst_says_so(tmp_path: Path) -
     (logs / "app.jsonl.1").write_bytes((src / "barge_in_beta.jsonl").read_bytes())
     (logs / "app.jsonl.2.gz").write_bytes(gzip.compress((src / "errors_ga.jsonl").read_bytes()))
     (logs / "app.log-20251124").write_bytes((src / "webrtc_ga.jsonl").read_bytes())
-    whole = zstandard.ZstdCompressor().compress((src / "cut_off_beta.jsonl").read_bytes() * 50)
+    # a call logged with a field of noise a line: zstd cannot squeeze it into a few blocks, so
+    # half the archive holds whole blocks (the samples' tones compress 650:1)
+    rng = random.Random(3)
+    lines = (src / "cut_off_beta.jsonl").read_text().splitlines() * 50
+    noisy = "".join(
+        json.dumps({**json.loads(x), "pad": rng.randbytes(300).hex()}) + "\n" for x in lines
+    )
+    whole = zstandard.ZstdCompressor().compress(noisy.encode())
     (logs / "cut.jsonl.zst").write_bytes(whole[: len(whole) // 2])
     out = tmp_path / "t.jsonl"
     r = CliRunner().invoke(main, ["convert", "-i", str(logs), "-o", str(out), "--no-state"])

@@ -61,3 +61,44 @@ def test_sample_logs_output_is_the_golden_output(tmp_path: Path) -> None:
     # Readable first, so a failure shows which span and attribute moved.
     assert readable(out) == READABLE.read_text(encoding="utf-8")
     assert out.read_bytes() == EXACT.read_bytes()
+
+
+AUDIO = GOLDEN / "sample_logs.audio.json"
+
+
+def test_audio_dir_output_is_the_golden_output(tmp_path: Path) -> None:
+    """`--audio dir:`: every span's audio reference and every WAV file (by SHA-256), and
+    every reference names a file that exists (the invariant the issue asks to check)."""
+    import dataclasses
+    import hashlib
+
+    from invariants import audio_problems
+
+    base = RunConfig.to_file(inputs=(str(SAMPLES),), output=tmp_path / "t.jsonl")
+    cfg = dataclasses.replace(
+        base,
+        mapping=dataclasses.replace(base.mapping, audio="dir"),
+        audio_dir=tmp_path / "wav",
+    )
+    assert run_convert(cfg).exit_code == 0
+    spans = read_spans(tmp_path / "t.jsonl")
+    assert audio_problems(spans, tmp_path / "wav") == []
+    doc = {
+        "references": {
+            s["spanId"]: sorted(refs) for s in spans if (refs := [r for r in _data_refs(s) if r])
+        },
+        "files": {
+            str(p.relative_to(tmp_path / "wav")): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((tmp_path / "wav").rglob("*.wav"))
+        },
+    }
+    text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    if os.environ.get("REALTRACE_UPDATE_GOLDEN"):
+        AUDIO.write_text(text)
+    assert text == AUDIO.read_text()
+
+
+def _data_refs(span: dict[str, Any]) -> list[str]:
+    from invariants import audio_references
+
+    return [r for r in audio_references(span) if isinstance(r, str)]

@@ -242,7 +242,7 @@ def map_user_input(node: Node, m: Mapping) -> SpanDraft:
         draft.attrs["realtime.audio_start_ms"] = int(facts.audio_start_ms)
     if facts.audio_end_ms is not None:
         draft.attrs["realtime.audio_end_ms"] = int(facts.audio_end_ms)
-        if facts.audio_start_ms is not None:
+        if facts.audio_start_ms is not None and facts.audio_end_ms >= facts.audio_start_ms:
             draft.metrics["audio_ms"] = facts.audio_end_ms - facts.audio_start_ms
     if facts.transcription_latency_s is not None:
         draft.metrics["transcription_latency"] = facts.transcription_latency_s

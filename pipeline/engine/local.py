@@ -45,6 +45,8 @@ from pipeline.send.attachments import (
     with_audio,
 )
 from pipeline.send.deliver import send_run
+from pipeline.send.destination import OtlpDestination
+from pipeline.send.retry import SYSTEM_CLOCK
 
 R = TypeVar("R")
 log = logging.getLogger("realtrace")
@@ -264,7 +266,9 @@ def _audio_sink(run: Run) -> AudioSink | None:
         return DirectoryAudio(cfg.audio_dir)
     if cfg.mapping.audio == "upload" and cfg.attachments is not None:
         uploaded = run.state.uploaded() if run.state is not None else set()
-        return BraintrustAttachments(cfg.attachments, uploaded, stop=run.stop)
+        dest = cfg.destination
+        clock = dest.clock if isinstance(dest, OtlpDestination) else SYSTEM_CLOCK
+        return BraintrustAttachments(cfg.attachments, uploaded, clock, stop=run.stop)
     return None
 
 
