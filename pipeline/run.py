@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.config import RunConfig
 from pipeline.core.ids import trace_id
-from pipeline.dashboard import SessionCollector, write_html
+from pipeline.dashboard import SessionCollector, with_players, write_html
 from pipeline.engine.common import Run, load_engine
 from pipeline.errors import (
     ConfigError,
@@ -97,7 +97,7 @@ def run_convert(
             run.stats.io_failed = True
         result = _finish(run, start)
         if collector is not None and cfg.html is not None:
-            _write_html(collector, cfg.html, result)
+            _write_html(collector, cfg.html, result, cfg.audio_dir)
         return result
     finally:
         progress.close()
@@ -188,11 +188,13 @@ def _finish(run: Run, start: float) -> RunResult:
     return RunResult(stats, code)
 
 
-def _write_html(collector: SessionCollector, path: Path, result: RunResult) -> None:
+def _write_html(
+    collector: SessionCollector, path: Path, result: RunResult, audio_dir: Path | None
+) -> None:
     """The voice-quality report of the sessions this run converted; a page that cannot be
     written fails the run's exit code (7) but never what was delivered."""
     try:
-        write_html(collector.data(), path)
+        write_html(with_players(collector.data(), audio_dir, path), path)
     except OSError as exc:
         result.stats.errors.append(f"could not write the HTML report {path}: {exc.strerror or exc}")
         result.exit_code = ExitCode.IO

@@ -18,6 +18,7 @@ Contenders:
                    times per span, BatchSpanProcessor, OTLP gRPC exporter to the loopback receiver
   realtrace-file   realtrace convert → OTLP JSON lines file
   realtrace-grpc   realtrace convert → the loopback gRPC receiver
+  realtrace-audio  realtrace convert --audio dir: → the file, and every turn's WAV (payloads decoded)
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--skip",
         action="append",
         default=[],
-        help="contender to skip (scan, parse, floor, naive, realtrace-file, realtrace-grpc, realtrace-parquet)",
+        help="contender to skip (scan, parse, floor, naive, realtrace-file, realtrace-grpc, realtrace-audio, realtrace-parquet)",
     )
     ap.add_argument("--workers", type=int, default=None, help="pass --workers to realtrace")
     ap.add_argument(
@@ -283,6 +284,13 @@ def _contenders(
     if "realtrace-file" not in args.skip:
         cmd = [*rt, "-i", str(data), "-o", str(out_dir / "t.jsonl")]
         results["realtrace-file"] = _realtrace("realtrace-file", cmd, report)
+    if "realtrace-audio" not in args.skip:
+        wav = out_dir / "wav"
+        cmd = [*rt, "-i", str(data), "-o", str(out_dir / "a.jsonl"), "--audio", f"dir:{wav}"]
+        results["realtrace-audio"] = _realtrace("realtrace-audio", cmd, report)
+        results["realtrace-audio"]["wav_mb"] = round(
+            sum(p.stat().st_size for p in wav.rglob("*.wav")) / 1e6, 1
+        )
     if "realtrace-parquet" not in args.skip:
         cmd = [*rt, "-i", str(_lake(args, data)), "-o", str(out_dir / "p.jsonl")]
         results["realtrace-parquet"] = _realtrace("realtrace-parquet", cmd, report)
@@ -374,6 +382,7 @@ RATIOS = (  # name, numerator, denominator (wall times)
     ("realtrace_file_over_grpc", "realtrace-file", "realtrace-grpc"),
     ("naive_over_realtrace_grpc", "naive", "realtrace-grpc"),
     ("naive_over_realtrace_file", "naive", "realtrace-file"),
+    ("realtrace_audio_over_file", "realtrace-audio", "realtrace-file"),
 )
 
 

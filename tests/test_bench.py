@@ -38,6 +38,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "naive",
         "realtrace-file",
         "realtrace-grpc",
+        "realtrace-audio",
         "realtrace-parquet",
     }
     spans = {k: doc["results"][k]["spans"] for k in ("realtrace-grpc", "realtrace-parquet")}
@@ -53,7 +54,10 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "realtrace_grpc_over_parse",
         "realtrace_file_over_grpc",
         "naive_over_realtrace_file",
+        "realtrace_audio_over_file",
     }
+    assert doc["results"]["realtrace-audio"]["spans"] == doc["results"]["realtrace-file"]["spans"]
+    assert doc["results"]["realtrace-audio"]["wav_mb"] > 0
     assert "contender" in r.stdout
     # --profile: realtrace's own time per stage, from its run report
     stages = doc["results"]["realtrace-file"]["stage_seconds"]

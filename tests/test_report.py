@@ -198,3 +198,33 @@ def test_report_errors_are_one_line(tmp_path: Path) -> None:
     (empty / "nothing.jsonl").write_text("")
     r = CliRunner().invoke(main, ["report", "-i", str(empty), "--html", str(tmp_path / "p.html")])
     assert r.exit_code in (2, 4) and "Traceback" not in r.output
+
+
+def test_the_turns_audio_plays_in_the_page(browser: Any, tmp_path: Path) -> None:
+    """`convert --audio dir: --html`: each turn's WAV is a player beside the waterfall, linked
+    relative to the page, and Chromium decodes it (its duration is the clip's)."""
+    import wave
+
+    page_path, wavs = tmp_path / "report.html", tmp_path / "wav"
+    voice = SAMPLES / "2025-11-24" / "voice_ga.jsonl"
+    r = CliRunner().invoke(
+        main,
+        ["convert", "-i", str(voice), "-o", str(tmp_path / "t.jsonl"), "--no-state",
+         "--audio", f"dir:{wavs}", "--html", str(page_path), "-q"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    page, errors, requests = open_page(browser, page_path)
+    players = page.locator("#players audio")
+    assert players.count() == len(list(wavs.rglob("*.wav"))) == 7
+    assert requests == [page_path.as_uri()]  # preload none: nothing fetched until asked
+    src = players.first.get_attribute("src")
+    assert src is not None and src.startswith("wav/")
+    seconds = page.evaluate(
+        """() => new Promise((ok, fail) => { const a = document.querySelector('#players audio');
+             a.onloadedmetadata = () => ok(a.duration); a.onerror = () => fail(a.error.code);
+             a.preload = 'auto'; a.load(); })"""
+    )
+    with wave.open(str(tmp_path / src)) as w:
+        assert seconds == pytest.approx(w.getnframes() / w.getframerate(), abs=0.01)
+    assert errors == []
+    page.close()

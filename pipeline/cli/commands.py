@@ -259,6 +259,13 @@ def replay_cmd(
     "(the root's) or {session_key}, e.g. 'http://jaeger:16686/trace/{trace_id}'.",
 )
 @click.option(
+    "--audio-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The folder `convert --audio dir:PATH` wrote: each turn's audio gets a player "
+    "(linked from the page, relative to it; nothing is copied in).",
+)
+@click.option(
     "--timestamp-field",
     "timestamp_fields",
     multiple=True,
@@ -270,6 +277,7 @@ def report_cmd(
     html: Path | None,
     json_path: Path | None,
     trace_url: str | None,
+    audio_dir: Path | None,
     timestamp_fields: tuple[str, ...],
 ) -> None:
     """Write a voice-quality report: run summary, latency distributions (by model, with and
@@ -284,7 +292,7 @@ def report_cmd(
     Exit codes: 0 written; 4 no session found; 2 nothing to write (name --html or --json)
     or no input; 7 the page could not be written.
     """
-    from pipeline.dashboard import report_from_inputs, write_html
+    from pipeline.dashboard import report_from_inputs, with_players, write_html
     from pipeline.dashboard.data import session_rows, to_json
 
     if html is None and json_path is None:
@@ -295,7 +303,7 @@ def report_cmd(
     data = report_from_inputs(list(inputs), timestamp_fields or None)
     data.trace_url = trace_url
     if html is not None:
-        write_html(data, html)
+        write_html(with_players(data, audio_dir, html), html)
     if json_path is not None:
         doc = to_json(data)
         with private.open_text(json_path) as fh:

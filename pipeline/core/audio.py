@@ -12,7 +12,6 @@ Pure: the caller writes, inlines or uploads the clips.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 import struct
@@ -131,13 +130,6 @@ def safe_name(text: str) -> str:
     return _SAFE.sub("_", text)[:80] or "_"
 
 
-def _decode(chunks: list[str]) -> bytes | None:
-    try:
-        return b"".join(base64.b64decode(c, validate=False) for c in chunks)
-    except (binascii.Error, ValueError):
-        return None
-
-
 def rebuild(tree: SessionTree, se: SessionEvents) -> SessionAudio:
     """The session's clips (user inputs, then responses), or why each could not be made."""
     out = SessionAudio()
@@ -163,18 +155,15 @@ def _inputs(
         for _ in spans:
             out.skip("no input audio format logged")
         return
-    stream = _decode([b64 for _, b64 in se.audio_in])
-    if stream is None:
-        out.skip("input audio is not base64")
-        return
+    stream = b"".join(pcm for _, pcm in se.audio_in)
     previous_commit: float = float("-inf")
     for node in spans:  # in start order
         facts = node.facts_as(InputFacts)
         if facts.audio_start_ms is not None and facts.audio_end_ms is not None:
             samples = stream[_offset(facts.audio_start_ms, c) : _offset(facts.audio_end_ms, c)]
         elif facts.committed_ns is not None:  # push-to-talk: the appends since the last commit
-            mine = [b64 for ts, b64 in se.audio_in if previous_commit < ts <= facts.committed_ns]
-            samples = _decode(mine) or b""
+            mine = [pcm for ts, pcm in se.audio_in if previous_commit < ts <= facts.committed_ns]
+            samples = b"".join(mine)
         else:
             samples = b""
         if facts.committed_ns is not None:
@@ -205,9 +194,9 @@ def _outputs(
 ) -> None:
     if not se.audio_out:
         return
-    by_response: dict[str, list[str]] = {}
-    for rid, b64 in se.audio_out:
-        by_response.setdefault(rid, []).append(b64)
+    by_response: dict[str, list[bytes]] = {}
+    for rid, pcm in se.audio_out:
+        by_response.setdefault(rid, []).append(pcm)
     c = codec(audio_format(tree.session.config, "output"))
     items_by_id = tree.session.items
     order = {n.key: i for i, n in enumerate(tree.nodes)}  # start order
@@ -219,10 +208,7 @@ def _outputs(
         if c is None:
             out.skip("no output audio format logged")
             continue
-        samples = _decode(chunks)
-        if samples is None:
-            out.skip("output audio is not base64")
-            continue
+        samples = b"".join(chunks)
         facts = node.facts_as(ResponseFacts)
         items = [items_by_id[i] for i in facts.items if i in items_by_id]
         heard = _heard_ms(items)

@@ -49,10 +49,10 @@ class SessionEvents:
     # (response_id, decoded bytes, first delta time) per response
     audio_by_response: list[tuple[str, int, int]] = field(default_factory=list)
     duplicate_audio: int = 0  # audio rows logged twice, dropped before the sums
-    # --audio: the payloads themselves (base64), in order: the input stream's appends, and
+    # --audio: the payloads themselves (decoded), in order: the input stream's appends, and
     # each response's output deltas
-    audio_in: list[tuple[int, str]] = field(default_factory=list)  # (time, payload)
-    audio_out: list[tuple[str, str]] = field(default_factory=list)
+    audio_in: list[tuple[int, bytes]] = field(default_factory=list)  # (time, samples)
+    audio_out: list[tuple[str, bytes]] = field(default_factory=list)  # (response id, samples)
     files: list[int] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     first_file: int = 0

@@ -98,20 +98,20 @@ def _drop_repeated_audio(
 
 def _payloads(
     audio_rows: pl.DataFrame,
-) -> tuple[dict[str, list[tuple[int, str]]], dict[str, list[tuple[str, str]]]]:
-    """With --audio, each session's payloads in replay order: input appends, and output
-    deltas with their response id (none when the payloads were not kept)."""
-    kept = audio_rows.filter(pl.col("audio_b64").is_not_null())
+) -> tuple[dict[str, list[tuple[int, bytes]]], dict[str, list[tuple[str, bytes]]]]:
+    """With --audio, each session's decoded payloads in replay order: input appends, and
+    output deltas with their response id (none when the payloads were not kept)."""
+    kept = audio_rows.filter(pl.col("audio_pcm").is_not_null())
     if kept.height == 0:
         return {}, {}
     is_in = pl.col("type") == "input_audio_buffer.append"
-    appends: dict[str, list[tuple[int, str]]] = {}
-    for key, ts, b64 in kept.filter(is_in).select("session_key", "ts_ns", "audio_b64").iter_rows():
-        appends.setdefault(key, []).append((ts, b64))
-    deltas: dict[str, list[tuple[str, str]]] = {}
+    appends: dict[str, list[tuple[int, bytes]]] = {}
+    for key, ts, pcm in kept.filter(is_in).select("session_key", "ts_ns", "audio_pcm").iter_rows():
+        appends.setdefault(key, []).append((ts, pcm))
+    deltas: dict[str, list[tuple[str, bytes]]] = {}
     out = kept.filter(~is_in & pl.col("response_id").is_not_null())
-    for key, rid, b64 in out.select("session_key", "response_id", "audio_b64").iter_rows():
-        deltas.setdefault(key, []).append((rid, b64))
+    for key, rid, pcm in out.select("session_key", "response_id", "audio_pcm").iter_rows():
+        deltas.setdefault(key, []).append((rid, pcm))
     return appends, deltas
 
 

@@ -24,9 +24,16 @@ from pipeline.dashboard.data import (
     is_otlp_json,
     read_otlp_json,
 )
-from pipeline.dashboard.page import render, write_html
+from pipeline.dashboard.page import render, with_players, write_html
 
-__all__ = ["ReportData", "SessionCollector", "render", "report_from_inputs", "write_html"]
+__all__ = [
+    "ReportData",
+    "SessionCollector",
+    "render",
+    "report_from_inputs",
+    "with_players",
+    "write_html",
+]
 
 
 class SessionCollector:

@@ -216,6 +216,9 @@ def _add_session(
     )
     data.sessions.append(row)
     data.waterfalls.append(_waterfall(trace, root, by_id, names))
+    clips = _audio_files(trace, by_id)
+    if clips:
+        data.audio[row.key] = clips
     s.sessions += 1
     s.turns += row.turns
     s.responses += row.responses
@@ -283,6 +286,55 @@ def _waterfall(
             visit(kid, me)
 
     visit(root, -1)
+    return out
+
+
+def _audio_files(trace: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """`--audio dir:` files the session's spans name (relative to that directory), labelled
+    by turn and speaker, in turn order."""
+    found: list[tuple[int, int, str, str]] = []
+    for span in trace:
+        kind = span["attrs"].get("realtrace.kind")
+        if kind not in ("user_input", "response"):
+            continue
+        key = "braintrust.input_json" if kind == "user_input" else "braintrust.output_json"
+        try:
+            payload = orjson.loads(span["attrs"].get(key) or "null")
+        except ValueError:
+            continue
+        parts = (
+            payload[0].get("content", [])
+            if kind == "user_input" and isinstance(payload, list) and payload
+            else payload.get("content", [])
+            if isinstance(payload, dict)
+            else []
+        )
+        for part in parts if isinstance(parts, list) else []:
+            audio = part.get("input_audio") or part.get("audio") if isinstance(part, dict) else None
+            ref = audio.get("data") if isinstance(audio, dict) else None
+            if isinstance(ref, str) and ref.endswith(".wav") and len(ref) < 300:
+                turn = _json_attr(
+                    by_id.get(span.get("parentSpanId", ""), {"attrs": {}}), "braintrust.metadata"
+                )
+                index = int(turn.get("turn_index") or 0)
+                who = "user" if kind == "user_input" else "assistant"
+                found.append((index, int(span["startTimeUnixNano"]), who, ref))
+    found.sort()
+    return {
+        f"turn {i} {who}" + (f" ({n})" if n else ""): ref
+        for n, (i, _, who, ref) in _numbered(found)
+    }
+
+
+def _numbered(
+    found: list[tuple[int, int, str, str]],
+) -> list[tuple[int, tuple[int, int, str, str]]]:
+    """A second reply in one turn gets a number, so no label hides another."""
+    seen: dict[tuple[int, str], int] = {}
+    out = []
+    for item in found:
+        n = seen[(item[0], item[2])] = seen.get((item[0], item[2]), 0) + 1
+        out.append((n if n > 1 else 0, item))
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 
@@ -19,6 +20,24 @@ def render(data: ReportData) -> str:
     template = resources.files("pipeline.dashboard").joinpath("page.html").read_text("utf-8")
     payload = orjson.dumps(to_json(data)).decode().replace("</", "<\\/")
     return template.replace("__DATA__", payload, 1)
+
+
+def with_players(data: ReportData, audio_dir: Path | None, page: Path) -> ReportData:
+    """The `--audio dir:` files as players' sources relative to the page (a file that is not
+    there gets no player); without the directory, no players."""
+    if audio_dir is None:
+        data.audio = {}
+        return data
+    prefix = Path(os.path.relpath(audio_dir.resolve(), page.resolve().parent))
+    data.audio = {
+        key: {
+            label: quote((prefix / ref).as_posix())
+            for label, ref in clips.items()
+            if (audio_dir / ref).is_file()
+        }
+        for key, clips in data.audio.items()
+    }
+    return data
 
 
 def write_html(data: ReportData, path: Path) -> None:

@@ -33,7 +33,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "response_id": pl.String(),
     "metadata": pl.String(),
     "created_session_id": pl.String(),
-    "audio_b64": pl.String(),  # an audio event's payload, with --audio only (else null)
+    "audio_pcm": pl.Binary(),  # an audio event's decoded payload, with --audio only (else null)
 }
 
 
@@ -169,7 +169,7 @@ def _cut_audio_payloads(raw: pl.DataFrame, keep_audio: bool = False) -> pl.DataF
     key = r.str.find(_PAYLOAD_KEY)
     value_start = pl.when(r.str.slice(key + 8, 1) == " ").then(key + 10).otherwise(key + 9)
     start, n = pl.col("_start"), pl.col("_cut_len")
-    kept = [r.str.slice(start, n).alias("_payload")] if keep_audio else []
+    kept = [r.str.slice(start, n).cast(pl.Binary).alias("_payload")] if keep_audio else []
     return (
         raw.lazy()
         .with_columns(pl.when(r.str.contains(_AUDIO_TYPE)).then(value_start).alias("_start"))
@@ -386,9 +386,12 @@ def _typed_rows(df: pl.DataFrame) -> pl.DataFrame:
         pl.when(other & pl.col("type").is_in(SESSION_KEY_TYPES))
         .then(created)
         .alias("created_session_id"),
-        pl.when(is_audio).then(pl.col("_payload")).alias("audio_b64")
+        # decoded here, for a slice at once (base64 is 4/3 of it; invalid base64: null)
+        pl.when(is_audio)
+        .then(pl.col("_payload").bin.decode("base64", strict=False))
+        .alias("audio_pcm")
         if "_payload" in df.columns
-        else pl.lit(None, pl.String).alias("audio_b64"),
+        else pl.lit(None, pl.Binary).alias("audio_pcm"),
         "reject",
         "excerpt",
     )

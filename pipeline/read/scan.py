@@ -34,7 +34,7 @@ _CR = 13
 
 def _texts(
     lines: Lines, keep_audio: bool = False
-) -> tuple[list[str], list[int | None], list[str | None]]:
+) -> tuple[list[str], list[int | None], list[bytes | None]]:
     """Each line as text (an audio line without its payload), the payload's length, and
     with `keep_audio` the payload itself (its one copy, for --audio).
 
@@ -45,7 +45,7 @@ def _texts(
     find, audio, key = data.find, _AUDIO_TYPE.search, _PAYLOAD_KEY.search
     texts: list[str] = []
     cut_lens: list[int | None] = []
-    payloads: list[str | None] = []
+    payloads: list[bytes | None] = []
     keep = payloads.append if keep_audio else None
     try:
         while pos < end:
@@ -63,7 +63,7 @@ def _texts(
                     texts.append((head + data[quote:stop]).decode())
                     cut_lens.append(quote - value)
                     if keep is not None:
-                        keep(data[value:quote].decode("ascii"))
+                        keep(bytes(data[value:quote]))
                     pos = nl + 1
                     continue
             texts.append(data[pos:stop].decode())
@@ -95,6 +95,6 @@ def scan_lines(
         "_cut_len": pl.Series(cut_lens, dtype=pl.Int64),
     }
     if keep_audio:
-        columns["_payload"] = pl.Series(payloads, dtype=pl.String)
+        columns["_payload"] = pl.Series(payloads, dtype=pl.Binary)
     head = pl.DataFrame(columns)
     return pl.concat([head, decoded_frame(texts, timestamp_fields)], how="horizontal")
