@@ -207,6 +207,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="events-dense logs: audio deltas and appends left out, as many loggers do",
     )
     ap.add_argument(
+        "--short-sessions",
+        action="store_true",
+        help="many short calls (~45 events with audio, ~30 with --dense; 200 sessions a file): "
+        "the cost per event and per span, not per byte",
+    )
+    ap.add_argument(
         "--skip",
         action="append",
         default=[],
@@ -247,10 +253,19 @@ def _input(args: argparse.Namespace) -> Path:
 
     if args.input is not None:
         return Path(args.input)
-    data = args.work / f"input-{args.size}-seed{args.seed}{'-dense' if args.dense else ''}"
+    shape = ("-dense" if args.dense else "") + ("-short" if args.short_sessions else "")
+    data = args.work / f"input-{args.size}-seed{args.seed}{shape}"
     if not (data / ".complete").exists():
         data.mkdir(parents=True, exist_ok=True)
-        write_bulk(data, None, _parse_size(args.size), args.seed, audio_payloads=not args.dense)
+        write_bulk(
+            data,
+            None,
+            _parse_size(args.size),
+            args.seed,
+            per_file=200 if args.short_sessions else 50,
+            audio_payloads=not args.dense,
+            short=args.short_sessions,
+        )
         (data / ".complete").write_text("ok")
     return data
 

@@ -967,6 +967,14 @@ def scenario_phone(s: SessionLog) -> None:
     s.client_cancel()
 
 
+def scenario_short(s: SessionLog) -> None:
+    """A short call (an IVR question and its answer): about 45 events with audio, 30 without."""
+    s.start(tools=False)
+    k = s.rng.randrange(len(USER_LINES))
+    item = s.user_speech(USER_LINES[k], speech_ms=800)
+    s.response(" ".join(ASSISTANT_LINES[k].split()[:6]), transcript_after=(item, USER_LINES[k]))
+
+
 SCENARIOS = {
     "voice": scenario_voice,
     "tools": scenario_tools,
@@ -977,6 +985,7 @@ SCENARIOS = {
     "webrtc": scenario_webrtc,
     "app": scenario_app,
     "phone": scenario_phone,
+    "short": scenario_short,
 }
 
 
@@ -1126,11 +1135,17 @@ def write_bulk(
     fmt: str = "jsonl",
     audio_payloads: bool = True,
     app_records: bool = False,
+    short: bool = False,
 ) -> tuple[int, int]:
-    """Many sessions in rotated files of `per_file` sessions; stops at `sessions` or `size` bytes."""
+    """Many sessions in rotated files of `per_file` sessions; stops at `sessions` or `size` bytes.
+
+    `short`: only short calls (`scenario_short`: ~45 events, ~9 spans), the shape where the
+    cost is per event and per span rather than per byte."""
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     names = ["voice", "tools", "barge_in", "text", "voice", "tools", "errors", "voice"]
+    if short:
+        names = ["short"]
     if (
         app_records
     ):  # sessions instrumented by their app: retrieval, API call, app.session, a failure

@@ -175,6 +175,17 @@ def finish_reason(facts: ResponseFacts, m: Mapping) -> str | None:
     return "stop"  # cancelled (barge-in, response.cancel): the model was stopped, not wrong
 
 
+# Braintrust's canonical token metrics: the only token counts a span carries
+TOKEN_METRICS = (
+    "tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_cached_tokens",
+    "prompt_audio_tokens",
+    "completion_audio_tokens",
+)
+
+
 def usage_metrics(usage: dict[str, Any]) -> dict[str, float]:
     """Braintrust's canonical token metrics from a Realtime usage object (type-tolerant);
     what the log does not give is left out, never estimated."""

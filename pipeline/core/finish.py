@@ -15,6 +15,7 @@ from pipeline.core.app import app_node
 from pipeline.core.events import audio_bytes_per_second, audio_format
 from pipeline.core.machine import SessionMachine
 from pipeline.core.model import (
+    SPAN_KINDS,
     InputFacts,
     Item,
     Node,
@@ -172,15 +173,7 @@ def _audio_out_ms(from_bytes: float | None, nodes: list[Node]) -> float | None:
     return sum(known) if known else None
 
 
-_KIND_ORDER = {
-    "session": 0,
-    "turn": 1,
-    "user_input": 2,
-    "transcription": 3,
-    "response": 4,
-    "tool": 5,
-    "app": 6,
-}
+_KIND_ORDER = {kind: i for i, kind in enumerate(SPAN_KINDS)}  # ties at one start time
 
 
 def merged_metadata(values: Sequence[str | None]) -> dict[str, Any]:

@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 
 AttrValue = str | bool | int | float | list[str]
 
+# realtrace.kind of a span, in the order a session's tree is read (trace model §2, §6)
+SPAN_KINDS = ("session", "turn", "user_input", "transcription", "response", "tool", "app")
+
 # Span kinds as OTLP numbers (the encoder writes them as they are).
 SPAN_KIND_INTERNAL = 1
 SPAN_KIND_CLIENT = 3

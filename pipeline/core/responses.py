@@ -81,13 +81,22 @@ def on_text_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     m.attach_item(node, item)
 
 
-def on_text_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+def _done_item(m: SessionMachine, ts: int, ev: dict[str, Any]) -> Item | None:
+    """The assistant item a `*.done` event closes; its response opened first, when this is
+    the first event naming it (so the item is its output, never part of what it saw)."""
     item_id = text(ev.get("item_id"))
     if item_id is None:
-        return
+        return None
     m.response(ev.get("response_id"), ts)
     item = m.conv.item(item_id)
     item.role = item.role or "assistant"
+    return item
+
+
+def on_text_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
+    item = _done_item(m, ts, ev)
+    if item is None:
+        return
     if ev.get("type") == "response.output_audio_transcript.done":
         item.set_text("transcript", ev.get("transcript"), RANK_DONE)
         item.audio = True
@@ -97,16 +106,11 @@ def on_text_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
 
 
 def on_audio_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
-    """The end of an item's audio: it names its response and item (a log of *.done events
-    only has nothing earlier)."""
-    item_id = text(ev.get("item_id"))
-    if item_id is None:
-        return
-    m.response(ev.get("response_id"), ts)
-    item = m.conv.item(item_id)
-    item.role = item.role or "assistant"
-    item.audio = True
-    _owner(m, ts, ev, item)
+    """The end of an item's audio (a log of *.done events only has nothing earlier)."""
+    item = _done_item(m, ts, ev)
+    if item is not None:
+        item.audio = True
+        _owner(m, ts, ev, item)
 
 
 def on_args_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:

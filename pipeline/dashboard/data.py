@@ -17,15 +17,8 @@ from typing import Any
 
 import orjson
 
-KINDS = ("session", "turn", "user_input", "transcription", "response", "tool", "app")
-TOKEN_KEYS = (
-    "tokens",
-    "prompt_tokens",
-    "completion_tokens",
-    "prompt_cached_tokens",
-    "prompt_audio_tokens",
-    "completion_audio_tokens",
-)
+from pipeline.core.attributes import TOKEN_METRICS as TOKEN_KEYS
+from pipeline.core.model import SPAN_KINDS as KINDS
 
 
 def _value(v: dict[str, Any]) -> Any:
