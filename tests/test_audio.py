@@ -32,8 +32,12 @@ KEY = "sk-test-attachments-0123456789"
 
 def events(path: Path) -> list[dict[str, Any]]:
     """A sample log's events in file order (the samples log in time order)."""
+    import gzip
+
+    data = path.read_bytes()
+    text = (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
     out = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         rec = json.loads(line)
         out.append(rec.get("event", rec))
     return out
@@ -61,6 +65,51 @@ def wav_frames(data: bytes) -> tuple[int, int, int, bytes]:
             samples = body
         pos += 8 + size
     return tag, rate, bits, samples
+
+
+def expected_clips() -> dict[str, bytes]:
+    """Every clip's samples, by the id in its file name, computed here from the sample logs
+    alone: a user input's slice of its session's appends between the VAD offsets (bytes per
+    ms from the logged format), a reply's deltas in order, cut at its truncation."""
+    out: dict[str, bytes] = {}
+    for path in sorted([*DAY.glob("*.jsonl"), *DAY.glob("*.jsonl.gz")]):
+        evs = events(path)
+        cfg: dict[str, Any] = {}
+        for e in evs:
+            if e["type"] in ("session.created", "session.updated"):
+                cfg.update(e["session"])
+        fmt = cfg.get("input_audio_format") or (cfg.get("audio") or {}).get("input", {}).get(
+            "format"
+        )
+        if fmt is None:
+            continue  # no format logged: no clip
+        per_ms = 8 if "g711" in json.dumps(fmt) or "pcmu" in json.dumps(fmt) else 48
+        stream = pcm_of(evs, "input_audio_buffer.append")
+        for e in evs:
+            if e["type"] == "input_audio_buffer.speech_stopped":
+                start = next(
+                    x["audio_start_ms"]
+                    for x in evs
+                    if x["type"] == "input_audio_buffer.speech_started"
+                    and x["item_id"] == e["item_id"]
+                )
+                out[e["item_id"]] = stream[start * per_ms : e["audio_end_ms"] * per_ms]
+        delta = "response.output_audio.delta" if any(x["type"] == "response.output_audio.delta" for x in evs) else "response.audio.delta"  # fmt: skip
+        for rid in {e["response_id"] for e in evs if e["type"] == delta}:
+            pcm = pcm_of(evs, delta, response_id=rid)
+            items = {e["item_id"] for e in evs if e["type"] == delta and e["response_id"] == rid}
+            cut = [
+                e["audio_end_ms"]
+                for e in evs
+                if e["type"] == "conversation.item.truncated" and e["item_id"] in items
+            ]
+            out[rid] = pcm[: cut[0] * per_ms] if cut else pcm
+    return out
+
+
+def clip_id(filename: str) -> str:
+    """The item or response id a clip's file is named after (`002-1-user-item_x.wav`)."""
+    return filename.removesuffix(".wav").split("-", 3)[3]
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +152,47 @@ def test_each_turns_speech_is_the_logged_pcm_cut_where_the_caller_spoke(
         assert said["transcript"]  # the words stay beside the audio
     names = sorted(p.name for p in folder.iterdir())
     assert names[0].startswith("001-2-assistant") and names[1].startswith("002-1-user")
+
+
+def test_every_clip_of_every_sample_is_the_pcm_computed_from_the_log(
+    audio_run: tuple[Path, Path, Any],
+) -> None:
+    _, wavs, _ = audio_run
+    want = expected_clips()
+    files = sorted(wavs.rglob("*.wav"))
+    assert len(files) == len(want) == 26
+    for f in files:
+        _, _, _, samples = wav_frames(f.read_bytes())
+        assert hashlib.sha256(samples).digest() == hashlib.sha256(want[clip_id(f.name)]).digest()
+
+
+def test_push_to_talk_input_is_the_appends_since_the_previous_commit(tmp_path: Path) -> None:
+    """No VAD offsets (push-to-talk): a user input's audio is what was appended after the
+    previous commit, up to its own."""
+    one, two = b"\x01\x00" * 2400, b"\x02\x00" * 4800  # 50 ms and 100 ms of PCM16
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    evs = [
+        {
+            "type": "session.created",
+            "session": {"id": "sess_ptt", "input_audio_format": "pcm16", "turn_detection": None},
+        },
+        {"type": "input_audio_buffer.append", "audio": b64(one)},
+        {"type": "input_audio_buffer.commit"},
+        {"type": "input_audio_buffer.committed", "item_id": "i1"},
+        {"type": "input_audio_buffer.append", "audio": b64(two[:4800])},
+        {"type": "input_audio_buffer.append", "audio": b64(two[4800:])},
+        {"type": "input_audio_buffer.commit"},
+        {"type": "input_audio_buffer.committed", "item_id": "i2"},
+    ]
+    log = tmp_path / "ptt.jsonl"
+    log.write_text(
+        "".join(json.dumps({**e, "timestamp": f"2025-11-24T10:00:0{i}Z"}) + "\n" for i, e in enumerate(evs))
+    )  # fmt: skip
+    out, wav_dir = tmp_path / "t.jsonl", tmp_path / "wav"
+    args = ["convert", "-i", str(log), "-o", str(out), "--no-state", "--audio", f"dir:{wav_dir}"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    got = {clip_id(f.name): wav_frames(f.read_bytes())[3] for f in wav_dir.rglob("*.wav")}
+    assert got == {"i1": one, "i2": two}
 
 
 def test_an_interrupted_reply_is_cut_where_the_caller_stopped_hearing_it(
@@ -229,6 +319,10 @@ def test_upload_follows_braintrusts_flow_and_a_rerun_uploads_nothing(
     assert all(c[2] is None for c in braintrust.api_calls if c[1] == "/signed")
     local = {p.read_bytes() for p in wavs.rglob("*.wav")}
     assert set(braintrust.objects.values()) == local
+    want = expected_clips()  # each downloaded object, decoded, against the log's own PCM
+    names = {r["key"]: r["filename"] for r in references(received_spans(braintrust))}
+    for key, data in braintrust.objects.items():
+        assert wav_frames(data)[3] == want[clip_id(names[key])]
     assert set(braintrust.statuses.values()) == {"done"}
     refs = references(received_spans(braintrust))
     assert len(refs) == 26 and {r["key"] for r in refs} == set(braintrust.objects)
