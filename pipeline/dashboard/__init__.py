@@ -69,7 +69,8 @@ def report_from_inputs(
     if logs:
         with tempfile.TemporaryDirectory(prefix="realtrace-report-") as tmp:
             out = Path(tmp) / "traces.jsonl"
-            settings: dict[str, Any] = {"rejects": Path(tmp) / "rejects.jsonl"}
+            # every session, also one still being logged: a report sends nothing to settle
+            settings: dict[str, Any] = {"rejects": Path(tmp) / "rejects.jsonl", "settle_ns": 0}
             if timestamp_fields:
                 settings["timestamp_fields"] = timestamp_fields
             run_convert(RunConfig.to_file(logs, out, **settings))
