@@ -32,7 +32,7 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.OK: "everything converted was delivered",
     ExitCode.INTERNAL: "internal error (a bug): one line, please report it; `REALTRACE_DEBUG=1` shows the traceback",
     ExitCode.CONFIG: "configuration error: a bad flag or value (numbers are checked, `0` included), no input file at all, Braintrust without `BRAINTRUST_API_KEY`, credentials refused by the endpoint, http with a key to a remote host, a corrupt state file, a replay file that is not OTLP JSON",
-    ExitCode.NOT_DELIVERED: "partial delivery: some sessions were not delivered (dead-lettered, or spans rejected by the backend's OTLP partial success); the next run re-sends them",
+    ExitCode.NOT_DELIVERED: "partial delivery: some sessions were not delivered (dead-lettered, or spans rejected by the backend's OTLP partial success; the next run re-sends them), or their audio attachments did not upload (the audio went inline)",
     ExitCode.NOTHING_TO_DO: "nothing to do: no new or changed session (or nothing convertible)",
     ExitCode.STRICT_REJECTS: "lines were rejected and `--strict` was given",
     ExitCode.LOCKED: "another run holds the state store",

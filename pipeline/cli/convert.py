@@ -238,7 +238,7 @@ def convert(
 
     Exit codes: 0 all delivered; 1 internal error (a bug); 2 configuration error
     (or credentials refused); 3 some sessions not delivered (the next run resends
-    them); 4 nothing to do (no new session); 5 lines rejected under --strict;
+    them), or their --audio upload failed (sent inline); 4 nothing to do (no new session); 5 lines rejected under --strict;
     6 another run holds the state; 7 I/O error (disk full, unwritable path);
     130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (what was acknowledged is recorded,
     what was not is in the dead letter).
