@@ -426,7 +426,9 @@ def _audio(
     braintrust = isinstance(dest, OtlpDestination) and any(
         k.lower() == "x-bt-parent" for k, _ in dest.export.headers
     )
-    s.src["audio"] = "flag --audio" if flag else "default"
+    s.src["audio"] = (
+        "flag --audio" if flag else "default for Braintrust" if braintrust else "default"
+    )
     text = flag or ("upload" if braintrust else "none")
     if text.startswith("dir:") and len(text) > 4:
         return "dir", Path(text[4:]), None

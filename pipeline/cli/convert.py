@@ -338,6 +338,12 @@ def config_rows(cfg: RunConfig) -> list[tuple[str, str, str]]:
         ("tag", ", ".join(m.tags) or "(none)", src["tags"]),
         ("attributes", ",".join(m.conventions), src["conventions"]),
         ("max-history", str(m.max_history), src["max_history"]),
+        (
+            "audio",
+            f"dir:{cfg.audio_dir}" if m.audio == "dir" else m.audio,
+            src.get("audio", "default"),
+        ),
+        ("html", str(cfg.html or "(none)"), src.get("html", "default")),
         ("service-name", cfg.service_name, src["service_name"]),
         ("max-batch-spans", str(cfg.limits.max_spans), src["max_batch_spans"]),
         ("max-batch-bytes", str(cfg.limits.max_bytes), src["max_batch_bytes"]),
