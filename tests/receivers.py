@@ -191,6 +191,9 @@ class HttpReceiver(Record):
         self.api_calls: list[tuple[str, str, str | None]] = []  # method, route, authorization
         # (route, n-th call of it) → HTTP status to answer: 500s, a dead signed URL...
         self.api_script: Callable[[str, int], int] = lambda route, n: 200
+        # the signed URL for an attachment key: this receiver's /signed/<key> by default, or
+        # a real object store's presigned PUT URL
+        self.sign: Callable[[str], str] | None = None
         self.n = 0
         self.httpd: ThreadingHTTPServer | None = None
         if started:  # else down (connections refused) until the test calls start()
@@ -257,7 +260,11 @@ class HttpReceiver(Record):
                 if route == "/api/apikey/login":
                     answer: Any = {"org_info": [{"id": "org_test", "name": "acme"}]}
                 elif route == "/attachment":
-                    url = f"{rec.endpoint}/signed/{doc['key']}?sig=secret-signature"
+                    url = (
+                        rec.sign(doc["key"])
+                        if rec.sign is not None
+                        else f"{rec.endpoint}/signed/{doc['key']}?sig=secret-signature"
+                    )
                     answer = {"signedUrl": url, "headers": {"x-test-signed": "1"}}
                 elif route == "/attachment/status":
                     with rec.lock:

@@ -124,3 +124,46 @@ def test_a_file_keyed_session_has_the_same_ids_on_disk_and_in_the_store(
         } == {"file:2025/call.jsonl"}
         ids.append({(s["traceId"], s["spanId"]) for s in spans})
     assert ids[0] == ids[1]
+
+
+def test_audio_uploads_land_in_a_real_object_store_through_presigned_urls(
+    s3: tuple[Any, dict[str, str]], tmp_path: Path
+) -> None:
+    """Braintrust's attachment flow with its signed URLs pointing at a real S3 server's
+    presigned PUT URLs: every uploaded object is read back from the store and is the WAV
+    the same run writes with --audio dir: (whose samples test_audio checks against the
+    logs)."""
+    import dataclasses
+
+    from receivers import HttpReceiver
+
+    from pipeline.config import RunConfig
+    from pipeline.resolve import resolve_run
+    from pipeline.run import run_convert
+
+    client, _ = s3
+    client.create_bucket(Bucket="attachments")
+    braintrust = HttpReceiver(path="/otel/v1/traces", attachments=True)
+    braintrust.sign = lambda key: client.generate_presigned_url(
+        "put_object", Params={"Bucket": "attachments", "Key": key}, ExpiresIn=600
+    )
+    try:
+        env = {
+            "BRAINTRUST_API_KEY": "sk-test",
+            "BRAINTRUST_PARENT": "project_name:voice",
+            "BRAINTRUST_API_URL": braintrust.endpoint,
+        }
+        cfg = resolve_run(env, inputs=(str(SAMPLES),), no_state=True)
+        result = run_convert(cfg)
+    finally:
+        braintrust.stop()
+    assert result.exit_code == 0 and result.stats.audio_uploaded == 26, result.stats.errors
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="attachments")["Contents"]]
+    assert len(keys) == 26 and set(braintrust.statuses) == set(keys)
+    stored = {client.get_object(Bucket="attachments", Key=k)["Body"].read() for k in keys}
+    base = RunConfig.to_file(inputs=(str(SAMPLES),), output=tmp_path / "t.jsonl")
+    local = dataclasses.replace(
+        base, mapping=dataclasses.replace(base.mapping, audio="dir"), audio_dir=tmp_path / "wav"
+    )
+    assert run_convert(local).exit_code == 0
+    assert stored == {p.read_bytes() for p in (tmp_path / "wav").rglob("*.wav")}
