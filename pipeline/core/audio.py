@@ -17,7 +17,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 
-from pipeline.core.events import audio_format
+from pipeline.core.events import PCM, Codec, audio_format, codec
 from pipeline.core.model import (
     InputFacts,
     Item,
@@ -27,51 +27,6 @@ from pipeline.core.model import (
     SessionTree,
     TurnFacts,
 )
-
-# WAVE format tags
-PCM, ALAW, MULAW = 1, 6, 7
-
-
-@dataclass(frozen=True, slots=True)
-class Codec:
-    tag: int
-    rate: int
-    bits: int
-
-    @property
-    def bytes_per_ms(self) -> float:
-        return self.rate * self.bits / 8 / 1000
-
-    @property
-    def frame(self) -> int:
-        return self.bits // 8
-
-
-def codec(fmt: object) -> Codec | None:
-    """The WAV encoding of a session audio format; None when unknown (or not logged)."""
-    if isinstance(fmt, dict):
-        kind = fmt.get("type", "audio/pcm")
-        if kind == "audio/pcmu":
-            return Codec(MULAW, 8000, 8)
-        if kind == "audio/pcma":
-            return Codec(ALAW, 8000, 8)
-        if kind == "audio/pcm":
-            rate = fmt.get("rate", 24_000)
-            ok = isinstance(rate, int) and not isinstance(rate, bool) and rate > 0
-            return Codec(PCM, rate if ok else 24_000, 16)
-        return None
-    return (
-        {
-            "pcm16": Codec(PCM, 24_000, 16),
-            "audio/pcm": Codec(PCM, 24_000, 16),
-            "g711_ulaw": Codec(MULAW, 8000, 8),
-            "audio/pcmu": Codec(MULAW, 8000, 8),
-            "g711_alaw": Codec(ALAW, 8000, 8),
-            "audio/pcma": Codec(ALAW, 8000, 8),
-        }.get(fmt)
-        if isinstance(fmt, str)
-        else None
-    )
 
 
 def wav(samples: bytes, c: Codec) -> bytes:
@@ -100,7 +55,6 @@ class Clip:
     filename: str  # sorts by turn: 003-user-item_x.wav
     key: str  # deterministic (session, span, direction): a re-run names the same object
     wav: bytes
-    transcript: str | None = None
 
     @property
     def b64(self) -> str:
@@ -171,7 +125,6 @@ def _inputs(
         if not samples:
             out.skip("no input audio in the span's range")
             continue
-        item = tree.session.items.get(facts.item_id)
         turn = turn_of.get(node.parent or "", 0)
         out.clips.append(
             Clip(
@@ -180,7 +133,6 @@ def _inputs(
                 f"{turn:03d}-1-user-{safe_name(facts.item_id)}.wav",
                 clip_key(tree.session_key, node.key, "input"),
                 wav(samples, c),
-                item.final_text() if item is not None else None,
             )
         )
 
@@ -216,7 +168,6 @@ def _outputs(
             samples = samples[: _offset(heard, c)]  # what the caller heard
         turn = turn_of.get(node.parent or "", 0)
         nth = seen[node.parent or ""] = seen.get(node.parent or "", 1) + 1  # the user's is 1
-        said = " ".join(t for t in (i.final_text() for i in items if i.type == "message") if t)
         out.clips.append(
             Clip(
                 node.key,
@@ -224,7 +175,6 @@ def _outputs(
                 f"{turn:03d}-{nth}-assistant-{safe_name(rid)}.wav",
                 clip_key(tree.session_key, node.key, "output"),
                 wav(samples, c),
-                said or None,
             )
         )
 

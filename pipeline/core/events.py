@@ -7,6 +7,7 @@ GA names only, so the state machine has one spelling per concept.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -115,27 +116,63 @@ def format_name(fmt: Any) -> str | None:
     return fmt if isinstance(fmt, str) and fmt else None
 
 
-def audio_bytes_per_second(fmt: Any) -> int | None:
-    """Decoded audio bytes per second for a session audio format; None when the log names
-    none (a phone call may be G.711: a duration is never computed from a guessed format).
+# WAVE format tags
+PCM, ALAW, MULAW = 1, 6, 7
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """How a session's audio is encoded: its WAVE format tag, sample rate and sample size."""
+
+    tag: int
+    rate: int
+    bits: int
+
+    @property
+    def bytes_per_second(self) -> int:
+        return self.rate * self.bits // 8
+
+    @property
+    def bytes_per_ms(self) -> float:
+        return self.bytes_per_second / 1000
+
+    @property
+    def frame(self) -> int:
+        return self.bits // 8
+
+
+def codec(fmt: Any) -> Codec | None:
+    """The encoding of a session audio format as logged; None when the log names none or
+    one realtrace does not know (a phone call may be G.711: nothing is computed from a
+    guessed format).
 
     Beta sessions name the format as a string (`pcm16`, `g711_ulaw`); GA sessions
     use an object (`{"type": "audio/pcm", "rate": 24000}`, `audio/pcmu`, `audio/pcma`).
     """
     if isinstance(fmt, dict):
-        kind = str(fmt.get("type", "audio/pcm"))
+        kind = fmt.get("type", "audio/pcm")
         if kind in ("audio/pcmu", "audio/pcma"):
-            return 8_000
+            return Codec(MULAW if kind == "audio/pcmu" else ALAW, 8000, 8)
+        if kind != "audio/pcm":
+            return None
         rate = fmt.get("rate", 24_000)
-        return int(rate) * 2 if isinstance(rate, int | float) and rate > 0 else 48_000
-    if isinstance(fmt, str):
-        if fmt.startswith("g711"):
-            return 8_000
-        if fmt.startswith("pcm16") or fmt == "audio/pcm":
-            return 48_000
-        if fmt in ("audio/pcmu", "audio/pcma"):
-            return 8_000
+        ok = isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0
+        return Codec(PCM, int(rate) if ok else 24_000, 16)
+    if not isinstance(fmt, str):
+        return None
+    if fmt.startswith("g711"):
+        return Codec(ALAW if fmt.startswith("g711_alaw") else MULAW, 8000, 8)
+    if fmt.startswith("pcm16") or fmt == "audio/pcm":
+        return Codec(PCM, 24_000, 16)
+    if fmt in ("audio/pcmu", "audio/pcma"):
+        return Codec(MULAW if fmt == "audio/pcmu" else ALAW, 8000, 8)
     return None
+
+
+def audio_bytes_per_second(fmt: Any) -> int | None:
+    """Decoded audio bytes per second of a session audio format (`codec`); None: unknown."""
+    c = codec(fmt)
+    return c.bytes_per_second if c is not None else None
 
 
 def obj(parent: dict[str, Any], key: str) -> dict[str, Any]:

@@ -282,6 +282,20 @@ def _waterfall(
     return out
 
 
+def _wav_refs(value: Any) -> Iterator[str]:
+    """The `--audio dir:` paths in a payload: the `data` of its audio parts."""
+    if isinstance(value, dict):
+        for kind in ("audio", "input_audio"):
+            ref = value.get(kind, {}).get("data") if isinstance(value.get(kind), dict) else None
+            if isinstance(ref, str) and ref.endswith(".wav") and len(ref) < 300:
+                yield ref
+        for v in value.values():
+            yield from _wav_refs(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _wav_refs(v)
+
+
 def _audio_files(trace: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> dict[str, str]:
     """`--audio dir:` files the session's spans name (relative to that directory), labelled
     by turn and speaker, in turn order."""
@@ -295,23 +309,12 @@ def _audio_files(trace: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) 
             payload = orjson.loads(span["attrs"].get(key) or "null")
         except ValueError:
             continue
-        parts = (
-            payload[0].get("content", [])
-            if kind == "user_input" and isinstance(payload, list) and payload
-            else payload.get("content", [])
-            if isinstance(payload, dict)
-            else []
+        turn = _json_attr(
+            by_id.get(span.get("parentSpanId", ""), {"attrs": {}}), "braintrust.metadata"
         )
-        for part in parts if isinstance(parts, list) else []:
-            audio = part.get("input_audio") or part.get("audio") if isinstance(part, dict) else None
-            ref = audio.get("data") if isinstance(audio, dict) else None
-            if isinstance(ref, str) and ref.endswith(".wav") and len(ref) < 300:
-                turn = _json_attr(
-                    by_id.get(span.get("parentSpanId", ""), {"attrs": {}}), "braintrust.metadata"
-                )
-                index = int(turn.get("turn_index") or 0)
-                who = "user" if kind == "user_input" else "assistant"
-                found.append((index, int(span["startTimeUnixNano"]), who, ref))
+        who = "user" if kind == "user_input" else "assistant"
+        start = int(span["startTimeUnixNano"])
+        found += [(int(turn.get("turn_index") or 0), start, who, ref) for ref in _wav_refs(payload)]
     found.sort()
     return {
         f"turn {i} {who}" + (f" ({n})" if n else ""): ref
