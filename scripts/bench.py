@@ -220,6 +220,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--workers", type=int, default=None, help="pass --workers to realtrace")
     ap.add_argument(
+        "--compression",
+        choices=("gzip", "none"),
+        default=None,
+        help="pass --compression to realtrace-grpc (the naive script sends uncompressed, "
+        "realtrace gzips by default)",
+    )
+    ap.add_argument(
         "--profile",
         action="store_true",
         help="also print realtrace's time per stage (read, reconstruct, attributes, encode, send) for each run",
@@ -292,6 +299,8 @@ def _contenders(
     if args.workers:
         rt += ["--workers", str(args.workers)]
     grpc = ["--endpoint", receiver.endpoint, "--protocol", "grpc"]
+    if args.compression:
+        grpc += ["--compression", args.compression]
     results: dict[str, dict[str, Any]] = {}
     for name, code in (("scan", SCAN), ("parse", PARSE), ("floor", FLOOR)):
         if name not in args.skip:

@@ -405,10 +405,12 @@ def test_parquet_worker_decisions_count_rows_not_bytes_on_disk(tmp_path: Path) -
     assert estimated_events([str(tmp_path / "p.parquet")]) == 500
 
 
-def test_one_orjson_pass_reads_exactly_what_the_polars_path_reads(tmp_path: Path) -> None:
-    """The fast reader (read/parse.py) must give the very frame the Polars decoders give
-    (state hashes depend on the event text), on the samples, the real logs and lines of
-    every odd shape; an irregular line sends its frame down the Polars path."""
+def test_typed_decoding_reads_exactly_what_the_polars_path_reads(tmp_path: Path) -> None:
+    """The fast reader (read/parse.py) must give the frame the Polars decoders give, on the
+    samples, the real logs and lines of every odd shape: every column equal, the event's text
+    the same JSON (its bytes as logged, where Polars re-serializes it). An irregular line is
+    decoded the Polars way alone: the other lines of its frame keep their own text."""
+    import orjson
     import polars as pl
     import pytest
     from polars.testing import assert_frame_equal
@@ -453,6 +455,11 @@ def test_one_orjson_pass_reads_exactly_what_the_polars_path_reads(tmp_path: Path
     def polars_only(*_: object) -> pl.DataFrame:
         raise Irregular("the Polars path, for comparison")
 
+    def same(fast: pl.DataFrame, slow: pl.DataFrame) -> None:
+        assert_frame_equal(fast.drop("event"), slow.drop("event"))
+        for a, b in zip(fast["event"], slow["event"], strict=True):
+            assert a == b or orjson.loads(a) == orjson.loads(b), (a, b)
+
     for path in paths:
         for part in read_raw(path):
             scanned = load._extract(part, 1, 0, tf)  # one scan of the bytes (JSON lines)
@@ -464,16 +471,20 @@ def test_one_orjson_pass_reads_exactly_what_the_polars_path_reads(tmp_path: Path
                 slow = extract.extract_events(raw, tf)
             finally:
                 extract.parse_lines = original
-            assert_frame_equal(fast, slow)
-            assert_frame_equal(scanned, slow)
+            same(fast, slow)
+            same(scanned, slow)
     odd_parts = read_raw(str(odd))  # a part is valid while its reader is
     odd_lines = next(odd_parts)
     assert isinstance(odd_lines, Lines)
     assert scan_lines(odd_lines, 1, 0, tf).height == 9  # no irregular line there
-    irregular_parts = read_raw(str(irregular))
-    first = next(irregular_parts)
-    assert isinstance(first, Lines)
-    with pytest.raises(Irregular):
-        parse_lines(first.frame(1), tf)
-    with pytest.raises(Irregular):
-        scan_lines(first, 1, 0, tf)
+    # An irregular line among regular ones: its row is Polars', theirs keep their bytes.
+    mixed = tmp_path / "mixed.jsonl"
+    good = '{"timestamp": "2025-11-24T16:00:00Z", "event": {"type": "error", "n": 1}}'
+    mixed.write_text(f'{good}\n{{"timestamp": "t", "event": {{"type": {{"nested": 1}}}}}}\n{good}\n')
+    parts = read_raw(str(mixed))
+    lines = next(parts)
+    assert isinstance(lines, Lines)
+    with pytest.raises(Irregular):  # no fallback given: the caller's to handle
+        parse_lines(lines.frame(1), tf)
+    events = scan_lines(lines, 1, 0, tf)["_event"].to_list()
+    assert events == ['{"type": "error", "n": 1}', '{"type":{"nested":1}}', '{"type": "error", "n": 1}']

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from pipeline.core.events import ALIASES, AUDIO_TYPES
-from pipeline.read.parse import Irregular, parse_lines
+from pipeline.read.parse import NAMES, Irregular, parse_lines
 
 # Events whose `session.id` keys a file's session (trace model §6): `session.created`, else
 # `session.updated` (a log that begins after the connection opened); see sessionize.
@@ -350,16 +350,33 @@ def extract_decoded(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _decode(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
-    """One orjson pass (`parse`); else one Polars struct decode per line; else, for a
-    frame with an irregular line, the tolerant JSON paths."""
+    """Two typed decodes a line (`parse`), its irregular lines the Polars way."""
     try:
-        return parse_lines(raw, timestamp_fields)
-    except Irregular:
-        pass
+        return parse_lines(raw, timestamp_fields, polars_columns)
+    except Irregular:  # only where `parse_lines` is told to leave it all to Polars (tests)
+        return _polars_decode(raw, timestamp_fields)
+
+
+def _polars_decode(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
+    """One Polars struct decode per line; else, with a malformed line, the tolerant JSON paths."""
     try:
         return _decode_fast(raw, timestamp_fields)
     except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
         return _decode_robust(raw, timestamp_fields)
+
+
+def polars_columns(lines: list[str], timestamp_fields: Sequence[str]) -> pl.DataFrame:
+    """`parse`'s columns of these lines, the Polars way: the fallback for its irregular
+    lines (the event's text is Polars' compact re-serialization there)."""
+    raw = pl.DataFrame({"raw": lines}, schema={"raw": pl.String})
+    r = pl.col("raw")
+    event = pl.when(pl.col("_env")).then(_jp(r, "$.event")).otherwise(r)
+    return _polars_decode(raw, timestamp_fields).select(
+        *NAMES,
+        event.alias("_event"),
+        _jp(r, "$.metadata").alias("_meta"),
+        _jp(event, "$.session.id").alias("_created"),
+    )
 
 
 def _typed_rows(df: pl.DataFrame) -> pl.DataFrame:

@@ -1,25 +1,27 @@
-"""Parse: every field extraction needs from a frame of regular lines, in one orjson pass.
+"""Parse: every field extraction needs from a frame of lines, two typed decodes a line.
 
-Polars decodes a line once for the typed fields and twice more with JSON paths for
-the event's text and the metadata; orjson parses it once, in a fraction of that time
-(README, performance). The columns are exactly those of the Polars path
-(`extract._decode_fast` and the JSON paths of `extract._typed_rows`): strings as
-they are, numbers and booleans as their JSON text, objects re-serialized compactly
-(byte-identical to Polars' output on every envelope event of the samples, the real
-logs and the benchmark inputs, so session hashes in the state do not change).
+msgspec decodes each line's top level into a struct of the fields extraction reads,
+keeping the event's bytes as they are (`msgspec.Raw`), then the event into a struct
+of its few fields; everything else is skipped unread, with no dict and no string built
+for it. The event's text is its bytes as logged (the state machine parses it once more;
+session hashes in the state are taken over it). The columns are those of the Polars path
+(`extract.polars_columns`): strings as they are, numbers and booleans as their JSON text,
+metadata and session ids re-serialized compactly.
 
-Anything this path does not reproduce exactly (a malformed line, an object where a
-string is expected, a float Python would write with an exponent, an integer beyond
-64 bits) raises `Irregular`, and the frame goes through the Polars path as before.
+A line this path does not read exactly as Polars does (malformed, not an object, an
+object where a string is expected, a float Python would write with an exponent, an
+integer beyond 64 bits) is decoded the Polars way, alone: the rest of its frame stays here.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 import orjson
 import polars as pl
 
@@ -37,6 +39,8 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if not -(1 << 63) <= value < 1 << 64:  # Polars reads it as a float
+            raise Irregular("integer beyond 64 bits")
         return str(value)
     if isinstance(value, float):
         text = repr(value)
@@ -55,57 +59,98 @@ def _json_text(value: Any) -> str | None:
 
 NAMES = ("_raw_type", "_env", "_ts_text", "session_id", "_resp", "_direction", "_app_name")
 NAMES_OTHER = ("_event", "_meta", "_created")
+COLUMNS = (*NAMES, *NAMES_OTHER)
+
+# A line's decoded columns the Polars way (`extract.polars_columns`), for its irregular lines.
+Fallback = Callable[[list[str], Sequence[str]], pl.DataFrame]
 
 
-def _row(line: str, timestamp_fields: Sequence[str]) -> tuple[Any, ...]:
-    """One line's columns: the hot loop of reading. A string value (nearly all of them) is
-    taken as it is; only others go through `_text`."""
+class _Event(msgspec.Struct):
+    """The fields of an envelope's event that extraction reads: msgspec skips the rest of
+    the object without building it (no dict, no strings), which is most of the line."""
+
+    type: Any = None
+    response_id: Any = None
+    name: Any = None
+    session: Any = None
+
+
+_EVENT = msgspec.json.Decoder(_Event)
+_NULL = msgspec.Raw(b"null")
+_TOP = ("session_id", "direction", "type", "response_id", "session", "metadata")
+
+
+@functools.cache
+def _envelope(timestamp_fields: tuple[str, ...]) -> tuple[msgspec.json.Decoder[Any], tuple[str, ...]]:
+    """The decoder of a line's top level (its event kept as raw bytes) and the attribute
+    names of the timestamp fields, in their order of precedence. Fields are named t0, t1, ...
+    and renamed to the configured names: any JSON key works, even one that is no identifier."""
+    stamps = tuple(f for f in dict.fromkeys(timestamp_fields) if f not in (*_TOP, "event"))
+    names = {f"t{i}": f for i, f in enumerate(stamps)} | {f: f for f in _TOP}
+    fields: list[tuple[str, Any, Any]] = [(n, Any, None) for n in names]
+    fields.append(("event", msgspec.Raw, msgspec.Raw()))
+    struct = msgspec.defstruct("Envelope", fields, rename=names)
+    attrs = tuple(a for a in names if names[a] in timestamp_fields)
+    attrs = tuple(sorted(attrs, key=lambda a: timestamp_fields.index(names[a])))
+    return msgspec.json.Decoder(struct), attrs
+
+
+_BLANK: tuple[Any, ...] = (None, False, None, None, None, None, None)
+
+
+def _row(line: str, envelope: msgspec.json.Decoder[Any], stamps: tuple[str, ...]) -> tuple[Any, ...]:
+    """One line's columns: the hot loop of reading. Two typed decodes (the top level, then
+    the event's few fields) and no dict; the event's text is its own bytes as logged. A
+    string value (nearly all of them) is taken as it is; only others go through `_text`."""
     if not line or line.isspace():  # a blank line: rejected later, its text kept like any other
-        return (None, False, None, None, None, None, None, line, None, None)
+        return (*_BLANK, line, None, None)
     try:
-        d = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise Irregular("malformed") from exc
-    if d.__class__ is not dict:
-        raise Irregular("not an object")
-    get = d.get
-    ev = get("event")
-    if ev is not None and ev.__class__ is not dict:
-        raise Irregular("event is not an object")
-    direction = get("direction")
+        d = envelope.decode(line)
+        raw = d.event
+        ev = _EVENT.decode(raw) if raw and raw != _NULL else None
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # malformed, or not objects
+        raise Irregular(str(exc)) from exc
+    direction = d.direction
     if direction.__class__ is not str:
         direction = _text(direction)
-    ev_type = ev.get("type") if ev is not None else None
-    env = ev_type is not None or (direction == "app" and ev is not None)
-    src = ev if env and ev is not None else d
-    raw_type = src.get("type")
+    env = ev is not None and (ev.type is not None or direction == "app")
+    src: Any = ev if env else d
+    raw_type = src.type
     if raw_type.__class__ is not str:
         raw_type = _text(raw_type)
     ts = None
-    for name in timestamp_fields:
-        ts = get(name)
+    for name in stamps:
+        ts = getattr(d, name)
         if ts is not None:
             if ts.__class__ is not str:
                 ts = _text(ts)
             break
-    session_id = get("session_id")
-    response_id = src.get("response_id")
-    app_name = ev.get("name") if ev is not None else None
-    row = (
+    session_id = d.session_id
+    if session_id.__class__ is not str:
+        session_id = _text(session_id)
+    response_id = src.response_id
+    if response_id.__class__ is not str:
+        response_id = _text(response_id)
+    app_name = ev.name if ev is not None else None
+    if app_name.__class__ is not str:
+        app_name = _text(app_name)
+    if raw_type in AUDIO_TYPES and direction != "app":  # the payload's length is all it gives
+        return (raw_type, env, ts, session_id, response_id, direction, app_name, None, None, None)
+    session = src.session
+    created = _json_text(session.get("id")) if session.__class__ is dict else None
+    meta = d.metadata
+    return (
         raw_type,
         env,
         ts,
-        session_id if session_id.__class__ is str else _text(session_id),
-        response_id if response_id.__class__ is str else _text(response_id),
+        session_id,
+        response_id,
         direction,
-        app_name if app_name.__class__ is str else _text(app_name),
+        app_name,
+        bytes(raw).decode() if env else line,
+        None if meta is None else _json_text(meta),
+        created,
     )
-    if raw_type in AUDIO_TYPES and direction != "app":
-        return (*row, None, None, None)  # audio: the payload's length is all it gives
-    session = src.get("session")
-    created = _json_text(session.get("id")) if session.__class__ is dict else None
-    event = orjson.dumps(ev).decode() if env else line
-    return (*row, event, _json_text(get("metadata")), created)
 
 
 @contextmanager
@@ -121,20 +166,41 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def decoded_frame(lines: Sequence[str], timestamp_fields: Sequence[str]) -> pl.DataFrame:
-    """The decoded columns of these lines, one row each; raises Irregular."""
-    schema: dict[str, type[pl.DataType]] = dict.fromkeys((*NAMES, *NAMES_OTHER), pl.String)
+def decoded_frame(
+    lines: Sequence[str], timestamp_fields: Sequence[str], fallback: Fallback | None = None
+) -> pl.DataFrame:
+    """The decoded columns of these lines, one row each. A line this path does not read
+    exactly as Polars does is decoded by `fallback`, alone: the other lines of its frame keep
+    this path, and every line's columns depend on that line only. Without a fallback, such a
+    line raises Irregular."""
+    schema: dict[str, type[pl.DataType]] = dict.fromkeys(COLUMNS, pl.String)
     schema["_env"] = pl.Boolean
+    envelope, stamps = _envelope(tuple(timestamp_fields))
+    odd: list[int] = []
     with _no_cycle_collection():  # the rows are gone again before it resumes
-        fields = tuple(f for f in timestamp_fields if f != "event")  # the envelope, not a time
-        rows = [_row(line, fields) for line in lines]
-        columns = list(zip(*rows, strict=True)) if rows else [()] * 10
+        rows: list[tuple[Any, ...]] = []
+        add = rows.append
+        for i, line in enumerate(lines):
+            try:
+                add(_row(line, envelope, stamps))
+            except Irregular:
+                if fallback is None:
+                    raise
+                add((*_BLANK, None, None, None))
+                odd.append(i)
+        if odd:
+            assert fallback is not None
+            slow = fallback([lines[i] for i in odd], timestamp_fields).select(COLUMNS)
+            for i, row in zip(odd, slow.rows(), strict=True):
+                rows[i] = row
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
         del rows
-        return pl.DataFrame(
-            dict(zip((*NAMES, *NAMES_OTHER), columns, strict=True)), schema=schema, strict=False
-        )
+        return pl.DataFrame(dict(zip(COLUMNS, columns, strict=True)), schema=schema, strict=False)
 
 
-def parse_lines(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
-    """`raw` with the decoded columns added; raises Irregular for the Polars path."""
-    return pl.concat([raw, decoded_frame(raw["raw"].to_list(), timestamp_fields)], how="horizontal")
+def parse_lines(
+    raw: pl.DataFrame, timestamp_fields: Sequence[str], fallback: Fallback | None = None
+) -> pl.DataFrame:
+    """`raw` with the decoded columns added (see `decoded_frame`)."""
+    lines = raw["raw"].to_list()
+    return pl.concat([raw, decoded_frame(lines, timestamp_fields, fallback)], how="horizontal")

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from pipeline.read.extract import polars_columns
 from pipeline.read.parse import Irregular, decoded_frame
 from pipeline.read.raw import Lines
 
@@ -97,4 +98,4 @@ def scan_lines(
     if keep_audio:
         columns["_payload"] = pl.Series(payloads, dtype=pl.Binary)
     head = pl.DataFrame(columns)
-    return pl.concat([head, decoded_frame(texts, timestamp_fields)], how="horizontal")
+    return pl.concat([head, decoded_frame(texts, timestamp_fields, polars_columns)], how="horizontal")
