@@ -446,8 +446,14 @@ def test_typed_decoding_reads_exactly_what_the_polars_path_reads(tmp_path: Path)
         '{"timestamp": "t", "event": {"type": {"nested": 1}}}\n{"ts": 1e30}\nnot json\n'
         '{"timestamp": "2025-11-24T16:00:06Z", "event": {"type": "input_audio_buffer.append", "audio": "unterminated}}\n'
     )
+    crlf = tmp_path / "crlf.jsonl"  # Windows line ends, a blank line, no final newline
+    crlf.write_bytes(
+        b'{"timestamp": "2025-11-24T16:00:00Z", "event": {"type": "error"}}\r\n\r\n'
+        b'{"timestamp": "2025-11-24T16:00:01Z", "event": {"type": "input_audio_buffer.append", "audio": "AAAA"}}\r\n'
+        b'{"timestamp": "2025-11-24T16:00:02Z", "event": {"type": "error"}}\r'
+    )
     real = Path(__file__).resolve().parents[2] / "shared" / "real-logs"
-    paths = [*sorted(str(p) for p in SAMPLES.rglob("*.*")), str(odd), str(irregular)]
+    paths = [*sorted(str(p) for p in SAMPLES.rglob("*.*")), str(odd), str(irregular), str(crlf)]
     paths.append(str(non_ascii))
     paths += sorted(str(p) for p in real.rglob("*.jsonl")) if real.is_dir() else []
     tf = ("timestamp", "ts", "time", "received_at", "logged_at")
@@ -480,11 +486,17 @@ def test_typed_decoding_reads_exactly_what_the_polars_path_reads(tmp_path: Path)
     # An irregular line among regular ones: its row is Polars', theirs keep their bytes.
     mixed = tmp_path / "mixed.jsonl"
     good = '{"timestamp": "2025-11-24T16:00:00Z", "event": {"type": "error", "n": 1}}'
-    mixed.write_text(f'{good}\n{{"timestamp": "t", "event": {{"type": {{"nested": 1}}}}}}\n{good}\n')
+    mixed.write_text(
+        f'{good}\n{{"timestamp": "t", "event": {{"type": {{"nested": 1}}}}}}\n{good}\n'
+    )
     parts = read_raw(str(mixed))
     lines = next(parts)
     assert isinstance(lines, Lines)
     with pytest.raises(Irregular):  # no fallback given: the caller's to handle
         parse_lines(lines.frame(1), tf)
     events = scan_lines(lines, 1, 0, tf)["_event"].to_list()
-    assert events == ['{"type": "error", "n": 1}', '{"type":{"nested":1}}', '{"type": "error", "n": 1}']
+    assert events == [
+        '{"type": "error", "n": 1}',
+        '{"type":{"nested":1}}',
+        '{"type": "error", "n": 1}',
+    ]

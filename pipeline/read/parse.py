@@ -81,7 +81,9 @@ _TOP = ("session_id", "direction", "type", "response_id", "session", "metadata")
 
 
 @functools.cache
-def _envelope(timestamp_fields: tuple[str, ...]) -> tuple[msgspec.json.Decoder[Any], tuple[str, ...]]:
+def _envelope(
+    timestamp_fields: tuple[str, ...],
+) -> tuple[msgspec.json.Decoder[Any], tuple[str, ...]]:
     """The decoder of a line's top level (its event kept as raw bytes) and the attribute
     names of the timestamp fields, in their order of precedence. Fields are named t0, t1, ...
     and renamed to the configured names: any JSON key works, even one that is no identifier."""
@@ -98,7 +100,9 @@ def _envelope(timestamp_fields: tuple[str, ...]) -> tuple[msgspec.json.Decoder[A
 _BLANK: tuple[Any, ...] = (None, False, None, None, None, None, None)
 
 
-def _row(line: str, envelope: msgspec.json.Decoder[Any], stamps: tuple[str, ...]) -> tuple[Any, ...]:
+def _row(
+    line: str, envelope: msgspec.json.Decoder[Any], stamps: tuple[str, ...]
+) -> tuple[Any, ...]:
     """One line's columns: the hot loop of reading. Two typed decodes (the top level, then
     the event's few fields) and no dict; the event's text is its own bytes as logged. A
     string value (nearly all of them) is taken as it is; only others go through `_text`."""

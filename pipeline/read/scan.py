@@ -40,38 +40,57 @@ def _texts(
     with `keep_audio` the payload itself (its one copy, for --audio).
 
     Lines are cut as Polars' `read_lines` cuts them: on `\\n`, a trailing `\\r` dropped,
-    no empty line after a final newline.
+    no empty line after a final newline. A regex search finds the next audio line
+    (each search starts at a line's start: no payload is ever searched); the lines
+    between two of them are decoded and split at once, in C.
     """
     data, pos, end = lines.data, lines.start, lines.end
-    find, audio, key = data.find, _AUDIO_TYPE.search, _PAYLOAD_KEY.search
+    find, key, audio = data.find, _PAYLOAD_KEY.search, _AUDIO_TYPE.search
     texts: list[str] = []
     cut_lens: list[int | None] = []
     payloads: list[bytes | None] = []
-    keep = payloads.append if keep_audio else None
+
+    def plain(stop: int) -> None:
+        """The lines of `data[pos:stop]` (which ends at a line's end), none of them audio."""
+        if stop <= pos:
+            return
+        chunk = data[pos:stop].decode()
+        cut = chunk.split("\n")
+        if chunk[-1] == "\n":
+            cut.pop()
+        if "\r" in chunk:
+            cut = [t[:-1] if t[-1:] == "\r" else t for t in cut]
+        texts.extend(cut)
+        cut_lens.extend([None] * len(cut))
+        if keep_audio:
+            payloads.extend([None] * len(cut))
+
     try:
-        while pos < end:
-            nl = find(b"\n", pos, end)
+        while m := audio(data, pos, end):  # from the next line on: payloads are never searched
+            first = data.rfind(b"\n", pos, m.start()) + 1 or pos  # the audio line's start
+            plain(first)
+            nl = find(b"\n", first, end)
             if nl < 0:
                 nl = end
-            stop = nl - 1 if nl > pos and data[nl - 1] == _CR else nl
-            if audio(data, pos, stop) and (k := key(data, pos, stop)):
+            stop = nl - 1 if nl > first and data[nl - 1] == _CR else nl
+            k = key(data, first, stop)
+            quote = find(b'"', k.end(), stop) if k else -1
+            if k and quote >= 0:
                 value = k.end()
-                quote = find(b'"', value, stop)
-                if quote >= 0:
-                    head = data[pos:value]
-                    if not head.isascii():  # Polars counts characters there: its way
-                        raise Irregular("non-ASCII before an audio payload")
-                    texts.append((head + data[quote:stop]).decode())
-                    cut_lens.append(quote - value)
-                    if keep is not None:
-                        keep(bytes(data[value:quote]))
-                    pos = nl + 1
-                    continue
-            texts.append(data[pos:stop].decode())
-            cut_lens.append(None)
-            if keep is not None:
-                keep(None)
+                head = data[first:value]
+                if not head.isascii():  # Polars counts characters there: its way
+                    raise Irregular("non-ASCII before an audio payload")
+                texts.append((head + data[quote:stop]).decode())
+                cut_lens.append(quote - value)
+                if keep_audio:
+                    payloads.append(bytes(data[value:quote]))
+            else:  # an audio type with no payload to cut: a line like any other
+                texts.append(data[first:stop].decode())
+                cut_lens.append(None)
+                if keep_audio:
+                    payloads.append(None)
             pos = nl + 1
+        plain(end)
     except UnicodeDecodeError as exc:
         raise Irregular("invalid UTF-8") from exc
     return texts, cut_lens, payloads
@@ -98,4 +117,6 @@ def scan_lines(
     if keep_audio:
         columns["_payload"] = pl.Series(payloads, dtype=pl.Binary)
     head = pl.DataFrame(columns)
-    return pl.concat([head, decoded_frame(texts, timestamp_fields, polars_columns)], how="horizontal")
+    return pl.concat(
+        [head, decoded_frame(texts, timestamp_fields, polars_columns)], how="horizontal"
+    )
