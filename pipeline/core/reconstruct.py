@@ -24,58 +24,6 @@ from pipeline.core.model import SessionEvents, SessionTree
 Handler = Callable[[SessionMachine, int, dict[str, Any]], None]
 
 
-def feed(m: SessionMachine, ts: int, etype: str, event: str | None) -> None:
-    """One non-audio event (audio rows are aggregated by `add_audio`).
-
-    Only the types a handler reads are parsed; an event logged twice (the same `event_id`:
-    two copies of one log) is dropped and counted. Events of other types are read for their
-    id only once the session has shown a copy, so a clean log pays nothing for it.
-    """
-    handler = HANDLERS.get(etype)
-    if handler is None:
-        if etype.startswith("app."):
-            handler = inputs.on_app
-        else:
-            if m.stats.duplicate_events and _repeated(m, _parse(event)):
-                return
-            m.stats.events += 1
-            if etype not in KNOWN_TYPES:
-                m.stats.unknown_events += 1
-            if etype not in TRAILING_TYPES:
-                m.ended_on_error = None
-            return
-    ev = _parse(event)
-    if ev is not None and _repeated(m, ev):
-        return
-    m.stats.events += 1
-    if ev is None:  # JSON, but not an object: nothing to read
-        return
-    if etype not in TRAILING_TYPES and handler is not inputs.on_app:
-        m.ended_on_error = None
-    ev["type"] = etype
-    handler(m, ts, ev)
-
-
-def _parse(event: str | None) -> dict[str, Any] | None:
-    try:
-        ev = orjson.loads(event) if event else {}
-    except ValueError:  # orjson.JSONDecodeError is one
-        return {}
-    return ev if isinstance(ev, dict) else None
-
-
-def _repeated(m: SessionMachine, ev: dict[str, Any] | None) -> bool:
-    """This event's `event_id` was seen before in the session: a copy, counted and dropped."""
-    event_id = ev.get("event_id") if ev is not None else None
-    if event_id.__class__ is not str:
-        return False
-    if event_id in m.seen_events:
-        m.stats.duplicate_events += 1
-        return True
-    m.seen_events.add(event_id)
-    return False
-
-
 HANDLERS: dict[str, Handler] = {
     "session.created": inputs.on_session,
     "session.updated": inputs.on_session,
@@ -118,11 +66,81 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def replay(m: SessionMachine, times: list[int], types: list[str], events: list[str | None]) -> None:
+    """Feed the session's non-audio events to their handlers (audio rows are aggregated by
+    `add_audio`), in one loop: one dict lookup an event for its handler, nothing else
+    called for an event no handler reads.
+
+    Only the types a handler reads are parsed; an event logged twice (the same `event_id`:
+    two copies of one log) is dropped and counted. Events of other types are read for their
+    id only once the session has shown a copy, so a clean log pays nothing for it.
+    """
+    stats, seen, handlers, on_app, loads = (
+        m.stats,
+        m.seen_events,
+        HANDLERS,
+        inputs.on_app,
+        orjson.loads,
+    )
+    for i, (ts, etype, event) in enumerate(zip(times, types, events, strict=True)):
+        m.index = i
+        handler = handlers.get(etype)
+        if handler is None:
+            if etype.startswith("app."):
+                handler = on_app
+            else:
+                if stats.duplicate_events and _repeated(m, _parse(event)):
+                    continue
+                stats.events += 1
+                if etype not in KNOWN_TYPES:
+                    stats.unknown_events += 1
+                if etype not in TRAILING_TYPES:
+                    m.ended_on_error = None
+                continue
+        try:
+            ev = loads(event) if event else {}
+        except ValueError:  # not JSON (orjson.JSONDecodeError is one): nothing to read
+            ev = {}
+        if ev.__class__ is not dict:  # JSON, but not an object: counted, nothing to read
+            stats.events += 1
+            continue
+        event_id = ev.get("event_id")
+        if event_id.__class__ is str:
+            if event_id in seen:
+                stats.duplicate_events += 1
+                continue
+            seen.add(event_id)
+        stats.events += 1
+        if handler is not on_app and etype not in TRAILING_TYPES:
+            m.ended_on_error = None
+        ev["type"] = etype
+        handler(m, ts, ev)
+
+
+def _parse(event: str | None) -> dict[str, Any] | None:
+    """An event's JSON: {} when it is not JSON, None when it is JSON but not an object."""
+    try:
+        ev = orjson.loads(event) if event else {}
+    except ValueError:  # orjson.JSONDecodeError is one
+        return {}
+    return ev if ev.__class__ is dict else None
+
+
+def _repeated(m: SessionMachine, ev: dict[str, Any] | None) -> bool:
+    """This event's `event_id` was seen before in the session: a copy, counted and dropped."""
+    event_id = ev.get("event_id") if ev is not None else None
+    if event_id.__class__ is not str:
+        return False
+    if event_id in m.seen_events:
+        m.stats.duplicate_events += 1
+        return True
+    m.seen_events.add(event_id)
+    return False
+
+
 def reconstruct(se: SessionEvents) -> SessionTree:
     """One session's events → its span nodes. Pure; the only per-event Python loop."""
     machine = SessionMachine(se.key)
-    for i, (ts, etype, event) in enumerate(zip(se.ts, se.types, se.events, strict=True)):
-        machine.index = i
-        feed(machine, ts, etype, event)
+    replay(machine, se.ts, se.types, se.events)
     audio = add_audio(machine, se)
     return finish(machine, se, audio, merged_metadata(list(dict.fromkeys(se.metadata))))
