@@ -17,7 +17,9 @@ Contenders:
   naive            the obvious script: json.loads per line, OTel SDK tracer with explicit start/end
                    times per span, BatchSpanProcessor, OTLP gRPC exporter to the loopback receiver
   realtrace-file   realtrace convert → OTLP JSON lines file
-  realtrace-grpc   realtrace convert → the loopback gRPC receiver
+  realtrace-grpc   realtrace convert → the loopback gRPC receiver, uncompressed (as the naive
+                   script sends: the like-for-like comparison)
+  realtrace-grpc-gzip  the same with realtrace's default gzip (what compressing costs here)
   realtrace-audio  realtrace convert --audio dir: → the file, and every turn's WAV (payloads decoded)
 """
 
@@ -216,16 +218,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--skip",
         action="append",
         default=[],
-        help="contender to skip (scan, parse, floor, naive, realtrace-file, realtrace-grpc, realtrace-audio, realtrace-parquet)",
+        help="contender to skip (scan, parse, floor, naive, realtrace-file, realtrace-grpc, realtrace-grpc-gzip, realtrace-audio, realtrace-parquet)",
     )
     ap.add_argument("--workers", type=int, default=None, help="pass --workers to realtrace")
-    ap.add_argument(
-        "--compression",
-        choices=("gzip", "none"),
-        default=None,
-        help="pass --compression to realtrace-grpc (the naive script sends uncompressed, "
-        "realtrace gzips by default)",
-    )
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -299,8 +294,6 @@ def _contenders(
     if args.workers:
         rt += ["--workers", str(args.workers)]
     grpc = ["--endpoint", receiver.endpoint, "--protocol", "grpc"]
-    if args.compression:
-        grpc += ["--compression", args.compression]
     results: dict[str, dict[str, Any]] = {}
     for name, code in (("scan", SCAN), ("parse", PARSE), ("floor", FLOOR)):
         if name not in args.skip:
@@ -318,9 +311,11 @@ def _contenders(
     if "realtrace-parquet" not in args.skip:
         cmd = [*rt, "-i", str(_lake(args, data)), "-o", str(out_dir / "p.jsonl")]
         results["realtrace-parquet"] = _realtrace("realtrace-parquet", cmd, report)
-    if "realtrace-grpc" not in args.skip:
-        cmd = [*rt, "-i", str(data), "-o", str(out_dir / "g.jsonl"), *grpc]
-        results["realtrace-grpc"] = _realtrace("realtrace-grpc", cmd, report, receiver)
+    for name, compression in (("realtrace-grpc", "none"), ("realtrace-grpc-gzip", "gzip")):
+        if name not in args.skip:
+            cmd = [*rt, "-i", str(data), "-o", str(out_dir / "g.jsonl"), *grpc]
+            cmd += ["--compression", compression]
+            results[name] = _realtrace(name, cmd, report, receiver)
     if "naive" not in args.skip:
         before = receiver.spans
         naive = [py, "-c", NAIVE, str(data), f"127.0.0.1:{receiver.port}"]
@@ -407,6 +402,7 @@ RATIOS = (  # name, numerator, denominator (wall times)
     ("naive_over_realtrace_grpc", "naive", "realtrace-grpc"),
     ("naive_over_realtrace_file", "naive", "realtrace-file"),
     ("realtrace_audio_over_file", "realtrace-audio", "realtrace-file"),
+    ("realtrace_gzip_over_grpc", "realtrace-grpc-gzip", "realtrace-grpc"),
 )
 
 

@@ -38,12 +38,14 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "naive",
         "realtrace-file",
         "realtrace-grpc",
+        "realtrace-grpc-gzip",
         "realtrace-audio",
         "realtrace-parquet",
     }
     spans = {k: doc["results"][k]["spans"] for k in ("realtrace-grpc", "realtrace-parquet")}
     assert spans["realtrace-grpc"] == spans["realtrace-parquet"]
     assert spans["realtrace-grpc"] == doc["results"]["realtrace-file"]["spans"] > 0
+    assert doc["results"]["realtrace-grpc-gzip"]["spans"] == spans["realtrace-grpc"]
     assert doc["results"]["naive"]["spans"] > 0
     assert set(doc["ratios"]) == {
         "realtrace_grpc_over_floor",
@@ -55,6 +57,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "realtrace_file_over_grpc",
         "naive_over_realtrace_file",
         "realtrace_audio_over_file",
+        "realtrace_gzip_over_grpc",
     }
     assert doc["results"]["realtrace-audio"]["spans"] == doc["results"]["realtrace-file"]["spans"]
     assert doc["results"]["realtrace-audio"]["wav_mb"] > 0
