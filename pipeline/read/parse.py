@@ -97,6 +97,99 @@ def _envelope(
     return msgspec.json.Decoder(struct), attrs
 
 
+class _Session(msgspec.Struct):
+    id: str | None = None
+
+
+class _StrictEvent(msgspec.Struct):
+    """`_Event` for a slice of regular lines: every field a string or absent."""
+
+    type: str | None = None
+    response_id: str | None = None
+    name: str | None = None
+    session: _Session | None = None
+
+
+_STRICT_EVENTS = msgspec.json.Decoder(list[_StrictEvent | None])
+
+
+@functools.cache
+def _strict(timestamp_fields: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
+    """`_envelope` for a slice of regular lines, decoded as one JSON array: the fields strings
+    or absent (the times anything: epoch numbers are regular)."""
+    stamps = tuple(f for f in dict.fromkeys(timestamp_fields) if f not in (*_TOP, "event"))
+    names = {f"t{i}": f for i, f in enumerate(stamps)} | {f: f for f in _TOP}
+    types: dict[str, Any] = dict.fromkeys(_TOP, str | None)
+    types.update(session=_Session | None, metadata=Any)
+    fields: list[tuple[str, Any, Any]] = [(n, types.get(n, Any), None) for n in names]
+    fields.append(("event", msgspec.Raw, msgspec.Raw()))
+    strict: Any = msgspec.defstruct("Strict", fields, rename=names)
+    return msgspec.json.Decoder(list[strict])
+
+
+def _at_once(lines: Sequence[str], timestamp_fields: tuple[str, ...]) -> list[Sequence[Any]] | None:
+    """The columns of a slice of regular lines, or None when one is not (then line by line).
+
+    The slice is decoded as one JSON array of structs, and its events as another: two calls
+    into msgspec for the whole slice, then one comprehension a column, with no Python call
+    a line. Any line that is not an object of string fields (a blank line, a number where a
+    string is expected, a malformed line) fails the whole slice's decode.
+    """
+    stamps = _envelope(timestamp_fields)[1]
+    try:
+        tops = _strict(timestamp_fields).decode("[" + ",".join(lines) + "]")
+        if len(tops) != len(lines):  # a line holding two values
+            return None
+        raws = [t.event for t in tops]
+        events: list[Any] = _STRICT_EVENTS.decode(
+            b"[" + b",".join([r or b"null" for r in raws]) + b"]"
+        )
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    directions = [t.direction for t in tops]
+    env = [
+        e is not None and (e.type is not None or d == "app")
+        for e, d in zip(events, directions, strict=True)
+    ]
+    src: list[Any] = [e if x else t for e, x, t in zip(events, env, tops, strict=True)]
+    types = [s.type for s in src]
+    audio = [ty in AUDIO_TYPES and d != "app" for ty, d in zip(types, directions, strict=True)]
+    first, rest = (stamps[0], stamps[1:]) if stamps else ("", ())
+    try:
+        ts = [_stamp(t, first, rest) for t in tops]
+        meta = [
+            None if a or (m := t.metadata) is None else _json_text(m)
+            for a, t in zip(audio, tops, strict=True)
+        ]
+    except Irregular:
+        return None
+    return [
+        types,
+        env,
+        ts,
+        [t.session_id for t in tops],
+        [s.response_id for s in src],
+        directions,
+        [e.name if e is not None else None for e in events],
+        [
+            None if a else bytes(r).decode() if x else line
+            for a, x, r, line in zip(audio, env, raws, lines, strict=True)
+        ],
+        meta,
+        [None if a or s.session is None else s.session.id for a, s in zip(audio, src, strict=True)],
+    ]
+
+
+def _stamp(top: Any, first: str, rest: tuple[str, ...]) -> str | None:
+    """A line's time: the first timestamp field it has, as its JSON text."""
+    ts = getattr(top, first, None) if first else None
+    for name in rest:
+        if ts is not None:
+            break
+        ts = getattr(top, name)
+    return ts if ts is None or ts.__class__ is str else _text(ts)
+
+
 _BLANK: tuple[Any, ...] = (None, False, None, None, None, None, None)
 
 
@@ -173,33 +266,43 @@ def _no_cycle_collection() -> Iterator[None]:
 def decoded_frame(
     lines: Sequence[str], timestamp_fields: Sequence[str], fallback: Fallback | None = None
 ) -> pl.DataFrame:
-    """The decoded columns of these lines, one row each. A line this path does not read
-    exactly as Polars does is decoded by `fallback`, alone: the other lines of its frame keep
-    this path, and every line's columns depend on that line only. Without a fallback, such a
-    line raises Irregular."""
+    """The decoded columns of these lines, one row each: the whole slice at once when every
+    line is regular (`_at_once`), else line by line. A line this path does not read exactly
+    as Polars does is decoded by `fallback`, alone: the other lines of its frame keep this
+    path, and every line's columns depend on that line only. Without a fallback, such a line
+    raises Irregular."""
     schema: dict[str, type[pl.DataType]] = dict.fromkeys(COLUMNS, pl.String)
     schema["_env"] = pl.Boolean
+    with _no_cycle_collection():  # the rows are gone again before it resumes
+        columns = _at_once(lines, tuple(timestamp_fields)) if lines else None
+        if columns is None:
+            columns = _line_by_line(lines, timestamp_fields, fallback)
+        return pl.DataFrame(dict(zip(COLUMNS, columns, strict=True)), schema=schema, strict=True)
+
+
+def _line_by_line(
+    lines: Sequence[str], timestamp_fields: Sequence[str], fallback: Fallback | None
+) -> list[Sequence[Any]]:
+    """The columns of a slice with an irregular line: `_row` a line, `fallback` for a line
+    `_row` does not read exactly as Polars does."""
     envelope, stamps = _envelope(tuple(timestamp_fields))
     odd: list[int] = []
-    with _no_cycle_collection():  # the rows are gone again before it resumes
-        rows: list[tuple[Any, ...]] = []
-        add = rows.append
-        for i, line in enumerate(lines):
-            try:
-                add(_row(line, envelope, stamps))
-            except Irregular:
-                if fallback is None:
-                    raise
-                add((*_BLANK, None, None, None))
-                odd.append(i)
-        if odd:
-            assert fallback is not None
-            slow = fallback([lines[i] for i in odd], timestamp_fields).select(COLUMNS)
-            for i, row in zip(odd, slow.rows(), strict=True):
-                rows[i] = row
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
-        del rows
-        return pl.DataFrame(dict(zip(COLUMNS, columns, strict=True)), schema=schema, strict=False)
+    rows: list[tuple[Any, ...]] = []
+    add = rows.append
+    for i, line in enumerate(lines):
+        try:
+            add(_row(line, envelope, stamps))
+        except Irregular:
+            if fallback is None:
+                raise
+            add((*_BLANK, None, None, None))
+            odd.append(i)
+    if odd:
+        assert fallback is not None
+        slow = fallback([lines[i] for i in odd], timestamp_fields).select(COLUMNS)
+        for i, row in zip(odd, slow.rows(), strict=True):
+            rows[i] = row
+    return list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
 
 
 def parse_lines(
