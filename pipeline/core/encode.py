@@ -13,11 +13,7 @@ from typing import Any
 
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import (
-    AnyValue,
-    InstrumentationScope,
-    KeyValue,
-)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
@@ -28,47 +24,64 @@ SCOPE_NAME = "realtrace"
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
 
-def _any_value(value: AttrValue) -> dict[str, Any]:
-    """An attribute value as an `AnyValue` initializer (see `_key_values`)."""
-    if value.__class__ is str:
-        return {"string_value": value}
-    if isinstance(value, bool):
-        return {"bool_value": value}
-    if isinstance(value, int):
-        return {"int_value": value}
-    if isinstance(value, float):
-        return {"double_value": value}
-    if isinstance(value, list):
-        return {"array_value": {"values": [_any_value(v) for v in value]}}
-    return {"string_value": str(value)}
+def _set_value(av: AnyValue, value: AttrValue) -> None:
+    """An attribute value into its `AnyValue` (strings, nearly all of them, are set inline
+    by the caller before this is called)."""
+    cls = value.__class__
+    if cls is str:
+        av.string_value = value  # type: ignore[assignment]
+    elif cls is bool:
+        av.bool_value = value  # type: ignore[assignment]
+    elif cls is int:
+        av.int_value = value  # type: ignore[assignment]
+    elif cls is float:
+        av.double_value = value  # type: ignore[assignment]
+    elif cls is list:
+        values = av.array_value.values
+        for v in value:  # type: ignore[union-attr]
+            _set_value(values.add(), v)
+    elif isinstance(value, bool):
+        av.bool_value = value
+    elif isinstance(value, int):
+        av.int_value = value
+    elif isinstance(value, float):
+        av.double_value = value
+    else:
+        av.string_value = str(value)
 
 
-def _key_values(attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    """Attributes as `KeyValue` initializers: protobuf builds the messages from plain dicts
-    itself, twice as fast as a Python object per KeyValue and AnyValue, the same bytes."""
-    return [{"key": k, "value": _any_value(v)} for k, v in attrs.items()]
+def _add_attributes(kvs: Any, attrs: dict[str, AttrValue]) -> None:
+    """Attributes appended to a repeated `KeyValue` field, one `add` each: upb fills the
+    messages in place, faster than building them from initializer dicts (13.2 -> 11.7 us a
+    span) and far faster than a Python object per KeyValue and AnyValue; the same bytes."""
+    add = kvs.add
+    for k, v in attrs.items():
+        if v.__class__ is str:
+            add(key=k).value.string_value = v
+        else:
+            _set_value(add(key=k).value, v)
 
 
 def encode_span(rec: SpanRecord) -> Span:
     """One span record as an OTLP Span (kind INTERNAL: nothing here is an RPC)."""
-    fields: dict[str, Any] = {
-        "trace_id": rec.trace_id,
-        "span_id": rec.span_id,
-        "name": rec.name,
-        "kind": rec.kind,
-        "start_time_unix_nano": rec.start_ns,
-        "end_time_unix_nano": max(rec.end_ns, rec.start_ns),
-        "attributes": _key_values(rec.attributes),
-        "events": [
-            {"time_unix_nano": e.time_ns, "name": e.name, "attributes": _key_values(e.attributes)}
-            for e in rec.events
-        ],
-    }
-    span = Span(**fields)
+    span = Span(
+        trace_id=rec.trace_id,
+        span_id=rec.span_id,
+        name=rec.name,
+        kind=rec.kind,  # type: ignore[arg-type]
+        start_time_unix_nano=rec.start_ns,
+        end_time_unix_nano=max(rec.end_ns, rec.start_ns),
+    )
+    _add_attributes(span.attributes, rec.attributes)
+    for e in rec.events:
+        _add_attributes(
+            span.events.add(time_unix_nano=e.time_ns, name=e.name).attributes, e.attributes
+        )
     if rec.parent_span_id is not None:
         span.parent_span_id = rec.parent_span_id
     if rec.error is not None:
-        span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=rec.error))
+        span.status.code = Status.STATUS_CODE_ERROR
+        span.status.message = rec.error
     return span
 
 
@@ -171,8 +184,9 @@ def resource(service_name: str, extra: Sequence[tuple[str, str]] = ()) -> Resour
     }
     for k, v in extra:
         attrs.setdefault(k, v)
-    fields: dict[str, Any] = {"attributes": _key_values(attrs)}
-    return Resource(**fields)
+    res = Resource()
+    _add_attributes(res.attributes, attrs)
+    return res
 
 
 def build_request(spans: Sequence[Span], res: Resource) -> ExportTraceServiceRequest:
