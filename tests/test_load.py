@@ -500,3 +500,18 @@ def test_typed_decoding_reads_exactly_what_the_polars_path_reads(tmp_path: Path)
         '{"type":{"nested":1}}',
         '{"type": "error", "n": 1}',
     ]
+
+
+def test_a_slice_holds_at_most_slice_lines_lines(tmp_path: Path) -> None:
+    """The reader's line cap: 16 MiB of tiny lines never become millions of rows at once;
+    every line is read once, the last one without its newline too."""
+    from pipeline.read.raw import SLICE_LINES, Lines, read_raw
+
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(b"{}\n" * (2 * SLICE_LINES + 5) + b"{}")
+    counts = []
+    for part in read_raw(str(path)):
+        assert isinstance(part, Lines)
+        text = bytes(part.data[part.start : part.end])
+        counts.append(len(text.splitlines()))
+    assert counts == [SLICE_LINES, SLICE_LINES, 6]
