@@ -515,3 +515,18 @@ def test_a_slice_holds_at_most_slice_lines_lines(tmp_path: Path) -> None:
         text = bytes(part.data[part.start : part.end])
         counts.append(len(text.splitlines()))
     assert counts == [SLICE_LINES, SLICE_LINES, 6]
+
+
+def test_one_far_year_among_good_rows_is_still_a_reject(tmp_path: Path) -> None:
+    """A slice of good rows skips the reject reasons (`_maybe_rejected`): one row of a year
+    OTLP cannot carry, which parses to a plausible wrong time, must still be found."""
+    event = {"type": "session.created", "session": {"id": "s"}}
+    for ts in ("2600-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T00:00:00Z"):
+        good = {"timestamp": "2025-11-24T16:00:00Z", "session_id": "s", "event": event}
+        far = {"timestamp": ts, "session_id": "s", "event": event}
+        path = write(tmp_path / "far.jsonl", [json.dumps(good), json.dumps(far)])
+        loaded = load_all([str(path)])
+        assert [(r.line, r.reason[:26]) for r in loaded.rejects] == [
+            (2, "timestamp out of range (OT")
+        ], ts
+        assert loaded.events["line"].to_list() == [1]

@@ -342,11 +342,27 @@ def extract_decoded(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("_raw_type").replace(ALIASES).alias("type"),
         _timestamps(df),
         payload.alias("_payload_len"),
-    ).with_columns(_reject_reason().alias("reject"))
-    df = df.with_columns(
-        pl.when(pl.col("reject").is_not_null()).then(r.str.slice(0, 200)).alias("excerpt")
     )
+    if df.select(_maybe_rejected().any()).item():
+        df = df.with_columns(_reject_reason().alias("reject"))
+        df = df.with_columns(
+            pl.when(pl.col("reject").is_not_null()).then(r.str.slice(0, 200)).alias("excerpt")
+        )
+    else:  # every row an event (nearly every slice): no reason to look for
+        df = df.with_columns(pl.lit(None, pl.String).alias(c) for c in ("reject", "excerpt"))
     return _typed_rows(df)
+
+
+def _maybe_rejected() -> pl.Expr:
+    """Rows `_reject_reason` might reject, a cheap superset: no type, no time, a negative
+    time, or a year out of range compared as text (4 characters compare as their number
+    does whenever they cast to one; a quoted or padded time is looked at closely). A slice
+    of good rows skips the reasons' regexes and casts, most of extraction's cost."""
+    ts, text = pl.col("ts_ns"), pl.col("_ts_text")
+    year = text.str.slice(0, 4)
+    far = (text.str.slice(4, 1) == "-") & ((year < "1970") | (year > "2261"))
+    padded = text.str.starts_with('"') | text.str.starts_with(" ")
+    return pl.col("_raw_type").is_null() | ts.is_null() | (ts < 0) | (far | padded).fill_null(False)
 
 
 def _decode(raw: pl.DataFrame, timestamp_fields: Sequence[str]) -> pl.DataFrame:
