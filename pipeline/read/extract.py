@@ -402,7 +402,7 @@ def _typed_rows(df: pl.DataFrame) -> pl.DataFrame:
     is_audio = _is_audio()
     other = ~is_audio
     env = pl.col("_env")
-    parsed = "_event" in df.columns  # one orjson pass gave the texts already
+    parsed = "_event" in df.columns  # `parse` gave the texts already
     event = pl.col("_event") if parsed else pl.when(env).then(_jp(r, "$.event")).otherwise(r)
     metadata = pl.col("_meta") if parsed else _jp(r, "$.metadata")
     created = pl.col("_created") if parsed else _jp(event, "$.session.id")

@@ -1,17 +1,16 @@
 """Scan: a slice of JSON lines, as bytes, straight to the decoded columns in one pass.
 
 The Polars path goes bytes → a frame of lines (`read_lines`) → the audio payloads
-cut by regex → the lines back out as Python strings for
-orjson (`parse`). This pass does the same work on the bytes where they lie (the
-reader's buffer): each line is found by a C search, an audio line has its base64
-payload measured and skipped by two more (the payload, most of a voice log's
-bytes, is never decoded nor copied again), and only the short rest of each line
-becomes a string for the one orjson parse. The frame it gives is exactly the
-Polars path's (`test_load` compares them on every sample and real log).
+cut by regex → the lines back out as Python strings for the decoder (`parse`). This
+pass does the same work on the bytes where they lie (the reader's buffer): audio lines
+are found by a C search from each line's start, an audio line has its base64 payload
+measured and skipped (the payload, most of a voice log's bytes, is never decoded nor
+copied again), and the lines between two audio lines become strings at once. The frame
+it gives is the Polars path's (`test_load` compares them on every sample and real log).
 
-Anything irregular (invalid UTF-8, non-ASCII before an audio payload, a line
-`parse` would not read exactly as Polars does) raises `Irregular`, and the slice
-goes the Polars way instead.
+A slice that is not valid UTF-8, or has non-ASCII before an audio payload, raises
+`Irregular` and goes the Polars way instead; an irregular line within a slice is
+decoded the Polars way alone (`parse`).
 """
 
 from __future__ import annotations
