@@ -392,3 +392,47 @@ def test_the_invariant_checker_holds_on_the_golden_file_itself() -> None:
     found = problems(spans)
     assert any("model attributes on a tool span" in p for p in found)
     assert any("ordinal" in p for p in found)
+
+
+def test_runs_of_deltas_build_each_item_and_stop_at_the_response_end(tmp_path: Path) -> None:
+    """Text deltas take the replay's fast path (their four fields, and the previous delta's
+    response and item): interleaved items, a copy of a delta, a delta after the response
+    ended and one for an item made anew must read as the long way reads them."""
+
+    def delta(s: float, kind: str, item: str, text: str, eid: str) -> dict[str, Any]:
+        kinds = {
+            "audio": "response.output_audio_transcript.delta",
+            "text": "response.output_text.delta",
+        }
+        return at(s, type=kinds[kind], response_id="r1", item_id=item, delta=text, event_id=eid)
+
+    def added(s: float, item: str) -> dict[str, Any]:
+        msg = {"id": item, "type": "message", "role": "assistant"}
+        return at(s, type="response.output_item.added", response_id="r1", item=msg)
+
+    t = convert(
+        tmp_path,
+        [
+            at(1.0, type="session.created", session={"id": "sess_d"}),
+            at(1.1, type="response.created", response={"id": "r1"}),
+            added(1.2, "a"),
+            delta(1.3, "audio", "a", "Hel", "e1"),
+            delta(1.4, "audio", "a", "lo", "e2"),
+            delta(1.4, "audio", "a", "lo", "e2"),  # the same event logged twice
+            added(1.45, "b"),
+            delta(1.5, "text", "b", "x", "e3"),
+            delta(1.6, "audio", "a", " world", "e4"),
+            at(1.7, type="response.done", response={"id": "r1", "status": "completed"}),
+            delta(1.8, "audio", "a", "!!", "e5"),  # after the end: not delivered
+        ],
+    )
+    (resp,) = t.kind("response")
+    out = t.json_attr(resp, "braintrust.output_json")
+    assert out["content"] == [
+        {"type": "audio", "transcript": "Hello world"},
+        {"type": "text", "text": "x"},
+    ]
+    assert meta(t, t.root)["duplicate_events"] == 1
+    assert t.root["_a"]["realtrace.events"] == 10  # 11 lines, one copy
+    # from the response's start (response.created, 1.1 s) to its first delta (1.3 s)
+    assert resp["_a"]["gen_ai.response.time_to_first_chunk"] == pytest.approx(0.2)

@@ -70,6 +70,8 @@ class SessionMachine:
         self.cancel: SpanEvent | None = None  # a client cancel naming no response yet seen
         self.live_response: Node | None = None  # the latest in-conversation response
         self.item_response: dict[str, Node] = {}  # output item id → the response that made it
+        # the (response id, item id, response facts, item) the last text delta went to
+        self.last_delta: tuple[str, str, ResponseFacts, Item] | None = None
         self.apps: list[tuple[int, int, dict[str, Any]]] = []  # (time, event index, record)
         self.app_metadata: dict[str, Any] = {}
         self.app_tags: list[str] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import orjson
 
 from pipeline.core import inputs, responses
@@ -22,6 +23,21 @@ from pipeline.core.machine import TRAILING_TYPES, SessionMachine
 from pipeline.core.model import SessionEvents, SessionTree
 
 Handler = Callable[[SessionMachine, int, dict[str, Any]], None]
+
+
+class _Delta(msgspec.Struct):
+    """A text or transcript delta's four fields: decoded without a dict (the rest of the
+    event is skipped unread), since every other delta of a reply goes the same way."""
+
+    event_id: Any = None
+    response_id: Any = None
+    item_id: Any = None
+    delta: Any = None
+
+
+_DELTA = msgspec.json.Decoder(_Delta)
+_TRANSCRIPT_DELTA = "response.output_audio_transcript.delta"
+_DELTAS = frozenset({"response.output_text.delta", _TRANSCRIPT_DELTA})
 
 
 HANDLERS: dict[str, Handler] = {
@@ -82,8 +98,25 @@ def replay(m: SessionMachine, times: list[int], types: list[str], events: list[s
         inputs.on_app,
         orjson.loads,
     )
+    deltas, decode_delta, delta = _DELTAS, _DELTA.decode, responses.text_delta
     for i, (ts, etype, event) in enumerate(zip(times, types, events, strict=True)):
         m.index = i
+        if etype in deltas and event:
+            try:
+                d = decode_delta(event)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                pass  # not an object: the long way, below
+            else:
+                event_id = d.event_id
+                if event_id.__class__ is str:
+                    if event_id in seen:
+                        stats.duplicate_events += 1
+                        continue
+                    seen.add(event_id)
+                stats.events += 1
+                m.ended_on_error = None
+                delta(m, ts, etype == _TRANSCRIPT_DELTA, d.response_id, d.item_id, d.delta)
+                continue
         handler = handlers.get(etype)
         if handler is None:
             if etype.startswith("app."):

@@ -64,21 +64,43 @@ def _delivered(m: SessionMachine, ts: int, ev: dict[str, Any], kind: str) -> Nod
 
 
 def on_text_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
-    node = _delivered(m, ts, ev, "text")
-    if node is None:
+    text_delta(
+        m,
+        ts,
+        ev.get("type") == "response.output_audio_transcript.delta",
+        ev.get("response_id"),
+        ev.get("item_id"),
+        ev.get("delta"),
+    )
+
+
+def text_delta(
+    m: SessionMachine, ts: int, transcript: bool, rid: Any, item_id: Any, delta: Any
+) -> None:
+    """A text or transcript delta (the replay's most frequent event: `replay` decodes it
+    into its four fields alone, and a run of deltas of one item goes straight to it)."""
+    last = m.last_delta
+    if last is not None and last[0] == rid and last[1] == item_id:
+        facts, item = last[2], last[3]
+        if facts.status is not None or m.items.get(item_id) is not item:
+            m.last_delta = None  # ended, or the item is another record now: the long way
+        else:  # its response, content times and item are those of the previous delta
+            if delta.__class__ is str:
+                (item.transcript_deltas if transcript else item.text_deltas).append(delta)
+            return
+    node = m.response(rid, ts)
+    if node is None or node.facts_as(ResponseFacts).status is not None:
+        return  # none, or it had already ended: its output is what came before its end
+    m.content(node, ts, "text")
+    iid = text(item_id)
+    if iid is None:
         return
-    item_id = text(ev.get("item_id"))
-    if item_id is None:
-        return
-    item = m.conv.item(item_id)
+    item = m.conv.item(iid)
     item.role = item.role or "assistant"
-    delta = ev.get("delta")
     if isinstance(delta, str):
-        if ev.get("type") == "response.output_audio_transcript.delta":
-            item.transcript_deltas.append(delta)
-        else:
-            item.text_deltas.append(delta)
+        (item.transcript_deltas if transcript else item.text_deltas).append(delta)
     m.attach_item(node, item)
+    m.last_delta = (rid, iid, node.facts_as(ResponseFacts), item)
 
 
 def _done_item(m: SessionMachine, ts: int, ev: dict[str, Any]) -> Item | None:
