@@ -101,53 +101,53 @@ def replay(m: SessionMachine, times: list[int], types: list[str], events: list[s
     deltas, decode_delta, delta = _DELTAS, _DELTA.decode, responses.text_delta
     for i, (ts, etype, event) in enumerate(zip(times, types, events, strict=True)):
         m.index = i
+        d: _Delta | None = None
+        ev: Any = None
+        handler: Handler | None = None
         if etype in deltas and event:
-            try:
+            try:  # noqa: SIM105 (contextlib.suppress costs a context manager an event)
                 d = decode_delta(event)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 pass  # not an object: the long way, below
-            else:
-                event_id = d.event_id
-                if event_id.__class__ is str:
-                    if event_id in seen:
-                        stats.duplicate_events += 1
+        if d is not None:
+            event_id = d.event_id
+        else:
+            handler = handlers.get(etype)
+            if handler is None:
+                if etype.startswith("app."):
+                    handler = on_app
+                else:
+                    if stats.duplicate_events and _repeated(m, _parse(event)):
                         continue
-                    seen.add(event_id)
-                stats.events += 1
-                m.ended_on_error = None
-                delta(m, ts, etype == _TRANSCRIPT_DELTA, d.response_id, d.item_id, d.delta)
-                continue
-        handler = handlers.get(etype)
-        if handler is None:
-            if etype.startswith("app."):
-                handler = on_app
-            else:
-                if stats.duplicate_events and _repeated(m, _parse(event)):
+                    stats.events += 1
+                    if etype not in KNOWN_TYPES:
+                        stats.unknown_events += 1
+                    if etype not in TRAILING_TYPES:
+                        m.ended_on_error = None
                     continue
+            try:
+                ev = loads(event) if event else {}
+            except ValueError:  # not JSON (orjson.JSONDecodeError is one): nothing to read
+                ev = {}
+            if ev.__class__ is not dict:  # JSON, but not an object: counted, nothing to read
                 stats.events += 1
-                if etype not in KNOWN_TYPES:
-                    stats.unknown_events += 1
-                if etype not in TRAILING_TYPES:
-                    m.ended_on_error = None
                 continue
-        try:
-            ev = loads(event) if event else {}
-        except ValueError:  # not JSON (orjson.JSONDecodeError is one): nothing to read
-            ev = {}
-        if ev.__class__ is not dict:  # JSON, but not an object: counted, nothing to read
-            stats.events += 1
-            continue
-        event_id = ev.get("event_id")
-        if event_id.__class__ is str:
+            event_id = ev.get("event_id")
+        if event_id.__class__ is str:  # a copy of an event already replayed: counted, dropped
             if event_id in seen:
                 stats.duplicate_events += 1
                 continue
             seen.add(event_id)
         stats.events += 1
-        if handler is not on_app and etype not in TRAILING_TYPES:
+        if d is not None:
             m.ended_on_error = None
-        ev["type"] = etype
-        handler(m, ts, ev)
+            delta(m, ts, etype == _TRANSCRIPT_DELTA, d.response_id, d.item_id, d.delta)
+        else:
+            assert handler is not None  # set with `ev` above
+            if handler is not on_app and etype not in TRAILING_TYPES:
+                m.ended_on_error = None
+            ev["type"] = etype
+            handler(m, ts, ev)
 
 
 def _parse(event: str | None) -> dict[str, Any] | None:
