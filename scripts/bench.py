@@ -21,6 +21,9 @@ Contenders:
                    script sends: the like-for-like comparison)
   realtrace-grpc-gzip  the same with realtrace's default gzip (what compressing costs here)
   realtrace-audio  realtrace convert --audio dir: → the file, and every turn's WAV (payloads decoded)
+  baseline-file, baseline-grpc  with --baseline CHECKOUT: that checkout's realtrace, the same way
+
+    python scripts/bench.py --input logs/ --rounds 5 --baseline ../before   # before/after, medians
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 FLOOR = """
@@ -167,9 +171,13 @@ class Receiver:
         self.server.stop(0)
 
 
-def measure_rss(name: str, cmd: list[str]) -> dict[str, Any]:
+def measure_rss(
+    name: str, cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, Any]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd
+    )
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -222,6 +230,22 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--workers", type=int, default=None, help="pass --workers to realtrace")
     ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every contender this many times, in turn (a machine's speed drifts over "
+        "minutes: alternating runs see the same drift); each contender's figures are its "
+        "median run's, ratios are taken between medians",
+    )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="also run another checkout's realtrace (`git worktree add DIR REV`) as "
+        "baseline-file and baseline-grpc, in turn with this one's: before/after ratios",
+    )
+    ap.add_argument(
         "--profile",
         action="store_true",
         help="also print realtrace's time per stage (read, reconstruct, attributes, encode, send) for each run",
@@ -273,19 +297,25 @@ def _input(args: argparse.Namespace) -> Path:
 
 
 def _realtrace(
-    name: str, cmd: list[str], report: Path, spans_from: Receiver | None = None
+    name: str,
+    cmd: list[str],
+    report: Path,
+    spans_from: Receiver | None = None,
+    checkout: Path = ROOT,
 ) -> dict[str, Any]:
-    """One realtrace run: wall time and peak RSS, spans (from its report or the receiver)
-    and its own time per stage (the report's `stage_seconds`)."""
+    """One realtrace run of `checkout`'s code: wall time and peak RSS, spans (from its
+    report or the receiver) and its own time per stage (the report's `stage_seconds`).
+    It runs outside any checkout, with that checkout first on its path."""
     before = spans_from.spans if spans_from is not None else 0
-    result = measure_rss(name, cmd)
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    result = measure_rss(name, cmd, env, cwd=report.parent)
     rep = json.loads(report.read_text())
     result["spans"] = spans_from.spans - before if spans_from is not None else rep["spans"]
     result["stage_seconds"] = rep.get("stage_seconds", {})
     return result
 
 
-def _contenders(
+def _round(
     args: argparse.Namespace, data: Path, out_dir: Path, receiver: Receiver
 ) -> dict[str, dict[str, Any]]:
     py = sys.executable
@@ -316,11 +346,30 @@ def _contenders(
             cmd = [*rt, "-i", str(data), "-o", str(out_dir / "g.jsonl"), *grpc]
             cmd += ["--compression", compression]
             results[name] = _realtrace(name, cmd, report, receiver)
+    if args.baseline is not None:
+        cmd = [*rt, "-i", str(data), "-o", str(out_dir / "b.jsonl")]
+        results["baseline-file"] = _realtrace("baseline-file", cmd, report, None, args.baseline)
+        cmd += [*grpc, "--compression", "none"]
+        results["baseline-grpc"] = _realtrace("baseline-grpc", cmd, report, receiver, args.baseline)
     if "naive" not in args.skip:
         before = receiver.spans
         naive = [py, "-c", NAIVE, str(data), f"127.0.0.1:{receiver.port}"]
         results["naive"] = measure_rss("naive", naive)
         results["naive"]["spans"] = receiver.spans - before
+    return results
+
+
+def _contenders(
+    args: argparse.Namespace, data: Path, out_dir: Path, receiver: Receiver
+) -> dict[str, dict[str, Any]]:
+    """Every contender, `--rounds` times in turn; each one's median run (with every wall)."""
+    rounds = [_round(args, data, out_dir, receiver) for _ in range(max(1, args.rounds))]
+    if len(rounds) == 1:
+        return rounds[0]
+    results = {}
+    for name in rounds[0]:
+        runs = sorted((r[name] for r in rounds), key=lambda r: r["wall_s"])
+        results[name] = {**runs[len(runs) // 2], "walls_s": [r[name]["wall_s"] for r in rounds]}
     return results
 
 
@@ -403,6 +452,10 @@ RATIOS = (  # name, numerator, denominator (wall times)
     ("naive_over_realtrace_file", "naive", "realtrace-file"),
     ("realtrace_audio_over_file", "realtrace-audio", "realtrace-file"),
     ("realtrace_gzip_over_grpc", "realtrace-grpc-gzip", "realtrace-grpc"),
+    ("baseline_over_realtrace_file", "baseline-file", "realtrace-file"),
+    ("baseline_over_realtrace_grpc", "baseline-grpc", "realtrace-grpc"),
+    ("baseline_grpc_over_parse", "baseline-grpc", "parse"),
+    ("naive_over_baseline_grpc", "naive", "baseline-grpc"),
 )
 
 
@@ -435,7 +488,14 @@ def _print(results: dict[str, dict[str, Any]], ratios: dict[str, float], profile
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    data = _input(args)
+    args.work = args.work.resolve()  # realtrace runs elsewhere (see _realtrace)
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if not (args.baseline / "pipeline" / "__init__.py").is_file():
+            raise SystemExit(
+                f"--baseline {args.baseline}: no pipeline/ package there (a checkout?)"
+            )
+    data = _input(args).resolve()
     nfiles, nbytes, nlines = input_stats(data)
     work = args.work if args.work.exists() else None
     out_dir = Path(tempfile.mkdtemp(prefix="realtrace-bench-out-", dir=work))
