@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import orjson
+
 from pipeline.core.model import SessionEvents
 from pipeline.read.fingerprint import FileInfo, file_info
 from pipeline.state.store import StateStore
@@ -66,8 +68,27 @@ def plan_files(files: Sequence[str], state: StateStore | None, full: bool) -> Fi
 
 def session_hash(se: SessionEvents) -> str:
     """A stable content hash of a session's events (Polars' own hash is not stable across versions)."""
+    return _hash(se, se.events)
+
+
+def legacy_session_hash(se: SessionEvents) -> str:
+    """The hash realtrace recorded before events kept their logged bytes: each event's text
+    was then re-serialized compactly (as orjson writes it). A log written with spaces hashes
+    differently now; compared with this one, a session delivered before the upgrade is still
+    known unchanged instead of being sent again."""
+    return _hash(se, [_compact(e) for e in se.events])
+
+
+def _compact(event: str | None) -> str | None:
+    try:
+        return orjson.dumps(orjson.loads(event)).decode() if event else event
+    except (ValueError, TypeError):  # not JSON, or beyond orjson: as it is
+        return event
+
+
+def _hash(se: SessionEvents, events: Sequence[str | None]) -> str:
     h = hashlib.sha256()
-    for ts, etype, event in zip(se.ts, se.types, se.events, strict=True):
+    for ts, etype, event in zip(se.ts, se.types, events, strict=True):
         h.update(f"{ts}\x1f{etype}\x1f{event or ''}\x1e".encode())
     h.update(
         f"{se.audio_events}/{se.audio_in_bytes}/{se.audio_out_bytes}/{se.audio_by_response}".encode()
@@ -132,7 +153,7 @@ class Selector:
         previous = self.delivered.get(key)
         if previous is None or self.full:
             return Verdict(None, h)
-        if previous == h or self.skip_changed:
+        if previous == h or self.skip_changed or previous == legacy_session_hash(se):
             return Verdict("delivered", h)
         return Verdict(None, h, changed=True)
 

@@ -349,3 +349,46 @@ def test_two_nights_of_app_jsonl_named_alone_stay_two_sessions(tmp_path: Path) -
         assert CliRunner().invoke(main, args).exit_code == 0
         traces.append({s["traceId"] for s in read_spans(out)})
     assert len(traces[0]) == len(traces[1]) == 1 and traces[0] != traces[1]
+
+
+def test_a_session_delivered_before_the_upgrade_is_not_sent_again(tmp_path: Path) -> None:
+    """Before events kept their logged bytes, the state's hashes were taken over each event
+    re-serialized compactly: a log written with spaces (Python's json.dumps) hashes
+    differently now. A delivered session of such a log, in a file that changed since (a new
+    call appended), stays delivered: it is not sent again as changed."""
+    import json
+    import sqlite3
+
+    from conftest import read_spans
+
+    from pipeline.config import RunConfig
+    from pipeline.core.sessionize import SORT_KEYS, split_sessions
+    from pipeline.inspection import load_sessions
+    from pipeline.plan import legacy_session_hash, session_hash
+    from pipeline.run import run_convert
+
+    def spaced(name: str) -> str:  # the sample as Python's json.dumps writes it
+        lines = (SAMPLES / "2025-11-24" / name).read_text().splitlines()
+        return "".join(json.dumps(json.loads(x)) + "\n" for x in lines)
+
+    log = tmp_path / "logs" / "calls.jsonl"
+    log.parent.mkdir()
+    log.write_text(spaced("voice_ga.jsonl"))
+    out, state = tmp_path / "t.jsonl", tmp_path / "s.db"
+
+    def run() -> Any:
+        return run_convert(RunConfig.to_file((str(log.parent),), out, state=state))
+
+    assert run().exit_code == 0
+    frame, _, _ = load_sessions([str(log)])
+    (se,) = split_sessions(frame.sort(SORT_KEYS))
+    old, new = legacy_session_hash(se), session_hash(se)
+    assert old != new  # the spaces
+    with sqlite3.connect(state) as db:  # what the version before recorded
+        assert db.execute("UPDATE sessions SET content_hash=?", (old,)).rowcount == 1
+    log.write_text(log.read_text() + spaced("errors_ga.jsonl"))  # another call, same file
+    again = run()
+    assert again.exit_code == 0
+    assert (again.stats.sessions_skipped, again.stats.sessions_changed) == (1, 0)
+    roots = [s for s in read_spans(out) if not s.get("parentSpanId")]
+    assert len(roots) == 2  # each call once
