@@ -81,20 +81,23 @@ _TOP = ("session_id", "direction", "type", "response_id", "session", "metadata")
 
 
 @functools.cache
-def _envelope(
-    timestamp_fields: tuple[str, ...],
-) -> tuple[msgspec.json.Decoder[Any], tuple[str, ...]]:
-    """The decoder of a line's top level (its event kept as raw bytes) and the attribute
-    names of the timestamp fields, in their order of precedence. Fields are named t0, t1, ...
-    and renamed to the configured names: any JSON key works, even one that is no identifier."""
+def _fields(timestamp_fields: tuple[str, ...]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A line's struct fields → their JSON keys, and the timestamp fields' attribute names in
+    their order of precedence. Timestamp fields are named t0, t1, ... and renamed to the
+    configured keys: any JSON key works, even one that is no identifier."""
     stamps = tuple(f for f in dict.fromkeys(timestamp_fields) if f not in (*_TOP, "event"))
     names = {f"t{i}": f for i, f in enumerate(stamps)} | {f: f for f in _TOP}
+    attrs = [a for a in names if names[a] in timestamp_fields]
+    return names, tuple(sorted(attrs, key=lambda a: timestamp_fields.index(names[a])))
+
+
+@functools.cache
+def _envelope(timestamp_fields: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
+    """The decoder of a line's top level, its event kept as raw bytes."""
+    names, _ = _fields(timestamp_fields)
     fields: list[tuple[str, Any, Any]] = [(n, Any, None) for n in names]
     fields.append(("event", msgspec.Raw, msgspec.Raw()))
-    struct = msgspec.defstruct("Envelope", fields, rename=names)
-    attrs = tuple(a for a in names if names[a] in timestamp_fields)
-    attrs = tuple(sorted(attrs, key=lambda a: timestamp_fields.index(names[a])))
-    return msgspec.json.Decoder(struct), attrs
+    return msgspec.json.Decoder(msgspec.defstruct("Envelope", fields, rename=names))
 
 
 class _Session(msgspec.Struct):
@@ -117,8 +120,7 @@ _STRICT_EVENTS = msgspec.json.Decoder(list[_StrictEvent | None])
 def _strict(timestamp_fields: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
     """`_envelope` for a slice of regular lines, decoded as one JSON array: the fields strings
     or absent (the times anything: epoch numbers are regular)."""
-    stamps = tuple(f for f in dict.fromkeys(timestamp_fields) if f not in (*_TOP, "event"))
-    names = {f"t{i}": f for i, f in enumerate(stamps)} | {f: f for f in _TOP}
+    names, _ = _fields(timestamp_fields)
     types: dict[str, Any] = dict.fromkeys(_TOP, str | None)
     types.update(session=_Session | None, metadata=Any)
     fields: list[tuple[str, Any, Any]] = [(n, types.get(n, Any), None) for n in names]
@@ -135,7 +137,7 @@ def _at_once(lines: Sequence[str], timestamp_fields: tuple[str, ...]) -> list[Se
     a line. Any line that is not an object of string fields (a blank line, a number where a
     string is expected, a malformed line) fails the whole slice's decode.
     """
-    stamps = _envelope(timestamp_fields)[1]
+    stamps = _fields(timestamp_fields)[1]
     try:
         tops = _strict(timestamp_fields).decode("[" + ",".join(lines) + "]")
         if len(tops) != len(lines):  # a line holding two values
@@ -285,7 +287,7 @@ def _line_by_line(
 ) -> list[Sequence[Any]]:
     """The columns of a slice with an irregular line: `_row` a line, `fallback` for a line
     `_row` does not read exactly as Polars does."""
-    envelope, stamps = _envelope(tuple(timestamp_fields))
+    envelope, stamps = _envelope(tuple(timestamp_fields)), _fields(tuple(timestamp_fields))[1]
     odd: list[int] = []
     rows: list[tuple[Any, ...]] = []
     add = rows.append
