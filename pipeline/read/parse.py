@@ -10,7 +10,7 @@ metadata and session ids re-serialized compactly.
 
 A line this path does not read exactly as Polars does (malformed, not an object, an
 object where a string is expected, a float Python would write with an exponent, an
-integer beyond 64 bits) is decoded the Polars way, alone: the rest of its frame stays here.
+integer beyond 64 bits) is decoded the Polars way; the rest of its frame stays here.
 """
 
 from __future__ import annotations
@@ -269,10 +269,10 @@ def decoded_frame(
     lines: Sequence[str], timestamp_fields: Sequence[str], fallback: Fallback | None = None
 ) -> pl.DataFrame:
     """The decoded columns of these lines, one row each: the whole slice at once when every
-    line is regular (`_at_once`), else line by line. A line this path does not read exactly
-    as Polars does is decoded by `fallback`, alone: the other lines of its frame keep this
-    path, and every line's columns depend on that line only. Without a fallback, such a line
-    raises Irregular."""
+    line is regular (`_at_once`), else line by line. The lines this path does not read exactly
+    as Polars does are decoded by `fallback` (together: one Polars call for them all); the
+    other lines keep this path, so a regular line's columns depend on that line only, never
+    on an odd line beside it. Without a fallback, such a line raises Irregular."""
     schema: dict[str, type[pl.DataType]] = dict.fromkeys(COLUMNS, pl.String)
     schema["_env"] = pl.Boolean
     with _no_cycle_collection():  # the rows are gone again before it resumes

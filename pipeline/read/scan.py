@@ -10,7 +10,7 @@ it gives is the Polars path's (`test_load` compares them on every sample and rea
 
 A slice that is not valid UTF-8, or has non-ASCII before an audio payload, raises
 `Irregular` and goes the Polars way instead; an irregular line within a slice is
-decoded the Polars way alone (`parse`).
+decoded the Polars way, and the rest of its slice stays here (`parse`).
 """
 
 from __future__ import annotations
