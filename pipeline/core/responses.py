@@ -53,10 +53,10 @@ def on_content_part_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None
     _owner(m, ts, ev, item)
 
 
-def _delivered(m: SessionMachine, ts: int, ev: dict[str, Any], kind: str) -> Node | None:
-    """The response content of `ev` reached the client for; None when there is none, or the
-    response had already ended (its output is what was delivered before its end)."""
-    node = m.response(ev.get("response_id"), ts)
+def _delivered(m: SessionMachine, ts: int, rid: Any, kind: str) -> Node | None:
+    """The response `rid` whose content reached the client at `ts`; None when there is none,
+    or the response had already ended (its output is what was delivered before its end)."""
+    node = m.response(rid, ts)
     if node is None or node.facts_as(ResponseFacts).status is not None:
         return None
     m.content(node, ts, kind)
@@ -88,10 +88,9 @@ def text_delta(
             if delta.__class__ is str:
                 (item.transcript_deltas if transcript else item.text_deltas).append(delta)
             return
-    node = m.response(rid, ts)
-    if node is None or node.facts_as(ResponseFacts).status is not None:
-        return  # none, or it had already ended: its output is what came before its end
-    m.content(node, ts, "text")
+    node = _delivered(m, ts, rid, "text")
+    if node is None:
+        return
     iid = text(item_id)
     if iid is None:
         return
@@ -137,7 +136,7 @@ def on_audio_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
 
 def on_args_delta(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     """Function-call arguments are content too: the first one ends time-to-first-token."""
-    _delivered(m, ts, ev, "args")
+    _delivered(m, ts, ev.get("response_id"), "args")
 
 
 def on_args_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
