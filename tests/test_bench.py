@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from conftest import ROOT, SAMPLES, read_spans
 
 
 def test_bench_smoke(tmp_path: Path) -> None:
@@ -93,3 +95,44 @@ def test_bench_rounds_report_each_contenders_median_run(tmp_path: Path) -> None:
     for res in results.values():
         walls = res["walls_s"]
         assert len(walls) == 3 and res["wall_s"] == sorted(walls)[1]
+
+
+def test_stages_measures_every_stage_of_what_convert_converts(tmp_path: Path) -> None:
+    """scripts/stages.py (the floor: each stage's cost, set against a target's budget)
+    measures the product's own work: the lines it counts are the input's, the spans it
+    encodes are the spans `realtrace convert` writes for the same files."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for f in SAMPLES.rglob("*.jsonl"):
+        shutil.copy(f, logs / f.name)
+    lines = sum(len(f.read_bytes().splitlines()) for f in logs.iterdir())
+    out = tmp_path / "t.jsonl"
+    cli = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(logs), "-o", str(out)]
+    subprocess.run([*cli, "--no-state", "--quiet"], cwd=ROOT, check=True, timeout=120)
+    cmd = [sys.executable, str(ROOT / "scripts" / "stages.py"), "--input", str(logs)]
+    r = subprocess.run([*cmd, "--repeat", "1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    head, *rows = r.stdout.splitlines()
+    counts = re.fullmatch(r"input: (\d+) files, (\d+) lines, (\d+) events, (\d+) spans", head)
+    assert counts is not None, head
+    assert counts.groups()[:2] == (str(len(list(logs.iterdir()))), str(lines))
+    assert int(counts[4]) == len(read_spans(out)) > 0
+    measured = {row[:22].strip(): float(row[22:].split()[0]) for row in rows[1:12]}
+    assert list(measured) == [
+        "parse floor",
+        "read",
+        "key",
+        "part write",
+        "part read",
+        "sort, split",
+        "reconstruct",
+        "attributes",
+        "encode (protobuf)",
+        "encode (JSON, files)",
+        "results to the run",
+    ]
+    assert all(v >= 0 for v in measured.values()) and measured["read"] > 0
+    assert rows[12].startswith("work (protobuf path)")
+    assert re.match(r"start-up \(wall\): the run [\d.]+ s, a worker [\d.]+ s", rows[13])
+    # seven small files parse in milliseconds: start-up alone is over 5x that
+    assert rows[-1] == "start-up alone exceeds the target: no budget is left for the work"
