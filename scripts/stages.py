@@ -155,7 +155,8 @@ def _convert_chunk(frame: Any, spent: dict[str, float]) -> tuple[int, int]:
     spent["attributes"] += t3 - t2
     spent["encode (protobuf)"] += t4 - t3
     spent["encode (JSON, files)"] += t5 - t4
-    # what crosses from a worker to the run: each session's result, pickled and unpickled
+    # what crosses from a worker to the run: each session's result, pickled and unpickled;
+    # the chunk is converted again the product's way (untimed) for exactly those objects
     results = list(convert_frame(frame))
     t6 = clock()
     pickle.loads(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
