@@ -21,7 +21,6 @@ from pipeline.send.attachments import AttachmentConfig
 from pipeline.send.destination import Destination, FileDestination, OtlpDestination
 from pipeline.send.settings import BatchLimits
 
-BRAINTRUST_API_URL = "https://api.braintrust.dev"
 DEFAULT_OUTPUT = Path("realtrace-traces.jsonl")
 
 

@@ -159,3 +159,8 @@ class UnreachableError(RealtraceError):
 
 class TooLargeError(ExportError):
     """The request exceeded the receiver's size limit: split it and send the halves."""
+
+
+class UploadError(ExportError):
+    """An audio attachment could not be uploaded (after retries where retrying made sense):
+    its session goes with inline audio instead."""

@@ -53,6 +53,11 @@ class RunStats:
     audio_sessions_inline: int = doc(
         "--audio upload: sessions sent with their audio inline, their upload having failed"
     )
+    braintrust_org: str = doc(
+        "--audio upload: the Braintrust organization used, when the key sees several "
+        "(BRAINTRUST_ORG_NAME picks one; else the first, as Braintrust's SDKs do)",
+        "",
+    )
     session_rejects: list[tuple[int, int, str]] = field(
         default_factory=list,
         metadata={"doc": "(file id, line, reason) of bad app records and unconvertible sessions"},
@@ -158,7 +163,7 @@ class RunStats:
         New fields need no code here."""
         for f in fields(other):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(mine, bool):
+            if isinstance(mine, bool | str):
                 setattr(self, f.name, mine or theirs)
             elif f.name == "errors":
                 mine.extend(e for e in theirs if e not in mine)
@@ -271,6 +276,8 @@ def _audio_lines(stats: RunStats) -> list[str]:
         done.append(f"{stats.audio_uploaded} uploaded ({stats.audio_upload_skipped} already were)")
     if stats.audio_sessions_inline:
         done.append(f"{stats.audio_sessions_inline} sessions sent inline (upload failed)")
+    if stats.braintrust_org:
+        done.append(f"organization {stats.braintrust_org}")
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(stats.audio_skipped.items()))
     return [
         f"audio:               {', '.join(done)}" + (f"; not made: {skipped}" if skipped else "")

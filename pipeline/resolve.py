@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from pipeline.config import BRAINTRUST_API_URL, ReplayConfig, RunConfig, default_state_path
+from pipeline.config import ReplayConfig, RunConfig, default_state_path
 from pipeline.core.attributes import MappingOptions
 from pipeline.core.conventions import parse_conventions
 from pipeline.engine import ENGINES
 from pipeline.errors import ConfigError
 from pipeline.send.attachments import AttachmentConfig
+from pipeline.send.braintrust import DEFAULT_API_URL, DEFAULT_APP_URL, base_url, otlp_endpoint
 from pipeline.send.destination import STDOUT, Destination, FileDestination, OtlpDestination
 from pipeline.send.settings import BatchLimits, ExportConfig, endpoint_parts
 
@@ -111,7 +112,7 @@ def _endpoint(
     by_key = ep is None and not use_bt and not file_asked and bool(s.env.get("BRAINTRUST_API_KEY"))
     if ep is None and (use_bt or by_key):
         url = s.env.get("BRAINTRUST_API_URL")
-        ep = f"{(url or BRAINTRUST_API_URL).rstrip('/')}/otel"
+        ep = otlp_endpoint(url)
         why = "env BRAINTRUST_API_KEY" if by_key else "the --braintrust flags"
         s.src["endpoint"] = f"{why}, " + ("env BRAINTRUST_API_URL" if url else "Braintrust's URL")
     return ep, use_bt or by_key
@@ -444,12 +445,33 @@ def _audio(
     assert isinstance(dest, OtlpDestination)
     auth = next((v for k, v in dest.export.headers if k.lower() == "authorization"), "")
     key = auth.removeprefix("Bearer ").strip()
-    api = s.env.get("BRAINTRUST_API_URL") or BRAINTRUST_API_URL
     if not key:
         raise ConfigError(
             "--audio upload needs BRAINTRUST_API_KEY (Braintrust's API opens with it)"
         )
-    return "upload", None, AttachmentConfig(api, key)
+    return "upload", None, _attachments(s, key, dest.export)
+
+
+def _attachments(s: _Sources, key: str, export: ExportConfig) -> AttachmentConfig:
+    """Braintrust's hosts as its SDKs find them (send/braintrust.py): the login at the app
+    URL, the API at BRAINTRUST_API_URL or, unset, the organization's own."""
+    app = s.pick("braintrust_app_url", None, "", "BRAINTRUST_APP_URL")
+    if app is None:
+        app, s.src["braintrust_app_url"] = DEFAULT_APP_URL, "default (Braintrust's SDKs')"
+    api = s.pick("braintrust_api_url", None, "", "BRAINTRUST_API_URL")
+    if api is None:
+        s.src["braintrust_api_url"] = f"the organization's api_url at login, else {DEFAULT_API_URL}"
+    org = s.pick("braintrust_org", None, "", "BRAINTRUST_ORG_NAME")
+    if org is None:
+        s.src["braintrust_org"] = "the first the API key sees, as Braintrust's SDKs"
+    return AttachmentConfig(
+        key,
+        base_url(app, "BRAINTRUST_APP_URL"),
+        base_url(api) if api else None,
+        org,
+        timeout=export.timeout,
+        max_retry_time=export.max_retry_time,
+    )
 
 
 def _service(s: _Sources, flag: str | None) -> tuple[str, tuple[tuple[str, str], ...]]:

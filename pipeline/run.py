@@ -31,7 +31,10 @@ from pipeline.progress import Progress
 from pipeline.read.files import Reject, find_named_inputs
 from pipeline.read.fingerprint import FileInfo
 from pipeline.report import RunStats, elapsed, exit_code_for, write_rejects, write_report
+from pipeline.send.attachments import AudioSink, BraintrustAttachments, DirectoryAudio
 from pipeline.send.deliver import Status
+from pipeline.send.destination import OtlpDestination
+from pipeline.send.retry import SYSTEM_CLOCK
 from pipeline.send.sinks import drop_traces
 from pipeline.state.store import StateStore
 
@@ -79,6 +82,7 @@ def run_convert(
         _first_contact(cfg, stop, start)
         plan = plan_files(files, state, cfg.full)
         run = Run(cfg, files, state, progress, stop, RunStats(), plan, only, names)
+        run.audio = _audio_sink(cfg, state, stop, start, run.stats)
         collector = SessionCollector() if cfg.html is not None else None
         run.watch = collector.add if collector is not None else None
         run.parts_before = frozenset(str(p) for p in cfg.destination.written)
@@ -114,6 +118,38 @@ def _first_contact(cfg: RunConfig, stop: threading.Event, start: float) -> None:
         if cfg.report is not None:
             write_report(cfg.report, RunStats(errors=[str(exc)], wall_seconds=elapsed(start)))
         raise
+
+
+def _audio_sink(
+    cfg: RunConfig,
+    state: StateStore | None,
+    stop: threading.Event,
+    start: float,
+    stats: RunStats,
+) -> AudioSink | None:
+    """Where `--audio` clips go: files, or Braintrust, logged in once before anything is
+    read (refused credentials or an unknown organization end the run here, exit 2)."""
+    if cfg.mapping.audio == "dir" and cfg.audio_dir is not None:
+        return DirectoryAudio(cfg.audio_dir)
+    if cfg.mapping.audio != "upload" or cfg.attachments is None:
+        return None
+    dest = cfg.destination
+    sink = BraintrustAttachments(
+        cfg.attachments,
+        state.uploaded() if state is not None else set(),
+        dest.clock if isinstance(dest, OtlpDestination) else SYSTEM_CLOCK,
+        stop=stop,
+        on_uploaded=(lambda key: state.record_uploaded([key])) if state is not None else None,
+    )
+    try:
+        login = sink.login()
+    except RealtraceError as exc:
+        if cfg.report is not None:
+            write_report(cfg.report, RunStats(errors=[str(exc)], wall_seconds=elapsed(start)))
+        raise
+    if login is not None and login.orgs_seen > 1:  # as the SDKs: the first, unless named
+        stats.braintrust_org = f"{login.org.name} (of {login.orgs_seen} this key sees)"
+    return sink
 
 
 def _open_state(cfg: RunConfig) -> StateStore | None:

@@ -189,8 +189,14 @@ class HttpReceiver(Record):
         self.objects: dict[str, bytes] = {}
         self.statuses: dict[str, str] = {}
         self.api_calls: list[tuple[str, str, str | None]] = []  # method, route, authorization
-        # (route, n-th call of it) → HTTP status to answer: 500s, a dead signed URL...
-        self.api_script: Callable[[str, int], int] = lambda route, n: 200
+        self.api_bodies: list[tuple[str, Any]] = []  # route, the JSON body of each POST
+        # (route, n-th call of it) → HTTP status to answer (500s, a dead signed URL...), or
+        # (status, headers): a 429 with its Retry-After
+        self.api_script: Callable[[str, int], int | tuple[int, dict[str, str]]] = (
+            lambda route, n: 200
+        )
+        # what the login answers (Braintrust's `org_info`; a second org with its own api_url)
+        self.login_answer: Any = {"org_info": [{"id": "org_test", "name": "acme"}]}
         # the signed URL for an attachment key: this receiver's /signed/<key> by default, or
         # a real object store's presigned PUT URL
         self.sign: Callable[[str], str] | None = None
@@ -252,13 +258,17 @@ class HttpReceiver(Record):
                 with rec.lock:
                     rec.api_calls.append((method, kind, self.headers.get("authorization")))
                     n = sum(1 for m, r, _ in rec.api_calls if r == kind)
-                status = rec.api_script(kind, n)
+                scripted = rec.api_script(kind, n)
+                status, hdrs = scripted if isinstance(scripted, tuple) else (scripted, {})
                 if status != 200:
-                    self._reply(status, b"scripted failure", content_type="text/plain")
+                    self._reply(status, b"scripted failure", hdrs, content_type="text/plain")
                     return True
                 doc = json.loads(body) if body and method == "POST" else {}
+                if method == "POST":
+                    with rec.lock:
+                        rec.api_bodies.append((kind, doc))
                 if route == "/api/apikey/login":
-                    answer: Any = {"org_info": [{"id": "org_test", "name": "acme"}]}
+                    answer: Any = rec.login_answer
                 elif route == "/attachment":
                     url = (
                         rec.sign(doc["key"])

@@ -264,6 +264,7 @@ def upload_config(tmp_path: Path, rec: HttpReceiver, clock: FakeClock, state: bo
         "BRAINTRUST_API_KEY": KEY,
         "BRAINTRUST_PARENT": "project_name:voice",
         "BRAINTRUST_API_URL": rec.endpoint,
+        "BRAINTRUST_APP_URL": rec.endpoint,  # one stand-in for both hosts (two: test_braintrust)
     }
     # the Braintrust destination by the variables alone (no --output): as a user runs it
     cfg = resolve_run(
@@ -328,10 +329,12 @@ def test_upload_follows_braintrusts_flow_and_a_rerun_uploads_nothing(
     assert len(refs) == 26 and {r["key"] for r in refs} == set(braintrust.objects)
     assert audio_problems(received_spans(braintrust), objects=braintrust.objects) == []
     assert all(r["content_type"] == "audio/wav" and r["filename"].endswith(".wav") for r in refs)
-    # a re-run with the state: nothing converted, nothing uploaded; a --full one: still none
+    # a re-run with the state: nothing converted, nothing uploaded (its one login, before
+    # anything is read, checks the key and the organization); a --full one: still none
     calls = len(braintrust.api_calls)
     again = run_convert(upload_config(tmp_path, braintrust, clock, state=True))
-    assert again.exit_code == 4 and len(braintrust.api_calls) == calls
+    assert again.exit_code == 4
+    assert [c[1] for c in braintrust.api_calls[calls:]] == ["/api/apikey/login"]
     full = dataclasses.replace(upload_config(tmp_path, braintrust, clock, state=True), full=True)
     assert run_convert(full).stats.audio_upload_skipped == 26
     assert not [c for c in braintrust.api_calls[calls:] if c[1] != "/api/apikey/login"]

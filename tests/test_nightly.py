@@ -33,6 +33,7 @@ def test_braintrusts_own_variables_send_to_braintrust_without_a_flag(
         "BRAINTRUST_API_KEY": KEY,
         "BRAINTRUST_PARENT": "project_name:voice",
         "BRAINTRUST_API_URL": f"http://127.0.0.1:{braintrust.port}",
+        "BRAINTRUST_APP_URL": f"http://127.0.0.1:{braintrust.port}",
     }
     out = tmp_path / "t.jsonl"  # not given: the default would be this directory's file
     args = ["convert", "-i", str(SAMPLES), "-q", "--state", str(tmp_path / "s.db")]

@@ -238,7 +238,7 @@ def test_retry_after_as_an_http_date_is_read_against_the_injected_now() -> None:
     import datetime as dt
     from email.utils import format_datetime
 
-    from pipeline.send.transport import parse_retry_after
+    from pipeline.send.http import parse_retry_after
 
     now = dt.datetime(2026, 11, 26, 6, 0, 0, tzinfo=dt.UTC)
     header = format_datetime(now + dt.timedelta(seconds=42), usegmt=True)

@@ -152,6 +152,7 @@ def test_audio_uploads_land_in_a_real_object_store_through_presigned_urls(
             "BRAINTRUST_API_KEY": "sk-test",
             "BRAINTRUST_PARENT": "project_name:voice",
             "BRAINTRUST_API_URL": braintrust.endpoint,
+            "BRAINTRUST_APP_URL": braintrust.endpoint,
         }
         cfg = resolve_run(env, inputs=(str(SAMPLES),), no_state=True)
         result = run_convert(cfg)

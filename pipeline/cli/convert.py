@@ -374,6 +374,17 @@ def config_rows(cfg: RunConfig) -> list[tuple[str, str, str]]:
             src.get("resource_attributes", "default"),
         ),
     ]
+    if cfg.attachments is not None:  # --audio upload: Braintrust's own hosts
+        bt = cfg.attachments
+        rows += [
+            ("braintrust-app-url", masked_url(bt.app_url), src["braintrust_app_url"]),
+            (
+                "braintrust-api-url",
+                masked_url(bt.api_url) if bt.api_url else "(at login)",
+                src["braintrust_api_url"],
+            ),
+            ("braintrust-org", bt.org_name or "(the first)", src["braintrust_org"]),
+        ]
     dest = cfg.destination
     rows += (
         export_rows(dest.export)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.core.conventions import CONVENTIONS
 from pipeline.core.encode import dumps
-from pipeline.core.events import audio_format, format_name, num, obj
+from pipeline.core.events import audio_format, count, format_name, num, obj
 from pipeline.core.ids import span_id, trace_id
 from pipeline.core.messages import MessageBook, audio_message, realtime_output
 from pipeline.core.model import (
@@ -191,12 +191,12 @@ def usage_metrics(usage: dict[str, Any]) -> dict[str, float]:
     what the log does not give is left out, never estimated."""
     ind, outd = obj(usage, "input_token_details"), obj(usage, "output_token_details")
     m = {
-        "prompt_tokens": num(usage.get("input_tokens")),
-        "completion_tokens": num(usage.get("output_tokens")),
-        "tokens": num(usage.get("total_tokens")),
-        "prompt_cached_tokens": num(ind.get("cached_tokens")),
-        "prompt_audio_tokens": num(ind.get("audio_tokens")),
-        "completion_audio_tokens": num(outd.get("audio_tokens")),
+        "prompt_tokens": count(usage.get("input_tokens")),
+        "completion_tokens": count(usage.get("output_tokens")),
+        "tokens": count(usage.get("total_tokens")),
+        "prompt_cached_tokens": count(ind.get("cached_tokens")),
+        "prompt_audio_tokens": count(ind.get("audio_tokens")),
+        "completion_audio_tokens": count(outd.get("audio_tokens")),
     }
     return {k: v for k, v in m.items() if v is not None}
 
@@ -205,8 +205,8 @@ def usage_details(usage: dict[str, Any]) -> dict[str, float]:
     """The token details Braintrust has no metric for (text tokens), for the metadata."""
     ind, outd = obj(usage, "input_token_details"), obj(usage, "output_token_details")
     m = {
-        "prompt_text_tokens": num(ind.get("text_tokens")),
-        "completion_text_tokens": num(outd.get("text_tokens")),
+        "prompt_text_tokens": count(ind.get("text_tokens")),
+        "completion_text_tokens": count(outd.get("text_tokens")),
     }
     return {k: v for k, v in m.items() if v is not None}
 

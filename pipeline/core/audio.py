@@ -15,6 +15,7 @@ import base64
 import hashlib
 import re
 import struct
+import uuid
 from dataclasses import dataclass, field
 
 from pipeline.core.events import PCM, Codec, audio_format, codec
@@ -53,7 +54,7 @@ class Clip:
     span_key: str  # the span whose content part holds it: input:<item> | response:<id>
     direction: str  # "input" (the user) | "output" (the assistant)
     filename: str  # sorts by turn: 003-user-item_x.wav
-    key: str  # deterministic (session, span, direction): a re-run names the same object
+    key: str  # a UUID of (session, span, direction, content): see clip_key
     wav: bytes
 
     @property
@@ -70,10 +71,18 @@ class SessionAudio:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def clip_key(session_key: str, span_key: str, direction: str) -> str:
-    """A UUID-shaped key from the clip's identity (Braintrust's attachment keys are UUIDs)."""
-    h = hashlib.sha256(f"realtrace-audio/{session_key}/{span_key}/{direction}".encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+CLIP_NAMESPACE = uuid.UUID("6f1d3c52-8f0e-5a43-9b7e-2d4c1a9e7b10")  # realtrace's, fixed forever
+
+
+def clip_key(session_key: str, span_key: str, direction: str, data: bytes) -> str:
+    """The clip's attachment key: a name-based (version 5) RFC 4122 UUID, as Braintrust's keys
+    are UUIDs, of the clip's place (session, span, direction) and its content's SHA-256. A rerun
+    names the same object (nothing uploaded twice); a clip whose bytes changed (the rest of a
+    call logged the next night) gets a new key, so the longer audio is uploaded, never a stale
+    object kept under the old name."""
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"{session_key}\x00{span_key}\x00{direction}\x00{digest}"
+    return str(uuid.uuid5(CLIP_NAMESPACE, name))
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -131,8 +140,7 @@ def _inputs(
                 node.key,
                 "input",
                 f"{turn:03d}-1-user-{safe_name(facts.item_id)}.wav",
-                clip_key(tree.session_key, node.key, "input"),
-                wav(samples, c),
+                *_keyed(tree.session_key, node.key, "input", wav(samples, c)),
             )
         )
 
@@ -173,10 +181,13 @@ def _outputs(
                 node.key,
                 "output",
                 f"{turn:03d}-{nth}-assistant-{safe_name(rid)}.wav",
-                clip_key(tree.session_key, node.key, "output"),
-                wav(samples, c),
+                *_keyed(tree.session_key, node.key, "output", wav(samples, c)),
             )
         )
+
+
+def _keyed(session_key: str, span_key: str, direction: str, data: bytes) -> tuple[str, bytes]:
+    return clip_key(session_key, span_key, direction, data), data
 
 
 def _heard_ms(items: list[Item]) -> float | None:

@@ -188,6 +188,13 @@ def num(value: Any) -> float | None:
     return value
 
 
+def count(value: Any) -> float | None:
+    """A count (tokens): a finite JSON number of 0 or more, or None. A negative or infinite
+    count is no count: left out, never passed on as a negative metric."""
+    n = num(value)
+    return n if n is not None and 0 <= n < float("inf") else None
+
+
 def text(value: Any) -> str | None:
     """A non-empty JSON string, or None."""
     return value if isinstance(value, str) and value else None

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pipeline.config import RunConfig
 from pipeline.core.model import SessionSpans
@@ -25,6 +25,9 @@ from pipeline.read.files import Reject
 from pipeline.report import RunStats, write_rejects
 from pipeline.send.deliver import Delivery, Status
 from pipeline.state.store import StateStore
+
+if TYPE_CHECKING:  # workers import this module: no HTTP client for them
+    from pipeline.send.attachments import AudioSink
 
 log = logging.getLogger("realtrace")
 
@@ -53,6 +56,8 @@ class Run:
     selector: Selector | None = None
     # each converted session as it settles, spans included (the local engine's): --html
     watch: Callable[[SessionSpans], None] | None = None
+    # where --audio clips go before their session's spans (files, or Braintrust, logged in)
+    audio: AudioSink | None = None
 
     @property
     def ids(self) -> dict[str, int]:

@@ -37,16 +37,8 @@ from pipeline.read.load import LoadResult, ReadOptions, load_file
 from pipeline.read.meter import METER
 from pipeline.read.raw import estimated_events, stored_bytes
 from pipeline.report import RunStats
-from pipeline.send.attachments import (
-    AudioCounts,
-    AudioSink,
-    BraintrustAttachments,
-    DirectoryAudio,
-    with_audio,
-)
+from pipeline.send.attachments import AudioCounts, with_audio
 from pipeline.send.deliver import send_run
-from pipeline.send.destination import OtlpDestination
-from pipeline.send.retry import SYSTEM_CLOCK
 
 R = TypeVar("R")
 log = logging.getLogger("realtrace")
@@ -259,19 +251,6 @@ def auto_workers(files: list[str]) -> int:
     return max(1, min(os.cpu_count() or 1, 4, len(files)))
 
 
-def _audio_sink(run: Run) -> AudioSink | None:
-    """Where `--audio` clips go before their session's spans: files, or Braintrust."""
-    cfg = run.cfg
-    if cfg.mapping.audio == "dir" and cfg.audio_dir is not None:
-        return DirectoryAudio(cfg.audio_dir)
-    if cfg.mapping.audio == "upload" and cfg.attachments is not None:
-        uploaded = run.state.uploaded() if run.state is not None else set()
-        dest = cfg.destination
-        clock = dest.clock if isinstance(dest, OtlpDestination) else SYSTEM_CLOCK
-        return BraintrustAttachments(cfg.attachments, uploaded, clock, stop=run.stop)
-    return None
-
-
 class LocalEngine:
     """This machine: one event store, one pool of worker processes for the whole run."""
 
@@ -296,7 +275,7 @@ class LocalEngine:
                 elif clean:  # the file's length and the sessions it holds, committed together
                     state.flush(output_length=tracked.stat().st_size)
 
-            sink, audio = _audio_sink(run), AudioCounts()
+            sink, audio = run.audio, AudioCounts()
             run.delivered(
                 send_run(
                     with_audio(sessions, sink, audio),
@@ -309,9 +288,9 @@ class LocalEngine:
                     on_batch=on_batch,
                 )
             )
+            if sink is not None:
+                sink.close(audio)
             run.stats.absorb(audio)
-            if isinstance(sink, BraintrustAttachments) and state is not None:
-                state.record_uploaded(sink.new)
             if state is not None:
                 state.flush(output_length=tracked.stat().st_size if tracked else None)
 

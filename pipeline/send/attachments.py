@@ -1,10 +1,10 @@
 """Attachments: where a session's rebuilt audio goes before its spans are sent (`--audio`).
 
 `dir:PATH` writes WAV files under PATH, one folder per session; `upload` follows Braintrust's
-attachment flow (its instrumentation spec): `POST {api_url}/api/apikey/login` once for the
-org id, then per clip `POST {api_url}/attachment` for a signed URL, `PUT` the bytes there,
-`POST {api_url}/attachment/status` with `done` (or `error`). 5xx answers and network
-errors are retried with backoff, 4xx never. A session whose clips did not all upload is
+attachment flow as its SDKs do: `POST {app_url}/api/apikey/login` once for the run (the
+organization and the API URL, send/braintrust.py), then per clip `POST {api_url}/attachment`
+for a signed URL, `PUT` the bytes there, `POST {api_url}/attachment/status` with `done` (or
+`error`). Network errors, 408, 429 and 5xx are retried with backoff, other 4xx never. A session whose clips did not all upload is
 sent with its audio inline instead (all of its references replaced, never some), so no
 span names an object whose upload did not finish.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,8 +22,11 @@ from typing import Any, Protocol
 from pipeline import private
 from pipeline.core.audio import Clip, safe_name
 from pipeline.core.model import SessionSpans
-from pipeline.errors import Interrupted
-from pipeline.send.retry import SYSTEM_CLOCK, Clock
+from pipeline.errors import AuthError, CircuitOpenError, Interrupted, UploadError
+from pipeline.send.braintrust import DEFAULT_APP_URL, Login, choose, login_url
+from pipeline.send.http import DeadlineExceeded, parse_retry_after, request_within
+from pipeline.send.retry import BACKOFF_MAX, SYSTEM_CLOCK, Circuit, Clock
+from pipeline.send.settings import DEFAULT_MAX_RETRY_TIME, DEFAULT_TIMEOUT
 
 log = logging.getLogger("realtrace")
 
@@ -43,6 +46,9 @@ class AudioSink(Protocol):
     def put(self, sess: SessionSpans, counts: AudioCounts) -> None:
         """Store the session's clips, and make its spans name only what was stored."""
 
+    def close(self, counts: AudioCounts) -> None:
+        """The run is over: fold what is left to say into `counts`."""
+
 
 class DirectoryAudio:
     """`--audio dir:PATH`: WAV files under PATH/<session>/, names that sort by turn."""
@@ -59,6 +65,9 @@ class DirectoryAudio:
             _write(folder / clip.filename, clip.wav)
             counts.audio_files_written += 1
 
+    def close(self, counts: AudioCounts) -> None:
+        pass
+
 
 def _write(path: Path, data: bytes) -> None:
     """Whole or not at all: written beside, then renamed; 0600 (a caller's voice)."""
@@ -69,22 +78,29 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-class UploadError(Exception):
-    """An attachment could not be uploaded (after retries where retrying made sense)."""
-
-
 @dataclass(frozen=True, slots=True)
 class AttachmentConfig:
-    """Braintrust's API (not its OTLP endpoint) and the key that opens it."""
+    """Braintrust's hosts (send/braintrust.py), the key that opens them, and the run's limits."""
 
-    api_url: str
     api_key: str = field(repr=False)
-    timeout: float = 30.0
-    attempts: int = 4
+    app_url: str = DEFAULT_APP_URL  # BRAINTRUST_APP_URL: where the login is
+    api_url: str | None = None  # BRAINTRUST_API_URL; None: the organization's, else Braintrust's
+    org_name: str | None = None  # BRAINTRUST_ORG_NAME; None: the first the key sees
+    timeout: float = DEFAULT_TIMEOUT  # --timeout: a whole request at most
+    max_retry_time: float = DEFAULT_MAX_RETRY_TIME  # --max-retry-time: the run's uploads at most
+    attempts: int = 4  # tries of one request at most, as the SDKs' retry policy
 
 
 class BraintrustAttachments:
-    """`--audio upload`: Braintrust's attachment flow, once per clip key."""
+    """`--audio upload`: Braintrust's attachment flow, once per clip key.
+
+    One login for the run (`login`, before anything is read); then, per clip, a signed URL,
+    the bytes, the status. Every request has the whole-request deadline `--timeout`, stops
+    with the run, and is retried on network errors, 408, 429 (after its `Retry-After`) and
+    5xx, at most `attempts` times; the run's uploads as a whole stop retrying once Braintrust
+    has failed for `--max-retry-time` (a `Circuit`, as for OTLP batches). Each upload is
+    reported to `on_uploaded` as it completes (the state records it at once, so a killed run
+    uploads nothing twice)."""
 
     def __init__(
         self,
@@ -93,62 +109,77 @@ class BraintrustAttachments:
         clock: Clock = SYSTEM_CLOCK,
         session: Any = None,
         stop: threading.Event | None = None,
+        on_uploaded: Callable[[str], None] | None = None,
     ) -> None:
         self.stop = stop or threading.Event()
         import requests  # only a run that uploads needs it (workers never import it)
 
         self.cfg = cfg
         self.uploaded = uploaded if uploaded is not None else set()
-        self.new: list[str] = []  # uploaded by this run (for the state)
+        self.on_uploaded = on_uploaded
         self.clock = clock
+        self.circuit = Circuit(cfg.max_retry_time, clock.now)
         self.http = session or requests.Session()
         self.http.headers["Authorization"] = f"Bearer {cfg.api_key}"
-        self.org_id: str | None = None
+        self.signed = requests.Session()  # a signed URL carries its own authority: no key
+        self.login_result: Login | None = None
+        self.login_error: str | None = None
+        self.inline: dict[str, int] = {}  # why audio went inline → sessions
+
+    def login(self) -> Login | None:
+        """Log in once for the run. Refused credentials and an unknown BRAINTRUST_ORG_NAME
+        raise (the user must fix them); Braintrust out of reach is remembered: every
+        session's audio then goes inline, without a login per session."""
+        if self.login_result is None and self.login_error is None:
+            try:
+                answer = self._call("POST", login_url(self.cfg.app_url), login=True)
+                self.login_result = choose(answer, self.cfg.org_name, self.cfg.api_url)
+            except (UploadError, Interrupted) as exc:
+                self.login_error = f"Braintrust's login failed: {exc}"
+                log.warning("audio will be sent inline: %s", self.login_error)
+        return self.login_result
 
     def put(self, sess: SessionSpans, counts: AudioCounts) -> None:
         if not sess.clips:
             return
         try:
+            login = self.login()
+            if login is None:
+                raise UploadError(self.login_error or "no login")
             for clip in sess.clips:
                 if clip.key in self.uploaded:
                     counts.audio_upload_skipped += 1
                     continue
-                self._upload(clip)
+                self._upload(clip, login)
                 self.uploaded.add(clip.key)
-                self.new.append(clip.key)
+                if self.on_uploaded is not None:
+                    self.on_uploaded(clip.key)
                 counts.audio_uploaded += 1
         except (UploadError, Interrupted) as exc:
-            message = f"audio of session {sess.session_key} sent inline: {exc}"
-            if message not in counts.errors:
-                counts.errors.append(message)
-            log.warning("%s", message)
+            reason = str(exc)
+            if reason not in self.inline:
+                log.warning("audio of session %s sent inline: %s", sess.session_key, reason)
+            self.inline[reason] = self.inline.get(reason, 0) + 1
             sess.spans = [sess.inline_spans.get(i, span) for i, span in enumerate(sess.spans)]
             counts.audio_sessions_inline += 1
 
+    def close(self, counts: AudioCounts) -> None:
+        """The run's error lines: one per reason audio went inline, with its session count."""
+        for reason, n in self.inline.items():
+            counts.errors.append(f"audio of {n} session{'s' * (n != 1)} sent inline: {reason}")
+        self.inline.clear()
+
     # -- the flow ------------------------------------------------------------------
 
-    def _org(self) -> str:
-        if self.org_id is None:
-            info = self._call("POST", f"{self._api}/api/apikey/login", json={})
-            orgs = info.get("org_info") if isinstance(info, dict) else None
-            if not isinstance(orgs, list) or not orgs or not isinstance(orgs[0], dict):
-                raise UploadError("Braintrust's login answered no organization")
-            self.org_id = str(orgs[0].get("id"))
-        return self.org_id
-
-    @property
-    def _api(self) -> str:
-        return self.cfg.api_url.rstrip("/")
-
-    def _upload(self, clip: Clip) -> None:
-        org = self._org()
+    def _upload(self, clip: Clip, login: Login) -> None:
+        org, api = login.org.id, login.api_url
         meta = {
             "key": clip.key,
             "filename": clip.filename,
             "content_type": "audio/wav",
             "org_id": org,
         }
-        signed = self._call("POST", f"{self._api}/attachment", json=meta)
+        signed = self._call("POST", f"{api}/attachment", json=meta)
         url = signed.get("signedUrl") if isinstance(signed, dict) else None
         if not isinstance(url, str):
             raise UploadError("Braintrust answered no signed URL for an attachment")
@@ -157,48 +188,100 @@ class BraintrustAttachments:
             headers.setdefault("x-ms-blob-type", "BlockBlob")
         headers.setdefault("Content-Type", "audio/wav")
         try:
-            self._call("PUT", url, data=clip.wav, headers=headers, auth=False)
+            self._call("PUT", url, data=clip.wav, headers=headers, signed=True)
         except UploadError as exc:
-            self._status(clip.key, org, {"upload_status": "error", "error_message": str(exc)})
+            self._status(api, clip.key, org, {"upload_status": "error", "error_message": str(exc)})
             raise
-        self._status(clip.key, org, {"upload_status": "done"})
+        self._status(api, clip.key, org, {"upload_status": "done"})
 
-    def _status(self, key: str, org: str, status: dict[str, str]) -> None:
+    def _status(self, api: str, key: str, org: str, status: dict[str, str]) -> None:
         try:
             self._call(
                 "POST",
-                f"{self._api}/attachment/status",
+                f"{api}/attachment/status",
                 json={"key": key, "org_id": org, "status": status},
             )
         except UploadError:
             if status["upload_status"] == "done":
                 raise
 
-    def _call(self, method: str, url: str, *, auth: bool = True, **kwargs: Any) -> Any:
-        """One request, retried with backoff on 5xx and network errors, never on 4xx."""
+    def _call(
+        self, method: str, url: str, *, signed: bool = False, login: bool = False, **kwargs: Any
+    ) -> Any:
+        """One request, retried as the SDKs retry (network errors, 408, 429, 5xx; a
+        `Retry-After` honoured), never past the run's budget. A redirect is a failure: a
+        signed URL that answers 3xx stored nothing."""
         import requests
 
-        last = ""
-        for attempt in range(self.cfg.attempts):
-            if attempt:
-                self.clock.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)), self.stop)
+        where = _where(url)
+        started = self.clock.now()
+        last = f"{method} {where}: not tried"
+        for attempt in range(1, self.cfg.attempts + 1):
             try:
-                if auth:
-                    resp = self.http.request(method, url, timeout=self.cfg.timeout, **kwargs)
-                else:  # a signed URL carries its own authority: never send the key there
-                    resp = requests.request(method, url, timeout=self.cfg.timeout, **kwargs)
+                self.circuit.check()
+            except CircuitOpenError as exc:
+                raise UploadError(f"{method} {where}: {exc}") from None
+            delay: float | None = None
+            http = self.signed if signed else self.http
+            try:
+                resp = request_within(
+                    http,
+                    method,
+                    url,
+                    timeout=self.cfg.timeout,
+                    stop=self.stop,
+                    allow_redirects=False,
+                    **kwargs,
+                )
+            except DeadlineExceeded:
+                last = f"{method} {where}: no complete answer within {self.cfg.timeout:g} s (--timeout)"
+                if signed:
+                    self.signed = requests.Session()  # the abandoned request still holds it
+                else:
+                    self.http = _fresh(self.http)
             except requests.RequestException as exc:
-                last = f"{method} {_where(url)}: {type(exc).__name__}"
-                continue
-            if resp.status_code < 300:
-                try:
-                    return resp.json() if resp.content else {}
-                except ValueError:
-                    return {}
-            last = f"{method} {_where(url)}: HTTP {resp.status_code}"
-            if resp.status_code < 500:
-                break  # a 4xx will not change by asking again
+                last = f"{method} {where}: {type(exc).__name__}"
+            else:
+                code = resp.status_code
+                if 200 <= code < 300:
+                    self.circuit.success()
+                    try:
+                        return resp.json() if resp.content else {}
+                    except ValueError:
+                        return {}
+                last = f"{method} {where}: HTTP {code}"
+                if login and code in (401, 403):
+                    raise AuthError(
+                        f"Braintrust refused the API key at {where} (HTTP {code}): check BRAINTRUST_API_KEY"
+                    )
+                if code not in RETRYABLE_UPLOAD and code < 500:
+                    raise UploadError(
+                        last + (" (a redirect: nothing was stored)" if 300 <= code < 400 else "")
+                    )
+                delay = parse_retry_after(resp.headers.get("retry-after"))
+            self.circuit.failure()
+            if attempt == self.cfg.attempts:
+                break
+            wait = delay if delay is not None else min(BACKOFF_MAX, 0.5 * 2 ** (attempt - 1))
+            if self.clock.now() - started + wait > self.cfg.max_retry_time:
+                raise UploadError(
+                    f"{last} (a retry in {wait:g} s would outlast --max-retry-time "
+                    f"{self.cfg.max_retry_time:g})"
+                )
+            self.clock.sleep(wait, self.stop)
         raise UploadError(last)
+
+
+RETRYABLE_UPLOAD = frozenset({408, 429})  # and every 5xx
+
+
+def _fresh(old: Any) -> Any:
+    """A new session with the old one's headers (the key)."""
+    import requests
+
+    new = requests.Session()
+    new.headers.update(old.headers)
+    return new
 
 
 def _where(url: str) -> str:

@@ -8,12 +8,8 @@ exporterhelper: permanent errors stop at once, throttling carries its delay.
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import threading
-import time
-from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import NoReturn
 
 import grpc
@@ -35,6 +31,7 @@ from pipeline.errors import (
 )
 from pipeline.redact import Redactor
 from pipeline.send.chain import Transport
+from pipeline.send.http import POLL, DeadlineExceeded, parse_retry_after, request_within
 from pipeline.send.settings import ExportConfig, endpoint_parts, is_loopback, redact_url
 
 RETRYABLE_HTTP = frozenset({408, 429, 502, 503, 504})
@@ -48,25 +45,6 @@ RETRYABLE_GRPC = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def parse_retry_after(value: str | None, now: Callable[[], dt.datetime] = _utc_now) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date, read against `now`)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now()).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def _partial(body: bytes, content_type: str, where: str) -> tuple[int, str]:
@@ -95,9 +73,6 @@ def _partial(body: bytes, content_type: str, where: str) -> tuple[int, str]:
     return int(ps.rejected_spans), ps.error_message
 
 
-POLL = 0.1  # seconds between two looks at the run's stop while a request is under way
-
-
 class HttpTransport:
     """OTLP/HTTP protobuf (what Braintrust speaks), one `requests` session per thread."""
 
@@ -123,8 +98,6 @@ class HttpTransport:
         s = getattr(self._local, "session", None)
         if s is None:
             s = requests.Session()
-            if self.cfg.certificate:
-                s.verify = self.cfg.certificate
             if self.cfg.client_certificate and self.cfg.client_key:
                 s.cert = (self.cfg.client_certificate, self.cfg.client_key)
             self._local.session = s
@@ -133,42 +106,32 @@ class HttpTransport:
         return s
 
     def _post(self, body: bytes) -> requests.Response:
-        """One POST with a deadline for the whole request (`requests` bounds each read, so a
-        server dripping a byte a second never ends one), interruptible by the run's stop.
-        The request runs in a thread of its own; one abandoned at the deadline takes its
-        session with it (the next request opens another), and dies with its connection."""
+        """One POST with a deadline for the whole request (send/http.py), interruptible by
+        the run's stop; the OTel certificate wins over `REQUESTS_CA_BUNDLE`."""
         session = self._session()
-        done = threading.Event()
-        result: list[requests.Response | BaseException] = []
-
-        def post() -> None:
-            try:
-                result.append(
-                    session.post(self.url, data=body, headers=self.headers, timeout=self.timeout)
-                )
-            except BaseException as exc:
-                result.append(exc)
-            finally:
-                done.set()
-
-        threading.Thread(target=post, name="realtrace-http", daemon=True).start()
-        deadline = time.monotonic() + self.timeout
-        while not done.wait(min(POLL, max(0.0, deadline - time.monotonic()))):
-            if self.stop.is_set() or time.monotonic() >= deadline:
-                self._local.session = None  # still in use by the abandoned request
-                if self.stop.is_set():
-                    raise Interrupted("stopped while a request was under way")
-                raise RetryableExportError(
-                    f"{self.shown_url} sent no complete answer within {self.timeout:g} s "
-                    "(--timeout, for the whole request)"
-                )
-        answer = result[0]
-        if isinstance(answer, requests.RequestException):
-            message, setup = _unreachable(self.shown_url, answer)
-            raise RetryableExportError(self.redact(message), setup=setup)
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
+        try:
+            return request_within(
+                session,
+                "POST",
+                self.url,
+                data=body,
+                headers=self.headers,
+                timeout=self.timeout,
+                stop=self.stop,
+                verify=self.cfg.certificate,
+            )
+        except DeadlineExceeded:
+            self._local.session = None  # still in use by the abandoned request
+            raise RetryableExportError(
+                f"{self.shown_url} sent no complete answer within {self.timeout:g} s "
+                "(--timeout, for the whole request)"
+            ) from None
+        except Interrupted:
+            self._local.session = None
+            raise
+        except requests.RequestException as exc:
+            message, setup = _unreachable(self.shown_url, exc)
+            raise RetryableExportError(self.redact(message), setup=setup) from None
 
     def send(self, body: bytes) -> tuple[int, str]:
         if self.json:  # requests are built as protobuf everywhere; OTLP/JSON on the wire only
