@@ -192,8 +192,8 @@ class HttpReceiver(Record):
         self.api_bodies: list[tuple[str, Any]] = []  # route, the JSON body of each POST
         # (route, n-th call of it) → HTTP status to answer (500s, a dead signed URL...), or
         # (status, headers): a 429 with its Retry-After
-        self.api_script: Callable[[str, int], int | tuple[int, dict[str, str]]] = (
-            lambda route, n: 200
+        self.api_script: Callable[[str, int], int | tuple[int, dict[str, str]]] = lambda route, n: (
+            200
         )
         # what the login answers (Braintrust's `org_info`; a second org with its own api_url)
         self.login_answer: Any = {"org_info": [{"id": "org_test", "name": "acme"}]}

@@ -203,7 +203,11 @@ ORGS = {
         {"id": "o2", "name": "eu-team", "api_url": "https://api-eu.braintrust.dev"},
     ]
 }
-WWW, API, EU = "https://www.braintrust.dev", "https://api.braintrust.dev", "https://api-eu.braintrust.dev"
+WWW, API, EU = (
+    "https://www.braintrust.dev",
+    "https://api.braintrust.dev",
+    "https://api-eu.braintrust.dev",
+)
 
 SDK_TABLE = [
     # (APP_URL, API_URL, ORG_NAME) → (login URL, org id, attachments API, OTLP traces URL)
