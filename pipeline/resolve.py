@@ -242,6 +242,13 @@ def resolve_export(
         )
         for key in ("certificate", "client_key", "client_certificate")
     }
+    if tls["certificate"] is None:  # requests' own variables serve only when the OTel one is unset
+        bundle = next((n for n in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if s.env.get(n)), None)
+        s.src["certificate"] = (
+            f"default: env {bundle} (HTTP only; OTEL_EXPORTER_OTLP_CERTIFICATE wins over it)"
+            if bundle
+            else "default: the system's trust store"
+        )
     return ExportConfig(
         endpoint=ep,
         protocol=proto,

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -176,11 +179,13 @@ class HttpReceiver(Record):
         max_body: int | None = None,
         path: str = "/v1/traces",
         attachments: bool = False,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.script = script or (lambda n: OK)
         self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.tls = tls  # (certificate, key) PEM files: serve HTTPS with them
+        self.endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.max_body = max_body
         self.path = path
         # Braintrust's attachment API beside its OTLP endpoint (login, attachment, status) and
@@ -345,6 +350,10 @@ class HttpReceiver(Record):
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.httpd.daemon_threads = True
+        if self.tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         # a short poll: `stop` waits for the loop to notice (0.5 s by default, per receiver)
         threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -427,3 +436,61 @@ class DripReceiver:
     def stop(self) -> None:
         self.stopped.set()
         self.sock.close()
+
+
+def make_tls(folder: Path) -> tuple[Path, Path, Path]:
+    """A certificate authority of this test's own and a server certificate it signed for
+    127.0.0.1: (CA, certificate, key) PEM files. Nothing else on the machine trusts the CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("realtrace test CA"))
+        .issuer_name(name("realtrace test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    paths = (folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    paths[0].write_bytes(ca.public_bytes(pem))
+    paths[1].write_bytes(cert.public_bytes(pem))
+    paths[2].write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths

@@ -416,6 +416,15 @@ def export_rows(export: ExportConfig) -> list[tuple[str, str, str]]:
         ("max-retry-time", f"{export.max_retry_time:g} s", src["max_retry_time"]),
         ("concurrency", str(export.concurrency), src["concurrency"]),
         ("insecure", str(export.insecure).lower(), src["insecure"]),
+        ("certificate", export.certificate or "(none)", src["certificate"]),
+    ]
+    rows += [
+        (name.replace("_", "-"), path, src[name])
+        for name, path in (
+            ("client_certificate", export.client_certificate),
+            ("client_key", export.client_key),
+        )
+        if path
     ]
     return rows + [
         (f"header {k}", redact(v), src.get(f"header {k}", "")) for k, v in export.headers
