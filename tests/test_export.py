@@ -221,22 +221,29 @@ def test_retries_exhausted_go_to_dead_letter_and_replay_delivers(
     assert Counter(up.span_ids) == expected
 
 
-def test_partial_success_is_counted_not_retried(
+def test_partial_success_is_never_sent_again(
     tmp_path: Path, receivers: list[Any], expected: Counter[str]
 ) -> None:
-    """A transient refusal (the spans are accepted when sent again to find them) ends
-    with every span delivered and none counted twice."""
+    """OTLP: a client MUST NOT retry a request answered with partial success. The first
+    request's answer refuses 2 spans: it is kept in the rejected file (the whole request, with
+    the message), its sessions are rejected, and every span reached the backend exactly once."""
     rec = GrpcReceiver(
         script=lambda n: Action(rejected=2, message="spans too old") if n == 1 else OK
     )
     receivers.append(rec)
     report = tmp_path / "report.json"
     r = run(tmp_path, rec.endpoint, "grpc", "--report", str(report))
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output
     rep = json.loads(report.read_text())
-    assert rep["retries"] == 0 and rep["requests"] == len(rec.times)
-    assert rep["spans_delivered"] == 98 and rep["sessions_delivered"] == 9
-    assert set(rec.span_ids) == set(expected)
+    assert rep["retries"] == 0 and rep["requests"] == len(rec.times)  # one a batch
+    assert Counter(rec.span_ids) == expected  # each span received once, none again
+    assert rep["spans_rejected_by_backend"] == 2 and rep["spans_delivered"] == 96
+    kept = read_spans(tmp_path / "t.rejected.jsonl")
+    assert 2 <= len(kept) <= 7 and {s["spanId"] for s in kept} <= set(expected)
+    message = f"2 of {len(kept)} spans refused: spans too old"
+    assert message in (tmp_path / "t.rejected.jsonl").read_text()
+    assert rep["sessions_rejected"] == len({s["traceId"] for s in kept})
+    assert rep["sessions_delivered"] == 9 - rep["sessions_rejected"]
 
 
 def test_partial_success_everywhere_is_said_once_and_bogus_counts_are_bounded(

@@ -56,7 +56,8 @@ class Outcome:
     delivered: int = 0
     rejected: int = 0  # refused by the backend in an OTLP partial success
     rejected_message: str = ""
-    # the refused spans themselves, where `IsolateSender` could tell them apart
+    # the spans of the requests answered with a partial success (which of them were refused
+    # the answer does not say): kept in the rejected-spans file, never sent again by the run
     rejected_spans: list[bytes] = field(default_factory=list)
     failed: list[bytes] = field(default_factory=list)
     dead_lettered: int = 0
@@ -144,6 +145,9 @@ class TransportSender:
             delivered=n - rejected,
             rejected=rejected,
             rejected_message=message if rejected else "",
+            # OTLP: a request answered with partial success MUST NOT be sent again, and the
+            # answer does not say which spans were refused: the whole request is kept
+            rejected_spans=list(payload.spans) if rejected else [],
             requests=1,
         )
 
@@ -184,48 +188,6 @@ class SplitSender:
         return total
 
 
-class IsolateSender:
-    """Find the spans a backend refused: OTLP partial success gives only their number, so a
-    payload with refusals is halved and each half sent again until every refused span is
-    alone (the accepted ones are sent again too: span ids are the same, backends replace).
-
-    Bounded by `budget` extra requests for the whole run: past it, the spans still mixed
-    with refused ones all count as refused, so that nothing refused passes as delivered.
-    """
-
-    def __init__(self, next_: Sender, budget: int = 256) -> None:
-        self.next = next_
-        self.budget = budget
-        self._lock = threading.Lock()
-
-    def _spend(self) -> bool:
-        with self._lock:
-            if self.budget <= 0:
-                return False
-            self.budget -= 2
-            return True
-
-    def send(self, payload: Payload) -> Outcome:
-        out = self.next.send(payload)
-        if not out.rejected or out.error is not None:
-            return out
-        return self._isolate(payload, out)
-
-    def _isolate(self, payload: Payload, out: Outcome) -> Outcome:
-        if len(payload.spans) == 1 or out.rejected >= len(payload.spans) or not self._spend():
-            out.rejected_spans = list(payload.spans)  # all of them (or cannot tell)
-            out.rejected, out.delivered = len(payload.spans), 0
-            return out
-        total = Outcome(requests=out.requests, retries=out.retries)
-        total.rejected_message = out.rejected_message
-        for half in payload.halves():
-            part = self.next.send(half)
-            if part.rejected and part.error is None:
-                part = self._isolate(half, part)
-            total.add(part)
-        return total
-
-
 class DeadLetterSender:
     """What failed for good goes to an OTLP JSON lines file, replayable as it is."""
 
@@ -245,9 +207,10 @@ class DeadLetterSender:
 
 
 class RejectedSender:
-    """Spans the backend refused go to a file of their own (OTLP JSON lines, replayable),
-    each request with the backend's message on its resource (`realtrace.rejected_because`):
-    retrying them as they are would be refused again."""
+    """A request the backend answered with a partial success goes to a file of its own
+    (OTLP JSON lines, replayable), with the backend's message and its count of refused spans
+    on its resource (`realtrace.rejected_because`): the OTLP specification forbids sending it
+    again, and as it is it would be refused again. `replay` sends it deliberately."""
 
     def __init__(self, next_: Sender, file: JsonLinesFile) -> None:
         self.next = next_
@@ -261,7 +224,10 @@ class RejectedSender:
             resource.CopyFrom(payload.resource)
             kv = resource.attributes.add()
             kv.key = REJECTED_BECAUSE
-            kv.value.string_value = out.rejected_message or "no message"
+            kv.value.string_value = (
+                f"{out.rejected} of {len(out.rejected_spans)} spans refused: "
+                f"{out.rejected_message or 'no message'}"
+            )
             request = build_request(spans_from_bytes(out.rejected_spans), resource)
             with self._lock:
                 self.file.write(request)

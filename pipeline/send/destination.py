@@ -35,7 +35,6 @@ from pipeline.send.chain import (
     Chain,
     DeadLetterSender,
     FileSender,
-    IsolateSender,
     RejectedSender,
     SplitSender,
     TransportSender,
@@ -252,7 +251,7 @@ class OtlpDestination:
     def open_chain(
         self, stop: threading.Event, redactor: Redactor, append: bool
     ) -> Iterator[Chain]:
-        """rejected → dead letter → isolate → split → retry → transport; the dead letter
+        """rejected → dead letter → split → retry → transport; the dead letter
         and the rejected file are created only when something goes there."""
         from pipeline.send.transport import make_transport  # gRPC and requests: network runs only
 
@@ -261,7 +260,7 @@ class OtlpDestination:
         refused = JsonLinesFile(self.rejected_file, append=True)
         budget = self.export.max_retry_time
         retry = RetrySender(TransportSender(transport), budget, clock=self.clock, stop=stop)
-        sender = RejectedSender(DeadLetterSender(IsolateSender(SplitSender(retry)), dead), refused)
+        sender = RejectedSender(DeadLetterSender(SplitSender(retry), dead), refused)
         unsent = DeadLetterSender(UnsentSender("not sent: the run stopped early"), dead)
         try:
             yield Chain(sender, self.export.concurrency, unsent)
