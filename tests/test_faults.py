@@ -8,14 +8,13 @@ Real loopback receivers (tests/receivers.py), real files, real processes.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
