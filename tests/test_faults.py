@@ -8,6 +8,7 @@ Real loopback receivers (tests/receivers.py), real files, real processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -191,8 +192,8 @@ def test_a_server_dripping_at_first_contact_ends_the_run_there(
     assert drip.requests == 4
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_while_a_server_drips_stops_within_two_seconds(
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_to_the_group_while_a_server_drips_stops_within_two_seconds(
     tmp_path: Path, stop_later: list[Any], sig: signal.Signals
 ) -> None:
     drip = DripReceiver(answer_first=True)  # the run is past its first contact
@@ -201,20 +202,25 @@ def test_a_signal_while_a_server_drips_stops_within_two_seconds(
     argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(SAMPLES)]
     argv += ["-o", str(tmp_path / "t.jsonl"), "--endpoint", drip.endpoint, "--no-state"]
     argv += ["--protocol", "http/protobuf", "--report", str(report)]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    argv += ["--workers", "2"]  # worker processes in the group too
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 30
         while drip.requests < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(0.3)  # a request of spans is under way, dripping
         sent = time.monotonic()
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=10)
+        os.killpg(proc.pid, sig)  # the whole group, as systemd and `timeout` signal it
+        out, err = proc.communicate(timeout=10)
         took = time.monotonic() - sent
     finally:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     assert took < 2, took
     assert proc.returncode == 128 + sig, err
+    assert b"Traceback" not in err and b"leaked" not in err and b"files read:" in out
     rep = json.loads(report.read_text())  # the report is written
     assert rep["spans_dead_lettered"] == rep["spans"] - rep["spans_delivered"]
 
@@ -347,12 +353,18 @@ def test_memory_is_bounded_by_bytes_whatever_the_lines(tmp_path: Path, shape: st
         assert "over --max-line-bytes 67,108,864: not read" in only["reason"]
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_signal_while_big_files_are_read_stops_within_two_seconds(
-    tmp_path: Path, workers: str
+@pytest.mark.parametrize(
+    ("workers", "sig"),
+    [("1", signal.SIGTERM), ("2", signal.SIGTERM), ("2", signal.SIGINT), ("2", signal.SIGHUP)],
+)
+def test_a_signal_to_the_process_group_while_big_files_are_read_stops_within_two_seconds(
+    tmp_path: Path, workers: str, sig: signal.Signals
 ) -> None:
     """Reading checks for a stop between slices, and worker processes are ended. Each
-    file is 20 kB of gzip holding 16 M blank lines: about 20 s of reading."""
+    file is 20 kB of gzip holding 16 M blank lines: about 20 s of reading. The signal goes to
+    the whole process group, workers included, as Ctrl-C in a terminal, `timeout` and
+    systemd's KillMode=control-group send it: the workers leave it to the run, which stops
+    as cleanly as when it alone is signalled."""
     import gzip
 
     logs = tmp_path / "logs"
@@ -364,21 +376,28 @@ def test_a_signal_while_big_files_are_read_stops_within_two_seconds(
     report = tmp_path / "r.json"
     argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(logs), "--no-state"]
     argv += ["-o", str(tmp_path / "t.jsonl"), "--report", str(report), "--workers", workers]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()  # "reading (2 files)": reading has begun
         assert b"reading" in line, line
-        time.sleep(0.5)
+        time.sleep(1.0)  # the workers are up and reading
         sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
+        os.killpg(proc.pid, sig)
+        out, err = proc.communicate(timeout=20)
         took = time.monotonic() - sent
     finally:
-        proc.kill()
-    assert proc.returncode == 143, err
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + sig, err
     assert took < 2, took
     assert json.loads(report.read_text())["spans_delivered"] == 0
+    text = err.decode()
+    for bad in ("Traceback", "BrokenProcessPool", "leaked semaphore", "Aborted", "a bug"):
+        assert bad not in text, text
+    assert b"files read:" in out  # the summary
 
 
 def test_a_signal_during_replay_keeps_what_was_sent_and_files_the_rest(

@@ -10,6 +10,7 @@ call. With one worker everything runs in-process, in order.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import multiprocessing
@@ -21,6 +22,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import resource_tracker
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -111,6 +114,8 @@ class Workers:
                 # in every worker. Named as the package's own __main__, the script is left
                 # alone (tasks live in pipeline modules).
                 self._main.__spec__ = importlib.util.find_spec("pipeline.cli.__main__")
+            with signals_held():  # the helper process never sees a signal meant for the run
+                resource_tracker.ensure_running()
             self._pool = ProcessPoolExecutor(
                 max_workers=self.n,
                 mp_context=ctx,
@@ -139,7 +144,8 @@ class Workers:
             return
         window: list[Future[R]] = []
         for item in items:
-            window.append(self._pool.submit(fn, *item))
+            with signals_held():  # a worker spawned now starts with the run's signals held
+                window.append(self._pool.submit(fn, *item))
             if len(window) >= 2 * self.n:
                 yield self._result(window.pop(0))
         for f in window:
@@ -154,10 +160,13 @@ class Workers:
             except FuturesTimeout:
                 if not self.stop.is_set():
                     continue
+            except BrokenProcessPool:
+                if not self.stop.is_set():
+                    raise
             pool = self._pool
             if pool is not None:
                 for proc in list(getattr(pool, "_processes", {}).values()):
-                    proc.terminate()
+                    proc.kill()  # workers ignore the signals a stop comes from
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
             raise Interrupted("stopped while reading")
@@ -171,8 +180,28 @@ def _main_script() -> ModuleType | None:
     return main if getattr(main, "__file__", None) else None
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """The run's stop signals held (blocked) in this thread for the duration: a process
+    spawned meanwhile inherits them held, so a signal to the whole process group (Ctrl-C in a
+    terminal, `timeout`, systemd's KillMode=control-group) cannot reach it before it ignores
+    them; here, one that arrived meanwhile is delivered on leaving."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _worker_start(shared_meter: Any) -> None:
-    """Each worker: dies with its parent, counts the bytes it reads into the run's meter."""
+    """Each worker: leaves the stop signals to the run (which ends it when it stops), dies
+    with its parent, counts the bytes it reads into the run's meter."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     die_with_parent()
     METER.use(shared_meter)
 
