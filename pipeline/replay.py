@@ -14,7 +14,7 @@ from pipeline.core.model import SessionCounts, SessionSpans
 from pipeline.errors import ExitCode
 from pipeline.redact import Redactor
 from pipeline.report import RunStats, elapsed, exit_code_for
-from pipeline.send.chain import REJECTED_BECAUSE
+from pipeline.send.chain import NOTES
 from pipeline.send.deliver import deliver
 from pipeline.send.sinks import read_requests
 
@@ -64,10 +64,11 @@ def replay(cfg: ReplayConfig, stop: threading.Event | None = None) -> tuple[RunS
 
 
 def _without_rejection(resource: Resource) -> Resource:
-    """The resource as first sent: a rejected-spans file notes the backend's message on it."""
+    """The resource as first sent: a rejected-spans file notes the backend's message on it,
+    a dead letter the destination it failed to reach."""
     clean = Resource()
     clean.CopyFrom(resource)
-    keep = [kv for kv in clean.attributes if kv.key != REJECTED_BECAUSE]
+    keep = [kv for kv in clean.attributes if kv.key not in NOTES]
     del clean.attributes[:]
     clean.attributes.extend(keep)
     return clean

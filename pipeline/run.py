@@ -32,9 +32,11 @@ from pipeline.read.files import Reject, find_named_inputs
 from pipeline.read.fingerprint import FileInfo
 from pipeline.report import RunStats, elapsed, exit_code_for, write_rejects, write_report
 from pipeline.send.attachments import AudioSink, BraintrustAttachments, DirectoryAudio
+from pipeline.send.chain import DEAD_LETTER_FOR
 from pipeline.send.deliver import Status
 from pipeline.send.destination import OtlpDestination
 from pipeline.send.retry import SYSTEM_CLOCK
+from pipeline.send.settings import masked_url
 from pipeline.send.sinks import drop_traces
 from pipeline.state.store import StateStore
 
@@ -243,21 +245,24 @@ def _prune_dead_letters(run: Run) -> None:
     settled = {trace_id(k) for k, status in run.outcome.items() if status != "failed"}
     if not settled:
         return
+    here = run.cfg.destination.state_id
     for place in run.cfg.destination.dead_letter_paths:
         files = sorted(place.glob("*.jsonl")) if place.is_dir() else [place]
         for path in files:
             if not path.is_file():
                 continue
             try:
-                dropped, kept = drop_traces(path, settled)
+                dropped, kept = drop_traces(path, settled, only=(DEAD_LETTER_FOR, here))
             except (OSError, NotOtlpJsonError) as exc:
                 run.stats.errors.append(f"could not update the dead letter {path}: {exc}")
                 continue
             if dropped:
                 log.info(
-                    "%s: %d spans delivered by this run removed, %d still not delivered",
+                    "%s: %d spans of sessions this run delivered to %s removed; %d kept "
+                    "(not delivered, or for another destination)",
                     path,
                     dropped,
+                    masked_url(here),
                     kept,
                 )
 

@@ -276,16 +276,42 @@ def test_credentials_over_plain_http_to_remote_host_are_refused(tmp_path: Path) 
 def test_with_state_the_next_run_resends_the_dead_letter_sessions_once(
     tmp_path: Path, receivers: list[Any], expected: Counter[str]
 ) -> None:
-    down = HttpReceiver(script=lambda n: Action(http_status=503))
-    receivers.append(down)
-    r = run(tmp_path, down.endpoint, "http/protobuf", "--max-retry-time", "0.5")
+    state = {"down": True}
+    rec = HttpReceiver(script=lambda n: Action(http_status=503) if state["down"] else OK)
+    receivers.append(rec)
+    r = run(tmp_path, rec.endpoint, "http/protobuf", "--max-retry-time", "0.5")
     assert r.exit_code == 3 and "the next run sends these sessions again" in r.output
-    up = HttpReceiver()
-    receivers.append(up)
-    r2 = run(tmp_path, up.endpoint, "http/protobuf")
+    assert not rec.span_ids
+    state["down"] = False  # the endpoint is back
+    r2 = run(tmp_path, rec.endpoint, "http/protobuf")
     assert r2.exit_code == 0, r2.output
-    assert Counter(up.span_ids) == expected  # every span once
+    assert Counter(rec.span_ids) == expected  # every span once
     assert not (tmp_path / "t.dead-letter.jsonl").exists()  # obsolete: cleared
+
+
+def test_a_dead_letter_belongs_to_its_destination(
+    tmp_path: Path, receivers: list[Any], expected: Counter[str]
+) -> None:
+    """Two endpoints in turn over one output path: what B delivers does not empty A's dead
+    letter (nothing was delivered to A); A, back, takes its own sessions out of it."""
+    a_down = {"down": True}
+    a = HttpReceiver(script=lambda n: Action(http_status=503) if a_down["down"] else OK)
+    b = HttpReceiver()
+    receivers += [a, b]
+    dead = tmp_path / "t.dead-letter.jsonl"
+    r = run(tmp_path, a.endpoint, "http/protobuf", "--max-retry-time", "0.5")
+    assert r.exit_code == 3 and len(read_spans(dead)) == 98
+    r = run(tmp_path, b.endpoint, "http/protobuf")
+    assert r.exit_code == 0, r.output
+    assert Counter(b.span_ids) == expected
+    kept = read_spans(dead)  # A's dead letter, untouched by B's deliveries
+    assert Counter(s["spanId"] for s in kept) == expected
+    assert f"http/protobuf:{a.endpoint}/v1/traces" in dead.read_text()  # for A, it says
+    a_down["down"] = False
+    r = run(tmp_path, a.endpoint, "http/protobuf", "-v")
+    assert r.exit_code == 0, r.output
+    assert Counter(a.span_ids) == expected and not dead.exists()
+    assert f"98 spans of sessions this run delivered to http/protobuf:{a.endpoint}" in r.output
 
 
 def test_grpc_to_an_http_endpoint_says_which_protocol_to_use(

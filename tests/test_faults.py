@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from conftest import ROOT, SAMPLES, read_spans
-from receivers import Action, DripReceiver, GrpcReceiver, HttpReceiver
+from receivers import OK, Action, DripReceiver, GrpcReceiver, HttpReceiver
 
 from pipeline.cli import main
 
@@ -68,14 +68,16 @@ def test_a_dead_letter_survives_a_night_over_other_logs_and_leaves_when_delivere
 ) -> None:
     day1, day2 = days
     dead = tmp_path / "out" / "t.dead-letter.jsonl"
-    down = HttpReceiver(script=lambda n: Action(http_status=400, message="bad"))
-    stop_later.append(down)
-    night1 = convert(tmp_path, day1, down.endpoint)
+    broken = {"now": True}  # one endpoint, refusing the first night (a dead letter is its own)
+    up = HttpReceiver(
+        script=lambda n: Action(http_status=400, message="bad") if broken["now"] else OK
+    )
+    stop_later.append(up)
+    night1 = convert(tmp_path, day1, up.endpoint)
     assert night1.exit_code == 3
     undelivered = ids(dead)
     assert len(undelivered) > 20
-    up = HttpReceiver()
-    stop_later.append(up)
+    broken["now"] = False
     night2 = convert(tmp_path, day2, up.endpoint)  # other logs: day 1's sessions not sent
     assert night2.exit_code == 0, night2.output
     assert ids(dead) == undelivered  # still there, whole

@@ -43,3 +43,25 @@ def test_the_otel_certificate_wins_over_requests_ca_bundle(tmp_path: Path) -> No
         assert len(rec.spans) == 98
     finally:
         rec.stop()
+
+
+def test_the_report_counts_the_latest_copy_of_a_trace_written_twice(tmp_path: Path) -> None:
+    """`--full` appends every session again to the file destination: the report showed
+    0 sessions (exit 4) for a file whose every trace had two roots."""
+    out = tmp_path / "t.jsonl"
+    args = ["convert", "-i", str(SAMPLES), "-o", str(out), "--state", str(tmp_path / "s.db")]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    once = out.read_bytes()
+    assert CliRunner().invoke(main, [*args, "--full"]).exit_code == 0
+    assert out.stat().st_size > len(once)  # both copies are in the file
+    page = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["report", "-i", str(out), "--json", str(page)])
+    assert r.exit_code == 0, r.output
+    assert "9 sessions" in r.output and "9 older copies of traces written again" in r.output
+    (tmp_path / "once.jsonl").write_bytes(once)
+    single = tmp_path / "single.json"
+    r1 = CliRunner().invoke(
+        main, ["report", "-i", str(tmp_path / "once.jsonl"), "--json", str(single)]
+    )
+    assert r1.exit_code == 0 and "older" not in r1.output
+    assert page.read_text() == single.read_text()  # the same report as from one copy

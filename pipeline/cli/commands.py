@@ -313,6 +313,12 @@ def report_cmd(
     click.echo(
         f"{plural(s.sessions, 'session')}, {plural(s.turns, 'turn')}, "
         f"{plural(s.responses, 'response')}"
+        + (
+            f" ({data.older_copies} older {'copy' if data.older_copies == 1 else 'copies'} "
+            "of traces written again skipped: the latest counts)"
+            if data.older_copies
+            else ""
+        )
         + "".join(f"; {p}" for p in (html, json_path) if p is not None),
         err=True,
     )

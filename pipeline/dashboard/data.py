@@ -129,20 +129,32 @@ class ReportData:
     names: list[str] = field(default_factory=list)  # the span names the waterfalls index
     audio: dict[str, dict[str, str]] = field(default_factory=dict)  # session → turn → file
     trace_url: str | None = None  # a link per session: {trace_id}, {span_id}, {session_key}
+    older_copies: int = 0  # earlier copies of traces written again, set aside
 
 
 def build(spans: Iterable[dict[str, Any]]) -> ReportData:
-    """The report of every trace among `spans`, sessions in start order."""
-    by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """The report of every trace among `spans`, sessions in start order.
+
+    A trace may be written more than once (a file destination appended to by `--full`, after
+    `state forget`, or with a changed session sent again): its latest copy counts, span by
+    span (ids are deterministic, so a later copy replaces each span of an earlier one), and
+    `older_copies` says how many earlier copies were set aside."""
+    by_trace: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    roots_seen: dict[str, int] = defaultdict(int)
     for span in spans:
-        by_trace[span["traceId"]].append(span)
+        tid = span["traceId"]
+        by_trace[tid][span["spanId"]] = span  # the latest copy of each span wins
+        if not span.get("parentSpanId"):
+            roots_seen[tid] += 1
     data = ReportData()
     names: dict[str, int] = {}
     rows = []
-    for tid, trace in by_trace.items():
+    for tid, kept in by_trace.items():
+        trace = list(kept.values())
         roots = [s for s in trace if not s.get("parentSpanId")]
         if len(roots) != 1:
             continue  # not a whole trace of realtrace's
+        data.older_copies += roots_seen[tid] - 1
         rows.append((int(roots[0]["startTimeUnixNano"]), tid, roots[0], trace))
     rows.sort(key=lambda r: (r[0], r[1]))
     for _, tid, root, trace in rows:

@@ -189,17 +189,26 @@ class SplitSender:
 
 
 class DeadLetterSender:
-    """What failed for good goes to an OTLP JSON lines file, replayable as it is."""
+    """What failed for good goes to an OTLP JSON lines file, replayable as it is, each request
+    noting the destination it failed to reach on its resource (`realtrace.dead_letter_for`):
+    a run to another endpoint over the same output path must not take it for its own."""
 
-    def __init__(self, next_: Sender, file: JsonLinesFile) -> None:
+    def __init__(self, next_: Sender, file: JsonLinesFile, destination: str = "") -> None:
         self.next = next_
         self.file = file
+        self.destination = destination
         self._lock = threading.Lock()  # sends run in several threads
 
     def send(self, payload: Payload) -> Outcome:
         out = self.next.send(payload)
         if out.failed:
-            request = build_request(spans_from_bytes(out.failed), payload.resource)
+            resource = payload.resource
+            if self.destination:
+                resource = type(resource)()
+                resource.CopyFrom(payload.resource)
+                kv = resource.attributes.add()
+                kv.key, kv.value.string_value = DEAD_LETTER_FOR, self.destination
+            request = build_request(spans_from_bytes(out.failed), resource)
             with self._lock:
                 self.file.write(request)
             out.dead_lettered = len(out.failed)
@@ -235,6 +244,9 @@ class RejectedSender:
 
 
 REJECTED_BECAUSE = "realtrace.rejected_because"  # resource attribute of the rejected-spans file
+DEAD_LETTER_FOR = "realtrace.dead_letter_for"  # resource attribute of a dead letter: where to
+# realtrace's own notes on a kept request's resource, taken off before it is sent again
+NOTES = (REJECTED_BECAUSE, DEAD_LETTER_FOR)
 
 
 class UnsentSender:

@@ -260,8 +260,9 @@ class OtlpDestination:
         refused = JsonLinesFile(self.rejected_file, append=True)
         budget = self.export.max_retry_time
         retry = RetrySender(TransportSender(transport), budget, clock=self.clock, stop=stop)
-        sender = RejectedSender(DeadLetterSender(SplitSender(retry), dead), refused)
-        unsent = DeadLetterSender(UnsentSender("not sent: the run stopped early"), dead)
+        here = self.state_id
+        sender = RejectedSender(DeadLetterSender(SplitSender(retry), dead, here), refused)
+        unsent = DeadLetterSender(UnsentSender("not sent: the run stopped early"), dead, here)
         try:
             yield Chain(sender, self.export.concurrency, unsent)
         finally:

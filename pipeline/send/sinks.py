@@ -133,13 +133,19 @@ def read_requests(path: Path) -> Iterator[tuple[int, ExportTraceServiceRequest]]
 
 
 def drop_traces(
-    path: Path, traces: set[bytes], before: int | None = None, remove_empty: bool = True
+    path: Path,
+    traces: set[bytes],
+    before: int | None = None,
+    remove_empty: bool = True,
+    only: tuple[str, str] | None = None,
 ) -> tuple[int, int]:
     """Remove the spans of `traces` from an OTLP/JSON lines file (a dead letter whose
     sessions were delivered since; an output's earlier versions of sessions sent again),
-    from its lines starting before byte `before` only, when given: rewritten whole beside
-    it and renamed over it, removed when nothing is left. Returns (spans dropped, spans
-    kept); the file is left as it was when none is dropped."""
+    from its lines starting before byte `before` only, when given, and from the resources
+    whose attribute `only[0]` is `only[1]` only, when given (a dead letter's destination; a
+    request without it is kept): rewritten whole beside it and renamed over it, removed when
+    nothing is left. Returns (spans dropped, spans kept); the file is left as it was when none
+    is dropped."""
     dropped = kept = 0
     tmp = path.with_name(path.name + ".tmp")
     with JsonLinesFile(tmp) as out, path.open("rb") as fh:
@@ -158,6 +164,12 @@ def drop_traces(
                 raise NotOtlpJsonError(f"{path} is not OTLP JSON lines at byte {at}") from None
             here = 0
             for rs in request.resource_spans:
+                if only is not None and not any(
+                    kv.key == only[0] and kv.value.string_value == only[1]
+                    for kv in rs.resource.attributes
+                ):
+                    kept += sum(len(ss.spans) for ss in rs.scope_spans)
+                    continue
                 for ss in rs.scope_spans:
                     spans = [sp for sp in ss.spans if sp.trace_id not in traces]
                     here += len(ss.spans) - len(spans)
