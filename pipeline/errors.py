@@ -121,6 +121,13 @@ class AuthError(PermanentExportError):
     exit_code = ExitCode.CONFIG
 
 
+class WrongProtocolError(PermanentExportError):
+    """The endpoint speaks another protocol than the one configured (gRPC to an HTTP port):
+    every request would fail alike; the message names the protocol to use."""
+
+    exit_code = ExitCode.CONFIG
+
+
 class NotOtlpError(PermanentExportError):
     """The endpoint answered, but not in OTLP (an HTML page behind a proxy, a wrong path):
     nothing was delivered, and every request would fail alike."""
@@ -139,10 +146,13 @@ class RetryableExportError(ExportError):
     `setup` is true when the cause is the set-up rather than the moment (a name that does
     not resolve, a certificate not trusted): worth a retry mid-run, fatal at first contact."""
 
-    def __init__(self, message: str, delay: float | None = None, setup: bool = False) -> None:
+    def __init__(
+        self, message: str, delay: float | None = None, setup: bool = False, answered: bool = False
+    ) -> None:
         super().__init__(message)
         self.delay = delay
         self.setup = setup
+        self.answered = answered  # the endpoint answered (429, 503…): it is there, and busy
 
 
 class NoEndpointError(PermanentExportError):

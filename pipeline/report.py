@@ -38,7 +38,10 @@ class RunStats:
     duplicate_events: int = doc(
         "events logged twice in a session (the same event_id; the same log in two files): dropped"
     )
-    rejected_lines: int = doc("rejects: lines, files and records (see the rejects file)")
+    rejected_lines: int = doc("rejected lines and records (see the rejects file)")
+    files_rejected: int = doc(
+        "input files (or names) rejected whole: unreadable, empty, not JSON lines, no match"
+    )
     sessions_unconvertible: int = doc("sessions whose conversion failed (each one reject)")
     app_spans: int = doc("spans made from app-written records")
     audio_clips: int = doc(
@@ -104,7 +107,10 @@ class RunStats:
 
     def count_rejects(self, rejects: list[Reject]) -> None:
         for r in rejects:
-            self.rejected_lines += r.count
+            if r.whole_file:
+                self.files_rejected += 1
+            else:
+                self.rejected_lines += r.count
             reason = r.reason.split(":")[0]
             if reason.startswith("session "):  # one per session key: count them as one kind
                 reason = "session conversion failed"
@@ -233,7 +239,7 @@ def exit_code_for(stats: RunStats, strict: bool) -> ExitCode:
         return ExitCode.NOT_DELIVERED
     if any(r.startswith("unreadable") for r in stats.rejects_by_reason):
         return ExitCode.IO  # an input that could not be read (permissions, damage)
-    if strict and stats.rejected_lines:
+    if strict and (stats.rejected_lines or stats.files_rejected):
         return ExitCode.STRICT_REJECTS
     if stats.sessions == 0:
         return ExitCode.NOTHING_TO_DO
@@ -275,7 +281,7 @@ def _audio_lines(stats: RunStats) -> list[str]:
     if stats.audio_uploaded or stats.audio_upload_skipped:
         done.append(f"{stats.audio_uploaded} uploaded ({stats.audio_upload_skipped} already were)")
     if stats.audio_sessions_inline:
-        done.append(f"{stats.audio_sessions_inline} sessions sent inline (upload failed)")
+        done.append(f"{plural(stats.audio_sessions_inline, 'session')} sent inline (upload failed)")
     if stats.braintrust_org:
         done.append(f"organization {stats.braintrust_org}")
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(stats.audio_skipped.items()))
@@ -287,7 +293,9 @@ def _audio_lines(stats: RunStats) -> list[str]:
 def summary_lines(stats: RunStats) -> list[str]:
     """The short human summary printed at the end of a run."""
     lines = [
-        f"files read:          {stats.files} ({stats.files_skipped} unchanged since delivered, not re-read)",
+        f"files read:          {stats.files} ({stats.files_skipped} unchanged since delivered, not re-read"
+        + (f"; {stats.files_rejected} rejected" if stats.files_rejected else "")
+        + ")",
         f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)",
         f"unknown event types: {stats.unknown_events}",
         *([f"app spans:           {stats.app_spans}"] if stats.app_spans else []),
@@ -298,7 +306,10 @@ def summary_lines(stats: RunStats) -> list[str]:
             else []
         ),
         *(
-            [f"unconvertible:       {stats.sessions_unconvertible} sessions (see the rejects file)"]
+            [
+                f"unconvertible:       {plural(stats.sessions_unconvertible, 'session')} "
+                "(see the rejects file)"
+            ]
             if stats.sessions_unconvertible
             else []
         ),
@@ -315,7 +326,8 @@ def summary_lines(stats: RunStats) -> list[str]:
     ]
     if stats.spans_dead_lettered:
         lines.append(
-            f"not delivered:       {stats.sessions_failed} sessions, {stats.spans_dead_lettered} spans in the dead-letter file"
+            f"not delivered:       {plural(stats.sessions_failed, 'session')}, "
+            f"{plural(stats.spans_dead_lettered, 'span')} in the dead-letter file"
         )
     if stats.rejects_by_reason:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejects_by_reason.items()))

@@ -160,6 +160,18 @@ def _headers(
     return hdrs
 
 
+def _check_numbers(
+    timeout: float | None, max_retry_time: float | None, concurrency: int | None
+) -> None:
+    """The export flags' numbers, checked whatever the destination (as ExportConfig does)."""
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"--timeout {timeout:g}: must be more than 0 seconds")
+    if max_retry_time is not None and max_retry_time < 0:
+        raise ConfigError(f"--max-retry-time {max_retry_time:g}: must be 0 or more")
+    if concurrency is not None and concurrency < 1:
+        raise ConfigError(f"--concurrency {concurrency}: must be at least 1")
+
+
 def _protocol(s: _Sources, protocol: str | None, ep: str, use_bt: bool) -> str:
     """The flag, the variables, else from the endpoint: HTTP for https and Braintrust."""
     proto = s.pick(
@@ -219,7 +231,10 @@ def resolve_export(
     s = _Sources(env)
     bt = BraintrustFlags(braintrust, braintrust_project, braintrust_parent, api_key)
     ep, use_bt = _endpoint(s, endpoint, bt, file_asked)
-    if ep is None:
+    if ep is None:  # the file: the export flags do nothing, but a bad one is still an error
+        for h in headers:
+            parse_headers(h.replace(",", "%2C"))
+        _check_numbers(timeout, max_retry_time, concurrency)
         return None
     proto = _protocol(s, protocol, ep, use_bt)
     hdrs = _headers(s, ep, use_bt, bt, headers)

@@ -26,10 +26,9 @@ from pipeline.errors import (
     RealtraceError,
     io_message,
 )
-from pipeline.plan import plan_files, read_session_list
+from pipeline.plan import FilePlan, plan_files, read_session_list
 from pipeline.progress import Progress
 from pipeline.read.files import Reject, find_named_inputs
-from pipeline.read.fingerprint import FileInfo
 from pipeline.report import RunStats, elapsed, exit_code_for, write_rejects, write_report
 from pipeline.send.attachments import AudioSink, BraintrustAttachments, DirectoryAudio
 from pipeline.send.chain import DEAD_LETTER_FOR
@@ -198,13 +197,11 @@ def _finish(run: Run, start: float) -> RunResult:
         try:
             _record_files(
                 state,
-                run.plan.infos,
+                run.plan,
                 run.file_sessions,
                 files,
                 run.outcome,
                 set(selector.delivered) | {k for k, st in run.outcome.items() if st != "failed"},
-                # a file with rejects is read again next time (and --strict fails again)
-                {r.file for r in run.rejects} | {files[fid] for fid, _, _ in stats.session_rejects},
             )
         except OSError as exc:  # the state's disk filled at the very end
             stats.errors.append(io_message(exc))
@@ -296,22 +293,23 @@ def _drop_earlier_versions(run: Run) -> None:
 
 def _record_files(
     state: StateStore,
-    infos: dict[str, FileInfo],
+    plan: FilePlan,
     file_sessions: dict[int, list[str]],
     files: list[str],
     outcome: dict[str, Status],
     delivered: set[str],
-    with_rejects: set[str],
 ) -> None:
-    """Remember files whose every session is now delivered, so later runs can skip reading them."""
+    """Remember the files read whose every session is now delivered, so later runs skip
+    reading them: files with rejected lines too, and files with no session at all (empty,
+    junk, a truncated archive), whose rejects were reported on the night they were found
+    and would otherwise be read and rejected again every night. A file that changes (it
+    grows, it is rewritten) has another fingerprint and is read again."""
     done = []
-    for fid, keys in file_sessions.items():
-        path = files[fid]
-        if (
-            path in infos
-            and path not in with_rejects
-            and all(k in delivered and outcome.get(k) != "failed" for k in keys)
-        ):
-            done.append((infos[path], keys))
+    for fid, path in enumerate(files):
+        if path not in plan.infos or path in plan.unchanged:
+            continue  # unreadable at listing, or not read this time
+        keys = file_sessions.get(fid, [])
+        if all(k in delivered and outcome.get(k) != "failed" for k in keys):
+            done.append((plan.infos[path], keys))
     if done:
         state.record_files(done)

@@ -320,8 +320,9 @@ def test_grpc_to_an_http_endpoint_says_which_protocol_to_use(
     rec = HttpReceiver()
     receivers.append(rec)
     r = run(tmp_path, rec.endpoint, "grpc", "--max-retry-time", "60")
-    assert r.exit_code == 3
+    assert r.exit_code == 2  # a configuration error, found at first contact: nothing read
     assert "speaks HTTP/1.1, not gRPC: use --protocol http/protobuf" in r.stderr
+    assert not rec.span_ids
     assert "realtrace: retry" not in r.stderr  # recognised at once, not retried for a minute
 
 

@@ -229,7 +229,9 @@ def test_a_bom_does_not_reject_the_first_line(tmp_path: Path) -> None:
     assert not any(k and k.startswith("file:") for k in keys)
 
 
-def test_a_truncated_gzip_keeps_its_readable_lines_and_is_read_again(tmp_path: Path) -> None:
+def test_a_truncated_gzip_keeps_its_readable_lines_and_is_read_again_once_it_changes(
+    tmp_path: Path,
+) -> None:
     import gzip
 
     (tmp_path / "in").mkdir()
@@ -240,8 +242,11 @@ def test_a_truncated_gzip_keeps_its_readable_lines_and_is_read_again(tmp_path: P
     code, out, _ = cli(*argv)  # a damaged input is an I/O failure (7), before --strict's 5
     assert code == 7 and "unreadable file after line" in (tmp_path / "t.rejects.jsonl").read_text()
     assert "1 converted" in out  # the lines before the damage still convert
-    code, out, _ = cli(*argv)  # never marked done: read again, and it fails again
-    assert code == 7 and "0 unchanged since delivered" in out
+    code, out, _ = cli(*argv)  # remembered by its fingerprint: not read and failed every night
+    assert code == 4 and "1 unchanged since delivered" in out
+    (tmp_path / "in" / "cut.jsonl.gz").write_bytes(whole)  # the whole file, at last: read again
+    code, out, _ = cli(*argv)
+    assert code == 0 and "0 unchanged since delivered" in out and "1 changed" in out
 
 
 def test_input_problems_are_warned_counted_and_no_input_at_all_is_exit_2(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 from pathlib import Path
 
@@ -65,3 +66,116 @@ def test_the_report_counts_the_latest_copy_of_a_trace_written_twice(tmp_path: Pa
     )
     assert r1.exit_code == 0 and "older" not in r1.output
     assert page.read_text() == single.read_text()  # the same report as from one copy
+
+
+def test_an_unreadable_file_is_named_on_stderr_even_quiet_and_counted_as_a_file(
+    tmp_path: Path,
+) -> None:
+    """A truncated gzip: exit 7 said nothing on stderr naming it (nothing at all with -q),
+    and its one reject was counted among the lines."""
+    import gzip
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_bytes()
+    (logs / "voice.jsonl").write_bytes(good)
+    (logs / "cut.jsonl.gz").write_bytes(gzip.compress(good)[:3000])
+    args = ["convert", "-i", str(logs), "-o", str(tmp_path / "t.jsonl"), "--no-state"]
+    for quiet in ([], ["-q"]):
+        r = CliRunner().invoke(main, [*args, *quiet])
+        assert r.exit_code == 7, r.output
+        lines = [x for x in r.stderr.splitlines() if "cut.jsonl.gz" in x]
+        assert lines and "unreadable file" in lines[0] and "readable lines were kept" in lines[0]
+    r = CliRunner().invoke(main, args)
+    summary = {x.split(":")[0]: x for x in r.stdout.splitlines()}
+    assert "1 rejected)" in summary["files read"]
+    assert "0 rejected" in summary["lines read"]  # lines: events + rejected + blank
+
+
+def test_empty_junk_and_truncated_files_are_remembered_not_rejected_every_night(
+    tmp_path: Path,
+) -> None:
+    import gzip
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_bytes()
+    (logs / "voice.jsonl").write_bytes(good)
+    (logs / "empty.jsonl").write_bytes(b"")
+    (logs / "junk.jsonl").write_bytes(b"not json\n\x00\x01garbage\n")
+    (logs / "cut.jsonl.gz").write_bytes(gzip.compress(good)[:3000])
+    args = ["convert", "-i", str(logs), "-o", str(tmp_path / "t.jsonl")]
+    args += ["--state", str(tmp_path / "s.db"), "--report", str(tmp_path / "r.json")]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 7, first.output  # the truncated archive: said once
+    rejects = tmp_path / "t.rejects.jsonl"
+    assert {json.loads(x)["file"].rsplit("/", 1)[1] for x in rejects.read_text().splitlines()} == {
+        "empty.jsonl",
+        "junk.jsonl",
+        "cut.jsonl.gz",
+    }
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 4, second.output  # nothing new: nothing read, nothing rejected
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["files"] == 0 and rep["files_skipped"] == 4 and rep["rejected_lines"] == 0
+    assert rejects.read_text() == ""
+    (logs / "junk.jsonl").write_bytes(b"still not json\n")  # changed: read (and rejected) again
+    third = CliRunner().invoke(main, args)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["files"] == 1 and rep["rejected_lines"] == 1, third.output
+
+
+def test_small_edges_each_a_one_line_answer(tmp_path: Path) -> None:
+    """grpc to an HTTP port is a configuration error (2), not a failed delivery (3); a 503 at
+    first contact says what answered; bad export flags are errors with the file destination
+    too; help texts name only their command's options; report's --audio-dir must exist;
+    report and inspect take -q/-v."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Busy(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(503)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    url = f"http://127.0.0.1:{http.server_address[1]}"
+    out = ["-o", str(tmp_path / "t.jsonl"), "--no-state"]
+    try:
+        r = CliRunner().invoke(
+            main, ["convert", "-i", str(SAMPLES), *out, "--endpoint", url, "--protocol", "grpc"]
+        )
+        assert r.exit_code == 2 and "use --protocol http/protobuf" in r.output, r.output
+        r = CliRunner().invoke(main, ["convert", "-i", str(SAMPLES), *out, "--endpoint", url])
+        assert r.exit_code == 3, r.output
+        assert "HTTP 503 Service Unavailable" in r.output
+        assert "answered but is not taking requests now" in r.output
+        assert "check the port" not in r.output and "port is right" not in r.output
+    finally:
+        http.shutdown()
+        http.server_close()
+    base = ["convert", "-i", str(SAMPLES), *out]
+    for flags, said in (
+        (["--concurrency", "0"], "--concurrency 0: must be at least 1"),
+        (["--header", "bad"], "malformed header 'bad'"),
+        (["--timeout", "0"], "--timeout 0: must be more than 0"),
+    ):
+        r = CliRunner().invoke(main, [*base, *flags])
+        assert r.exit_code == 2 and said in r.output, (flags, r.output)
+    for command in ("replay", "config"):
+        text = CliRunner().invoke(main, [command, "--help"]).output
+        assert "go to --output" not in text and "spans go to --output" not in text
+    page = ["report", "-i", str(SAMPLES), "--html", str(tmp_path / "r.html")]
+    r = CliRunner().invoke(main, [*page, "--audio-dir", str(tmp_path / "missing")])
+    assert r.exit_code == 2 and "no such folder" in r.output
+    r = CliRunner().invoke(main, [*page, "-q"])
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    r = CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES), "-q"])
+    assert r.exit_code == 0 and r.stderr == ""
+    assert CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES), "-v"]).exit_code == 0

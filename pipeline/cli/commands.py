@@ -10,13 +10,14 @@ from typing import Any
 import click
 
 from pipeline import private
-from pipeline.cli.app import EXIT_SIGNAL, say_error, stopping_on_signals
+from pipeline.cli.app import EXIT_SIGNAL, say_error, setup_logging, stopping_on_signals
 from pipeline.cli.convert import aligned, export_rows
 from pipeline.cli.options import (
     export_config,
     export_options,
     input_option,
     pop_export,
+    verbosity_options,
 )
 from pipeline.config import RunConfig, default_state_path
 from pipeline.errors import ConfigError, ExitCode
@@ -127,7 +128,14 @@ def state_forget(state_path: Path | None, sessions: tuple[str, ...], forget_all:
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per session instead of a table."
 )
-def inspect_cmd(inputs: tuple[str, ...], timestamp_fields: tuple[str, ...], as_json: bool) -> None:
+@verbosity_options
+def inspect_cmd(
+    inputs: tuple[str, ...],
+    timestamp_fields: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+    verbose: bool,
+) -> None:
     """List the sessions found in logs (nothing is exported).
 
     \b
@@ -137,10 +145,11 @@ def inspect_cmd(inputs: tuple[str, ...], timestamp_fields: tuple[str, ...], as_j
     Rejected records are counted by reason on stderr. Exit codes: 0 sessions
     found; 4 none found; 2 no input.
     """
+    setup_logging("text", quiet, (), verbose)
     rows, stats = inspect_sessions(
         list(inputs), timestamp_fields or default(RunConfig, "timestamp_fields")
     )
-    if stats.rejects_by_reason:
+    if stats.rejects_by_reason and not quiet:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejects_by_reason.items()))
         click.echo(f"realtrace: {stats.rejected_lines} rejected ({reasons})", err=True)
         if not rows and "no timestamp field" in stats.rejects_by_reason:
@@ -272,6 +281,7 @@ def replay_cmd(
     metavar="KEY",
     help="Event time key of the logs; repeatable.",
 )
+@verbosity_options
 def report_cmd(
     inputs: tuple[str, ...],
     html: Path | None,
@@ -279,6 +289,8 @@ def report_cmd(
     trace_url: str | None,
     audio_dir: Path | None,
     timestamp_fields: tuple[str, ...],
+    quiet: bool,
+    verbose: bool,
 ) -> None:
     """Write a voice-quality report: run summary, latency distributions (by model, with and
     without tool calls), a sortable table of sessions and each session's waterfall.
@@ -295,8 +307,14 @@ def report_cmd(
     from pipeline.dashboard import report_from_inputs, with_players, write_html
     from pipeline.dashboard.data import session_rows, to_json
 
+    setup_logging("text", quiet, (), verbose)
     if html is None and json_path is None:
         raise ConfigError("name where the report goes: --html PAGE.html and/or --json FILE")
+    if audio_dir is not None and not audio_dir.is_dir():
+        raise ConfigError(
+            f"--audio-dir {audio_dir}: no such folder (name the one `convert --audio dir:PATH` "
+            "wrote)"
+        )
     for flag, path in (("--html", html), ("--json", json_path)):
         if path is not None and path.is_dir():
             raise ConfigError(f"{flag} {path} is a directory: name a file inside it")
@@ -310,6 +328,14 @@ def report_cmd(
             rows = session_rows(doc)
             fh.write(json.dumps({"summary": doc["summary"], "sessions": rows}, indent=2) + "\n")
     s = data.summary
+    if not quiet:
+        _report_counts(data, html, json_path)
+    if not s.sessions:
+        raise SystemExit(ExitCode.NOTHING_TO_DO)
+
+
+def _report_counts(data: Any, html: Path | None, json_path: Path | None) -> None:
+    s = data.summary
     click.echo(
         f"{plural(s.sessions, 'session')}, {plural(s.turns, 'turn')}, "
         f"{plural(s.responses, 'response')}"
@@ -322,5 +348,3 @@ def report_cmd(
         + "".join(f"; {p}" for p in (html, json_path) if p is not None),
         err=True,
     )
-    if not s.sessions:
-        raise SystemExit(ExitCode.NOTHING_TO_DO)

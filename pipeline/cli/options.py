@@ -19,13 +19,13 @@ EXPORT_OPTIONS = [
         "--endpoint",
         default=None,
         metavar="URL",
-        help="OTLP endpoint; without one (and without OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT) spans go to --output.",
+        help="OTLP endpoint. [default: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, or Braintrust's with BRAINTRUST_API_KEY; convert without any writes a file]",
     ),
     click.option(
         "--protocol",
         type=click.Choice(["grpc", "http/protobuf", "http/json"]),
         default=None,
-        help="OTLP protocol. [default: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, else http/protobuf (the OTLP spec's default), grpc for an endpoint on port 4317]",
+        help="OTLP protocol. [default: OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL, else http/protobuf (the OTLP spec's default), grpc for an endpoint on port 4317]",
     ),
     click.option(
         "--compression",
@@ -133,3 +133,13 @@ def pop_export(kw: dict[str, Any]) -> dict[str, Any]:
 
 def export_config(flags: dict[str, Any]) -> ExportConfig | None:
     return resolve_export(environ(), **flags)
+
+
+def verbosity_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """-q/--quiet and -v/--verbose, as `convert` has them, for the commands that read logs."""
+    fn = click.option(
+        "--verbose", "-v", is_flag=True, help="Log every decision too (debug level)."
+    )(fn)
+    return click.option(
+        "--quiet", "-q", is_flag=True, help="Nothing but errors on stderr (no counts, no progress)."
+    )(fn)

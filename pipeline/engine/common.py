@@ -69,6 +69,11 @@ class Run:
         cfg, state = self.cfg, self.state
         self.stats.files_skipped = len(self.plan.unchanged)
         self.stats.sessions_skipped += len(self.plan.skipped_sessions(keys))
+        for r in self.rejects:  # said on stderr, even under -q: the exit code (7) is theirs
+            if r.whole_file and r.reason.startswith("unreadable"):
+                self.stats.errors.append(
+                    f"{r.file}: {r.reason} (its readable lines were kept; fix or remove it)"
+                )
         write_rejects(cfg.rejects_path, self.rejects)
         now = cfg.now_ns if cfg.now_ns is not None else time.time_ns()
         self.selector = Selector(

@@ -26,6 +26,7 @@ class Reject:
     reason: str
     excerpt: str = ""
     count: int = 1  # lines it stands for (past a file's listed rejects, one per reason)
+    whole_file: bool = False  # the file (or input name) itself, not lines of it
 
 
 def find_inputs(
@@ -62,7 +63,7 @@ def find_named_inputs(
         if glob.has_magic(text):
             paths = [Path(p) for p in glob.glob(text, recursive=True)]
             if not paths:
-                problems.append(Reject(text, 0, "glob matched no file"))
+                problems.append(Reject(text, 0, "glob matched no file", whole_file=True))
             root = _static_prefix(text)
         else:
             paths = [Path(text)]
@@ -71,13 +72,13 @@ def find_named_inputs(
                 before = len(found)
                 _walk(p, root or p, found, problems, skip)
                 if len(found) == before:
-                    problems.append(Reject(str(p), 0, "no log files in directory"))
+                    problems.append(Reject(str(p), 0, "no log files in directory", whole_file=True))
             elif p.exists():  # a file named alone: its path as given (a name alone would
                 # key two nights' app.jsonl, from two folders, as one session)
                 name = _name(p, root) if root else Path(os.path.normpath(text)).as_posix()
                 _add_file(p, name, found, problems, skip)
             elif p.is_symlink():
-                problems.append(Reject(str(p), 0, "dangling symlink"))
+                problems.append(Reject(str(p), 0, "dangling symlink", whole_file=True))
             else:
                 raise FileNotFoundError(f"input not found: {text}")
     return sorted(found), problems, _unique_names(found)
@@ -116,10 +117,12 @@ def _add_file(
     try:
         mode = os.stat(real).st_mode
     except OSError as exc:
-        problems.append(Reject(str(path), 0, f"unreadable file: {exc.strerror}"))
+        problems.append(Reject(str(path), 0, f"unreadable file: {exc.strerror}", whole_file=True))
         return
     if not stat.S_ISREG(mode):
-        problems.append(Reject(str(path), 0, "not a regular file (a FIFO, socket or device)"))
+        problems.append(
+            Reject(str(path), 0, "not a regular file (a FIFO, socket or device)", whole_file=True)
+        )
         return
     found.setdefault(real, name)
 
@@ -131,7 +134,7 @@ def _find_remote(url: str, found: dict[str, str], problems: list[Reject]) -> Non
     urls = remote.list_files(url)  # a store that cannot be listed is a configuration error
     logs = [u for u in urls if is_log_file(Path(u.partition("://")[2]))]
     if not logs:
-        problems.append(Reject(url, 0, "no log files under this prefix"))
+        problems.append(Reject(url, 0, "no log files under this prefix", whole_file=True))
     prefix = url.rstrip("/") + "/"
     for u in logs:  # under the prefix; an object named alone: its key in the bucket
         found.setdefault(u, u[len(prefix) :] if u.startswith(prefix) else _object_key(u))
@@ -164,7 +167,9 @@ def _walk(
             seen.add((st.st_dev, st.st_ino))
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
-            problems.append(Reject(str(directory), 0, f"unreadable directory: {exc.strerror}"))
+            problems.append(
+                Reject(str(directory), 0, f"unreadable directory: {exc.strerror}", whole_file=True)
+            )
             continue
         for entry in entries:
             path = Path(entry.path)
@@ -179,7 +184,7 @@ def _walk(
                 if path.exists():
                     _add_file(path, _name(path, base), found, problems, skip)
                 elif path.is_symlink():
-                    problems.append(Reject(str(path), 0, "dangling symlink"))
+                    problems.append(Reject(str(path), 0, "dangling symlink", whole_file=True))
 
 
 # logrotate's names: `app.log.1`, `app.jsonl.2.gz`, `app.log-20251124` (dateext)

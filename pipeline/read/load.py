@@ -102,19 +102,24 @@ def load_file(
     except Interrupted:
         raise
     except NotJsonLinesError as exc:
-        rejects.append(Reject(path, 0, str(exc)))
+        rejects.append(Reject(path, 0, str(exc), whole_file=True))
         return LoadResult(pl.DataFrame(schema=EVENT_SCHEMA), [path], rejects, 0, 0)
     except Exception as exc:  # unreadable/corrupt file (or its tail): counted, the batch goes on
         where = f" after line {lines}" if lines else ""
         rejects.append(
-            Reject(path, 0, f"unreadable file{where}: {type(exc).__name__}: {exc}"[:300])
+            Reject(
+                path,
+                0,
+                f"unreadable file{where}: {type(exc).__name__}: {exc}"[:300],
+                whole_file=True,
+            )
         )
     rejects += [
         Reject(path, 0, reason, f"{n:,} more lines rejected for this reason, not listed", n)
         for reason, n in sorted(unlisted.items())
     ]
     if lines == 0 and not rejects:
-        rejects.append(Reject(path, 0, "empty file"))
+        rejects.append(Reject(path, 0, "empty file", whole_file=True))
     frame = pl.concat(events, how="vertical") if events else pl.DataFrame(schema=EVENT_SCHEMA)
     return LoadResult(frame, [path], rejects, lines, blank, time.perf_counter() - started)
 

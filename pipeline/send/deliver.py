@@ -222,11 +222,13 @@ def _closing(run: _Run) -> Delivery:
             "not sent is in the dead letter, later sessions were not attempted"
         )
     if run.rejected_message:
+        n = stats.sessions_rejected
         errors.append(
             f"the backend rejected {stats.spans_rejected_by_backend} spans of "
-            f"{stats.sessions_rejected} sessions (OTLP partial success; first message: "
-            f"{run.rejected_message}); they are in the rejected-spans file, and later runs "
-            "do not send those sessions again (replay the file once the cause is fixed)"
+            f"{n} session{'s' * (n != 1)} (OTLP partial success; first message: "
+            f"{run.rejected_message}); the requests holding them are in the rejected-spans "
+            "file, never sent again by the run nor by later runs (replay the file once the "
+            "cause is fixed)"
         )
     stats.errors = errors
     return stats

@@ -29,6 +29,7 @@ from pipeline.errors import (
     RetryableExportError,
     TooLargeError,
     UnreachableError,
+    WrongProtocolError,
 )
 from pipeline.redact import Redactor
 from pipeline.send.chain import (
@@ -231,15 +232,19 @@ class OtlpDestination:
                 try:
                     transport.send(body)
                     return
-                except (AuthError, NoEndpointError, NotOtlpError) as exc:
+                except (AuthError, NoEndpointError, NotOtlpError, WrongProtocolError) as exc:
                     raise ConfigError(_fix(exc)) from None
                 except RetryableExportError as exc:
                     if exc.setup:
                         raise ConfigError(_fix(exc)) from None
                     if wait is None:
+                        hint = (
+                            "the endpoint answered but is not taking requests now"
+                            if exc.answered
+                            else "check that the collector runs and the port is right"
+                        )
                         raise UnreachableError(
-                            f"{exc}; nothing was read or sent: the next run tries again "
-                            "(check that the collector runs and the port is right)"
+                            f"{exc}; nothing was read or sent: the next run tries again ({hint})"
                         ) from None
                     self.clock.sleep(wait, stop)
                 except (PermanentExportError, TooLargeError):

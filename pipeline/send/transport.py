@@ -28,6 +28,7 @@ from pipeline.errors import (
     PermanentExportError,
     RetryableExportError,
     TooLargeError,
+    WrongProtocolError,
 )
 from pipeline.redact import Redactor
 from pipeline.send.chain import Transport
@@ -143,13 +144,15 @@ class HttpTransport:
         if 200 <= code < 300:
             where = f"{self.shown_url} ({code})"
             return _partial(resp.content, resp.headers.get("content-type", ""), where)
-        detail = self.redact(resp.text[:200].strip())
+        detail = self.redact(resp.text[:200].strip()) or f"HTTP {code} {resp.reason or ''}".strip()
         where = f"{self.shown_url} ({code})"
         if code == 413:
             raise TooLargeError(f"request too large for {where}")
         if code in RETRYABLE_HTTP:
             raise RetryableExportError(
-                f"{where}: {detail}", parse_retry_after(resp.headers.get("retry-after"))
+                f"{where}: {detail}",
+                parse_retry_after(resp.headers.get("retry-after")),
+                answered=True,
             )
         if code == 401:
             raise AuthError(f"API key rejected by {where}")
@@ -225,7 +228,7 @@ class GrpcTransport:
         delay = _grpc_retry_delay(err)
         low = detail.lower()
         if "http1" in low or "http/1" in low or "expected settings frame" in low:
-            raise PermanentExportError(
+            raise WrongProtocolError(
                 f"{where}: the endpoint speaks HTTP/1.1, not gRPC: use --protocol http/protobuf"
             ) from None
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
