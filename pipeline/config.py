@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +76,12 @@ class RunConfig:
 
     @property
     def read_options(self) -> ReadOptions:
+        now = self.now_ns if self.now_ns is not None else time.time_ns()
         return ReadOptions(
-            self.timestamp_fields, self.max_line_bytes, keep_audio=self.mapping.audio != "none"
+            self.timestamp_fields,
+            self.max_line_bytes,
+            keep_audio=self.mapping.audio != "none",
+            hold_partial_after_ns=now - self.settle_ns if self.settle_ns else None,
         )
 
     @property

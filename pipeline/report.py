@@ -33,6 +33,14 @@ class RunStats:
     files: int = doc("input files read")
     lines_read: int = doc("lines (or Parquet rows) read")
     blank_lines: int = doc("blank lines")
+    lines_held: int = doc(
+        "half-written last lines of logs still being written (within --settle): not rejected, "
+        "read by a later run"
+    )
+    held_files: list[str] = field(
+        default_factory=list,
+        metadata={"doc": "files with a held half-written last line (not remembered as done)"},
+    )
     events: int = doc("records that became events")
     unknown_events: int = doc("events of types realtrace does not know (kept, counted)")
     duplicate_events: int = doc(
@@ -130,6 +138,9 @@ class RunStats:
         self.add_time("sessionize", loaded.sessionize_seconds)
         self.files += 1
         self.lines_read += loaded.lines_read
+        if loaded.held_lines:
+            self.lines_held += loaded.held_lines
+            self.held_files += loaded.files
         self.blank_lines += loaded.blank_lines
         self.events += events
         self.count_rejects(loaded.rejects)
@@ -296,7 +307,12 @@ def summary_lines(stats: RunStats) -> list[str]:
         f"files read:          {stats.files} ({stats.files_skipped} unchanged since delivered, not re-read"
         + (f"; {stats.files_rejected} rejected" if stats.files_rejected else "")
         + ")",
-        f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)",
+        f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)"
+        + (
+            f"; {stats.lines_held} half-written last line held (a log still being written)"
+            if stats.lines_held
+            else ""
+        ),
         f"unknown event types: {stats.unknown_events}",
         *([f"app spans:           {stats.app_spans}"] if stats.app_spans else []),
         *_audio_lines(stats),

@@ -202,6 +202,7 @@ def _finish(run: Run, start: float) -> RunResult:
                 files,
                 run.outcome,
                 set(selector.delivered) | {k for k, st in run.outcome.items() if st != "failed"},
+                set(stats.held_files),
             )
         except OSError as exc:  # the state's disk filled at the very end
             stats.errors.append(io_message(exc))
@@ -298,6 +299,7 @@ def _record_files(
     files: list[str],
     outcome: dict[str, Status],
     delivered: set[str],
+    held: set[str],
 ) -> None:
     """Remember the files read whose every session is now delivered, so later runs skip
     reading them: files with rejected lines too, and files with no session at all (empty,
@@ -306,8 +308,8 @@ def _record_files(
     grows, it is rewritten) has another fingerprint and is read again."""
     done = []
     for fid, path in enumerate(files):
-        if path not in plan.infos or path in plan.unchanged:
-            continue  # unreadable at listing, or not read this time
+        if path not in plan.infos or path in plan.unchanged or path in held:
+            continue  # unreadable at listing, not read this time, or still being written
         keys = file_sessions.get(fid, [])
         if all(k in delivered and outcome.get(k) != "failed" for k in keys):
             done.append((plan.infos[path], keys))

@@ -179,3 +179,31 @@ def test_small_edges_each_a_one_line_answer(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES), "-q"])
     assert r.exit_code == 0 and r.stderr == ""
     assert CliRunner().invoke(main, ["inspect", "-i", str(SAMPLES), "-v"]).exit_code == 0
+
+
+def test_the_half_written_last_line_of_a_live_log_is_held_not_rejected(tmp_path: Path) -> None:
+    import os
+    import time
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_bytes()
+    log = logs / "live.jsonl"
+    log.write_bytes(good + b'{"timestamp": "2025-11-24T16:00:0')  # the writer is mid-line
+    args = ["convert", "-i", str(logs), "-o", str(tmp_path / "t.jsonl")]
+    args += ["--state", str(tmp_path / "s.db"), "--report", str(tmp_path / "r.json")]
+    r = CliRunner().invoke(main, [*args, "--strict"])
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert r.exit_code == 0, r.output  # not a reject: --strict has nothing to fail on
+    assert rep["lines_held"] == 1 and rep["rejected_lines"] == 0
+    assert "1 half-written last line held" in r.output
+    assert (tmp_path / "t.rejects.jsonl").read_text() == ""
+    # the file is not remembered as done: the next run reads it again
+    again = CliRunner().invoke(main, args)
+    assert json.loads((tmp_path / "r.json").read_text())["files"] == 1, again.output
+    # a day later, never finished: the writer is gone, the line is a reject after all
+    day_ago = time.time() - 86400
+    os.utime(log, (day_ago, day_ago))
+    late = CliRunner().invoke(main, args)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["rejected_lines"] == 1 and rep["lines_held"] == 0, late.output

@@ -4,6 +4,7 @@ of every line: events, blank lines and rejects with their reasons.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -20,7 +21,15 @@ from pipeline.read.extract import (
 )
 from pipeline.read.files import Reject
 from pipeline.read.parse import Irregular
-from pipeline.read.raw import MAX_LINE_BYTES, SLICE_BYTES, Lines, Overlong, read_raw
+from pipeline.read.raw import (
+    COMPRESSED_SUFFIXES,
+    MAX_LINE_BYTES,
+    SLICE_BYTES,
+    Lines,
+    Overlong,
+    is_remote,
+    read_raw,
+)
 from pipeline.read.scan import scan_lines
 
 LISTED_REJECTS = 1000  # line rejects listed per file; past them, counted by reason
@@ -36,6 +45,9 @@ class ReadOptions:
     slice_bytes: int = SLICE_BYTES
     # --audio: keep each audio event's base64 payload (`audio_b64`); else only its length
     keep_audio: bool = False
+    # --settle: a file changed after this time (ns) whose last line has no newline yet is
+    # still being written: that line is held (read by a later run), not rejected
+    hold_partial_after_ns: int | None = None
 
 
 DEFAULT_READ = ReadOptions()
@@ -51,6 +63,7 @@ class LoadResult:
     lines_read: int = 0
     blank_lines: int = 0
     seconds: float = 0.0  # reading and extracting (the report's "read" stage)
+    held_lines: int = 0  # a half-written last line of a log still being written (not a reject)
     sessionize_seconds: float = 0.0  # keying and ordering the events by session
 
 
@@ -118,10 +131,34 @@ def load_file(
         Reject(path, 0, reason, f"{n:,} more lines rejected for this reason, not listed", n)
         for reason, n in sorted(unlisted.items())
     ]
-    if lines == 0 and not rejects:
+    held = 0
+    last = rejects[-1] if rejects else None
+    if last and not last.whole_file and 0 < last.line == lines and _being_written(path, options):
+        rejects.pop()  # the writer is still at it: the line is whole by the next run
+        held, lines = 1, lines - 1
+    if lines == 0 and not rejects and not held:
         rejects.append(Reject(path, 0, "empty file", whole_file=True))
     frame = pl.concat(events, how="vertical") if events else pl.DataFrame(schema=EVENT_SCHEMA)
-    return LoadResult(frame, [path], rejects, lines, blank, time.perf_counter() - started)
+    result = LoadResult(frame, [path], rejects, lines, blank, time.perf_counter() - started)
+    result.held_lines = held
+    return result
+
+
+def _being_written(path: str, options: ReadOptions) -> bool:
+    """A plain local file changed within --settle whose last byte is not a newline: its
+    last line is still being written (a live log), not a bad line."""
+    after = options.hold_partial_after_ns
+    name = path.lower()
+    if after is None or is_remote(path) or name.endswith((".parquet", *COMPRESSED_SUFFIXES)):
+        return False
+    try:
+        if os.stat(path).st_mtime_ns < after:
+            return False
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 def _listed(rejects: list[Reject], unlisted: dict[str, int], reject: Reject) -> None:
