@@ -20,7 +20,7 @@ from pipeline.read.load import ReadOptions
 from pipeline.read.raw import MAX_LINE_BYTES
 from pipeline.send.attachments import AttachmentConfig
 from pipeline.send.destination import Destination, FileDestination, OtlpDestination
-from pipeline.send.settings import BatchLimits
+from pipeline.send.settings import BatchLimits, url_secrets
 
 DEFAULT_OUTPUT = Path("realtrace-traces.jsonl")
 
@@ -83,6 +83,18 @@ class RunConfig:
             keep_audio=self.mapping.audio != "none",
             hold_partial_after_ns=now - self.settle_ns if self.settle_ns else None,
         )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential of the run (the destination's, Braintrust's API key and URLs'):
+        kept out of every log line, error, report and file."""
+        out = list(self.destination.secrets)
+        if self.attachments is not None:
+            bt = self.attachments
+            out.append(bt.api_key)
+            for url in (bt.app_url, bt.api_url or ""):
+                out += url_secrets(url)
+        return tuple(x for x in out if x)
 
     @property
     def rejects_path(self) -> Path:

@@ -29,6 +29,7 @@ from pipeline.errors import (
 from pipeline.plan import FilePlan, plan_files, read_session_list
 from pipeline.progress import Progress
 from pipeline.read.files import Reject, find_named_inputs
+from pipeline.redact import Redactor
 from pipeline.report import RunStats, elapsed, exit_code_for, write_rejects, write_report
 from pipeline.send.attachments import AudioSink, BraintrustAttachments, DirectoryAudio
 from pipeline.send.chain import DEAD_LETTER_FOR
@@ -214,6 +215,8 @@ def _finish(run: Run, start: float) -> RunResult:
         stats.count_rejects(late)
         write_rejects(cfg.rejects_path, late, append=True)
     stats.wall_seconds = elapsed(start)
+    redact = Redactor(cfg.secrets)  # whatever said them (a backend echoing a URL), never shown
+    stats.errors = [redact(e) for e in stats.errors]
     code = exit_code_for(stats, cfg.strict)
     if cfg.report is not None:
         try:

@@ -228,3 +228,56 @@ def test_the_turns_audio_plays_in_the_page(browser: Any, tmp_path: Path) -> None
         assert seconds == pytest.approx(w.getnframes() / w.getframerate(), abs=0.01)
     assert errors == []
     page.close()
+
+
+def test_hostile_ids_and_link_templates_cannot_blank_the_page_or_run_code(
+    browser: Any, tmp_path: Path
+) -> None:
+    """`<!--<script>` in a session id switched the HTML parser into a script state that the
+    page's own script never left (0 rows); a `javascript:` link template ran code on a click."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    text = (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_text()
+    hostile = "<!--<script>x</script><img src=x onerror=alert(1)>"
+    (logs / "a.jsonl").write_text(text.replace("sess_dda1494c73cf256d0001", hostile))
+    (logs / "b.jsonl").write_text((SAMPLES / "2025-11-24" / "errors_ga.jsonl").read_text())
+    traces = tmp_path / "t.jsonl"
+    assert run_convert(RunConfig.to_file(inputs=(str(logs),), output=traces)).exit_code == 0
+    page_path = tmp_path / "r.html"
+    bad = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "-i",
+            str(traces),
+            "--html",
+            str(page_path),
+            "--trace-url",
+            "javascript:alert(1)//{trace_id}",
+        ],
+    )
+    assert bad.exit_code == 2 and "http(s) URL" in bad.output and not page_path.exists()
+    r = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "-i",
+            str(traces),
+            "--html",
+            str(page_path),
+            "--trace-url",
+            "https://bt.example/{session_key}",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    dialogs: list[str] = []
+    page, errors, _ = open_page(browser, page_path)
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    rows = page.locator("#sessions tbody tr[data-i]")
+    assert rows.count() == 2  # both sessions listed, the hostile one included
+    assert hostile in page.locator("#sessions tbody").inner_text()  # shown as text
+    hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+    assert hrefs and all(h.startswith("https://bt.example/") for h in hrefs)
+    page.wait_for_timeout(200)
+    assert dialogs == [] and errors == [], (dialogs, errors)
+    page.close()

@@ -310,6 +310,11 @@ def report_cmd(
     setup_logging("text", quiet, (), verbose)
     if html is None and json_path is None:
         raise ConfigError("name where the report goes: --html PAGE.html and/or --json FILE")
+    if trace_url is not None and not trace_url.lower().startswith(("http://", "https://")):
+        raise ConfigError(
+            f"--trace-url {trace_url[:60]!r}: a link template must be an http(s) URL, "
+            "e.g. 'https://jaeger.example/trace/{trace_id}'"
+        )
     if audio_dir is not None and not audio_dir.is_dir():
         raise ConfigError(
             f"--audio-dir {audio_dir}: no such folder (name the one `convert --audio dir:PATH` "

@@ -255,7 +255,7 @@ def convert(
             for line in aligned(rows):
                 click.echo(line)
         return
-    setup_logging(log_format, quiet, cfg.destination.secrets, verbose)
+    setup_logging(log_format, quiet, cfg.secrets, verbose)
     stop = threading.Event()
     with stopping_on_signals(stop) as signalled:
         result = run_convert(cfg, Progress("none" if quiet else progress_mode), stop)

@@ -13,12 +13,18 @@ import orjson
 from pipeline import private
 from pipeline.dashboard.data import ReportData, to_json
 
+# JSON's own escapes for the characters that could end or alter a script element's data
+# (`</script>`, `<!--`, which switches the HTML parser's script state): still the same JSON
+_SCRIPT_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"))
+
 
 def render(data: ReportData) -> str:
-    """The page's HTML. The data goes in a JSON script element; `</` is escaped so no value
-    (a session key, a span name) can close it."""
+    """The page's HTML. The data goes in a JSON script element, `<`, `>` and `&` written as
+    JSON escapes, so no value (a session key, a span name) can close it or open a comment."""
     template = resources.files("pipeline.dashboard").joinpath("page.html").read_text("utf-8")
-    payload = orjson.dumps(to_json(data)).decode().replace("</", "<\\/")
+    payload = orjson.dumps(to_json(data)).decode()
+    for char, escaped in _SCRIPT_SAFE:
+        payload = payload.replace(char, escaped)
     return template.replace("__DATA__", payload, 1)
 
 

@@ -26,7 +26,7 @@ from pipeline.errors import AuthError, CircuitOpenError, Interrupted, UploadErro
 from pipeline.send.braintrust import DEFAULT_APP_URL, Login, choose, login_url
 from pipeline.send.http import DeadlineExceeded, parse_retry_after, request_within
 from pipeline.send.retry import BACKOFF_MAX, SYSTEM_CLOCK, Circuit, Clock
-from pipeline.send.settings import DEFAULT_MAX_RETRY_TIME, DEFAULT_TIMEOUT
+from pipeline.send.settings import DEFAULT_MAX_RETRY_TIME, DEFAULT_TIMEOUT, redact_url
 
 log = logging.getLogger("realtrace")
 
@@ -285,8 +285,8 @@ def _fresh(old: Any) -> Any:
 
 
 def _where(url: str) -> str:
-    """A URL without its query (a signed URL's query is a credential)."""
-    return url.split("?", 1)[0]
+    """A URL without its userinfo and query (a signed URL's query is a credential)."""
+    return redact_url(url)
 
 
 def with_audio(

@@ -19,6 +19,10 @@ DEFAULT_TIMEOUT = 30.0  # seconds per request
 DEFAULT_MAX_RETRY_TIME = 300.0  # seconds of retrying a failing endpoint, for the whole run
 DEFAULT_CONCURRENCY = 4  # requests in flight
 PROTOCOLS = ("grpc", "http/protobuf", "http/json")
+# headers whose values are no credential (shown by `config`, allowed over plain http)
+HARMLESS_HEADERS = frozenset(
+    {"x-bt-parent", "user-agent", "accept", "accept-encoding", "content-type", "x-scope-orgid"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +50,18 @@ class ExportConfig:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Header values, and a password or token in the endpoint's URL, that must never be
-        printed (credentials)."""
+        """What must never be printed nor sent in clear: the endpoint URL's userinfo and
+        credential-like query values, and every header value but the few known harmless
+        (`x-honeycomb-team`, `cookie`, `dd-api-key`, a vendor's own name: a header is a
+        credential unless known otherwise)."""
         out = list(url_secrets(self.endpoint))
         for k, v in self.headers:
-            if (
-                k.lower() in ("authorization", "x-api-key", "api-key", "x-bt-api-key")
-                or "key" in k.lower()
-                or "token" in k.lower()
-            ):
-                out.append(v)
-                if v.lower().startswith("bearer "):
-                    out.append(v[7:])
+            if k.lower() in HARMLESS_HEADERS:
+                continue
+            out.append(v)
+            for scheme in ("bearer ", "basic ", "token "):
+                if v.lower().startswith(scheme):
+                    out.append(v[len(scheme) :])
         return tuple(s for s in out if s)
 
     @property
@@ -147,9 +151,10 @@ _SECRET_PARAMS = ("key", "token", "secret", "sig", "password", "auth", "credenti
 
 
 def url_secrets(url: str) -> list[str]:
-    """The password and the credential-like query values of a URL."""
+    """The userinfo (user and password: a token is often the user) and the credential-like
+    query values of a URL."""
     parts = endpoint_parts(url)
-    found = [parts.password] if parts.password else []
+    found = [x for x in (parts.password, parts.username) if x and len(x) >= 4]
     found += [
         v
         for k, v in parse_qsl(parts.query, keep_blank_values=False)
@@ -159,8 +164,12 @@ def url_secrets(url: str) -> list[str]:
 
 
 def masked_url(url: str) -> str:
-    """A URL as it may be shown: its password and credential-like query values as `***`."""
+    """A URL as it may be shown: its userinfo and credential-like query values as `***`."""
+    parts = endpoint_parts(url)
     masked = url
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        masked = masked.replace(userinfo + "@", "***@", 1)
     for secret in url_secrets(url):
         masked = masked.replace(secret, "***")
     return masked
