@@ -210,7 +210,7 @@ def write_rejects(path: Path, rejects: list[Reject], append: bool = False) -> No
     Line rejects are written once reading ends; rejects found while converting
     (bad app records, unconvertible sessions) are appended after.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private.mkdir(path.parent)
     with private.open_text(path, append) as fh:
         for r in rejects:
             row = {"file": r.file, "line": r.line, "reason": r.reason, "excerpt": r.excerpt}
@@ -232,8 +232,7 @@ def write_report(path: Path, stats: RunStats) -> None:
         "events_per_s": round(stats.events / secs, 1),
         "spans_per_s": round(stats.spans / secs, 1),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with private.open_text(path) as fh:
+    with private.replacing(path, "w") as fh:
         fh.write(json.dumps(doc_, indent=2) + "\n")
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import SAMPLES
+
 from pipeline.core.attributes import usage_metrics
+
+SAMPLES_DIR = SAMPLES / "2025-11-24"
 
 
 def test_negative_and_odd_token_counts_are_left_out_never_passed_on() -> None:
@@ -22,7 +26,6 @@ def test_every_header_is_a_secret_unless_known_harmless_and_userinfo_is_masked(
     tmp_path: Path,
 ) -> None:
     from click.testing import CliRunner
-    from conftest import SAMPLES
 
     from pipeline.cli import main
 
@@ -49,3 +52,80 @@ def test_every_header_is_a_secret_unless_known_harmless_and_userinfo_is_masked(
     assert r.exit_code == 0, r.output
     assert "hunter2secret" not in r.output and "tok3n-user" not in r.output
     assert "https://***@bt.corp.example/otel/v1/traces" in r.output
+
+
+def _sessions_named(folder: Path, names: list[str]) -> Path:
+    """The voice sample logged once per session id in `names` (one file each)."""
+    text = (SAMPLES_DIR / "voice_ga.jsonl").read_text()
+    folder.mkdir()
+    for i, name in enumerate(names):
+        (folder / f"{i}.jsonl").write_text(
+            text.replace("sess_dda1494c73cf256d0001", name.replace("\\", "\\\\"))
+        )
+    return folder
+
+
+def test_audio_folders_are_confined_and_one_per_session_whatever_the_ids(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    names = ["..", "acme/call-1", "acme_call-1", "x" * 120 + "/../../etc"]
+    logs = _sessions_named(tmp_path / "logs", names)
+    audio = tmp_path / "deep" / "audio"
+    args = ["convert", "-i", str(logs), "-o", str(tmp_path / "t.jsonl"), "--no-state"]
+    r = CliRunner().invoke(main, [*args, "--audio", f"dir:{audio}"])
+    assert r.exit_code == 0, r.output
+    wavs = sorted(p for p in tmp_path.rglob("*.wav"))
+    assert wavs and all(audio in p.parents for p in wavs)  # nothing outside the folder
+    folders = {p.parent for p in wavs}
+    assert len(folders) == len(names) and all(f.parent == audio for f in folders)
+    assert (audio / "acme_call-1").is_dir()  # a plain id keeps its own name
+    # the spans name the files where they are, inside the folder
+    import re
+
+    refs = set(re.findall(r'([^"\\]*\.wav)', (tmp_path / "t.jsonl").read_text()))
+    assert refs and all((audio / ref).resolve() in wavs for ref in refs), refs
+
+
+def test_nothing_is_written_through_a_planted_symlink_and_folders_are_private(
+    tmp_path: Path,
+) -> None:
+    import os
+    import stat
+
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    victim.chmod(0o640)
+    out = tmp_path / "out" / "deeper"
+    out.mkdir(parents=True)
+    old = os.umask(0)  # the most permissive umask there is
+    try:
+        for planted in ("t.jsonl", "t.rejects.jsonl", "r.json", "r.html"):
+            link = out / planted
+            link.unlink(missing_ok=True)
+            link.symlink_to(victim)
+            args = ["convert", "-i", str(SAMPLES_DIR), "-o", str(out / "t.jsonl"), "--no-state"]
+            args += ["--report", str(out / "r.json"), "--html", str(out / "r.html")]
+            r = CliRunner().invoke(main, args)
+            assert r.exit_code in (0, 7), (planted, r.output)
+            assert "Traceback" not in r.output
+            if r.exit_code == 7:
+                assert "symbolic link" in r.output, r.output
+            assert victim.read_bytes() == b"precious\n", planted
+            assert stat.S_IMODE(victim.stat().st_mode) == 0o640, planted
+            link.unlink(missing_ok=True)
+        fresh = tmp_path / "new" / "dirs"
+        args = ["convert", "-i", str(SAMPLES_DIR), "-o", str(fresh / "t.jsonl"), "--no-state"]
+        r = CliRunner().invoke(main, [*args, "--audio", f"dir:{tmp_path / 'wavs' / 'x'}"])
+        assert r.exit_code == 0, r.output
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "new", fresh, tmp_path / "wavs", tmp_path / "wavs" / "x"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for f in [*fresh.iterdir(), *(tmp_path / "wavs").rglob("*.wav")]:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f

@@ -86,11 +86,20 @@ def clip_key(session_key: str, span_key: str, direction: str, data: bytes) -> st
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PLAIN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe form of a key (ids are mostly safe already)."""
-    return _SAFE.sub("_", text)[:80] or "_"
+    """A file or folder name for an id, injective and confined: an id that is already a
+    plain name (letters, digits, `._-`, not starting with a dot, at most 80 characters) is
+    kept as it is; any other (`..`, `acme/call-1`, 300 characters) becomes a readable prefix
+    and a digest of the whole id, so no name escapes its folder and two ids never share one
+    (`acme/call-1` and `acme_call-1` differ)."""
+    if _PLAIN.fullmatch(text):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    prefix = _SAFE.sub("_", text).lstrip(".")[:60]
+    return f"{prefix}~{digest}" if prefix else f"~{digest}"
 
 
 def rebuild(tree: SessionTree, se: SessionEvents) -> SessionAudio:

@@ -49,8 +49,5 @@ def with_players(data: ReportData, audio_dir: Path | None, page: Path) -> Report
 def write_html(data: ReportData, path: Path) -> None:
     """The page at `path`, whole or not at all (written beside it, then renamed), readable
     by its owner only: it holds what callers said."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with private.open_text(tmp) as fh:
+    with private.replacing(path, "w") as fh:
         fh.write(render(data))
-    os.replace(tmp, path)

@@ -12,7 +12,6 @@ span names an object whose upload did not finish.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -60,7 +59,7 @@ class DirectoryAudio:
         if not sess.clips:
             return
         folder = self.root / safe_name(sess.session_key)
-        folder.mkdir(parents=True, exist_ok=True)
+        private.mkdir(folder)
         for clip in sess.clips:
             _write(folder / clip.filename, clip.wav)
             counts.audio_files_written += 1
@@ -71,11 +70,8 @@ class DirectoryAudio:
 
 def _write(path: Path, data: bytes) -> None:
     """Whole or not at all: written beside, then renamed; 0600 (a caller's voice)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = private.create(tmp)
-    with os.fdopen(fd, "wb") as fh:
+    with private.replacing(path) as fh:
         fh.write(data)
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pipeline import private
 from pipeline.core.convert import Encoder
 from pipeline.core.encode import request_bytes, resource, span_bytes, span_json
 from pipeline.errors import (
@@ -277,7 +278,7 @@ class OtlpDestination:
 
 
 Destination = FileDestination | OtlpDestination
-STDOUT = Path("/dev/stdout")  # `--output -`
+STDOUT = private.STDOUT  # `--output -`
 
 PROBE_TIMEOUT = 10.0  # seconds for the first contact's request, at most
 PROBE_WAITS = (0.5, 1.0, 2.0)  # seconds between its attempts while the endpoint is down
@@ -297,7 +298,7 @@ def _fix(exc: Exception) -> str:
 
 def _next_part(parts_dir: Path) -> Path:
     """The next free `part-NNNNN.jsonl`, taken atomically (tasks run at once, or again)."""
-    parts_dir.mkdir(parents=True, exist_ok=True)
+    private.mkdir(parts_dir)
     n = len(list(parts_dir.glob("part-*.jsonl")))
     while True:
         path = parts_dir / f"part-{n:05d}.jsonl"

@@ -11,6 +11,7 @@ import errno
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -40,7 +41,7 @@ class JsonLinesFile:
 
     def _open(self) -> BinaryIO:
         if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private.mkdir(self.path.parent)
             if self._append:
                 cut_partial_line(self.path)
             self._fh = os.fdopen(private.create(self.path, self._append), "ab", buffering=0)
@@ -147,7 +148,9 @@ def drop_traces(
     nothing is left. Returns (spans dropped, spans kept); the file is left as it was when none
     is dropped."""
     dropped = kept = 0
-    tmp = path.with_name(path.name + ".tmp")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)  # made exclusively, 0600: a name nobody could have planted a link at
+    tmp = Path(name)
     with JsonLinesFile(tmp) as out, path.open("rb") as fh:
         offset = 0
         for raw in fh:

@@ -68,7 +68,7 @@ class StateStore:
     """The SQLite state of one destination; a context manager holding the run lock."""
 
     def __init__(self, path: Path, destination: str, wait: bool = False, lock: bool = True) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.mkdir(path.parent)
         self.path = path
         self.destination = destination
         self._lock: IO[str] | None = None
