@@ -129,3 +129,33 @@ def test_nothing_is_written_through_a_planted_symlink_and_folders_are_private(
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     for f in [*fresh.iterdir(), *(tmp_path / "wavs").rglob("*.wav")]:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_a_state_from_another_version_is_exit_2_before_anything_is_sent(tmp_path: Path) -> None:
+    import sqlite3
+
+    from click.testing import CliRunner
+    from receivers import HttpReceiver
+
+    from pipeline.cli import main
+
+    rec = HttpReceiver()
+    try:
+        for case in ("newer", "other layout"):
+            state = tmp_path / f"{case}.db"
+            db = sqlite3.connect(state)
+            if case == "newer":
+                db.execute("PRAGMA user_version=7")
+            else:
+                db.execute("CREATE TABLE sessions (session_key TEXT, sent INTEGER)")
+            db.commit()
+            db.close()
+            args = ["convert", "-i", str(SAMPLES), "-o", str(tmp_path / "t.jsonl")]
+            args += ["--endpoint", rec.endpoint, "--state", str(state)]
+            r = CliRunner().invoke(main, args)
+            assert r.exit_code == 2, (case, r.output)
+            assert "move the file away to start over" in r.output and "Traceback" not in r.output
+            assert ("state version 7" in r.output) == (case == "newer")
+        assert not rec.span_ids  # nothing sent, every night
+    finally:
+        rec.stop()

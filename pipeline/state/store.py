@@ -61,6 +61,23 @@ CREATE TABLE IF NOT EXISTS attachments (
 """
 
 
+SCHEMA_VERSION = 1  # PRAGMA user_version of the states this code writes
+# the columns each table must have, as SCHEMA makes them
+COLUMNS = {
+    "sessions": [
+        "session_key",
+        "destination",
+        "content_hash",
+        "status",
+        "spans",
+        "start_ns",
+        "updated_at",
+    ],
+    "files": ["path", "destination", "size", "mtime_ns", "fingerprint", "sessions", "updated_at"],
+    "outputs": ["destination", "length"],
+    "attachments": ["key", "destination"],
+}
+
 log = logging.getLogger("realtrace")
 
 
@@ -93,8 +110,14 @@ class StateStore:
                 self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
+                self._check_version()
                 self.db.executescript(SCHEMA)
+                self._check_columns()
         except OSError:
+            self._unlock()
+            raise
+        except StateError:
+            self.db.close()
             self._unlock()
             raise
         except sqlite3.DatabaseError as exc:
@@ -104,6 +127,29 @@ class StateStore:
                 "over (sessions already delivered would be sent again), or pass --no-state"
             ) from None
         self._pending: list[tuple[Any, ...]] = []
+
+    def _check_version(self) -> None:
+        """A state written by another version of realtrace is refused before anything is
+        read or sent: used as it is, it would send everything every night and fail at the
+        end. One of this version's without a version number (older builds) is adopted."""
+        (version,) = self.db.execute("PRAGMA user_version").fetchone()
+        if version not in (0, SCHEMA_VERSION):
+            raise StateError(
+                f"state file {self.path} is of state version {version}, and this realtrace "
+                f"reads version {SCHEMA_VERSION}: run the realtrace that wrote it, or move the "
+                "file away to start over (sessions already delivered would be sent again)"
+            )
+
+    def _check_columns(self) -> None:
+        for table, want in COLUMNS.items():
+            have = [r[1] for r in self.db.execute(f"PRAGMA table_info({table})")]
+            if have != want:
+                raise StateError(
+                    f"state file {self.path} is not of this realtrace's layout (table {table}: "
+                    f"{', '.join(have)}): run the realtrace that wrote it, or move the file "
+                    "away to start over (sessions already delivered would be sent again)"
+                )
+        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
