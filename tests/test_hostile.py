@@ -159,3 +159,54 @@ def test_a_state_from_another_version_is_exit_2_before_anything_is_sent(tmp_path
         assert not rec.span_ids  # nothing sent, every night
     finally:
         rec.stop()
+
+
+def test_one_bad_line_or_file_costs_only_itself(tmp_path: Path) -> None:
+    """A line nested ~1,000 deep made its whole file unreadable (none of its sessions sent);
+    a Parquet file with a binary `timestamp` column panicked the reader (85-line traceback,
+    exit 1, nothing converted). Each is now a reject with its reason, beside sessions that
+    arrive whole."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = (SAMPLES_DIR / "voice_ga.jsonl").read_text()
+    deep = "[" * 1000 + "]" * 1000
+    bad_line = (
+        '{"timestamp":"2025-11-24T16:00:01Z","session_id":"sess_dda1494c73cf256d0001",'
+        f'"event":{{"type":"conversation.item.added","x":{deep}}}}}\n'
+    )
+    (logs / "voice.jsonl").write_text(good + bad_line)
+    table = pa.table(
+        {
+            "timestamp": [b"\x00\x01", b"\xff"],
+            "session_id": ["p1", "p1"],
+            "event": ['{"type":"session.created"}', '{"type":"response.created"}'],
+        }
+    )
+    pq.write_table(table, logs / "binary.parquet")
+    (logs / "errors.jsonl").write_text((SAMPLES_DIR / "errors_ga.jsonl").read_text())
+    whole = tmp_path / "whole.jsonl"  # the same good logs alone: what must arrive
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "voice.jsonl").write_text(good)
+    (alone / "errors.jsonl").write_text((SAMPLES_DIR / "errors_ga.jsonl").read_text())
+    base = ["convert", "--no-state", "--report", str(tmp_path / "r.json")]
+    assert CliRunner().invoke(main, [*base, "-i", str(alone), "-o", str(whole)]).exit_code == 0
+    out = tmp_path / "t.jsonl"
+    r = CliRunner().invoke(main, [*base, "-i", str(logs), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "Traceback" not in r.output and "panicked" not in r.output
+    assert out.read_bytes() == whole.read_bytes()  # every good session, whole
+    reasons = {
+        (Path(x["file"]).name, x["reason"])
+        for x in map(json.loads, (tmp_path / "t.rejects.jsonl").read_text().splitlines())
+    }
+    assert ("voice.jsonl", "JSON nested too deep (hundreds of levels): not decoded") in reasons
+    assert {name for name, _ in reasons} == {"voice.jsonl", "binary.parquet"}

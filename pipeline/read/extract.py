@@ -295,6 +295,8 @@ def _reject_reason() -> pl.Expr:
         .then(pl.lit("blank"))
         .when(pl.col("_raw_type").is_null() & ~r.str.contains(r"^\s*\{"))
         .then(pl.lit("malformed JSON (not a JSON object)"))
+        .when(pl.col("_raw_type").is_null() & r.str.contains(r"[\[{]{200}"))
+        .then(pl.lit(TOO_DEEP))
         .when(pl.col("_raw_type").is_null())
         .then(pl.lit("malformed JSON or no event type"))
         .when(pl.col("_ts_text").is_null())
@@ -306,6 +308,7 @@ def _reject_reason() -> pl.Expr:
     )
 
 
+TOO_DEEP = "JSON nested too deep (hundreds of levels): not decoded"
 OUT_OF_RANGE = "timestamp out of range (OTLP's nanoseconds carry the years 1970 to 2261)"
 
 

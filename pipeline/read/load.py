@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+from polars.exceptions import PanicException
 
 from pipeline.errors import Interrupted, NotJsonLinesError
 from pipeline.read.extract import (
@@ -117,7 +118,8 @@ def load_file(
     except NotJsonLinesError as exc:
         rejects.append(Reject(path, 0, str(exc), whole_file=True))
         return LoadResult(pl.DataFrame(schema=EVENT_SCHEMA), [path], rejects, 0, 0)
-    except Exception as exc:  # unreadable/corrupt file (or its tail): counted, the batch goes on
+    except (Exception, PanicException) as exc:  # unreadable/corrupt file (or its tail), or a
+        # file Polars' Rust code gives up on (a panic, raised as a BaseException): one reject
         where = f" after line {lines}" if lines else ""
         rejects.append(
             Reject(

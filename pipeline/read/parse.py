@@ -146,7 +146,7 @@ def _at_once(lines: Sequence[str], timestamp_fields: tuple[str, ...]) -> list[Se
         events: list[Any] = _STRICT_EVENTS.decode(
             b"[" + b",".join([r or b"null" for r in raws]) + b"]"
         )
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     directions = [t.direction for t in tops]
     env = [
@@ -209,6 +209,8 @@ def _row(
         ev = _EVENT.decode(raw) if raw and raw != _NULL else None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # malformed, or not objects
         raise Irregular(str(exc)) from exc
+    except RecursionError:  # nested past what any decoder here takes: this line, a reject
+        return (*_BLANK, line, None, None)
     direction = d.direction
     if direction.__class__ is not str:
         direction = _text(direction)

@@ -267,11 +267,27 @@ def _parquet_frames(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.Da
         per_row = max(1, _uncompressed_bytes(md) // max(1, md.num_rows))
         batch_rows = max(256, min(PARQUET_BATCH_ROWS, slice_bytes // per_row))
         for batch in pf.iter_batches(batch_size=batch_rows):
-            df = pl.from_arrow(batch)
+            df = pl.from_arrow(_text_not_bytes(batch))
             assert isinstance(df, pl.DataFrame)
             frame = _parquet_frame(_with_partitions(df, partitions), first)
             first += frame.height
             yield frame
+
+
+def _text_not_bytes(batch: Any) -> Any:
+    """Bytes where JSON text is expected (a binary `timestamp` column) as text, invalid UTF-8
+    replaced (the row is then a reject with its reason): Polars cannot write bytes as JSON
+    and panics. Rare: most files have no binary column, and are returned as they are."""
+    import pyarrow as pa
+
+    for i, f in enumerate(batch.schema):
+        if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type):
+            values = [
+                None if v is None else v.decode("utf-8", "replace")
+                for v in batch.column(i).to_pylist()
+            ]
+            batch = batch.set_column(i, f.name, pa.array(values, pa.string()))
+    return batch
 
 
 def _with_partitions(df: pl.DataFrame, partitions: dict[str, str]) -> pl.DataFrame:
