@@ -287,3 +287,168 @@ def test_config_shows_braintrusts_hosts_and_where_each_came_from() -> None:
     assert "(at login)" in lines["braintrust-api-url"]
     assert "organization's api_url" in lines["braintrust-api-url"]
     assert "(the first)" in lines["braintrust-org"]
+
+
+# -- uploads under faults (issue 35) ---------------------------------------------------------
+
+
+def upload_env(rec: HttpReceiver) -> dict[str, str]:
+    return {
+        "BRAINTRUST_API_KEY": KEY,
+        "BRAINTRUST_PARENT": PARENT,
+        "BRAINTRUST_APP_URL": rec.endpoint,
+        "BRAINTRUST_API_URL": rec.endpoint,
+    }
+
+
+def test_a_signed_url_that_redirects_stored_nothing(tmp_path: Path, api: HttpReceiver) -> None:
+    """A 302 from the object store was counted as uploaded: 26 references to objects never
+    stored. A redirect is a failure: the audio goes inline, the status says error."""
+    api.api_script = lambda route, n: (
+        (302, {"Location": "http://127.0.0.1:9/x"}) if route == "/signed" else 200
+    )
+    result = run_convert(config(upload_env(api), tmp_path, FakeClock()))
+    assert result.exit_code == 3 and result.stats.audio_uploaded == 0
+    assert result.stats.audio_sessions_inline == 7
+    assert set(api.statuses.values()) == {"error"} and not api.objects
+    assert any("HTTP 302 (a redirect: nothing was stored)" in e for e in result.stats.errors)
+
+
+def test_uploads_failing_stop_retrying_at_the_runs_budget(
+    tmp_path: Path, api: HttpReceiver
+) -> None:
+    """`/attachment` always 500 with --max-retry-time 5: 60 sessions once took 182 s. The
+    uploads share the run's budget: once Braintrust has failed for 5 s, the rest go inline
+    at once."""
+    api.api_script = lambda route, n: 500 if route == "/attachment" else 200
+    clock = FakeClock()
+    cfg = config(upload_env(api), tmp_path, clock, export={"max_retry_time": 5.0})
+    result = run_convert(cfg)
+    assert result.exit_code == 3 and result.stats.audio_sessions_inline == 7
+    assert sum(clock.waits) <= 5.0  # waits never past the budget, for the whole run
+    attempts = [c for c in api.api_calls if c[1] == "/attachment"]
+    assert len(attempts) <= 6  # the circuit opened: the later sessions did not try at all
+    assert any("--max-retry-time 5" in e for e in result.stats.errors), result.stats.errors
+
+
+def test_a_clip_that_grew_gets_a_new_key_and_is_uploaded(tmp_path: Path, api: HttpReceiver) -> None:
+    """A call delivered cut off mid-reply gets the rest of its log the next night: the state
+    said its keys were uploaded, so the longer clip was never sent. Keys come from the clip's
+    content now."""
+    src = (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_text().splitlines(keepends=True)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "voice.jsonl"
+    deltas = [i for i, line in enumerate(src) if "response.output_audio.delta" in line]
+    log.write_text("".join(src[: deltas[len(deltas) // 2]]))  # cut mid-reply
+    env = upload_env(api)
+
+    def night() -> Any:
+        cfg = resolve_run(env, inputs=(str(logs),), state_path=tmp_path / "s.db", settle="0")
+        cfg = dataclasses.replace(
+            cfg, destination=dataclasses.replace(cfg.destination, clock=FakeClock())
+        )
+        return run_convert(cfg)
+
+    first = night()
+    assert first.exit_code == 0, first.stats.errors
+    keys_first = dict(api.objects)
+    log.write_text("".join(src))  # the rest of the call, logged since
+    second = night()
+    assert second.exit_code == 0 and second.stats.sessions_changed == 1, second.stats.errors
+    new = {k: v for k, v in api.objects.items() if k not in keys_first}
+    assert new  # the grown clip (and any clip that changed) uploaded under a new key
+    assert max(len(v) for v in new.values()) > max(len(v) for v in keys_first.values())
+    assert second.stats.audio_uploaded == len(new)
+    assert second.stats.audio_upload_skipped >= 1  # the clips that did not change: not again
+
+
+def test_a_signal_while_a_signed_url_drips_stops_within_two_seconds(
+    tmp_path: Path, api: HttpReceiver
+) -> None:
+    """A signed-URL host answering one byte a second hung the run for good, SIGTERM ignored.
+    Each request has --timeout for the whole of it, and the stop is checked around each."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+    from receivers import DripReceiver
+
+    drip = DripReceiver()
+    api.sign = lambda key: f"{drip.endpoint}/put/{key}?sig=x"
+    try:
+        report = tmp_path / "r.json"
+        argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(SAMPLES), "--no-state"]
+        argv += ["--timeout", "30", "--report", str(report), "-o", str(tmp_path / "t.jsonl")]
+        argv += ["--braintrust"]  # -o alone would win over the key
+        env = {**__import__("os").environ, **upload_env(api)}
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 30
+        while drip.requests < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # a PUT is under way, dripping
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        drip.stop()
+    assert proc.returncode == 143, err
+    assert took < 2, took
+    assert b"Traceback" not in err
+    assert json.loads(report.read_text())["audio_uploaded"] == 0
+
+
+def test_uploads_are_recorded_as_each_completes_so_kill_9_uploads_nothing_twice(
+    tmp_path: Path, api: HttpReceiver
+) -> None:
+    """After kill -9, the uploads of the run were lost with it (335 PUTs for 220 clips over
+    five kills): each is recorded in the state as it completes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    from pipeline.state.store import StateStore
+
+    hang = {"on": True}
+
+    def script(route: str, n: int) -> int:
+        if route == "/signed" and n >= 4 and hang["on"]:
+            time.sleep(20)  # the fourth PUT never ends: the run is killed meanwhile
+        return 200
+
+    api.api_script = script
+    state = tmp_path / "s.db"
+    argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(SAMPLES), "--braintrust"]
+    argv += ["--state", str(state), "-o", str(tmp_path / "t.jsonl"), "-q"]
+    env = {**os.environ, **upload_env(api)}
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while len([c for c in api.api_calls if c[1] == "/signed"]) < 4:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    with StateStore(state, "", lock=False) as st:
+        recorded = {k for (k,) in st.db.execute("SELECT key FROM attachments")}
+    assert recorded == set(api.objects) and len(recorded) == 3
+    hang["on"] = False
+    puts_before = len([c for c in api.api_calls if c[1] == "/signed"])
+    r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    puts = len([c for c in api.api_calls if c[1] == "/signed"]) - puts_before
+    assert puts == 26 - 3  # the three recorded are not uploaded again
+    assert len(api.objects) == 26
