@@ -87,8 +87,15 @@ def _compact(event: str | None) -> str | None:
 
 
 def _hash(se: SessionEvents, events: Sequence[str | None]) -> str:
+    """An event logged twice (the same time, type and text: the same log copied under
+    another name, read beside the original) counts once, as the replay drops it: a copy
+    changes nothing. A session without such repeats hashes as it always did."""
     h = hashlib.sha256()
+    seen: set[tuple[int, str, str | None]] = set()
     for ts, etype, event in zip(se.ts, se.types, events, strict=True):
+        if (ts, etype, event) in seen:
+            continue
+        seen.add((ts, etype, event))
         h.update(f"{ts}\x1f{etype}\x1f{event or ''}\x1e".encode())
     h.update(
         f"{se.audio_events}/{se.audio_in_bytes}/{se.audio_out_bytes}/{se.audio_by_response}".encode()
@@ -96,6 +103,7 @@ def _hash(se: SessionEvents, events: Sequence[str | None]) -> str:
     return h.hexdigest()[:32]
 
 
+FUTURE_SKEW_NS = 3600 * 1_000_000_000  # an hour of clock skew is not "the future" yet
 CLOSING_TYPE = "app.session_end"  # an app record saying the call is over: settled at once
 
 
@@ -104,7 +112,7 @@ class Verdict:
     """What the selection says of one session: skipped (and why) or kept, its content hash
     (for the state) and whether it changed since its last delivery."""
 
-    skipped: str | None = None  # "delivered", "outside" or "pending"; None when kept
+    skipped: str | None = None  # "delivered", "outside", "pending" or "future"; None: kept
     content_hash: str = ""
     changed: bool = False
 
@@ -130,6 +138,7 @@ class Selector:
     # --settle: a session whose last event is after this time and that has not ended is
     # still being logged (a live call): held back for a later run
     settled_before_ns: int | None = None
+    now_ns: int | None = None  # the run's clock: events after it are in the future
 
     def for_keys(self, keys: set[str]) -> Selector:
         """The same rules with only these sessions' delivered hashes (less to send a worker)."""
@@ -146,7 +155,10 @@ class Selector:
             return Verdict("outside")
         settled = self.settled_before_ns
         if settled is not None and se.last_ns > settled and CLOSING_TYPE not in se.types:
-            return Verdict("pending")
+            # events timed after the run's own clock (plus an hour of skew): a wrong clock
+            # or bad timestamps, held like a live call but said apart
+            future = self.now_ns is not None and se.last_ns > self.now_ns + FUTURE_SKEW_NS
+            return Verdict("future" if future else "pending")
         if not self.hash_sessions:  # no state to compare with or record in
             return KEEP
         h = session_hash(se)

@@ -83,6 +83,10 @@ class RunStats:
     sessions_pending: int = doc(
         "sessions still being logged (last event within --settle, not ended): a later run sends them"
     )
+    sessions_future: int = doc(
+        "of the pending, sessions with events timed more than an hour after the run's clock "
+        "(a wrong clock or bad timestamps): held by --settle until then; --settle 0 sends them"
+    )
     sessions_changed: int = doc("sessions re-sent because their events changed")
     files_skipped: int = doc("files unchanged since delivered (not read)")
     sessions_delivered: int = doc("sessions every span of which was acknowledged")
@@ -152,6 +156,9 @@ class RunStats:
                 self.sessions_skipped += 1
             elif sess.skipped == "pending":
                 self.sessions_pending += 1
+            elif sess.skipped == "future":
+                self.sessions_pending += 1
+                self.sessions_future += 1
             else:
                 self.sessions_outside_selection += 1
             return
@@ -332,6 +339,12 @@ def summary_lines(stats: RunStats) -> list[str]:
         f"{stats.sessions_skipped} skipped (already delivered), {stats.sessions_outside_selection} outside --since/--until/--sessions-from"
         + (
             f", {stats.sessions_pending} still being logged (--settle)"
+            + (
+                f", {stats.sessions_future} of them with events in the future (check the "
+                "logs' timestamps and clocks; --settle 0 sends them now)"
+                if stats.sessions_future
+                else ""
+            )
             if stats.sessions_pending
             else ""
         ),

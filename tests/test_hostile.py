@@ -210,3 +210,50 @@ def test_one_bad_line_or_file_costs_only_itself(tmp_path: Path) -> None:
     }
     assert ("voice.jsonl", "JSON nested too deep (hundreds of levels): not decoded") in reasons
     assert {name for name, _ in reasons} == {"voice.jsonl", "binary.parquet"}
+
+
+def test_copies_rewrites_and_future_times_each_said_right(tmp_path: Path) -> None:
+    """A copy of a delivered log under a new name re-sent its session as changed; a
+    same-size rewrite with its mtime put back went unnoticed; sessions timed in 2100 were
+    held by --settle forever without a word."""
+    import json
+    import os
+
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    voice = (SAMPLES_DIR / "voice_ga.jsonl").read_bytes()
+    (logs / "voice.jsonl").write_bytes(voice)
+    args = ["convert", "-i", str(logs), "-o", str(tmp_path / "t.jsonl")]
+    args += ["--state", str(tmp_path / "s.db"), "--report", str(tmp_path / "r.json")]
+
+    def night() -> dict:
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code in (0, 4), r.output
+        return json.loads((tmp_path / "r.json").read_text())
+
+    assert night()["sessions_delivered"] == 1
+    (logs / "copy.jsonl").write_bytes(voice)  # the same log under another name
+    rep = night()
+    assert rep["sessions_changed"] == 0 and rep["sessions_skipped"] == 1
+    # the middle rewritten, same size, mtime put back: read again, the change found
+    st = (logs / "voice.jsonl").stat()
+    changed = voice.replace(b"friendly concierge", b"friendly conCIERGE")
+    assert len(changed) == len(voice) and st.st_size > 200_000
+    (logs / "copy.jsonl").unlink()
+    (logs / "voice.jsonl").write_bytes(changed)
+    os.utime(logs / "voice.jsonl", ns=(st.st_atime_ns, st.st_mtime_ns))
+    rep = night()
+    assert rep["files"] == 1 and rep["sessions_changed"] == 1
+    # a session timed in 2100: held, and said so
+    future = voice.replace(b"2025-11-24T16:", b"2100-11-24T16:").replace(
+        b"sess_dda1494c73cf256d0001", b"sess_future"
+    )
+    (logs / "future.jsonl").write_bytes(future)
+    r = CliRunner().invoke(main, args)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["sessions_future"] == 1 and rep["sessions_pending"] == 1
+    assert "1 of them with events in the future" in r.output

@@ -8,6 +8,7 @@ in, a `ReportData` out, which `page` turns into HTML and `to_json` into the repo
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,9 @@ import orjson
 
 from pipeline.core.attributes import TOKEN_METRICS as TOKEN_KEYS
 from pipeline.core.model import SPAN_KINDS as KINDS
+from pipeline.errors import NotOtlpJsonError
+
+log = logging.getLogger("realtrace")
 
 
 def _value(v: dict[str, Any]) -> Any:
@@ -42,10 +46,21 @@ def read_otlp_json(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
     """Every span of OTLP JSON lines files (the file destination's format), decoded."""
     for path in paths:
         with path.open("rb") as f:
-            for line in f:
+            for n, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                doc = orjson.loads(line)
+                try:
+                    doc = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    if not line.endswith(b"\n"):  # a write cut short (a killed run): left out
+                        log.warning(
+                            "%s: its last line is cut short (%d bytes): left out", path, len(line)
+                        )
+                        continue
+                    raise NotOtlpJsonError(
+                        f"{path} line {n} is not JSON: the report reads the OTLP JSON lines "
+                        "realtrace writes (or logs)"
+                    ) from None
                 for rs in doc.get("resourceSpans", []):
                     for ss in rs.get("scopeSpans", []):
                         for span in ss.get("spans", []):

@@ -80,6 +80,7 @@ class Run:
             since_ns=cfg.since_ns,
             until_ns=cfg.until_ns,
             settled_before_ns=now - cfg.settle_ns if cfg.settle_ns else None,
+            now_ns=now,
             only=self.only,
             delivered=state.delivered_hashes(keys) if state is not None else {},
             full=cfg.full,
