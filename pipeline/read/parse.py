@@ -201,7 +201,9 @@ def _row(
     """One line's columns: the hot loop of reading. Two typed decodes (the top level, then
     the event's few fields) and no dict; the event's text is its own bytes as logged. A
     string value (nearly all of them) is taken as it is; only others go through `_text`."""
-    if not line or line.isspace():  # a blank line: rejected later, its text kept like any other
+    if not line.startswith("{") and not line.lstrip().startswith("{"):
+        # blank, or not a JSON object at all (junk): rejected later with its reason, its text
+        # kept like any other; never a decode, an exception and the Polars fallback a line
         return (*_BLANK, line, None, None)
     try:
         d = envelope.decode(line)
@@ -268,20 +270,40 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def decoded_frame(
-    lines: Sequence[str], timestamp_fields: Sequence[str], fallback: Fallback | None = None
+    lines: Sequence[str],
+    timestamp_fields: Sequence[str],
+    fallback: Fallback | None = None,
+    objects: bool = True,
 ) -> pl.DataFrame:
     """The decoded columns of these lines, one row each: the whole slice at once when every
     line is regular (`_at_once`), else line by line. The lines this path does not read exactly
     as Polars does are decoded by `fallback` (together: one Polars call for them all); the
     other lines keep this path, so a regular line's columns depend on that line only, never
-    on an odd line beside it. Without a fallback, such a line raises Irregular."""
+    on an odd line beside it. Without a fallback, such a line raises Irregular. `objects`
+    False: the caller knows no line holds a `{` (blank or junk lines only)."""
     schema: dict[str, type[pl.DataType]] = dict.fromkeys(COLUMNS, pl.String)
     schema["_env"] = pl.Boolean
     with _no_cycle_collection():  # the rows are gone again before it resumes
+        if not objects:  # blank or junk lines only: every row a reject, no decode a line
+            return _rejects_only(lines, schema)
         columns = _at_once(lines, tuple(timestamp_fields)) if lines else None
         if columns is None:
             columns = _line_by_line(lines, timestamp_fields, fallback)
         return pl.DataFrame(dict(zip(COLUMNS, columns, strict=True)), schema=schema, strict=True)
+
+
+def _rejects_only(lines: Sequence[str], schema: dict[str, type[pl.DataType]]) -> pl.DataFrame:
+    """The decoded columns of lines none of which is a JSON object: nulls (each row is
+    rejected by `extract` with its reason), the line as its text; built column-wise in C."""
+    n = len(lines)
+    return pl.DataFrame(
+        [
+            pl.Series(c, lines, dtype=pl.String)
+            if c == "_event"
+            else pl.repeat(False if c == "_env" else None, n, dtype=schema[c], eager=True).alias(c)
+            for c in COLUMNS
+        ]
+    )
 
 
 def _line_by_line(

@@ -44,14 +44,44 @@ def _line_cut(buf: bytes | bytearray, start: int, cut: int) -> int:
 
     A newline search a line (memchr) rather than `bytes.count`, a byte-at-a-time loop:
     a slice of long audio lines is counted four times faster (16 MiB: 4.7 -> 1.2 ms) and
-    one of short lines as fast."""
+    one of short lines as fast. Where the lines turn out short (blank or junk lines: a
+    million a megabyte), they are counted a block at a time instead, and the block holding the last
+    line halved down, the final few found one by one: a Python step a line there cost a second per 4 MiB of blank lines."""
     find, pos = buf.find, start
-    for _ in range(SLICE_LINES):
+    for _ in range(min(SLICE_LINES, PROBE_LINES)):
+        nl = find(b"\n", pos, cut)
+        if nl < 0:
+            return cut
+        pos = nl + 1
+    left = SLICE_LINES - PROBE_LINES
+    if left > 0 and pos - start < PROBE_LINES * SHORT_LINE:  # short lines: count by blocks
+        count = buf.count
+        while pos < cut:
+            end = min(pos + COUNT_BLOCK, cut)
+            n = count(b"\n", pos, end)
+            if n >= left:
+                while end - pos > 256:  # the block holds the line sought: halve it down
+                    mid = (pos + end) // 2
+                    half = count(b"\n", pos, mid)
+                    if half >= left:
+                        end = mid
+                    else:
+                        left, pos = left - half, mid
+                break
+            left, pos = left - n, end
+        else:
+            return cut
+    for _ in range(max(left, 0)):
         nl = find(b"\n", pos, cut)
         if nl < 0:
             return cut
         pos = nl + 1
     return pos if pos < cut else cut
+
+
+PROBE_LINES = 256  # lines found one by one before judging their length
+SHORT_LINE = 1024  # bytes: lines shorter on average are counted by blocks
+COUNT_BLOCK = 1 << 16  # bytes counted at a time (at most that many lines found one by one)
 
 
 BOM = b"\xef\xbb\xbf"

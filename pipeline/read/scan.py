@@ -116,6 +116,7 @@ def scan_lines(
     if keep_audio:
         columns["_payload"] = pl.Series(payloads, dtype=pl.Binary)
     head = pl.DataFrame(columns)
+    objects = lines.data.find(b"{", lines.start, lines.end) >= 0  # else blank or junk only
     return pl.concat(
-        [head, decoded_frame(texts, timestamp_fields, polars_columns)], how="horizontal"
+        [head, decoded_frame(texts, timestamp_fields, polars_columns, objects)], how="horizontal"
     )
