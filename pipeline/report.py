@@ -89,6 +89,9 @@ class RunStats:
     )
     sessions_changed: int = doc("sessions re-sent because their events changed")
     files_skipped: int = doc("files unchanged since delivered (not read)")
+    files_reread: int = doc(
+        "of the files read, unchanged ones read again: they hold a session a new file continues"
+    )
     sessions_delivered: int = doc("sessions every span of which was acknowledged")
     sessions_rejected: int = doc(
         "sessions with spans the backend refused (in the rejected-spans file; not sent again)"
@@ -310,7 +313,14 @@ def _audio_lines(stats: RunStats) -> list[str]:
 def summary_lines(stats: RunStats) -> list[str]:
     """The short human summary printed at the end of a run."""
     lines = [
-        f"files read:          {stats.files} ({stats.files_skipped} unchanged since delivered, not re-read"
+        f"files read:          {stats.files} ("
+        + (
+            f"{stats.files_reread} of them unchanged but holding a session continued in a new "
+            "file; "
+            if stats.files_reread
+            else ""
+        )
+        + f"{stats.files_skipped} unchanged since delivered, not re-read"
         + (f"; {stats.files_rejected} rejected" if stats.files_rejected else "")
         + ")",
         f"lines read:          {stats.lines_read} ({stats.events} events, {stats.rejected_lines} rejected, {stats.blank_lines} blank)"

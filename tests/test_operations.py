@@ -207,3 +207,21 @@ def test_the_half_written_last_line_of_a_live_log_is_held_not_rejected(tmp_path:
     late = CliRunner().invoke(main, args)
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["rejected_lines"] == 1 and rep["lines_held"] == 0, late.output
+
+
+def test_the_summary_says_why_more_files_were_read_than_announced(tmp_path: Path) -> None:
+    """A rotated log: "reading (1 file)", then "files read: 2" with no word of the second."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_text().splitlines(keepends=True)
+    (logs / "voice.jsonl").write_text("".join(lines[:100]))
+    args = ["convert", "-i", str(logs), "-o", str(tmp_path / "t.jsonl"), "--settle", "0"]
+    args += ["--state", str(tmp_path / "s.db"), "--report", str(tmp_path / "r.json")]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    (logs / "voice.2.jsonl").write_text("".join(lines[100:]))  # the log, rotated
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["files"] == 2 and rep["files_reread"] == 1
+    assert "reading 1 more file: unchanged, but holding sessions continued" in r.stderr
+    assert "files read:          2 (1 of them unchanged but holding a session" in r.stdout

@@ -63,6 +63,17 @@ class Run:
     def ids(self) -> dict[str, int]:
         return {f: i for i, f in enumerate(self.files)}
 
+    def pulled_in(self, files: list[str]) -> list[str]:
+        """Old files read again (they hold a session a new file continues): counted, said."""
+        if files:
+            self.stats.files_reread += len(files)
+            log.info(
+                "reading %d more file%s: unchanged, but holding sessions continued in new files",
+                len(files),
+                "s" * (len(files) != 1),
+            )
+        return files
+
     def files_read(self, keys: set[str]) -> Selector:
         """Reading is over (`keys`: the sessions read): count what was skipped, write the
         rejects, and judge sessions against the state from here on."""

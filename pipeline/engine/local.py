@@ -346,7 +346,7 @@ def _read(run: Run, store: EventStore, workers: Workers) -> set[str]:
             run.names,
         )
         keys = store.keys()
-        todo = run.plan.pull_in(keys)
+        todo = run.pulled_in(run.plan.pull_in(keys))
         run.progress.add_total(stored_bytes(todo))
     run.file_sessions = store.file_sessions()
     return keys

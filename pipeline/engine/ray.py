@@ -290,7 +290,7 @@ class RayEngine:
                     run.names,
                 )
                 keys = {k for fr in rr.files_read for k in fr.keys}
-                todo = plan.pull_in(keys)
+                todo = run.pulled_in(plan.pull_in(keys))
             _count_reads(run, rr)
             selector = run.files_read(keys)
             # enough partitions to keep every CPU busy, not so many that each delivers a handful
