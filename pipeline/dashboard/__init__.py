@@ -18,6 +18,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from pipeline.core.encode import span_to_json
 from pipeline.core.model import SessionSpans
 from pipeline.dashboard.data import (
+    ReportBuilder,
     ReportData,
     build,
     decode_attributes,
@@ -37,22 +38,26 @@ __all__ = [
 
 
 class SessionCollector:
-    """The spans of the sessions a run converts, kept decoded for `convert --html` (JSON
-    spans for the file destination, OTLP protobuf for the others)."""
+    """The report of the sessions a run converts, for `convert --html`: each session's spans
+    (JSON for the file destination, OTLP protobuf for the others) are decoded and folded
+    into the report as it settles, then let go (the run keeps no span for the page)."""
 
     def __init__(self) -> None:
-        self.spans: list[dict[str, Any]] = []
+        self.builder = ReportBuilder()
 
     def add(self, sess: SessionSpans) -> None:
+        trace = []
         for raw in sess.spans:
             if not isinstance(raw, bytes):
                 continue
             span = orjson.loads(raw) if raw[:1] == b"{" else span_to_json(Span.FromString(raw))
             decode_attributes(span)
-            self.spans.append(span)
+            trace.append(span)
+        if trace:
+            self.builder.add(trace[0]["traceId"], trace)
 
     def data(self) -> ReportData:
-        return build(self.spans)
+        return self.builder.finish()
 
 
 def report_from_inputs(

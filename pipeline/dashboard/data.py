@@ -161,21 +161,59 @@ def build(spans: Iterable[dict[str, Any]]) -> ReportData:
         by_trace[tid][span["spanId"]] = span  # the latest copy of each span wins
         if not span.get("parentSpanId"):
             roots_seen[tid] += 1
-    data = ReportData()
-    names: dict[str, int] = {}
-    rows = []
+    builder = ReportBuilder()
     for tid, kept in by_trace.items():
-        trace = list(kept.values())
+        if builder.add(tid, list(kept.values())):
+            builder.older_copies += roots_seen[tid] - 1
+    return builder.finish()
+
+
+class ReportBuilder:
+    """The report built a session at a time: each whole trace is folded into its own small
+    part (its row, waterfall, latency points, clips) as it comes, and its spans can go; the
+    parts are put in start order at the end. `convert --html` keeps no span of the run."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[int, str, ReportData]] = []
+        self.older_copies = 0
+
+    def add(self, tid: str, trace: list[dict[str, Any]]) -> bool:
+        """One session's spans (decoded); False when they are not one whole trace."""
         roots = [s for s in trace if not s.get("parentSpanId")]
         if len(roots) != 1:
-            continue  # not a whole trace of realtrace's
-        data.older_copies += roots_seen[tid] - 1
-        rows.append((int(roots[0]["startTimeUnixNano"]), tid, roots[0], trace))
-    rows.sort(key=lambda r: (r[0], r[1]))
-    for _, tid, root, trace in rows:
-        _add_session(data, tid, root, trace, names)
-    data.names = list(names)
-    return data
+            return False  # not a whole trace of realtrace's
+        part = ReportData()
+        names: dict[str, int] = {}
+        _add_session(part, tid, roots[0], trace, names)
+        part.names = list(names)
+        self._parts.append((int(roots[0]["startTimeUnixNano"]), tid, part))
+        return True
+
+    def finish(self) -> ReportData:
+        data = ReportData(older_copies=self.older_copies)
+        names: dict[str, int] = {}
+        s = data.summary
+        for _, _, part in sorted(self._parts, key=lambda p: (p[0], p[1])):
+            remap = [names.setdefault(n, len(names)) for n in part.names]
+            for row in part.waterfalls[0]:
+                row[1] = remap[row[1]]
+            data.sessions += part.sessions
+            data.waterfalls += part.waterfalls
+            data.latencies += part.latencies
+            data.ttfts += part.ttfts
+            data.audio.update(part.audio)
+            p = part.summary
+            for k in Summary.__slots__:
+                mine, theirs = getattr(s, k), getattr(p, k)
+                if k == "first_event_ns":
+                    setattr(s, k, theirs if mine is None else min(mine, theirs))
+                elif k == "last_event_ns":
+                    setattr(s, k, theirs if mine is None else max(mine, theirs))
+                else:
+                    setattr(s, k, mine + theirs)
+        data.names = list(names)
+        self._parts = []
+        return data
 
 
 def _add_session(
