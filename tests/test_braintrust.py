@@ -452,3 +452,41 @@ def test_uploads_are_recorded_as_each_completes_so_kill_9_uploads_nothing_twice(
     puts = len([c for c in api.api_calls if c[1] == "/signed"]) - puts_before
     assert puts == 26 - 3  # the three recorded are not uploaded again
     assert len(api.objects) == 26
+
+
+def test_a_signal_during_a_hanging_login_stops_within_two_seconds(
+    tmp_path: Path, app: HttpReceiver, api: HttpReceiver
+) -> None:
+    """A login that never answered kept the run alive 60 s after SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    def hang(route: str, n: int) -> int:
+        time.sleep(20)
+        return 200
+
+    app.api_script = hang
+    env = {**os.environ, **upload_env(api), "BRAINTRUST_APP_URL": app.endpoint}
+    argv = [sys.executable, "-m", "pipeline.cli", "convert", "-i", str(SAMPLES), "--braintrust"]
+    argv += ["--no-state", "-o", str(tmp_path / "t.jsonl")]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not app.api_calls:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.2)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert took < 2, took
+    assert b"Traceback" not in err and not api.spans
