@@ -182,7 +182,8 @@ class BraintrustAttachments:
         headers = {str(k): str(v) for k, v in (signed.get("headers") or {}).items()}
         if ".blob.core.windows.net" in url:
             headers.setdefault("x-ms-blob-type", "BlockBlob")
-        headers.setdefault("Content-Type", "audio/wav")
+        # only the headers Braintrust signed, as its SDKs send (a Content-Type of our own
+        # breaks a signature that covers the header, as a GCS V2 signed URL's does)
         try:
             self._call("PUT", url, data=clip.wav, headers=headers, signed=True)
         except UploadError as exc:
