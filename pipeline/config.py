@@ -19,7 +19,12 @@ from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS
 from pipeline.read.load import ReadOptions
 from pipeline.read.raw import MAX_LINE_BYTES
 from pipeline.send.attachments import AttachmentConfig
-from pipeline.send.destination import Destination, FileDestination, OtlpDestination
+from pipeline.send.destination import (
+    Destination,
+    ExporterDestination,
+    FileDestination,
+    OtlpDestination,
+)
 from pipeline.send.settings import BatchLimits, url_secrets
 
 DEFAULT_OUTPUT = Path("realtrace-traces.jsonl")
@@ -160,7 +165,7 @@ class ReplayConfig:
     """Everything one `realtrace replay` needs: the file, where it goes, the batch limits."""
 
     file: Path
-    destination: OtlpDestination
+    destination: OtlpDestination | ExporterDestination
     limits: BatchLimits = field(default_factory=BatchLimits)
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 

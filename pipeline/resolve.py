@@ -26,7 +26,13 @@ from pipeline.engine import ENGINES
 from pipeline.errors import ConfigError
 from pipeline.send.attachments import AttachmentConfig
 from pipeline.send.braintrust import DEFAULT_API_URL, DEFAULT_APP_URL, base_url, otlp_endpoint
-from pipeline.send.destination import STDOUT, Destination, FileDestination, OtlpDestination
+from pipeline.send.destination import (
+    STDOUT,
+    Destination,
+    ExporterDestination,
+    FileDestination,
+    OtlpDestination,
+)
 from pipeline.send.settings import BatchLimits, ExportConfig, endpoint_parts
 
 
@@ -524,6 +530,30 @@ def _limits(s: _Sources, max_spans: int | None, max_bytes: int | None) -> BatchL
     )
 
 
+def _exporter(s: _Sources, flag: str | None) -> str | None:
+    """`--exporter` or `OTEL_TRACES_EXPORTER`, as the SDK reads the variable: an exporter's
+    entry-point name; `otlp` (or none, or `none`) keeps realtrace's own OTLP transport."""
+    name = s.pick("exporter", flag, "--exporter", "OTEL_TRACES_EXPORTER")
+    if name is None:
+        return None
+    name = name.strip().lower()
+    if "," in name:
+        raise ConfigError(
+            f"{s.src['exporter'].split(' ', 1)[1]}={name!r}: realtrace sends to one exporter "
+            "at a time; name one"
+        )
+    return None if name in ("", "otlp", "none") else name
+
+
+def exporter_settings(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], ...]:
+    """The variables an exporter reads for where it sends (`zipkin_json`:
+    OTEL_EXPORTER_ZIPKIN_*): its identity in the state beside its name."""
+    prefix = f"OTEL_EXPORTER_{name.split('_')[0].upper()}_"
+    return tuple(
+        sorted((k, v) for k, v in env.items() if k.startswith(prefix) and k.endswith("ENDPOINT"))
+    )
+
+
 def _destination(
     s: _Sources,
     env: Mapping[str, str],
@@ -532,9 +562,21 @@ def _destination(
     dead: Path,
     file_asked: bool = False,
 ) -> Destination:
-    """An OTLP endpoint when one is configured (flag or environment), else the output file.
-    Spans the backend refuses go beside `output`, as `<stem>.rejected.jsonl`."""
-    exp = resolve_export(env, **export, file_asked=file_asked)
+    """An SDK exporter when one is named; else an OTLP endpoint when one is configured (flag
+    or environment), else the output file. Spans the backend refuses go beside `output`, as
+    `<stem>.rejected.jsonl`."""
+    flags = dict(export)
+    name = _exporter(s, flags.pop("exporter", None))
+    if name is not None:
+        _check_numbers(flags.get("timeout"), flags.get("max_retry_time"), flags.get("concurrency"))
+        budget = s.flag_or_default(
+            "max_retry_time",
+            flags.get("max_retry_time"),
+            "--max-retry-time",
+            default(ExportConfig, "max_retry_time"),
+        )
+        return ExporterDestination(name, dead, budget, exporter_settings(env, name))
+    exp = resolve_export(env, **flags, file_asked=file_asked)
     if exp is None:
         return FileDestination(output)
     for key, where in exp.sources:
@@ -558,9 +600,10 @@ def resolve_replay(
         "dead_letter", dead_letter, "--dead-letter", file.with_name(file.stem + ".retry.jsonl")
     )
     dest = _destination(s, env, export or {}, file, Path(again))
-    if not isinstance(dest, OtlpDestination):
+    if isinstance(dest, FileDestination):
         raise ConfigError(
-            "replay needs a destination: --endpoint, --braintrust or OTEL_EXPORTER_OTLP_ENDPOINT"
+            "replay needs a destination: --endpoint, --braintrust, --exporter or "
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
         )
     return ReplayConfig(file, dest, limits, tuple(sorted(s.src.items())))
 

@@ -235,8 +235,9 @@ def replay_cmd(
             click.echo(line)
         if stats.spans_dead_lettered:
             click.echo(f"retry file:          {cfg.destination.dead_letter}")
-        if stats.spans_rejected_by_backend:
-            click.echo(f"rejected spans:      {cfg.destination.rejected}")
+        refused = getattr(cfg.destination, "rejected", None)
+        if stats.spans_rejected_by_backend and refused is not None:
+            click.echo(f"rejected spans:      {refused}")
     raise SystemExit(code)
 
 

@@ -21,7 +21,7 @@ from pipeline.redact import Redactor
 from pipeline.report import error_lines, summary_lines
 from pipeline.resolve import default, environ, resolve_run
 from pipeline.run import RunResult, run_convert
-from pipeline.send.destination import STDOUT, OtlpDestination
+from pipeline.send.destination import OtlpDestination
 from pipeline.send.settings import ExportConfig, masked_url
 
 
@@ -269,14 +269,9 @@ def convert(
 def destination_line(cfg: RunConfig) -> tuple[str, bool]:
     """Where spans went and why (the setting's source), and whether that came from the
     environment or a default rather than a flag (a cron job's surprise)."""
-    src = dict(cfg.sources)
     dest = cfg.destination
-    if isinstance(dest, OtlpDestination):
-        where = f"{dest.export.protocol} {masked_url(dest.export.traces_url)}"
-        why = src.get("endpoint", "")
-    else:
-        where, why = f"file {dest.location}", src.get("output", "default")
-    return f"{where} ({why})", not why.startswith("flag")
+    why = dict(cfg.sources).get(dest.source_key, "default")
+    return f"{dest.describe()} ({why})", not why.startswith("flag")
 
 
 def _summary(cfg: RunConfig, result: RunResult, quiet: bool) -> None:
@@ -287,7 +282,7 @@ def _summary(cfg: RunConfig, result: RunResult, quiet: bool) -> None:
         if implicit:  # said even under -q: nobody chose it on the command line
             click.echo(f"realtrace: destination: {line}", err=True)
         return
-    to_stderr = cfg.destination.location == STDOUT  # -o -: stdout holds the spans
+    to_stderr = cfg.destination.writes_stdout  # -o - or the console exporter: spans there
     for text in summary_lines(result.stats):
         click.echo(text, err=to_stderr)
     click.echo(f"destination:         {line}", err=to_stderr)
@@ -389,7 +384,7 @@ def config_rows(cfg: RunConfig) -> list[tuple[str, str, str]]:
     rows += (
         export_rows(dest.export)
         if isinstance(dest, OtlpDestination)
-        else [("destination", dest.state_id, src["output"])]
+        else [("destination", dest.describe(), src.get(dest.source_key, "default"))]
     )
     return rows
 

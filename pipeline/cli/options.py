@@ -16,6 +16,12 @@ from pipeline.send.settings import BatchLimits, ExportConfig
 
 EXPORT_OPTIONS = [
     click.option(
+        "--exporter",
+        default=None,
+        metavar="NAME",
+        help="Send through an OpenTelemetry SDK exporter found by its entry-point name, configured by its own variables (console, zipkin_json, azure_monitor…); otlp is realtrace's own. [default: OTEL_TRACES_EXPORTER, else otlp]",
+    ),
+    click.option(
         "--endpoint",
         default=None,
         metavar="URL",
@@ -105,6 +111,7 @@ BATCH_OPTIONS = [
 ]
 
 EXPORT_KEYS = (
+    "exporter",
     "endpoint",
     "protocol",
     "headers",
@@ -132,6 +139,7 @@ def pop_export(kw: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_config(flags: dict[str, Any]) -> ExportConfig | None:
+    flags.pop("exporter", None)  # `config` shows realtrace's own OTLP settings
     return resolve_export(environ(), **flags)
 
 

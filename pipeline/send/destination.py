@@ -43,8 +43,10 @@ from pipeline.send.chain import (
     UnsentSender,
 )
 from pipeline.send.retry import SYSTEM_CLOCK, Clock, RetrySender
-from pipeline.send.settings import ExportConfig, redact_url
+from pipeline.send.settings import ExportConfig, masked_url, redact_url
 from pipeline.send.sinks import JsonLinesFile
+
+STDOUT = private.STDOUT  # `--output -`
 
 
 def parts_of(path: Path) -> Path:
@@ -75,6 +77,16 @@ class FileDestination:
     def location(self) -> Path:
         """Where the spans are, for the user: the file, or the directory of its parts."""
         return parts_of(self.output) if self.partitioned else self.output
+
+    source_key = "output"  # the setting that chose it, in the run's sources
+
+    def describe(self) -> str:
+        """Where the spans go, as the summary says it."""
+        return f"file {self.location}"
+
+    @property
+    def writes_stdout(self) -> bool:
+        return self.output == STDOUT
 
     @property
     def tracked_file(self) -> Path | None:
@@ -165,6 +177,15 @@ class OtlpDestination:
     @property
     def location(self) -> str:
         return self.export.traces_url
+
+    source_key = "endpoint"
+
+    def describe(self) -> str:
+        return f"{self.export.protocol} {masked_url(self.export.traces_url)}"
+
+    @property
+    def writes_stdout(self) -> bool:
+        return False
 
     @property
     def tracked_file(self) -> Path | None:
@@ -277,8 +298,122 @@ class OtlpDestination:
             refused.close()
 
 
-Destination = FileDestination | OtlpDestination
-STDOUT = private.STDOUT  # `--output -`
+@dataclass(frozen=True, slots=True)
+class ExporterDestination:
+    """An OpenTelemetry SDK exporter found by name (`--exporter`, `OTEL_TRACES_EXPORTER`;
+    send/sdk.py), configured by its own environment variables, behind the run's usual
+    retry sender and dead letter. Its identity in the state is its name and the endpoint
+    settings it reads (`settings`: the exporter's own variables, as found)."""
+
+    name: str
+    dead_letter_file: Path
+    max_retry_time: float
+    settings: tuple[tuple[str, str], ...] = ()
+    partitioned: bool = False
+    clock: Clock = field(default=SYSTEM_CLOCK, compare=False)
+
+    @property
+    def encoder(self) -> Encoder:
+        return span_bytes
+
+    @property
+    def state_id(self) -> str:
+        where = ",".join(f"{k}={redact_url(v)}" for k, v in self.settings)
+        return f"exporter:{self.name}" + (f"#{where}" if where else "")
+
+    @property
+    def location(self) -> str:
+        return f"the {self.name} exporter" + (
+            f" ({', '.join(redact_url(v) for _, v in self.settings)})" if self.settings else ""
+        )
+
+    source_key = "exporter"
+
+    def describe(self) -> str:
+        return f"exporter {self.name}" + (
+            f" ({', '.join(f'{k}={redact_url(v)}' for k, v in self.settings)})"
+            if self.settings
+            else ""
+        )
+
+    @property
+    def writes_stdout(self) -> bool:
+        return self.name == "console"  # the SDK's console exporter prints to stdout
+
+    @property
+    def tracked_file(self) -> Path | None:
+        return None
+
+    @property
+    def dead_letter(self) -> Path:
+        return parts_of(self.dead_letter_file) if self.partitioned else self.dead_letter_file
+
+    @property
+    def dead_letter_paths(self) -> tuple[Path, ...]:
+        return (self.dead_letter_file, parts_of(self.dead_letter_file))
+
+    @property
+    def side_files(self) -> tuple[Path, ...]:
+        return self.dead_letter_paths
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def concurrency(self) -> int:
+        return 1  # an SDK exporter is called from one thread, as its batch processor does
+
+    @property
+    def written(self) -> list[Path]:
+        return []
+
+    def partition(self) -> ExporterDestination:
+        return replace(self, partitioned=True)
+
+    def writer(self) -> ExporterDestination:
+        if not self.partitioned:
+            return self
+        part = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
+        return replace(self, dead_letter_file=self.dead_letter / part, partitioned=False)
+
+    def validate(self) -> None:
+        from pipeline.send.sdk import load
+
+        load(self.name)  # an unknown name is a configuration error before anything is read
+
+    def check(self, stop: threading.Event) -> None:
+        """First contact: an exporter has no probe of its own; its first batch says."""
+
+    @contextlib.contextmanager
+    def open_chain(
+        self, stop: threading.Event, redactor: Redactor, append: bool
+    ) -> Iterator[Chain]:
+        """dead letter → retry → the exporter; shut down at the end (it flushes)."""
+        from pipeline.send.sdk import ExporterSender, load
+
+        try:
+            exporter = load(self.name)()
+        except ConfigError:
+            raise
+        except Exception as exc:  # its own settings refused (a bad endpoint variable…)
+            raise ConfigError(f"the {self.name} exporter could not start: {exc}") from None
+        dead = JsonLinesFile(self.dead_letter_file, append=True)
+        here = self.state_id
+        retry = RetrySender(
+            ExporterSender(exporter, self.name), self.max_retry_time, clock=self.clock, stop=stop
+        )
+        sender = DeadLetterSender(retry, dead, here)
+        unsent = DeadLetterSender(UnsentSender("not sent: the run stopped early"), dead, here)
+        try:
+            yield Chain(sender, 1, unsent)
+        finally:
+            with contextlib.suppress(Exception):
+                exporter.shutdown()
+            dead.close()
+
+
+Destination = FileDestination | OtlpDestination | ExporterDestination
 
 PROBE_TIMEOUT = 10.0  # seconds for the first contact's request, at most
 PROBE_WAITS = (0.5, 1.0, 2.0)  # seconds between its attempts while the endpoint is down
