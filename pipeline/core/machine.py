@@ -40,12 +40,17 @@ class Request:
     out_of_band: bool
 
 
-def is_out_of_band(resp: dict[str, Any], asked: bool = False) -> bool:
-    """`conversation: "none"` on the response; or the API's null `conversation_id` when the
-    client asked for an out-of-band response (alone, a null could be a struct column's filler)."""
+def is_out_of_band(resp: dict[str, Any], asked: bool = False, ga: bool = False) -> bool:
+    """`conversation: "none"` on the response or request; or, when the client asked for an
+    out-of-band response, a response with no conversation: a null `conversation_id`, or on
+    the GA API (whose in-conversation responses name theirs) none at all, as GA's
+    `response.done` of an out-of-band call has no such key. Alone, a null could be a struct
+    column's filler; a beta response may have no such key either."""
     if resp.get("conversation") == "none":
         return True
-    return asked and "conversation_id" in resp and resp["conversation_id"] is None
+    if not asked:
+        return False
+    return resp["conversation_id"] is None if "conversation_id" in resp else ga
 
 
 class SessionMachine:
@@ -265,7 +270,14 @@ class SessionMachine:
         """Whether the response is out-of-band, and the client's `response.create` it answers:
         the oldest one logged before it of the same kind."""
         asked = [c for c in self.creates if c.ts <= ts]
-        oob = is_out_of_band(resp, any(c.out_of_band for c in asked))
+        meta = obj(resp, "metadata")
+        if meta:  # a request's metadata echoed on its response names the request (§7)
+            for create in asked:
+                if obj(create.response, "metadata") == meta:
+                    self.creates.remove(create)
+                    return create.out_of_band or is_out_of_band(resp), create
+        ga = self.config.get("type") in ("realtime", "transcription")  # GA's session object
+        oob = is_out_of_band(resp, any(c.out_of_band for c in asked), ga)
         for create in asked:
             if create.out_of_band == oob:
                 self.creates.remove(create)

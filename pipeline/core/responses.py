@@ -179,11 +179,11 @@ def on_response_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     if facts.status == "failed":
         err = obj(details, "error")
         facts.error = err
-        m.fail(
+        m.fail(  # the logged type and message only: none logged, none invented (§7)
             node,
             ts,
-            str(err.get("type") or "response_failed"),
-            str(err.get("message") or err.get("code") or "response failed"),
+            str(err.get("type") or ""),
+            str(err.get("message") or ""),
             {"code": err.get("code")},
         )
 

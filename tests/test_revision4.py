@@ -1,0 +1,93 @@
+"""Unusual sessions tell the truth too (trace model §7, issue 36): small logs in the shapes
+real loggers write, each asserting the trace as a whole (the tree, the root's metrics, the
+messages), not one attribute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from test_voice_truth import at, convert, meta, metrics
+
+
+def ns(seconds: float) -> int:
+    """The epoch nanoseconds of `at(seconds)`."""
+    return 1_763_978_400_000_000_000 + round(seconds * 1e9)
+
+
+SESSION = {
+    "type": "realtime",
+    "object": "realtime.session",
+    "id": "sess_rev4",
+    "model": "gpt-realtime",
+    "instructions": "You are a concierge.",
+    "output_modalities": ["audio"],
+}
+
+
+def _ga_turn(t0: float, n: int) -> list[dict[str, Any]]:
+    """One spoken user turn answered in the conversation (GA names)."""
+    item, rid = f"item_u{n}", f"resp_c{n}"
+    return [
+        at(t0, type="input_audio_buffer.speech_started", item_id=item, audio_start_ms=100),
+        at(t0 + 1, type="input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=1100),
+        at(t0 + 1.01, type="input_audio_buffer.committed", item_id=item),
+        at(t0 + 1.02, type="conversation.item.added",
+           item={"id": item, "type": "message", "role": "user", "content": [{"type": "input_audio"}]}),
+        at(t0 + 1.03, type="response.created",
+           response={"id": rid, "status": "in_progress", "conversation_id": "conv_1"}),
+        at(t0 + 1.5, type="response.done",
+           response={"id": rid, "status": "completed", "conversation_id": "conv_1",
+                     "output": [{"id": f"item_a{n}", "type": "message", "role": "assistant",
+                                 "content": [{"type": "output_text", "text": "Sure."}]}],
+                     "usage": {"total_tokens": 30, "input_tokens": 20, "output_tokens": 10}}),
+    ]  # fmt: skip
+
+
+def test_a_ga_out_of_band_call_is_not_a_user_turn_and_keeps_its_request(tmp_path: Path) -> None:
+    """`conversation: "none"` with `metadata.response_type`, answered by a `response.done`
+    with no `conversation_id` key that echoes the metadata: it became a user turn (root
+    `turns` +1) starting at its `response.done`, without its instructions or modalities."""
+    oob_meta = {"response_type": "out-of-band", "purpose": "summary"}
+    events = [
+        at(0, type="session.created", session=SESSION),
+        *_ga_turn(1, 1),
+        at(5, type="response.create", event_id="evt_oob",
+           response={"conversation": "none", "metadata": oob_meta,
+                     "instructions": "Summarise the call in one line.",
+                     "output_modalities": ["text"], "tool_choice": "none"}),
+        at(6.5, type="response.done",
+           response={"id": "resp_oob", "status": "completed", "metadata": oob_meta,
+                     "output": [{"id": "item_sum", "type": "message", "role": "assistant",
+                                 "content": [{"type": "output_text", "text": "A short call."}]}],
+                     "usage": {"total_tokens": 12, "input_tokens": 8, "output_tokens": 4}}),
+    ]  # fmt: skip
+    t = convert(tmp_path, events)
+    assert metrics(t, t.root)["turns"] == 1  # the caller's one turn, no phantom
+    assert len(t.kind("response")) == 2 and len(t.kind("turn")) == 1
+    (oob,) = [r for r in t.kind("response") if r["_a"].get("realtime.response.out_of_band")]
+    assert t.parent(oob) is t.root  # under the session, never under a turn
+    assert int(oob["startTimeUnixNano"]) == ns(5)  # at its response.create, not its done
+    assert int(oob["endTimeUnixNano"]) == ns(6.5)
+    assert "summary" in str(meta(t, oob))  # the request's metadata
+    prompt = t.json_attr(oob, "braintrust.input_json")
+    assert "Summarise the call in one line." in str(prompt)  # the request's instructions
+    assert "You are a concierge." not in str(prompt)
+
+
+def test_a_failure_with_no_logged_error_invents_no_text(tmp_path: Path) -> None:
+    """'response failed' / `response_failed` were written where the log holds no error."""
+    events = [
+        at(0, type="session.created", session=SESSION),
+        *_ga_turn(1, 1)[:5],
+        at(2.5, type="response.done",
+           response={"id": "resp_c1", "status": "failed", "conversation_id": "conv_1",
+                     "status_details": {"type": "failed"}}),
+    ]  # fmt: skip
+    t = convert(tmp_path, events)
+    (r,) = t.kind("response")
+    assert r["status"]["code"] == 2 and "message" not in r["status"]  # failed, no made-up text
+    (exc,) = [e for e in r.get("events", []) if e["name"] == "exception"]
+    attrs = {a["key"]: a["value"].get("stringValue") for a in exc["attributes"]}
+    assert attrs["exception.type"] == "" and attrs["exception.message"] == ""
+    assert "response failed" not in str(t.spans) and "response_failed" not in str(t.spans)
