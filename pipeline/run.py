@@ -28,7 +28,7 @@ from pipeline.errors import (
 )
 from pipeline.plan import FilePlan, plan_files, read_session_list
 from pipeline.progress import Progress
-from pipeline.read.files import Reject, find_named_inputs
+from pipeline.read.files import Reject, find_inputs
 from pipeline.redact import Redactor
 from pipeline.report import RunStats, elapsed, exit_code_for, write_rejects, write_report
 from pipeline.send.attachments import AudioSink, BraintrustAttachments, DirectoryAudio
@@ -62,7 +62,7 @@ def run_convert(
     engine = load_engine(cfg.engine)
     stop = stop or threading.Event()
     progress = progress or Progress("none")
-    files, missing, names = find_named_inputs(cfg.inputs, exclude=cfg.own_files)
+    files, missing = find_inputs(cfg.inputs, exclude=cfg.own_files)
     for r in missing:
         log.warning("%s: %s", r.file, r.reason)
     if not files:
@@ -83,7 +83,7 @@ def run_convert(
     try:
         _first_contact(cfg, stop, start)
         plan = plan_files(files, state, cfg.full)
-        run = Run(cfg, files, state, progress, stop, RunStats(), plan, only, names)
+        run = Run(cfg, files, state, progress, stop, RunStats(), plan, only)
         run.audio = _audio_sink(cfg, state, stop, start, run.stats)
         collector = SessionCollector() if cfg.html is not None else None
         run.watch = collector.add if collector is not None else None

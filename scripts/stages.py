@@ -98,10 +98,7 @@ def measure(files: list[str], repeat: int) -> tuple[dict[str, float], int, int]:
         lambda: [load_file(f, i, opts).events for i, f in enumerate(files)], repeat
     )
     stages["key"], keyed = best(
-        lambda: [
-            assign_sessions(ev, [f], [i])
-            for i, (f, ev) in enumerate(zip(files, loaded, strict=True))
-        ],
+        lambda: [assign_sessions(ev) for i, (f, ev) in enumerate(zip(files, loaded, strict=True))],
         repeat,
     )
     with tempfile.TemporaryDirectory() as tmp:

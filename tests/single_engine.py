@@ -17,7 +17,7 @@ class SingleEngine:
         cfg, ids = run.cfg, run.ids
         frames = []
         for path in run.plan.first_pass(run.files):
-            loaded = load_keyed(path, ids[path], cfg.read_options, name=run.names.get(path))
+            loaded = load_keyed(path, ids[path], cfg.read_options)
             run.stats.count_loaded(loaded, loaded.events.height)
             run.rejects += loaded.rejects
             run.file_sessions[ids[path]] = loaded.events["session_key"].unique().to_list()

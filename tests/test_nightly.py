@@ -327,29 +327,48 @@ def test_cli_conventions_a_cron_user_expects(tmp_path: Path) -> None:
 
 
 def test_two_nights_of_app_jsonl_named_alone_stay_two_sessions(tmp_path: Path) -> None:
-    """A file named alone is keyed by its path as given: day1/app.jsonl and day2/app.jsonl,
-    both without a session id, are two traces, never one replacing the other."""
+    """Logs without a session id are keyed by their content (trace model §7): day1/app.jsonl
+    and day2/app.jsonl, two calls, are two traces, never one replacing the other; the same
+    log copied to another folder, or named by another spelling of its path, is one."""
     import json
+    import os
 
     from conftest import read_spans
 
     lines = [
         json.loads(x) for x in (SAMPLES / "2025-11-24" / "voice_ga.jsonl").read_text().splitlines()
     ]
-    body = "".join(
-        json.dumps({k: v for k, v in r.items() if k != "session_id"}) + "\n"
+    kept = [
+        {k: v for k, v in r.items() if k != "session_id"}
         for r in lines
         if r["event"]["type"] not in ("session.created", "session.updated")
-    )
-    traces = []
-    for day in ("day1", "day2"):
+    ]
+
+    def body(day: str) -> str:
+        return "".join(json.dumps(r).replace("2025-11-24T", f"{day}T") + "\n" for r in kept)
+
+    def trace_ids(path: str, cwd: Path | None = None) -> set[str]:
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*.jsonl')))}.jsonl"
+        args = ["convert", "-i", path, "-o", str(out), "--no-state"]
+        here = Path.cwd()
+        try:
+            os.chdir(cwd or here)
+            assert CliRunner().invoke(main, args).exit_code == 0
+        finally:
+            os.chdir(here)
+        return {s["traceId"] for s in read_spans(out)}
+
+    for day, date in (("day1", "2025-11-24"), ("day2", "2025-11-25")):
         (tmp_path / day).mkdir()
-        (tmp_path / day / "app.jsonl").write_text(body)
-        out = tmp_path / f"{day}.jsonl"
-        args = ["convert", "-i", str(tmp_path / day / "app.jsonl"), "-o", str(out), "--no-state"]
-        assert CliRunner().invoke(main, args).exit_code == 0
-        traces.append({s["traceId"] for s in read_spans(out)})
-    assert len(traces[0]) == len(traces[1]) == 1 and traces[0] != traces[1]
+        (tmp_path / day / "app.jsonl").write_text(body(date))
+    one, two = trace_ids(str(tmp_path / "day1" / "app.jsonl")), trace_ids(str(tmp_path / "day2"))
+    assert len(one) == len(two) == 1 and one != two
+    # the same log: from inside its folder, by a relative path, copied to an archive
+    (tmp_path / "archive" / "x").mkdir(parents=True)
+    (tmp_path / "archive" / "x" / "copy.jsonl").write_text(body("2025-11-24"))
+    assert trace_ids("app.jsonl", cwd=tmp_path / "day1") == one
+    assert trace_ids("day1/../day1/app.jsonl", cwd=tmp_path) == one
+    assert trace_ids(str(tmp_path / "archive")) == one
 
 
 def test_a_session_delivered_before_the_upgrade_is_not_sent_again(tmp_path: Path) -> None:

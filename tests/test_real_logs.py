@@ -4,6 +4,7 @@ says a correct trace shows. The logs stay in ../shared (CI has it beside the che
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,15 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trace]:
 
 
 def by_file(runs: dict[str, Trace], stem: str) -> Trace:
-    """A session keyed by its file (the log has no session.created)."""
-    return next(t for k, t in runs.items() if k.startswith("file:") and stem in k)
+    """The session of a log that names none (keyed by its content, §7): the trace holding the
+    first response id the file logs."""
+    (path,) = REAL_LOGS.glob(f"{stem}*.jsonl")
+    rid = re.search(r"resp_[A-Za-z0-9]+", path.read_text())
+    assert rid is not None
+    (t,) = [
+        t for k, t in runs.items() if k.startswith("log:") and rid.group() in json.dumps(t.spans)
+    ]
+    return t
 
 
 def meta(t: Trace, span: dict[str, Any]) -> dict[str, Any]:

@@ -532,7 +532,7 @@ def test_inspect_survives_lossy_real_logs_and_counts_tokens(tmp_path: Path) -> N
     assert r.exit_code == 0, r.output
     rows = {row["session_key"]: row for row in map(json.loads, r.output.splitlines())}
     assert rows["sess_BaU73ydXrcyhUDhOROj1g"]["tokens"] == 2016
-    (liusida,) = [v for k, v in rows.items() if "liusida" in k]
+    (liusida,) = [v for v in rows.values() if v["start"].startswith("2025-08-06")]
     assert liusida["tokens"] == 151 and liusida["responses"] == 1
 
 

@@ -1,15 +1,19 @@
 """Sessionize: give each event its session key and order each session's events.
 
-Key precedence (trace model §1, §6): explicit `session_id`, else the `session.id` of
+Key precedence (trace model §1, §6, §7): explicit `session_id`, else the `session.id` of
 the file's `session.created` event (one file = one connection), else of its first
-`session.updated` (a log begun after the connection opened), else the file path.
+`session.updated` (a log begun after the connection opened), else the log's content: a
+digest of its first events, so the same log read from another folder, by another spelling
+of its path, or from an object store keys the same session (never its path).
 Sessions may span rotated files and lines may be out of order, so events are
 ordered by timestamp, ties broken by file then line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+from collections.abc import Iterator
+from typing import Any
 
 import polars as pl
 
@@ -18,12 +22,9 @@ from pipeline.core.model import SessionEvents
 SORT_KEYS = ["session_key", "ts_ns", "file", "line"]  # a session's events in replay order
 
 
-def assign_sessions(
-    events: pl.DataFrame, files: Sequence[str], file_ids: Sequence[int] | None = None
-) -> pl.DataFrame:
+def assign_sessions(events: pl.DataFrame) -> pl.DataFrame:
     """Add `session_key`. Pure. Rows stay in their order: `convert_frame` sorts a chunk by
     SORT_KEYS where it is converted (sorting each file here as well was done twice)."""
-    ids = list(file_ids) if file_ids is not None else list(range(len(files)))
     created = (
         events.filter(pl.col("created_session_id").is_not_null())
         .group_by("file")
@@ -34,17 +35,37 @@ def assign_sessions(
             .alias("_file_session")
         )
     )
-    paths = pl.DataFrame(
-        {
-            "file": pl.Series(ids, dtype=pl.UInt32),
-            "_path_key": [f"file:{p}" for p in files],
-        }
-    )
     return (
         events.join(created, on="file", how="left")
-        .join(paths, on="file", how="left")
-        .with_columns(pl.coalesce("session_id", "_file_session", "_path_key").alias("session_key"))
-        .drop("_file_session", "_path_key")
+        .join(_content_keys(events), on="file", how="left")
+        .with_columns(pl.coalesce("session_id", "_file_session", "_log_key").alias("session_key"))
+        .drop("_file_session", "_log_key")
+    )
+
+
+CONTENT_EVENTS = 8  # a log's first events that name it, when nothing else does
+
+
+def _content_keys(events: pl.DataFrame) -> pl.DataFrame:
+    """Each file's key from its content: `log:` and a digest of its first events (time,
+    type, text, audio length), in line order. Two logs share one only if they begin alike
+    for that many events, to the nanosecond."""
+    first = (
+        events.sort("file", "line")
+        .group_by("file", maintain_order=True)
+        .head(CONTENT_EVENTS)
+        .select("file", "ts_ns", "type", "event", "audio_b64_len")
+    )
+    digests: dict[int, Any] = {}
+    for fid, ts, etype, event, alen in first.iter_rows():
+        h = digests.setdefault(fid, hashlib.sha256())
+        h.update(f"{ts}\x1f{etype}\x1f{event or ''}\x1f{alen or ''}\x1e".encode())
+    return pl.DataFrame(
+        {
+            "file": pl.Series(list(digests), dtype=pl.UInt32),
+            "_log_key": [f"log:{h.hexdigest()[:24]}" for h in digests.values()],
+        },
+        schema={"file": pl.UInt32, "_log_key": pl.String},
     )
 
 

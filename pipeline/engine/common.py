@@ -44,7 +44,6 @@ class Run:
     stats: RunStats
     plan: FilePlan
     only: frozenset[str] | None = None  # --sessions-from
-    names: dict[str, str] = field(default_factory=dict)  # file -> its name under its input root
     rejects: list[Reject] = field(default_factory=list)
     file_sessions: dict[int, list[str]] = field(default_factory=dict)
     outcome: dict[str, Status] = field(default_factory=dict)  # session key → how it ended

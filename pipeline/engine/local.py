@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -49,29 +49,24 @@ POLL = 0.1  # seconds between two looks at the run's stop while waiting on a wor
 
 
 def load_keyed(
-    path: str,
-    fid: int,
-    options: ReadOptions,
-    stop: threading.Event | None = None,
-    name: str | None = None,
+    path: str, fid: int, options: ReadOptions, stop: threading.Event | None = None
 ) -> LoadResult:
-    """Load one file and give its events their session keys (`name`: the file's name under
-    its input root, which keys the sessions of a file that names none)."""
+    """Load one file and give its events their session keys."""
     loaded = load_file(path, fid, options, stop)
     t0 = time.perf_counter()
-    loaded.events = assign_sessions(loaded.events, [name or path], [fid])
+    loaded.events = assign_sessions(loaded.events)
     loaded.sessionize_seconds = time.perf_counter() - t0
     return loaded
 
 
 def load_stored(
-    path: str, fid: int, options: ReadOptions, directory: str, name: str | None = None
+    path: str, fid: int, options: ReadOptions, directory: str
 ) -> tuple[LoadResult, Stored]:
     """Load one file, key its events and write them to the run's directory (a worker task):
     the parent gets the accounting and the session keys, never the events, which the
     worker converting them reads back from disk: the parent never unpickles, spills,
     concatenates and pickles every event again."""
-    loaded = load_keyed(path, fid, options, name=name)
+    loaded = load_keyed(path, fid, options)
     stored = write_part(loaded.events, directory, fid)
     loaded.events = loaded.events.clear()  # on disk now: not pickled back to the parent
     return loaded, stored
@@ -230,22 +225,18 @@ def read_into(
     stats: RunStats,
     workers: Workers | None = None,
     on_file: Callable[[], None] | None = None,
-    names: Mapping[str, str] | None = None,
 ) -> list[Reject]:
     """Load files (in worker processes when there are some) into `store`, counting every line."""
     rejects: list[Reject] = []
-    names = names or {}
     pairs = zip(files, file_ids, strict=True)
     if workers is None or workers.n <= 1:
         results: Iterator[tuple[LoadResult, Stored | None]] = (
-            (load_keyed(f, fid, options, workers.stop if workers else None, names.get(f)), None)
+            (load_keyed(f, fid, options, workers.stop if workers else None), None)
             for f, fid in pairs
         )
     else:
         directory = store.spill_dir()
-        results = workers.map(
-            load_stored, ((f, fid, options, directory, names.get(f)) for f, fid in pairs)
-        )
+        results = workers.map(load_stored, ((f, fid, options, directory) for f, fid in pairs))
     for fid, (loaded, stored) in zip(file_ids, results, strict=True):
         rejects += loaded.rejects
         log.debug(
@@ -343,7 +334,6 @@ def _read(run: Run, store: EventStore, workers: Workers) -> set[str]:
             run.stats,
             workers,
             run.progress.file_read,
-            run.names,
         )
         keys = store.keys()
         todo = run.pulled_in(run.plan.pull_in(keys))

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -64,9 +64,9 @@ class FileRead:
     sessionize_seconds: float
 
 
-def read_file(path: str, fid: int, options: ReadOptions, name: str) -> tuple[Any, FileRead]:
+def read_file(path: str, fid: int, options: ReadOptions) -> tuple[Any, FileRead]:
     """A Ray task: one file's events as an Arrow table (to the object store) and its accounting."""
-    loaded = load_keyed(path, fid, options, name=name)
+    loaded = load_keyed(path, fid, options)
     ev = loaded.events
     keys = ev["session_key"].unique().to_list() if ev.height else []
     info = FileRead(
@@ -234,13 +234,12 @@ def read_on_ray(
     ids: Sequence[int],
     options: ReadOptions,
     on_file: Callable[[], None],
-    names: Mapping[str, str],
 ) -> None:
     """Read files in Ray tasks; their tables stay in the object store, accounting comes back."""
     task = ray.remote(num_returns=2)(read_file)
     pending = {}
     for f, fid in zip(files, ids, strict=True):
-        table_ref, info_ref = task.remote(f, fid, options, names.get(f, f))
+        table_ref, info_ref = task.remote(f, fid, options)
         run.tables.append(table_ref)
         pending[info_ref] = f
     while pending:
@@ -287,7 +286,6 @@ class RayEngine:
                     [ids[f] for f in todo],
                     cfg.read_options,
                     run.progress.file_read,
-                    run.names,
                 )
                 keys = {k for fr in rr.files_read for k in fr.keys}
                 todo = run.pulled_in(plan.pull_in(keys))
