@@ -91,3 +91,35 @@ def test_a_failure_with_no_logged_error_invents_no_text(tmp_path: Path) -> None:
     attrs = {a["key"]: a["value"].get("stringValue") for a in exc["attributes"]}
     assert attrs["exception.type"] == "" and attrs["exception.message"] == ""
     assert "response failed" not in str(t.spans) and "response_failed" not in str(t.spans)
+
+
+def test_heard_is_the_truncation_point_even_past_a_playback_window(tmp_path: Path) -> None:
+    """WebRTC: the playback window (started → cleared) capped `heard_ms` below a logged
+    truncation: the banyan barge-in at 4,000 ms showed 2,800 ms heard."""
+    import json
+    import re
+
+    from conftest import REAL_LOGS
+
+    from pipeline.config import RunConfig
+    from pipeline.run import run_convert
+
+    log = REAL_LOGS / "banyan_log1_webrtc_beta_toolcall_bargein.jsonl"
+    if not log.exists():
+        import pytest
+
+        pytest.skip("../shared/real-logs is not beside this checkout")
+    truncations = [
+        json.loads(x)["audio_end_ms"]
+        for x in log.read_text().splitlines()
+        if '"conversation.item.truncated"' in x
+    ]
+    out = tmp_path / "t.jsonl"
+    assert run_convert(RunConfig.to_file(inputs=(str(log),), output=out)).exit_code == 0
+    text = out.read_text()
+    heard = [float(x) for x in re.findall(r'heard_ms\\":([0-9.]+)', text)]
+    assert (
+        sorted(set(heard))
+        == sorted(set(float(t) for t in truncations))
+        == [0, 20, 1680, 2460, 4000]
+    )

@@ -120,7 +120,10 @@ def _drop_unobserved_tools(m: SessionMachine) -> bool:
 
 
 def _heard(m: SessionMachine) -> None:
-    """A truncated item was heard up to its truncation, or to the end of its audio."""
+    """A truncated item was heard up to its truncation: the server accepts no point beyond
+    the audio, so the truncation is authoritative (§7), and the item's audio is never taken
+    to be shorter than what was heard (a WebRTC playback window, started → cleared, ends
+    when the client flushed its buffer, not when the caller stopped hearing)."""
     for item in m.items.values():
         if item.truncated_ns is None or item.heard_ms is None:
             continue
@@ -130,8 +133,7 @@ def _heard(m: SessionMachine) -> None:
         facts = node.facts_as(ResponseFacts)
         made = facts.audio_out_ms if facts.audio_out_ms is not None else facts.playback_ms
         if made is not None:
-            item.audio_ms = made
-            item.heard_ms = min(item.heard_ms, made)
+            item.audio_ms = max(made, item.heard_ms)
 
 
 def _add_apps(m: SessionMachine, se: SessionEvents) -> None:
