@@ -123,3 +123,29 @@ def test_heard_is_the_truncation_point_even_past_a_playback_window(tmp_path: Pat
         == sorted(set(float(t) for t in truncations))
         == [0, 20, 1680, 2460, 4000]
     )
+
+
+def test_ids_come_from_the_log_and_none_are_made_up(tmp_path: Path) -> None:
+    """A session id logged beside the events (Azure, LiveKit loggers) keys the session but
+    never reached `gen_ai.conversation.id`; GA's `conv_…` and the voice were dropped;
+    `turn_id` was synthesised from response ids where no item opened the turn."""
+    greeting = {"id": "resp_hello", "status": "completed", "conversation_id": "conv_9",
+                "audio": {"output": {"voice": "marin"}},
+                "output": [{"id": "item_g", "type": "message", "role": "assistant",
+                            "content": [{"type": "output_text", "text": "Hi!"}]}]}  # fmt: skip
+    events = [
+        {**e, "session_id": "call-42"}
+        for e in [
+            at(0.5, type="response.created", response={**greeting, "status": "in_progress"}),
+            at(0.9, type="response.done", response=greeting),
+            *_ga_turn(1, 1),
+        ]
+    ]
+    t = convert(tmp_path, events)
+    assert t.root["_a"]["gen_ai.conversation.id"] == "call-42"
+    assert meta(t, t.root)["session_id"] == "call-42"
+    first, second = t.kind("turn")
+    assert "turn_id" not in meta(t, first)  # opened by the greeting: no item, no made-up id
+    assert meta(t, second)["turn_id"] == "item_u1"  # the opening item's id, as logged
+    hello = next(r for r in t.kind("response") if meta(t, r)["response_id"] == "resp_hello")
+    assert meta(t, hello)["conversation_id"] == "conv_9" and meta(t, hello)["voice"] == "marin"

@@ -278,7 +278,9 @@ def test_turns_have_one_name_and_their_place_in_metadata(sample_run: Path) -> No
     turns = t.kind("turn")
     assert {x["name"] for x in turns} == {"turn"}
     assert [meta(t, x)["turn_index"] for x in turns] == [1, 2, 3, 4]
-    assert len({meta(t, x)["turn_id"] for x in turns}) == 4
+    # turn_id: the opening user item's id, as logged; the greeting's turn has none (§7)
+    ids = [meta(t, x).get("turn_id") for x in turns]
+    assert ids[0] is None and len(set(ids[1:])) == 3 and all(i.startswith("item_") for i in ids[1:])
     a, _ = trace_of(sample_run, "app")
     for tool in a.kind("tool"):
         assert meta(a, tool)["tool_call_id"] == tool["_a"]["gen_ai.tool.call.id"]

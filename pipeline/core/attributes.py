@@ -227,7 +227,8 @@ def map_turn(node: Node, m: Mapping) -> SpanDraft:
     if facts.tool_time_s is not None:
         draft.metrics["tool_time"] = round(facts.tool_time_s, 6)
     draft.meta["turn_index"] = facts.index
-    draft.meta["turn_id"] = node.key.removeprefix("turn:")
+    if facts.item_id is not None:  # the opening item's id as logged; none made up (§7)
+        draft.meta["turn_id"] = facts.item_id
     return draft
 
 
@@ -393,6 +394,8 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
                 "truncated_at_ms": facts.truncated_at_ms,
                 "modalities": facts.modalities,
                 "out_of_band": facts.out_of_band or None,
+                "conversation_id": facts.conversation_id,
+                "voice": facts.voice,
                 "response_metadata": facts.metadata,
                 "tools": tools,
                 **usage_details(facts.usage),

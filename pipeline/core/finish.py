@@ -85,7 +85,8 @@ def finish(
         ),
     ]
     facts = SessionFacts(
-        m.realtime_id,
+        # a session id logged anywhere: in an event, else the record beside it (the key)
+        m.realtime_id or (None if m.session_key.startswith("log:") else m.session_key),
         m.config,
         metadata,
         m.items,

@@ -113,6 +113,7 @@ class SessionMachine:
         node = self.nodes.get(f"input:{item_id}")
         if node is None:
             turn = self.open_turn(ts, item_id)
+            turn.facts_as(TurnFacts).item_id = item_id
             node = self.add(
                 Node(
                     f"input:{item_id}", "user_input", turn.key, ts, ts, InputFacts(item_id, source)
@@ -265,6 +266,9 @@ class SessionMachine:
         """What a response object says of the response, where nothing earlier said it."""
         facts.metadata = facts.metadata or obj(resp, "metadata") or None  # request ids, purpose
         facts.modalities = facts.modalities or _modalities(resp)
+        facts.conversation_id = facts.conversation_id or text(resp.get("conversation_id"))
+        voice = resp.get("voice") or obj(obj(resp, "audio"), "output").get("voice")
+        facts.voice = facts.voice or text(voice)
 
     def _claim_create(self, ts: int, resp: dict[str, Any]) -> tuple[bool, Request | None]:
         """Whether the response is out-of-band, and the client's `response.create` it answers:

@@ -119,6 +119,7 @@ class Item:
 @dataclass(slots=True)
 class TurnFacts:
     index: int
+    item_id: str | None = None  # the user item that opened it, when one did (its turn_id)
     interrupted: bool = False
     input_end_ns: int | None = None  # end of the user's speech, or the client's message
     voice_latency_s: float | None = None
@@ -175,6 +176,8 @@ class ResponseFacts:
     metadata: dict[str, Any] | None = None
     modalities: list[str] | None = None  # requested output modalities
     tools: list[Any] | None = None  # tool definitions in force when it started
+    conversation_id: str | None = None  # GA's `conv_…`, as logged
+    voice: str | None = None  # the response's voice, as logged
 
     @property
     def delivered_audio(self) -> bool:
