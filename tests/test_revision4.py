@@ -149,3 +149,35 @@ def test_ids_come_from_the_log_and_none_are_made_up(tmp_path: Path) -> None:
     assert meta(t, second)["turn_id"] == "item_u1"  # the opening item's id, as logged
     hello = next(r for r in t.kind("response") if meta(t, r)["response_id"] == "resp_hello")
     assert meta(t, hello)["conversation_id"] == "conv_9" and meta(t, hello)["voice"] == "marin"
+
+
+def test_a_transcription_session_misses_no_reply_and_counts_its_tokens(tmp_path: Path) -> None:
+    """`session.type: transcription` reported a false start and a turn without latency, and
+    its billed transcription tokens were missing from the root total."""
+    usage = {"type": "tokens", "total_tokens": 26, "input_tokens": 20, "output_tokens": 6}
+    events = [
+        at(0, type="session.created",
+           session={"type": "transcription", "object": "realtime.transcription_session",
+                    "id": "sess_tr", "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}}),
+        at(1, type="input_audio_buffer.speech_started", item_id="item_t1", audio_start_ms=0),
+        at(2, type="input_audio_buffer.speech_stopped", item_id="item_t1", audio_end_ms=1000),
+        at(2.01, type="input_audio_buffer.committed", item_id="item_t1"),
+        at(2.5, type="conversation.item.input_audio_transcription.completed",
+           item_id="item_t1", transcript="hello there", usage=usage),
+    ]  # fmt: skip
+    t = convert(tmp_path, events)
+    root = metrics(t, t.root)
+    assert root.get("false_starts", 0) == 0 and root.get("turns_without_latency", 0) == 0
+    m = meta(t, t.root)
+    assert m["session_type"] == "transcription"
+    assert (m["total_tokens"], m["input_tokens"], m["output_tokens"]) == (26, 20, 6)
+
+
+def test_speech_that_never_ended_is_no_false_start(tmp_path: Path) -> None:
+    events = [
+        at(0, type="session.created", session=SESSION),
+        *_ga_turn(1, 1),
+        at(4, type="input_audio_buffer.speech_started", item_id="item_u2", audio_start_ms=3000),
+    ]  # the log ends while the caller speaks: the VAD never fired speech_stopped
+    t = convert(tmp_path, events)
+    assert metrics(t, t.root).get("false_starts", 0) == 0

@@ -152,9 +152,17 @@ def test_token_usage_equals_response_done(sample_run: Path) -> None:
         if not any(usage.values()):
             assert "input_tokens" not in root_meta
             continue
-        assert root_meta["input_tokens"] == sum(u["input_tokens"] for u in usage.values())
-        assert root_meta["output_tokens"] == sum(u["output_tokens"] for u in usage.values())
-        assert root_meta["total_tokens"] == sum(u["total_tokens"] for u in usage.values())
+        # the root's totals: every billed call, transcriptions included (one figure, §7)
+        billed = list(usage.values()) + [
+            ev["usage"]
+            for _, _, ev in s.events
+            if ev["type"] == "conversation.item.input_audio_transcription.completed"
+            and isinstance(ev.get("usage"), dict)
+            and "total_tokens" in ev["usage"]
+        ]
+        assert root_meta["input_tokens"] == sum(u["input_tokens"] for u in billed)
+        assert root_meta["output_tokens"] == sum(u["output_tokens"] for u in billed)
+        assert root_meta["total_tokens"] == sum(u["total_tokens"] for u in billed)
         total_in += root_meta["input_tokens"]
     assert total_in > 0
 

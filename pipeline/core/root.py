@@ -19,7 +19,15 @@ from pipeline.core.attributes import (
     usage_metrics,
 )
 from pipeline.core.events import obj
-from pipeline.core.model import ResponseFacts, SessionSummary, SessionTree, SpanRecord, TurnFacts
+from pipeline.core.model import (
+    InputFacts,
+    ResponseFacts,
+    SessionSummary,
+    SessionTree,
+    SpanRecord,
+    TranscriptionFacts,
+    TurnFacts,
+)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -50,11 +58,32 @@ def _session_facts(tree: SessionTree) -> dict[str, Any]:
     )
 
 
+def transcription_only(tree: SessionTree) -> bool:
+    """A session that only transcribes (GA `session.type: transcription`, or no response
+    ever asked for): no reply is missing in it (§7)."""
+    if tree.session.config.get("type") == "transcription":
+        return True
+    return not any(n.kind == "response" for n in tree.nodes)
+
+
 def summarize(tree: SessionTree) -> SessionSummary:
-    """The session's totals from its nodes' facts (turns, responses, tokens, latencies)."""
+    """The session's totals from its nodes' facts (turns, responses, tokens, latencies).
+    Tokens count every billed model call, transcriptions included: one figure for the root,
+    `inspect` and the report (§7)."""
     out = SessionSummary(errors=tree.stats.errors)
     answered: set[str] = set()  # turns with a response
     for node in tree.nodes:
+        if node.kind in ("response", "transcription"):
+            raw = (
+                node.facts_as(ResponseFacts).usage
+                if node.kind == "response"
+                else node.facts_as(TranscriptionFacts).usage
+            )
+            usage = usage_metrics(raw or {})
+            out.responses_with_usage += bool(usage)
+            out.total_tokens += int(usage.get("tokens", 0))
+            out.input_tokens += int(usage.get("prompt_tokens", 0))
+            out.output_tokens += int(usage.get("completion_tokens", 0))
         if node.kind == "response":
             out.responses += 1
             facts = node.facts_as(ResponseFacts)
@@ -62,11 +91,6 @@ def summarize(tree: SessionTree) -> SessionSummary:
             out.interruptions += state == "interrupted"
             out.cancelled_responses += state == "cancelled"
             answered.add(node.parent or "")
-            usage = usage_metrics(facts.usage)
-            out.responses_with_usage += bool(usage)
-            out.total_tokens += int(usage.get("tokens", 0))
-            out.input_tokens += int(usage.get("prompt_tokens", 0))
-            out.output_tokens += int(usage.get("completion_tokens", 0))
         elif node.kind == "turn":
             turn = node.facts_as(TurnFacts)
             out.turns += 1
@@ -74,12 +98,28 @@ def summarize(tree: SessionTree) -> SessionSummary:
                 out.voice_latencies_s.append(turn.voice_latency_s)
             elif turn.input_end_ns is not None:  # the user spoke (or wrote); no reply measured
                 out.turns_without_latency += 1
+    if transcription_only(tree):  # nothing was to be answered: nothing is missing
+        out.turns_without_latency = 0
+        return out
     out.false_starts = sum(  # the user's input was taken (no error) and nothing answered it
         1
         for n in tree.nodes
-        if n.kind == "user_input" and n.parent not in answered and n.error is None
+        if n.kind == "user_input"
+        and n.parent not in answered
+        and n.error is None
+        and _ended(n.facts_as(InputFacts))
     )
     return out
+
+
+def _ended(facts: InputFacts) -> bool:
+    """The user's input ended (speech stopped, a commit, a typed message): speech that never
+    ended, a VAD that never fired, is no false start (§7)."""
+    return (
+        facts.source != "audio"
+        or facts.speech_stopped_ns is not None
+        or facts.committed_ns is not None
+    )
 
 
 def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
@@ -113,6 +153,7 @@ def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
         {
             "session_id": s.realtime_id,
             "session_key": tree.session_key,
+            "session_type": "transcription" if transcription_only(tree) else None,
             **_session_facts(tree),
             **s.metadata,
             **s.app_metadata,
