@@ -181,3 +181,56 @@ def test_speech_that_never_ended_is_no_false_start(tmp_path: Path) -> None:
     ]  # the log ends while the caller speaks: the VAD never fired speech_stopped
     t = convert(tmp_path, events)
     assert metrics(t, t.root).get("false_starts", 0) == 0
+
+
+def test_latency_from_the_transcript_when_audio_was_not_logged_and_playback_is_no_ttft(
+    tmp_path: Path,
+) -> None:
+    """A response with its audio transcript logged but no audio bytes got no voice-to-voice
+    latency in a session where another response's audio was logged; WebRTC's
+    `output_audio_buffer.started` counted as content for TTFT."""
+    events = [
+        at(0, type="session.created", session=SESSION),
+        # turn 1: audio bytes logged (the session has audio)
+        *_ga_turn(1, 1)[:5],
+        at(2.2, type="response.output_audio.delta", response_id="resp_c1", item_id="item_a1",
+           delta="AAAA"),
+        at(2.5, type="response.done", response={"id": "resp_c1", "status": "completed",
+                                                "conversation_id": "conv_1"}),
+        # turn 2: only the transcript of its audio logged
+        *_ga_turn(4, 2)[:5],
+        at(5.4, type="response.output_audio_transcript.delta", response_id="resp_c2",
+           item_id="item_a2", delta="Sure"),
+        at(5.9, type="response.done", response={"id": "resp_c2", "status": "completed",
+                                                "conversation_id": "conv_1"}),
+        # turn 3: WebRTC playback starts before any content
+        *_ga_turn(7, 3)[:5],
+        at(8.2, type="output_audio_buffer.started", response_id="resp_c3"),
+        at(8.6, type="response.output_audio_transcript.delta", response_id="resp_c3",
+           item_id="item_a3", delta="Ok"),
+        at(9.0, type="response.done", response={"id": "resp_c3", "status": "completed",
+                                                "conversation_id": "conv_1"}),
+    ]  # fmt: skip
+    t = convert(tmp_path, events)
+    turns = t.kind("turn")
+    latency = [metrics(t, x).get("voice_to_voice_latency") for x in turns]
+    assert latency[1] == 0.4  # speech stopped at 5 s, the transcript's first delta at 5.4 s
+    assert latency[2] == 0.2  # playback is when the caller heard it: counts for latency
+    r3 = t.kind("response")[2]
+    # from its start (the commit, 8.01 s) to its first content (8.6 s), not to the playback
+    assert round(metrics(t, r3)["time_to_first_token"], 3) == round(8.6 - 8.01, 3)
+
+
+def test_a_turn_waiting_on_a_tool_that_never_answered_is_incomplete(tmp_path: Path) -> None:
+    call = {"id": "item_fc", "type": "function_call", "call_id": "call_1", "name": "lookup",
+            "arguments": "{}"}  # fmt: skip
+    events = [
+        at(0, type="session.created", session=SESSION),
+        *_ga_turn(1, 1)[:5],
+        at(2.5, type="response.done", response={"id": "resp_c1", "status": "completed",
+                                                "conversation_id": "conv_1", "output": [call]}),
+    ]  # fmt: skip
+    t = convert(tmp_path, events)
+    (turn,) = t.kind("turn")
+    assert turn["_a"].get("realtrace.incomplete") is True
+    assert t.root["_a"].get("realtrace.incomplete") is True

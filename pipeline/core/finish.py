@@ -107,16 +107,21 @@ def _responses(m: SessionMachine) -> list[ResponseFacts]:
 def _drop_unobserved_tools(m: SessionMachine) -> bool:
     """A tool span needs the tool's output: a call whose execution the log never shows stays
     in its response's `tool_calls` only (no span claims a run that may never have happened).
-    A turn opened for such a call alone goes with it. True when a call was left waiting."""
+    A turn opened for such a call alone goes with it; a turn left waiting on one is
+    incomplete, as its root is (§7). True when a call was left waiting."""
     gone = [
         k for k, n in m.nodes.items() if n.kind == "tool" and not n.facts_as(ToolFacts).has_output
     ]
+    waiting = {m.nodes[key].parent for key in gone}
     for key in gone:
         del m.nodes[key]
     held = {n.parent for n in m.nodes.values()}
     for turn in [t for t in m.turns if t.key not in held and t.key.startswith("turn:call_")]:
         m.turns.remove(turn)
         del m.nodes[turn.key]
+    for turn in m.turns:
+        if turn.key in waiting:
+            turn.incomplete = True
     return bool(gone)
 
 

@@ -327,15 +327,22 @@ class SessionMachine:
             node.closed = node.incomplete = True
 
     def content(self, node: Node, ts: int, kind: str) -> None:
-        """Content of `kind` (`audio`, `text`, `args`) reached the client at `ts`."""
+        """Content of `kind` (`audio`, `transcript`, `text`, `args`) reached the client at
+        `ts`; `playback` (WebRTC's output_audio_buffer.started) is when the caller began to
+        hear it: audio for the voice-to-voice latency, never content for TTFT (§7)."""
         facts = node.facts_as(ResponseFacts)
-        if facts.first_content_ns is None or ts < facts.first_content_ns:
+        if kind != "playback" and (facts.first_content_ns is None or ts < facts.first_content_ns):
             facts.first_content_ns = ts
-        if kind == "audio":
+        if kind in ("audio", "playback"):
             if facts.first_audio_ns is None or ts < facts.first_audio_ns:
                 facts.first_audio_ns = ts
-        elif kind == "text" and (facts.first_text_ns is None or ts < facts.first_text_ns):
-            facts.first_text_ns = ts
+        elif kind in ("text", "transcript"):
+            if facts.first_text_ns is None or ts < facts.first_text_ns:
+                facts.first_text_ns = ts
+            if kind == "transcript" and (
+                facts.first_transcript_ns is None or ts < facts.first_transcript_ns
+            ):
+                facts.first_transcript_ns = ts
 
     def attach_item(self, node: Node, item: Item) -> None:
         facts = node.facts_as(ResponseFacts)

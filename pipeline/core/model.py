@@ -165,6 +165,7 @@ class ResponseFacts:
     first_content_ns: int | None = None  # any content: audio, text, transcript, call args
     first_audio_ns: int | None = None  # an audio delta or WebRTC playback start
     first_text_ns: int | None = None  # a text or transcript delta
+    first_transcript_ns: int | None = None  # an audio transcript delta: the audio began
     audio_out_ms: float | None = None
     playback_ms: float | None = None  # from output_audio_buffer.started → stopped/cleared
     playback_started_ns: int | None = None

@@ -88,7 +88,7 @@ def text_delta(
             if delta.__class__ is str:
                 (item.transcript_deltas if transcript else item.text_deltas).append(delta)
             return
-    node = _delivered(m, ts, rid, "text")
+    node = _delivered(m, ts, rid, "transcript" if transcript else "text")
     if node is None:
         return
     iid = text(item_id)
@@ -197,7 +197,7 @@ def on_audio_buffer(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     facts = node.facts_as(ResponseFacts)
     if ev.get("type") == "output_audio_buffer.started":
         facts.playback_started_ns = ts
-        m.content(node, ts, "audio")
+        m.content(node, ts, "playback")
     elif facts.playback_started_ns is not None:
         facts.playback_ms = (facts.playback_ms or 0.0) + (ts - facts.playback_started_ns) / 1e6
         facts.playback_started_ns = None

@@ -43,7 +43,7 @@ def bound_turns(turns: list[Node], nodes: dict[str, Node], session_audio: bool =
         mine = kids[turn.key]
         if mine:
             turn.end_ns = max(turn.end_ns, *(k.end_ns for k in mine))
-            turn.incomplete = any(k.incomplete for k in mine)
+            turn.incomplete = turn.incomplete or any(k.incomplete for k in mine)
         if i + 1 < len(turns) and turn.end_ns > starts[i + 1]:
             turn.end_ns = max(turn.start_ns, starts[i + 1])
             for kid in mine:
@@ -69,10 +69,17 @@ def voice_latency(
     input_end_ns: int | None, responses: list[ResponseFacts], session_audio: bool
 ) -> float | None:
     """Seconds from the end of the user's input to the first audio of the turn from any of its
-    responses (after tool calls too); first text where the session produced no audio at all."""
+    responses (after tool calls too); first text where the session produced no audio at all.
+    A response that logged its audio transcript but no audio bytes began its audio with the
+    transcript's first delta (§7: many apps do not log audio)."""
     if input_end_ns is None:
         return None
-    firsts = [r.first_audio_ns if session_audio else r.first_text_ns for r in responses]
+    firsts = [
+        (r.first_audio_ns if r.first_audio_ns is not None else r.first_transcript_ns)
+        if session_audio
+        else r.first_text_ns
+        for r in responses
+    ]
     after = [t for t in firsts if t is not None and t >= input_end_ns]
     return (min(after) - input_end_ns) / 1e9 if after else None
 
