@@ -215,9 +215,12 @@ def test_swooby_client_cancel_with_real_timestamps(real_run: dict[str, Trace]) -
     t = by_file(real_run, "swooby_alfredai")
     (resp,) = t.kind("response")
     assert resp["_a"]["gen_ai.response.id"] == "resp_AsfX2yF5teyOCOyVSTCow"
-    # it starts at the first event naming it (its audio's done event: no response.created,
-    # no delta logged), and it is not an error
-    assert int(resp["startTimeUnixNano"]) == 1737563925590000000
+    # its start is not in the log (no request, no response.created, no delta): it starts at
+    # the earliest event tied to it, the client's cancel (§7), says its start was not
+    # observed, measures no TTFT, and it is not an error
+    assert int(resp["startTimeUnixNano"]) == 1737563925287000000
+    assert resp["_a"]["realtrace.start_observed"] is False
+    assert "time_to_first_token" not in metrics(t, resp)
     assert "status" not in resp and "status" not in t.root
     m = meta(t, resp)
     assert (m["status"], m["status_reason"], m["cancelled_by"]) == (
@@ -233,9 +236,8 @@ def test_swooby_client_cancel_with_real_timestamps(real_run: dict[str, Trace]) -
     assert (mt["prompt_audio_tokens"], mt["completion_audio_tokens"]) == (37, 183)
     assert "prompt_text_tokens" not in mt and m["prompt_text_tokens"] == 130  # not canonical
     assert "gen_ai.request.model" not in resp["_a"] and "model" not in m
-    # the client's cancel came before the response's first event: kept on the root, naming it
-    (cancel,) = t.root["events"]
-    attrs = {a["key"]: a["value"]["stringValue"] for a in cancel["attributes"]}
-    assert cancel["name"] == "realtime.response.cancel"
-    assert attrs["realtrace.span_key"] == "response:resp_AsfX2yF5teyOCOyVSTCow"
+    # the client's cancel (no response id) is an event of the response it cancelled, not of
+    # the root (before §7 it was put on the root)
+    (cancel,) = resp["events"][:1]
+    assert cancel["name"] == "realtime.response.cancel" and not t.root.get("events")
     assert metrics(t, t.root)["cancelled_responses"] == 1

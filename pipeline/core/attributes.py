@@ -373,7 +373,9 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
         )
     _usage_attributes(facts.usage, a)
     draft.metrics.update(usage_metrics(facts.usage))
-    if facts.first_content_ns is not None and facts.first_content_ns >= node.start_ns:
+    if not facts.start_observed:  # its start is not in the log: no time measured from it
+        a["realtrace.start_observed"] = False
+    elif facts.first_content_ns is not None and facts.first_content_ns >= node.start_ns:
         ttft = (facts.first_content_ns - node.start_ns) / 1e9
         draft.metrics["time_to_first_token"] = ttft
         a["gen_ai.response.time_to_first_chunk"] = ttft

@@ -67,6 +67,9 @@ def finish(
         if node.kind not in ("turn", "session") and not node.closed:
             node.end_ns = max(node.end_ns, se.last_ns)
             node.incomplete = True
+    if m.cancel is not None:  # a cancel no response answered: the session's own event
+        root.events.append(m.cancel)
+        m.cancel = None
     awaited = _drop_unobserved_tools(m)
     _heard(m)
     bound_turns(m.turns, m.nodes, any(r.delivered_audio for r in _responses(m)))

@@ -205,7 +205,7 @@ class SessionMachine:
             node = self.open_response(ts, {**(resp or {}), "id": rid})
         return node
 
-    def open_response(self, ts: int, resp: dict[str, Any]) -> Node:
+    def open_response(self, ts: int, resp: dict[str, Any], created: bool = False) -> Node:
         """A response's span, from what `response.created` (or an earlier event) says of it.
 
         It starts at the earliest event tied to it (trace model §6): the client's
@@ -230,6 +230,8 @@ class SessionMachine:
             and self.commit[1] == self.turn.key
         ):
             start = self.commit[0]
+        else:
+            facts.start_observed = created  # opened by response.created, or by a later event
         self.commit = None
         if facts.out_of_band:
             parent = "session"
@@ -251,16 +253,19 @@ class SessionMachine:
         node = self.add(Node(f"response:{rid}", "response", parent, start, ts, facts))
         if not facts.out_of_band:
             self.live_response = node
-        if self.cancel is not None:
-            self.cancelled(node, self.cancel)
-            self.cancel = None
         return node
 
     def cancelled(self, node: Node, cancel: SpanEvent) -> None:
-        """The client cancelled this response: an event on it (kept where the shape allows:
-        a cancel logged before the response's first event moves up, naming its span)."""
+        """The client cancelled this response: an event on its span, whose start moves to
+        the cancel when that is the earliest event tied to it (a log begun with the cancel,
+        §7); a turn it opened moves with it."""
         node.facts_as(ResponseFacts).cancelled_by_client = True
         node.events.append(cancel)
+        if cancel.time_ns < node.start_ns:
+            node.start_ns = cancel.time_ns
+            parent = self.nodes.get(node.parent or "")
+            if parent is not None and parent.kind == "turn" and parent.start_ns > cancel.time_ns:
+                parent.start_ns = cancel.time_ns
 
     def _describe(self, facts: ResponseFacts, resp: dict[str, Any]) -> None:
         """What a response object says of the response, where nothing earlier said it."""

@@ -177,6 +177,9 @@ class ResponseFacts:
     metadata: dict[str, Any] | None = None
     modalities: list[str] | None = None  # requested output modalities
     tools: list[Any] | None = None  # tool definitions in force when it started
+    # its start is in the log (its request, the commit it answers, or response.created);
+    # else it starts at its first event and gives no TTFT and no latency (§7)
+    start_observed: bool = True
     conversation_id: str | None = None  # GA's `conv_…`, as logged
     voice: str | None = None  # the response's voice, as logged
 

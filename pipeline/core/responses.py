@@ -16,7 +16,8 @@ from pipeline.core.model import AttrValue, Item, Node, ResponseFacts, SpanEvent
 
 
 def on_response_created(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
-    facts = m.open_response(ts, obj(ev, "response")).facts_as(ResponseFacts)
+    facts = m.open_response(ts, obj(ev, "response"), created=True).facts_as(ResponseFacts)
+    facts.start_observed = True  # its creation is in the log
     if facts.created_ns is None:
         facts.created_ns = ts
 
@@ -164,6 +165,9 @@ def on_response_done(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     node.end_ns = max(node.end_ns, ts)
     node.closed, node.incomplete = True, False
     facts.status = text(resp.get("status")) or "completed"
+    if m.cancel is not None and facts.status == "cancelled" and not facts.cancelled_by_client:
+        m.cancelled(node, m.cancel)  # a cancel naming no response: the next one cancelled
+        m.cancel = None
     details = obj(resp, "status_details")
     facts.status_reason = text(details.get("reason"))
     facts.usage = obj(resp, "usage")

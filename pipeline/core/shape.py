@@ -79,6 +79,7 @@ def voice_latency(
         if session_audio
         else r.first_text_ns
         for r in responses
+        if r.start_observed  # a response whose start is not logged measures nothing (§7)
     ]
     after = [t for t in firsts if t is not None and t >= input_end_ns]
     return (min(after) - input_end_ns) / 1e9 if after else None
