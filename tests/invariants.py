@@ -143,6 +143,7 @@ def _trace_problems(spans: list[dict[str, Any]]) -> list[str]:
         for ev in s.get("events", []):
             if not start <= int(ev["timeUnixNano"]) <= end:
                 out.append(f"{name}: event {ev['name']!r} outside the span")
+        out += _revision4_problems(s, name, kind, parent)
     turns = sorted(
         (s for s in spans if s["_a"].get("realtrace.kind") == "turn"),
         key=lambda s: int(s["startTimeUnixNano"]),
@@ -150,6 +151,40 @@ def _trace_problems(spans: list[dict[str, Any]]) -> list[str]:
     for x, y in itertools.pairwise(turns):
         if int(y["startTimeUnixNano"]) < int(x["endTimeUnixNano"]):
             out.append(f"{x['name']!r} overlaps {y['name']!r}")
+    return out
+
+
+SYNTHETIC_ID = ("resp_", "call_", "client:", "resp@")  # ids realtrace once made up
+
+
+def _revision4_problems(
+    s: dict[str, Any], name: str, kind: str | None, parent: dict[str, Any] | None
+) -> list[str]:
+    """Trace model §7: no synthetic ids, out-of-band responses never under a turn, what was
+    heard never below a logged truncation point."""
+    out: list[str] = []
+    a = s["_a"]
+    meta = json.loads(a.get("braintrust.metadata", "{}"))
+    turn_id = meta.get("turn_id") if kind == "turn" else None
+    if isinstance(turn_id, str) and turn_id.startswith(SYNTHETIC_ID):
+        out.append(f"{name}: a made-up turn_id {turn_id!r}")
+    oob = a.get("realtime.response.out_of_band")
+    if oob and parent is not None and parent["_a"].get("realtrace.kind") == "turn":
+        out.append(f"{name}: an out-of-band response under a turn")
+
+    def parts(value: Any) -> list[dict[str, Any]]:
+        if isinstance(value, dict):
+            here = [value] if "truncated_at_ms" in value else []
+            return here + [p for v in value.values() for p in parts(v)]
+        if isinstance(value, list):
+            return [p for v in value for p in parts(v)]
+        return []
+
+    for key in ("braintrust.output_json", "braintrust.metadata"):
+        for p in parts(json.loads(a.get(key, "null"))):
+            heard, cut = p.get("heard_ms"), p.get("truncated_at_ms")
+            if isinstance(heard, int | float) and isinstance(cut, int | float) and heard < cut:
+                out.append(f"{name}: heard {heard} ms, below the truncation at {cut} ms")
     return out
 
 

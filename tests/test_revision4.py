@@ -234,3 +234,29 @@ def test_a_turn_waiting_on_a_tool_that_never_answered_is_incomplete(tmp_path: Pa
     (turn,) = t.kind("turn")
     assert turn["_a"].get("realtrace.incomplete") is True
     assert t.root["_a"].get("realtrace.incomplete") is True
+
+
+def test_genai_output_of_an_interrupted_reply_is_what_was_heard(tmp_path: Path) -> None:
+    """Under `--attributes genai`, an interrupted response's output message held the whole
+    generated audio (2,400 ms) with nothing saying it was cut at 1,500 ms."""
+    import json
+
+    from conftest import SAMPLES, read_spans
+
+    from pipeline.config import RunConfig
+    from pipeline.core.attributes import MappingOptions
+    from pipeline.core.conventions import parse_conventions
+    from pipeline.run import run_convert
+
+    out = tmp_path / "t.jsonl"
+    cfg = RunConfig.to_file(
+        (str(SAMPLES / "2025-11-24" / "barge_in_beta.jsonl"),),
+        out,
+        mapping=MappingOptions(conventions=parse_conventions("genai")),
+    )
+    assert run_convert(cfg).exit_code == 0
+    (cut,) = [s for s in read_spans(out) if "realtrace.output.heard_ms" in s["_a"]]
+    assert cut["_a"]["realtrace.output.heard_ms"] == 1500
+    (msg,) = json.loads(cut["_a"]["gen_ai.output.messages"])
+    assert [p.get("duration_ms") for p in msg["parts"]] == [1500]  # not the 2,400 generated
+    assert msg["finish_reason"] in ("stop", "length", "content_filter", "tool_call", "error")

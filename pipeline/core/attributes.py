@@ -10,7 +10,6 @@ mapper per span kind.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -366,7 +365,11 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
         a["realtime.response.out_of_band"] = True
     state = facts.state
     shaped = realtime_output(state or "in_progress", items, m.audio.get(node.key))
-    output = m.book.messages(facts.items, -math.inf)
+    # the output messages as the caller heard them: an interrupted reply cut where it was
+    # (§7), and said so by an attribute every convention's reader sees
+    output = m.book.messages(facts.items)
+    if facts.truncated_at_ms is not None:
+        a["realtrace.output.heard_ms"] = facts.truncated_at_ms
     for c in m.conventions:
         c.prompt(
             a, m.book, _prompt(node, facts, m, draft), output, shaped, facts.instructions, reason

@@ -12,7 +12,7 @@ from typing import Any
 from pipeline.core.app import app_session
 from pipeline.core.events import num, obj, text
 from pipeline.core.items import RANK_DONE, RANK_ITEM
-from pipeline.core.machine import SessionMachine
+from pipeline.core.machine import PROVISIONAL, SessionMachine
 from pipeline.core.model import (
     AttrValue,
     InputFacts,
@@ -100,7 +100,7 @@ def on_item_create(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:
     raw = obj(ev, "item")
     event_id = text(ev.get("event_id"))
     given = text(raw.get("id"))
-    item_id = given or f"client:{event_id or ts}"
+    item_id = given or f"{PROVISIONAL}{event_id or ts}"
     item = m.conv.merge(raw, RANK_ITEM, item_id)
     if item is None:
         return

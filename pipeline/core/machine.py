@@ -25,6 +25,7 @@ from pipeline.core.model import (
     TurnFacts,
 )
 
+PROVISIONAL = "client:"  # the id a client-created item goes by until the server names it
 # Events after which a session still "ended on" the error before them (trace model §6).
 TRAILING_TYPES = frozenset({"rate_limits.updated", "error"})
 
@@ -94,6 +95,9 @@ class SessionMachine:
         node = self.nodes.get(f"input:{old}")
         if node is not None:
             node.facts_as(InputFacts).item_id = new
+            turn = self.nodes.get(node.parent or "")
+            if turn is not None and turn.kind == "turn":
+                turn.facts_as(TurnFacts).item_id = new  # the logged id, at last
 
     # -- spans -------------------------------------------------------------------
 
@@ -113,7 +117,8 @@ class SessionMachine:
         node = self.nodes.get(f"input:{item_id}")
         if node is None:
             turn = self.open_turn(ts, item_id)
-            turn.facts_as(TurnFacts).item_id = item_id
+            if not item_id.startswith(PROVISIONAL):  # a client item's id until the server's
+                turn.facts_as(TurnFacts).item_id = item_id
             node = self.add(
                 Node(
                     f"input:{item_id}", "user_input", turn.key, ts, ts, InputFacts(item_id, source)
