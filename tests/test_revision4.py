@@ -70,6 +70,8 @@ def test_a_ga_out_of_band_call_is_not_a_user_turn_and_keeps_its_request(tmp_path
     assert int(oob["startTimeUnixNano"]) == ns(5)  # at its response.create, not its done
     assert int(oob["endTimeUnixNano"]) == ns(6.5)
     assert "summary" in str(meta(t, oob))  # the request's metadata
+    assert meta(t, oob)["tool_choice"] == "none"  # and what it forced
+    assert meta(t, oob)["modalities"] == ["text"]
     prompt = t.json_attr(oob, "braintrust.input_json")
     assert "Summarise the call in one line." in str(prompt)  # the request's instructions
     assert "You are a concierge." not in str(prompt)

@@ -403,6 +403,7 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
                 "voice": facts.voice,
                 "response_metadata": facts.metadata,
                 "tools": tools,
+                "tool_choice": facts.tool_choice,
                 **usage_details(facts.usage),
             }
         )

@@ -254,6 +254,7 @@ class SessionMachine:
         tools = request.get("tools") if isinstance(request.get("tools"), list) else None
         facts.tools = tools if tools is not None else _list(self.config.get("tools"))
         facts.modalities = _modalities(request)
+        facts.tool_choice = request.get("tool_choice")
         self._describe(facts, resp)
         node = self.add(Node(f"response:{rid}", "response", parent, start, ts, facts))
         if not facts.out_of_band:

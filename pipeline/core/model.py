@@ -177,6 +177,7 @@ class ResponseFacts:
     metadata: dict[str, Any] | None = None
     modalities: list[str] | None = None  # requested output modalities
     tools: list[Any] | None = None  # tool definitions in force when it started
+    tool_choice: Any = None  # what its request forced (`none`, `required`, a function), as logged
     # its start is in the log (its request, the commit it answers, or response.created);
     # else it starts at its first event and gives no TTFT and no latency (§7)
     start_observed: bool = True
