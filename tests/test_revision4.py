@@ -262,3 +262,21 @@ def test_genai_output_of_an_interrupted_reply_is_what_was_heard(tmp_path: Path) 
     (msg,) = json.loads(cut["_a"]["gen_ai.output.messages"])
     assert [p.get("duration_ms") for p in msg["parts"]] == [1500]  # not the 2,400 generated
     assert msg["finish_reason"] in ("stop", "length", "content_filter", "tool_call", "error")
+
+
+def test_the_report_says_how_many_responses_start_outside_the_log(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+    from click.testing import CliRunner
+    from conftest import REAL_LOGS
+
+    from pipeline.cli import main
+
+    if not REAL_LOGS.is_dir():
+        pytest.skip("../shared/real-logs is not beside this checkout")
+    doc = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["report", "-i", str(REAL_LOGS), "--json", str(doc), "-q"])
+    assert r.exit_code == 0, r.output
+    # swooby, bravedigger's tail and the two rtopenai logs begin inside a response
+    assert json.loads(doc.read_text())["summary"]["responses_start_not_logged"] == 4

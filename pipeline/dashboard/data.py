@@ -125,6 +125,8 @@ class Summary:
     false_starts: int = 0
     sessions_incomplete: int = 0
     turns_without_latency: int = 0
+    # responses whose start is not in the log: no TTFT or latency measured from them (§7)
+    responses_start_not_logged: int = 0
     first_event_ns: int | None = None
     last_event_ns: int | None = None
 
@@ -239,6 +241,7 @@ def _add_session(
                     setattr(s, key, getattr(s, key) + int(value))
             tokens += int(metrics.get("tokens") or 0)
         if kind == "response":
+            s.responses_start_not_logged += span["attrs"].get("realtrace.start_observed") is False
             ttft = metrics.get("time_to_first_token")
             if isinstance(ttft, int | float):
                 data.ttfts.append((round(float(ttft), 3), model or "unknown"))
