@@ -174,3 +174,10 @@ class TooLargeError(ExportError):
 class UploadError(ExportError):
     """An audio attachment could not be uploaded (after retries where retrying made sense):
     its session goes with inline audio instead."""
+
+
+class FileError(RealtraceError):
+    """A file could not be read or written (an input that vanished, a full disk) where the
+    run could not report it itself: `io_message` says which and what to do."""
+
+    exit_code = ExitCode.IO
