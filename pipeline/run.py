@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.core.ids import trace_id
-from pipeline.dashboard import SessionCollector, with_players, write_html
+from pipeline.dashboard import ReportData, SessionCollector, with_players, write_html
+from pipeline.dashboard.data import build, is_otlp_json, read_otlp_json
 from pipeline.engine.common import Run, load_engine
 from pipeline.errors import (
     ConfigError,
@@ -318,3 +322,24 @@ def _record_files(
             done.append((plan.infos[path], keys))
     if done:
         state.record_files(done)
+
+
+def report_from_inputs(
+    inputs: Sequence[str], timestamp_fields: tuple[str, ...] | None = None
+) -> ReportData:
+    """The report of realtrace OTLP JSON files and of logs (converted here, in a temporary
+    directory, with no state: nothing is sent, nothing remembered)."""
+    traces = [Path(p) for p in inputs if Path(p).is_file() and is_otlp_json(Path(p))]
+    logs = tuple(p for p in inputs if Path(p) not in traces)
+    spans = list(read_otlp_json(traces))
+    if logs:
+        with tempfile.TemporaryDirectory(prefix="realtrace-report-") as tmp:
+            out = Path(tmp) / "traces.jsonl"
+            # every session, also one still being logged: a report sends nothing to settle
+            settings: dict[str, Any] = {"rejects": Path(tmp) / "rejects.jsonl", "settle_ns": 0}
+            if timestamp_fields:
+                settings["timestamp_fields"] = timestamp_fields
+            run_convert(RunConfig.to_file(logs, out, **settings))
+            if out.exists():
+                spans += read_otlp_json([out])
+    return build(spans)

@@ -19,9 +19,8 @@ from receivers import HttpReceiver
 
 from pipeline.cli import main
 from pipeline.config import RunConfig
-from pipeline.dashboard import report_from_inputs
 from pipeline.dashboard.data import to_json
-from pipeline.run import run_convert
+from pipeline.run import report_from_inputs, run_convert
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -305,8 +305,9 @@ def report_cmd(
     Exit codes: 0 written; 4 no session found; 2 nothing to write (name --html or --json)
     or no input; 7 the page could not be written.
     """
-    from pipeline.dashboard import report_from_inputs, with_players, write_html
+    from pipeline.dashboard import with_players, write_html
     from pipeline.dashboard.data import session_rows, to_json
+    from pipeline.run import report_from_inputs
 
     setup_logging("text", quiet, (), verbose)
     if html is None and json_path is None:

@@ -7,6 +7,7 @@ metrics of a trace's spans, and the responses already carry theirs.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pipeline.core.attributes import (
@@ -30,11 +31,13 @@ from pipeline.core.model import (
 )
 
 
-def _percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (no interpolation: a reported latency was observed)."""
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (no interpolation: a reported latency was observed); None of
+    no values. The one definition: the root's metrics and the report use it alike."""
+    if not values:
+        return None
     ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 1))
-    return ordered[int(rank) - 1]
+    return ordered[max(1, math.ceil(len(ordered) * q)) - 1]
 
 
 def _session_facts(tree: SessionTree) -> dict[str, Any]:
@@ -144,8 +147,8 @@ def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
             "audio_output_ms": round(s.audio_out_ms, 3) if s.audio_out_ms is not None else None,
             "errors": summary.errors,
             "session_duration_ms": (root.end_ns - root.start_ns) / 1e6,
-            "voice_to_voice_latency_p50": _percentile(latencies, 0.5) if latencies else None,
-            "voice_to_voice_latency_p95": _percentile(latencies, 0.95) if latencies else None,
+            "voice_to_voice_latency_p50": percentile(latencies, 0.5),
+            "voice_to_voice_latency_p95": percentile(latencies, 0.95),
             "turns_without_latency": summary.turns_without_latency,
         }
     )

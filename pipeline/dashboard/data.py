@@ -9,7 +9,6 @@ in, a `ReportData` out, which `page` turns into HTML and `to_json` into the repo
 from __future__ import annotations
 
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import orjson
 
 from pipeline.core.attributes import TOKEN_METRICS as TOKEN_KEYS
 from pipeline.core.model import SPAN_KINDS as KINDS
+from pipeline.core.root import percentile
 from pipeline.errors import NotOtlpJsonError
 
 log = logging.getLogger("realtrace")
@@ -400,14 +400,6 @@ def _numbered(
         n = seen[(item[0], item[2])] = seen.get((item[0], item[2]), 0) + 1
         out.append((n if n > 1 else 0, item))
     return out
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest rank (a latency someone waited, never an interpolation)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(len(ordered) * q)) - 1]
 
 
 def to_json(data: ReportData) -> dict[str, Any]:
