@@ -83,7 +83,7 @@ def replay(
             cfg = file
         else:
             cfg = resolve_replay(os.environ if env is None else env, file=Path(file), **flags)
-        from pipeline.replay import replay as run_replay
+        from pipeline.resend import replay as run_replay
 
         stats, code = run_replay(cfg, stop)
         return ReplayResult(stats, code)

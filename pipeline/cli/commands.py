@@ -22,8 +22,8 @@ from pipeline.cli.options import (
 from pipeline.config import RunConfig, default_state_path
 from pipeline.errors import ConfigError, ExitCode
 from pipeline.inspection import inspect_sessions
-from pipeline.replay import replay
 from pipeline.report import error_lines, plural, replay_summary_lines, write_report
+from pipeline.resend import replay
 from pipeline.resolve import default, environ, resolve_replay
 from pipeline.state.store import StateStore
 

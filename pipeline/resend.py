@@ -1,4 +1,4 @@
-"""Replay: re-send an OTLP JSON lines file (a dead letter, or any output) through the same
+"""Resend: `realtrace replay` (and `pipeline.replay`), an OTLP JSON lines file sent again.
 delivery chain as `convert`."""
 
 from __future__ import annotations
