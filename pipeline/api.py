@@ -12,9 +12,10 @@ apply), nothing is printed, and every failure is a `RealtraceError` carrying its
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,20 @@ from pipeline.resolve import resolve_replay, resolve_run
 from pipeline.run import RunResult, run_convert
 
 __all__ = ["ReplayResult", "convert", "replay"]
+
+
+@contextlib.contextmanager
+def _realtrace_errors() -> Iterator[None]:
+    """Every failure as a RealtraceError: a missing input is the caller's to fix (a
+    ConfigError), another I/O failure a FileError saying which file and what to do."""
+    try:
+        yield
+    except RealtraceError:
+        raise
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{exc}: name files, directories or globs that exist") from exc
+    except OSError as exc:
+        raise FileError(io_message(exc)) from exc
 
 
 def convert(
@@ -42,7 +57,7 @@ def convert(
     (`OTEL_EXPORTER_OTLP_*`, `BRAINTRUST_*`); default `os.environ`. `stop`: set it to stop
     the run as a signal would. Returns the counts and the exit code the command would end
     with; raises `RealtraceError` (a `ConfigError` for settings to fix, …)."""
-    try:
+    with _realtrace_errors():
         if isinstance(inputs, RunConfig):
             cfg = inputs
         else:
@@ -51,12 +66,6 @@ def convert(
                 flags["output"] = Path(flags["output"])
             cfg = resolve_run(os.environ if env is None else env, inputs=names, **flags)
         return run_convert(cfg, stop=stop)
-    except RealtraceError:
-        raise
-    except FileNotFoundError as exc:  # an input named that is not there: the caller's to fix
-        raise ConfigError(f"{exc}: name files, directories or globs that exist") from exc
-    except OSError as exc:
-        raise FileError(io_message(exc)) from exc
 
 
 class ReplayResult:
@@ -78,7 +87,7 @@ def replay(
 ) -> ReplayResult:
     """Send an OTLP JSON lines file (a dead letter, a rejected-spans file, an output) again,
     as `realtrace replay` does; `flags`: `dead_letter`, `export={…}`, batch limits."""
-    try:
+    with _realtrace_errors():
         if isinstance(file, ReplayConfig):
             cfg = file
         else:
@@ -87,9 +96,3 @@ def replay(
 
         stats, code = run_replay(cfg, stop)
         return ReplayResult(stats, code)
-    except RealtraceError:
-        raise
-    except FileNotFoundError as exc:  # an input named that is not there: the caller's to fix
-        raise ConfigError(f"{exc}: name files, directories or globs that exist") from exc
-    except OSError as exc:
-        raise FileError(io_message(exc)) from exc

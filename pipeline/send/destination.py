@@ -148,8 +148,31 @@ class FileDestination:
             yield Chain(sender, 1, sender)  # stopping early, the file still takes what is held
 
 
+class DeadLettered:
+    """What a destination that can fail to deliver shares: its dead letter, a file, or the
+    directory of its parts when parallel writers write it; no file tracked by the state."""
+
+    __slots__ = ()
+    dead_letter_file: Path
+    partitioned: bool
+
+    @property
+    def tracked_file(self) -> Path | None:
+        return None
+
+    @property
+    def dead_letter(self) -> Path:
+        """Where spans that failed after retries are: the file, or the directory of its parts."""
+        return parts_of(self.dead_letter_file) if self.partitioned else self.dead_letter_file
+
+    @property
+    def dead_letter_paths(self) -> tuple[Path, ...]:
+        """Every place a dead letter of this destination may be: the file and its parts."""
+        return (self.dead_letter_file, parts_of(self.dead_letter_file))
+
+
 @dataclass(frozen=True, slots=True)
-class OtlpDestination:
+class OtlpDestination(DeadLettered):
     """An OTLP endpoint (gRPC or HTTP), with the dead letter for what fails after retries.
 
     `partitioned`: parallel writers each write their own dead-letter part, in
@@ -186,20 +209,6 @@ class OtlpDestination:
     @property
     def writes_stdout(self) -> bool:
         return False
-
-    @property
-    def tracked_file(self) -> Path | None:
-        return None
-
-    @property
-    def dead_letter(self) -> Path:
-        """Where spans that failed after retries are: the file, or the directory of its parts."""
-        return parts_of(self.dead_letter_file) if self.partitioned else self.dead_letter_file
-
-    @property
-    def dead_letter_paths(self) -> tuple[Path, ...]:
-        """Every place a dead letter of this destination may be: the file and its parts."""
-        return (self.dead_letter_file, parts_of(self.dead_letter_file))
 
     @property
     def rejected(self) -> Path:
@@ -299,7 +308,7 @@ class OtlpDestination:
 
 
 @dataclass(frozen=True, slots=True)
-class ExporterDestination:
+class ExporterDestination(DeadLettered):
     """An OpenTelemetry SDK exporter found by name (`--exporter`, `OTEL_TRACES_EXPORTER`;
     send/sdk.py), configured by its own environment variables, behind the run's usual
     retry sender and dead letter. Its identity in the state is its name and the endpoint
@@ -339,18 +348,6 @@ class ExporterDestination:
     @property
     def writes_stdout(self) -> bool:
         return self.name == "console"  # the SDK's console exporter prints to stdout
-
-    @property
-    def tracked_file(self) -> Path | None:
-        return None
-
-    @property
-    def dead_letter(self) -> Path:
-        return parts_of(self.dead_letter_file) if self.partitioned else self.dead_letter_file
-
-    @property
-    def dead_letter_paths(self) -> tuple[Path, ...]:
-        return (self.dead_letter_file, parts_of(self.dead_letter_file))
 
     @property
     def side_files(self) -> tuple[Path, ...]:
