@@ -199,9 +199,11 @@ def test_report_errors_are_one_line(tmp_path: Path) -> None:
     assert r.exit_code in (2, 4) and "Traceback" not in r.output
 
 
-def test_the_turns_audio_plays_in_the_page(browser: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("attributes", ["braintrust", "genai"])
+def test_the_turns_audio_plays_in_the_page(browser: Any, tmp_path: Path, attributes: str) -> None:
     """`convert --audio dir: --html`: each turn's WAV is a player beside the waterfall, linked
-    relative to the page, and Chromium decodes it (its duration is the clip's)."""
+    relative to the page, and Chromium decodes it (its duration is the clip's), whichever
+    convention the spans are written in (under genai the page showed 0 players)."""
     import wave
 
     page_path, wavs = tmp_path / "report.html", tmp_path / "wav"
@@ -209,7 +211,7 @@ def test_the_turns_audio_plays_in_the_page(browser: Any, tmp_path: Path) -> None
     r = CliRunner().invoke(
         main,
         ["convert", "-i", str(voice), "-o", str(tmp_path / "t.jsonl"), "--no-state",
-         "--audio", f"dir:{wavs}", "--html", str(page_path), "-q"],
+         "--audio", f"dir:{wavs}", "--html", str(page_path), "-q", "--attributes", attributes],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     page, errors, requests = open_page(browser, page_path)

@@ -18,7 +18,7 @@ from pipeline.core.conventions import CONVENTIONS
 from pipeline.core.encode import dumps
 from pipeline.core.events import audio_format, count, format_name, num, obj
 from pipeline.core.ids import span_id, trace_id
-from pipeline.core.messages import MessageBook, audio_message, realtime_output
+from pipeline.core.messages import MessageBook, audio_message, realtime_output, with_clip
 from pipeline.core.model import (
     MISSING,
     SPAN_KIND_CLIENT,
@@ -368,6 +368,9 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
     # the output messages as the caller heard them: an interrupted reply cut where it was
     # (§7), and said so by an attribute every convention's reader sees
     output = m.book.messages(facts.items)
+    clip = m.audio.get(node.key)
+    if clip is not None:  # what the caller heard, as a file or inline (--audio)
+        output = with_clip(output, clip)
     if facts.truncated_at_ms is not None:
         a["realtrace.output.heard_ms"] = facts.truncated_at_ms
     for c in m.conventions:

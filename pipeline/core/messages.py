@@ -184,6 +184,26 @@ class MessageBook:
         return "[" + ",".join(self._cached(m, True, reason) for m in msgs) + "]"
 
 
+def with_clip(messages: list[dict[str, Any]], ref: Any) -> list[dict[str, Any]]:
+    """The messages with the response's rebuilt audio (`--audio`: a file's path, or inline
+    base64) as the first part of its first assistant message, as user inputs carry theirs:
+    new dicts, the book's shared messages untouched."""
+    out, done = [], False
+    for msg in messages:
+        if not done and msg.get("role") == "assistant":
+            said = msg.get("content")
+            parts: list[dict[str, Any]] = [
+                {"type": "audio", "audio": {"data": ref, "format": "wav"}}
+            ]
+            if isinstance(said, str) and said:
+                parts.append({"type": "text", "text": said})
+            elif isinstance(said, list):
+                parts += said
+            msg, done = {**msg, "content": parts}, True
+        out.append(msg)
+    return out
+
+
 def realtime_output(state: str, items: list[Item], audio: Any = None) -> dict[str, Any]:
     """A response's output in the Realtime shape of trace model §6: `{status, content,
     tool_calls?}`, what was delivered before its end. A truncated item keeps its transcript

@@ -351,10 +351,14 @@ def _waterfall(
 
 
 def _wav_refs(value: Any) -> Iterator[str]:
-    """The `--audio dir:` paths in a payload: the `data` of its audio parts."""
+    """The `--audio dir:` paths in a payload: the `data` of its audio parts, in Braintrust's
+    shapes (`audio`/`input_audio` objects) or the GenAI conventions' (`{type: audio, data}`)."""
     if isinstance(value, dict):
-        for kind in ("audio", "input_audio"):
-            ref = value.get(kind, {}).get("data") if isinstance(value.get(kind), dict) else None
+        found = [value.get(k, {}).get("data") for k in ("audio", "input_audio")
+                 if isinstance(value.get(k), dict)]  # fmt: skip
+        if value.get("type") == "audio":
+            found.append(value.get("data"))
+        for ref in found:
             if isinstance(ref, str) and ref.endswith(".wav") and len(ref) < 300:
                 yield ref
         for v in value.values():
@@ -372,9 +376,15 @@ def _audio_files(trace: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) 
         kind = span["attrs"].get("realtrace.kind")
         if kind not in ("user_input", "response"):
             continue
-        key = "braintrust.input_json" if kind == "user_input" else "braintrust.output_json"
+        # whichever convention the spans were written in (`--attributes`)
+        keys = (
+            ("braintrust.input_json", "gen_ai.input.messages")
+            if kind == "user_input"
+            else ("braintrust.output_json", "gen_ai.output.messages")
+        )
+        text = next((span["attrs"][k] for k in keys if span["attrs"].get(k)), None)
         try:
-            payload = orjson.loads(span["attrs"].get(key) or "null")
+            payload = orjson.loads(text or "null")
         except ValueError:
             continue
         turn = _json_attr(
