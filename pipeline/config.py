@@ -85,7 +85,7 @@ class RunConfig:
         return ReadOptions(
             self.timestamp_fields,
             self.max_line_bytes,
-            keep_audio=self.mapping.audio != "none",
+            keep_audio=self.mapping.audio.keeps_payloads,
             hold_partial_after_ns=now - self.settle_ns if self.settle_ns else None,
         )
 
@@ -141,7 +141,7 @@ class RunConfig:
             raise ConfigError("--settle: must be 0 (no wait) or more")
         self.limits.validate()
         self.destination.validate()
-        if self.mapping.audio in ("dir", "upload") and self.engine == "ray":
+        if self.mapping.audio.ships_clips and self.engine == "ray":
             raise ConfigError(
                 f"--audio {self.mapping.audio} with --engine ray: the clips stay on the cluster; "
                 "use --audio inline (the audio inside the spans) or the local engine"

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from pipeline.config import ReplayConfig, RunConfig, default_state_path
-from pipeline.core.attributes import MappingOptions
+from pipeline.core.attributes import AudioMode, MappingOptions
 from pipeline.core.conventions import parse_conventions
 from pipeline.engine import ENGINES
 from pipeline.errors import ConfigError
@@ -444,12 +444,12 @@ def resolve_run(
     )
 
 
-AUDIO_MODES = ("none", "inline", "upload", "dir:PATH")
+AUDIO_MODES = ("none", "inline", "upload", "dir:PATH")  # as --audio takes them
 
 
 def _audio(
     s: _Sources, flag: str | None, dest: Destination
-) -> tuple[str, Path | None, AttachmentConfig | None]:
+) -> tuple[AudioMode, Path | None, AttachmentConfig | None]:
     """`--audio`: none | inline | upload | dir:PATH; by default `upload` to Braintrust (its
     Realtime spec wants the audio as attachments), `none` elsewhere (today's speed)."""
     braintrust = isinstance(dest, OtlpDestination) and any(
@@ -460,11 +460,11 @@ def _audio(
     )
     text = flag or ("upload" if braintrust else "none")
     if text.startswith("dir:") and len(text) > 4:
-        return "dir", Path(text[4:]), None
-    if text not in ("none", "inline", "upload"):
+        return AudioMode.DIR, Path(text[4:]), None
+    if text not in (AudioMode.NONE, AudioMode.INLINE, AudioMode.UPLOAD):
         raise ConfigError(f"--audio {text!r}: use one of {', '.join(AUDIO_MODES)}")
-    if text != "upload":
-        return text, None, None
+    if text != AudioMode.UPLOAD:
+        return AudioMode(text), None, None
     if not braintrust:
         raise ConfigError(
             "--audio upload sends attachments to Braintrust: use it with the Braintrust "
@@ -477,7 +477,7 @@ def _audio(
         raise ConfigError(
             "--audio upload needs BRAINTRUST_API_KEY (Braintrust's API opens with it)"
         )
-    return "upload", None, _attachments(s, key, dest.export)
+    return AudioMode.UPLOAD, None, _attachments(s, key, dest.export)
 
 
 def _attachments(s: _Sources, key: str, export: ExportConfig) -> AttachmentConfig:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.core.attributes import AudioMode
 from pipeline.core.ids import trace_id
 from pipeline.dashboard import ReportData, SessionCollector, with_players, write_html
 from pipeline.dashboard.data import build, is_otlp_json, read_otlp_json
@@ -135,9 +136,9 @@ def _audio_sink(
 ) -> AudioSink | None:
     """Where `--audio` clips go: files, or Braintrust, logged in once before anything is
     read (refused credentials or an unknown organization end the run here, exit 2)."""
-    if cfg.mapping.audio == "dir" and cfg.audio_dir is not None:
+    if cfg.mapping.audio is AudioMode.DIR and cfg.audio_dir is not None:
         return DirectoryAudio(cfg.audio_dir)
-    if cfg.mapping.audio != "upload" or cfg.attachments is None:
+    if cfg.mapping.audio is not AudioMode.UPLOAD or cfg.attachments is None:
         return None
     dest = cfg.destination
     sink = BraintrustAttachments(

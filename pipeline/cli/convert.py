@@ -13,7 +13,7 @@ import click
 from pipeline.cli.app import EXIT_SIGNAL, say_error, setup_logging, stopping_on_signals
 from pipeline.cli.options import export_options, input_option, pop_export
 from pipeline.config import RunConfig
-from pipeline.core.attributes import MappingOptions
+from pipeline.core.attributes import AudioMode, MappingOptions
 from pipeline.engine import ENGINES
 from pipeline.errors import ExitCode
 from pipeline.progress import Progress
@@ -335,7 +335,7 @@ def config_rows(cfg: RunConfig) -> list[tuple[str, str, str]]:
         ("max-history", str(m.max_history), src["max_history"]),
         (
             "audio",
-            f"dir:{cfg.audio_dir}" if m.audio == "dir" else m.audio,
+            f"dir:{cfg.audio_dir}" if m.audio is AudioMode.DIR else str(m.audio),
             src.get("audio", "default"),
         ),
         ("html", str(cfg.html or "(none)"), src.get("html", "default")),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pipeline.core.conventions import CONVENTIONS
@@ -37,6 +38,25 @@ from pipeline.core.model import (
 )
 
 
+class AudioMode(StrEnum):
+    """`--audio`: where each turn's rebuilt speech goes."""
+
+    NONE = "none"  # no payload is even kept while reading (today's speed)
+    INLINE = "inline"  # base64 in the spans' audio parts
+    DIR = "dir"  # WAV files under a folder, the parts naming them by relative path
+    UPLOAD = "upload"  # Braintrust attachments, inline base64 to fall back on
+
+    @property
+    def keeps_payloads(self) -> bool:
+        """Reading keeps each audio event's payload (else only its length)."""
+        return self is not AudioMode.NONE
+
+    @property
+    def ships_clips(self) -> bool:
+        """The clips leave the core as WAV bytes for the run to store (files, uploads)."""
+        return self in (AudioMode.DIR, AudioMode.UPLOAD)
+
+
 @dataclass(frozen=True, slots=True)
 class MappingOptions:
     """How spans are named and shaped; part of the run configuration."""
@@ -46,10 +66,13 @@ class MappingOptions:
     max_history: int = 50
     # names in core.conventions.CONVENTIONS, in its order: where messages go
     conventions: tuple[str, ...] = ("braintrust",)
-    # --audio: none | inline (base64 in the parts) | dir (relative paths) | upload (Braintrust
-    # attachments, with inline base64 to fall back on)
-    audio: str = "none"
+    audio: AudioMode = AudioMode.NONE
     audio_max_bytes: int = 3 * 1024 * 1024  # an inline clip larger than this is left out
+
+    def __post_init__(self) -> None:
+        """A mode given by name (`audio="dir"` from a library call) is the mode."""
+        if not isinstance(self.audio, AudioMode):
+            object.__setattr__(self, "audio", AudioMode(self.audio))
 
 
 DEFAULT_MAPPING = MappingOptions()

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.core.attributes import DEFAULT_MAPPING, MappingOptions
+from pipeline.core.attributes import DEFAULT_MAPPING, AudioMode, MappingOptions
 from pipeline.core.audio import Clip, SessionAudio, rebuild, safe_name
 from pipeline.core.encode import span_bytes
 from pipeline.core.ids import trace_id
@@ -40,7 +40,7 @@ def convert_session(
         clips: list[Clip] = []
         parts: dict[str, Any] | None = None
         inline: dict[str, Any] | None = None
-        if options.audio != "none":
+        if options.audio.keeps_payloads:
             audio = rebuild(tree, se)
             clips = audio.clips
             parts, inline = audio_parts(audio, options, tree.session_key)
@@ -70,7 +70,7 @@ def convert_session(
             root.incomplete,
             rejects=list(tree.problems),
             summary=summary,
-            clips=clips if options.audio in ("dir", "upload") else [],
+            clips=clips if options.audio.ships_clips else [],
             inline_spans=fallback,
         )
     except Exception as exc:  # a bug meeting an odd log: reported, the batch goes on
@@ -97,7 +97,7 @@ def audio_parts(
     refs: dict[str, Any] = {}
     inline: dict[str, Any] = {}
     for clip in audio.clips:
-        if options.audio == "dir":
+        if options.audio is AudioMode.DIR:
             refs[clip.span_key] = f"{safe_name(session_key)}/{clip.filename}"
             continue
         b64 = clip.b64
