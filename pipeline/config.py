@@ -21,9 +21,7 @@ from pipeline.read.raw import MAX_LINE_BYTES
 from pipeline.send.attachments import AttachmentConfig
 from pipeline.send.destination import (
     Destination,
-    ExporterDestination,
     FileDestination,
-    OtlpDestination,
 )
 from pipeline.send.settings import BatchLimits, url_secrets
 
@@ -165,7 +163,7 @@ class ReplayConfig:
     """Everything one `realtrace replay` needs: the file, where it goes, the batch limits."""
 
     file: Path
-    destination: OtlpDestination | ExporterDestination
+    destination: Destination  # any that sends (not the file: `resolve_replay` says so)
     limits: BatchLimits = field(default_factory=BatchLimits)
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
@@ -173,6 +171,8 @@ class ReplayConfig:
         self.limits.validate()
         self.destination.validate()
         files = sorted(self.file.glob("*.jsonl")) if self.file.is_dir() else [self.file]
+        if self.destination.dead_letter is None:
+            raise ConfigError("replay needs a destination that sends: --endpoint or --exporter")
         again = self.destination.dead_letter.resolve()
         if again == self.file.resolve() or again in {f.resolve() for f in files}:
             raise ConfigError(

@@ -401,9 +401,9 @@ def resolve_run(
         "--dead-letter",
         output.with_name(output.stem + ".dead-letter.jsonl"),
     )
-    dest = _destination(s, env, export or {}, output, Path(dead), flags.get("output") is not None)
-    if to_stdout and isinstance(dest, FileDestination):
-        dest = FileDestination(STDOUT)
+    dest = _destination(
+        s, env, export or {}, output, Path(dead), flags.get("output") is not None, to_stdout
+    )
     if v["engine"] in ENGINES and ENGINES[v["engine"]].parallel_writers:
         dest = dest.partition()
     conventions = v.pop("conventions")
@@ -452,9 +452,7 @@ def _audio(
 ) -> tuple[AudioMode, Path | None, AttachmentConfig | None]:
     """`--audio`: none | inline | upload | dir:PATH; by default `upload` to Braintrust (its
     Realtime spec wants the audio as attachments), `none` elsewhere (today's speed)."""
-    braintrust = isinstance(dest, OtlpDestination) and any(
-        k.lower() == "x-bt-parent" for k, _ in dest.export.headers
-    )
+    braintrust = dest.is_braintrust
     s.src["audio"] = (
         "flag --audio" if flag else "default for Braintrust" if braintrust else "default"
     )
@@ -470,7 +468,7 @@ def _audio(
             "--audio upload sends attachments to Braintrust: use it with the Braintrust "
             "destination, or --audio inline / dir:PATH for others"
         )
-    assert isinstance(dest, OtlpDestination)
+    assert dest.export is not None  # Braintrust's is an OTLP destination
     auth = next((v for k, v in dest.export.headers if k.lower() == "authorization"), "")
     key = auth.removeprefix("Bearer ").strip()
     if not key:
@@ -561,6 +559,7 @@ def _destination(
     output: Path,
     dead: Path,
     file_asked: bool = False,
+    stdout: bool = False,
 ) -> Destination:
     """An SDK exporter when one is named; else an OTLP endpoint when one is configured (flag
     or environment), else the output file. Spans the backend refuses go beside `output`, as
@@ -578,7 +577,7 @@ def _destination(
         return ExporterDestination(name, dead, budget, exporter_settings(env, name))
     exp = resolve_export(env, **flags, file_asked=file_asked)
     if exp is None:
-        return FileDestination(output)
+        return FileDestination(STDOUT if stdout else output)
     for key, where in exp.sources:
         s.src[key] = where
     return OtlpDestination(exp, dead, output.with_name(output.stem + ".rejected.jsonl"))
@@ -600,7 +599,7 @@ def resolve_replay(
         "dead_letter", dead_letter, "--dead-letter", file.with_name(file.stem + ".retry.jsonl")
     )
     dest = _destination(s, env, export or {}, file, Path(again))
-    if isinstance(dest, FileDestination):
+    if dest.dead_letter is None:  # the file: nothing to send to
         raise ConfigError(
             "replay needs a destination: --endpoint, --braintrust, --exporter or "
             "OTEL_EXPORTER_OTLP_ENDPOINT"

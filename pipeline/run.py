@@ -39,8 +39,6 @@ from pipeline.report import RunStats, elapsed, exit_code_for, write_rejects, wri
 from pipeline.send.attachments import AudioSink, BraintrustAttachments, DirectoryAudio
 from pipeline.send.chain import DEAD_LETTER_FOR
 from pipeline.send.deliver import Status
-from pipeline.send.destination import OtlpDestination
-from pipeline.send.retry import SYSTEM_CLOCK
 from pipeline.send.settings import masked_url
 from pipeline.send.sinks import drop_traces
 from pipeline.state.store import StateStore
@@ -144,7 +142,7 @@ def _audio_sink(
     sink = BraintrustAttachments(
         cfg.attachments,
         state.uploaded() if state is not None else set(),
-        dest.clock if isinstance(dest, OtlpDestination) else SYSTEM_CLOCK,
+        dest.clock,
         stop=stop,
         on_uploaded=(lambda key: state.record_uploaded([key])) if state is not None else None,
     )

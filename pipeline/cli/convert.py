@@ -21,7 +21,6 @@ from pipeline.redact import Redactor
 from pipeline.report import error_lines, summary_lines
 from pipeline.resolve import default, environ, resolve_run
 from pipeline.run import RunResult, run_convert
-from pipeline.send.destination import OtlpDestination
 from pipeline.send.settings import ExportConfig, masked_url
 
 
@@ -383,7 +382,7 @@ def config_rows(cfg: RunConfig) -> list[tuple[str, str, str]]:
     dest = cfg.destination
     rows += (
         export_rows(dest.export)
-        if isinstance(dest, OtlpDestination)
+        if dest.export is not None
         else [("destination", dest.describe(), src.get(dest.source_key, "default"))]
     )
     return rows

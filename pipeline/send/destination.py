@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from pipeline import private
 from pipeline.core.convert import Encoder
@@ -63,6 +64,9 @@ class FileDestination:
 
     output: Path
     partitioned: bool = False
+    clock: Clock = field(default=SYSTEM_CLOCK, compare=False)  # nothing waits on a file
+    export: None = None  # no OTLP settings (see OtlpDestination.export)
+    is_braintrust = False
 
     @property
     def encoder(self) -> Encoder:
@@ -184,6 +188,11 @@ class OtlpDestination(DeadLettered):
     rejected_file: Path  # spans the backend refused (OTLP partial success), with its message
     partitioned: bool = False
     clock: Clock = field(default=SYSTEM_CLOCK, compare=False)  # a test's fake time for waits
+
+    @property
+    def is_braintrust(self) -> bool:
+        """Braintrust's endpoint (its parent header set): its audio can go as attachments."""
+        return any(k.lower() == "x-bt-parent" for k, _ in self.export.headers)
 
     @property
     def encoder(self) -> Encoder:
@@ -320,6 +329,8 @@ class ExporterDestination(DeadLettered):
     settings: tuple[tuple[str, str], ...] = ()
     partitioned: bool = False
     clock: Clock = field(default=SYSTEM_CLOCK, compare=False)
+    export: None = None  # configured by its own variables, not realtrace's OTLP settings
+    is_braintrust = False
 
     @property
     def encoder(self) -> Encoder:
@@ -410,7 +421,50 @@ class ExporterDestination(DeadLettered):
             dead.close()
 
 
-Destination = FileDestination | OtlpDestination | ExporterDestination
+class Destination(Protocol):
+    """What the run, the engines and the CLI ask of where spans go; nothing else. A new
+    destination (Kafka, say) is one class with these members and one case in
+    `resolve._destination`."""
+
+    @property
+    def encoder(self) -> Encoder: ...
+    @property
+    def state_id(self) -> str: ...
+    @property
+    def location(self) -> object: ...
+    @property
+    def source_key(self) -> str: ...
+    def describe(self) -> str: ...
+    @property
+    def writes_stdout(self) -> bool: ...
+    @property
+    def is_braintrust(self) -> bool: ...
+    @property
+    def export(self) -> ExportConfig | None: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def tracked_file(self) -> Path | None: ...
+    @property
+    def dead_letter(self) -> Path | None: ...
+    @property
+    def dead_letter_paths(self) -> tuple[Path, ...]: ...
+    @property
+    def side_files(self) -> tuple[Path, ...]: ...
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def written(self) -> list[Path]: ...
+    def partition(self) -> Destination: ...
+    def writer(self) -> Destination: ...
+    def validate(self) -> None: ...
+    def check(self, stop: threading.Event) -> None: ...
+    def open_chain(
+        self, stop: threading.Event, redactor: Redactor, append: bool
+    ) -> contextlib.AbstractContextManager[Chain]: ...
+
 
 PROBE_TIMEOUT = 10.0  # seconds for the first contact's request, at most
 PROBE_WAITS = (0.5, 1.0, 2.0)  # seconds between its attempts while the endpoint is down
