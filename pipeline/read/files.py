@@ -32,14 +32,6 @@ class Reject:
 def find_inputs(
     inputs: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] = ()
 ) -> tuple[list[str], list[Reject]]:
-    """The input files and what could not be read (see `find_named_inputs`)."""
-    files, problems, _ = find_named_inputs(inputs, exclude)
-    return files, problems
-
-
-def find_named_inputs(
-    inputs: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] = ()
-) -> tuple[list[str], list[Reject], dict[str, str]]:
     """Files named by paths, directories (recursive) and globs; and what could not be read.
 
     Each real file is read once, under its resolved absolute path, so that session
@@ -51,7 +43,7 @@ def find_named_inputs(
     link back to an ancestor (`a -> .`) is a cycle, not more files. `exclude` names
     files never taken as input (the run's own output, rejects, report, dead letter).
     """
-    found: dict[str, str] = {}  # real path -> its name under the root it was found in
+    found: set[str] = set()  # real paths (or object URLs)
     problems: list[Reject] = []
     skip = {os.path.realpath(p) for p in exclude}
     for item in inputs:
@@ -59,58 +51,28 @@ def find_named_inputs(
         if is_remote(text):
             _find_remote(text, found, problems)
             continue
-        root: Path | None = None
         if glob.has_magic(text):
             paths = [Path(p) for p in glob.glob(text, recursive=True)]
             if not paths:
                 problems.append(Reject(text, 0, "glob matched no file", whole_file=True))
-            root = _static_prefix(text)
         else:
             paths = [Path(text)]
         for p in paths:
             if p.is_dir():
                 before = len(found)
-                _walk(p, root or p, found, problems, skip)
+                _walk(p, found, problems, skip)
                 if len(found) == before:
                     problems.append(Reject(str(p), 0, "no log files in directory", whole_file=True))
-            elif p.exists():  # a file named alone: its path as given (a name alone would
-                # key two nights' app.jsonl, from two folders, as one session)
-                name = _name(p, root) if root else Path(os.path.normpath(text)).as_posix()
-                _add_file(p, name, found, problems, skip)
+            elif p.exists():
+                _add_file(p, found, problems, skip)
             elif p.is_symlink():
                 problems.append(Reject(str(p), 0, "dangling symlink", whole_file=True))
             else:
                 raise FileNotFoundError(f"input not found: {text}")
-    return sorted(found), problems, _unique_names(found)
+    return sorted(found), problems
 
 
-def _static_prefix(pattern: str) -> Path:
-    """The folder a glob starts from: its components before the first with a wildcard."""
-    fixed: list[str] = []
-    for part in Path(pattern).parts:
-        if glob.has_magic(part):
-            break
-        fixed.append(part)
-    return Path(*fixed) if fixed else Path(".")
-
-
-def _name(path: Path, root: Path) -> str:
-    """The file's path relative to the root it was found under, with / separators."""
-    return Path(os.path.relpath(path, root)).as_posix()
-
-
-def _unique_names(found: dict[str, str]) -> dict[str, str]:
-    """Names as session keys: one name for two files (a.jsonl under two roots) would merge
-    their sessions, so those keep their whole path."""
-    seen: dict[str, int] = {}
-    for name in found.values():
-        seen[name] = seen.get(name, 0) + 1
-    return {path: name if seen[name] == 1 else path for path, name in found.items()}
-
-
-def _add_file(
-    path: Path, name: str, found: dict[str, str], problems: list[Reject], skip: set[str]
-) -> None:
+def _add_file(path: Path, found: set[str], problems: list[Reject], skip: set[str]) -> None:
     real = os.path.realpath(path)
     if real in skip:
         return
@@ -124,10 +86,10 @@ def _add_file(
             Reject(str(path), 0, "not a regular file (a FIFO, socket or device)", whole_file=True)
         )
         return
-    found.setdefault(real, name)
+    found.add(real)
 
 
-def _find_remote(url: str, found: dict[str, str], problems: list[Reject]) -> None:
+def _find_remote(url: str, found: set[str], problems: list[Reject]) -> None:
     """Objects under an object-store prefix (s3://bucket/logs/), filtered like a directory."""
     from pipeline.read import remote
 
@@ -135,14 +97,7 @@ def _find_remote(url: str, found: dict[str, str], problems: list[Reject]) -> Non
     logs = [u for u in urls if is_log_file(Path(u.partition("://")[2]))]
     if not logs:
         problems.append(Reject(url, 0, "no log files under this prefix", whole_file=True))
-    prefix = url.rstrip("/") + "/"
-    for u in logs:  # under the prefix; an object named alone: its key in the bucket
-        found.setdefault(u, u[len(prefix) :] if u.startswith(prefix) else _object_key(u))
-
-
-def _object_key(url: str) -> str:
-    """`s3://bucket/logs/a.jsonl` -> `logs/a.jsonl`."""
-    return url.partition("://")[2].partition("/")[2]
+    found.update(logs)
 
 
 def is_remote(path: str) -> bool:
@@ -151,9 +106,7 @@ def is_remote(path: str) -> bool:
     return bool(sep) and scheme not in ("", "file")
 
 
-def _walk(
-    root: Path, base: Path, found: dict[str, str], problems: list[Reject], skip: set[str]
-) -> None:
+def _walk(root: Path, found: set[str], problems: list[Reject], skip: set[str]) -> None:
     """Every log file under `root`, following directory symlinks once per directory (by
     device and inode), so that links back to an ancestor end instead of looping."""
     seen: set[tuple[int, int]] = set()
@@ -182,7 +135,7 @@ def _walk(
                     todo.append(path)
             elif is_log_file(path):
                 if path.exists():
-                    _add_file(path, _name(path, base), found, problems, skip)
+                    _add_file(path, found, problems, skip)
                 elif path.is_symlink():
                     problems.append(Reject(str(path), 0, "dangling symlink", whole_file=True))
 
