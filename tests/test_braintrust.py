@@ -363,16 +363,31 @@ def test_a_clip_that_grew_gets_a_new_key_and_is_uploaded(tmp_path: Path, api: Ht
     assert second.stats.audio_upload_skipped >= 1  # the clips that did not change: not again
 
 
+def signal_when(proc: Any, ready: Any, settle: float) -> tuple[float, bytes]:
+    """SIGTERM to `proc` once `ready()` holds (then `settle` seconds more): how long it took
+    to end after the signal, and its stderr."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + 30
+    while not ready():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(settle)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    return time.monotonic() - sent, err
+
+
 def test_a_signal_while_a_signed_url_drips_stops_within_two_seconds(
     tmp_path: Path, api: HttpReceiver
 ) -> None:
     """A signed-URL host answering one byte a second hung the run for good, SIGTERM ignored.
     Each request has --timeout for the whole of it, and the stop is checked around each."""
     import json
-    import signal
     import subprocess
     import sys
-    import time
 
     from conftest import ROOT
     from receivers import DripReceiver
@@ -388,14 +403,7 @@ def test_a_signal_while_a_signed_url_drips_stops_within_two_seconds(
         proc = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        deadline = time.monotonic() + 30
-        while drip.requests < 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.3)  # a PUT is under way, dripping
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-        took = time.monotonic() - sent
+        took, err = signal_when(proc, lambda: drip.requests >= 1, 0.3)  # a PUT drips
     finally:
         proc.kill()
         drip.stop()
@@ -459,7 +467,6 @@ def test_a_signal_during_a_hanging_login_stops_within_two_seconds(
 ) -> None:
     """A login that never answered kept the run alive 60 s after SIGTERM."""
     import os
-    import signal
     import subprocess
     import sys
     import time
@@ -476,15 +483,7 @@ def test_a_signal_during_a_hanging_login_stops_within_two_seconds(
     argv += ["--no-state", "-o", str(tmp_path / "t.jsonl")]
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while not app.api_calls:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        time.sleep(0.2)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-        took = time.monotonic() - sent
+        took, err = signal_when(proc, lambda: bool(app.api_calls), 0.2)  # the login hangs
     finally:
         proc.kill()
     assert proc.returncode == 143, err

@@ -245,31 +245,10 @@ def test_hostile_ids_and_link_templates_cannot_blank_the_page_or_run_code(
     traces = tmp_path / "t.jsonl"
     assert run_convert(RunConfig.to_file(inputs=(str(logs),), output=traces)).exit_code == 0
     page_path = tmp_path / "r.html"
-    bad = CliRunner().invoke(
-        main,
-        [
-            "report",
-            "-i",
-            str(traces),
-            "--html",
-            str(page_path),
-            "--trace-url",
-            "javascript:alert(1)//{trace_id}",
-        ],
-    )
+    report = ["report", "-i", str(traces), "--html", str(page_path), "--trace-url"]
+    bad = CliRunner().invoke(main, [*report, "javascript:alert(1)//{trace_id}"])
     assert bad.exit_code == 2 and "http(s) URL" in bad.output and not page_path.exists()
-    r = CliRunner().invoke(
-        main,
-        [
-            "report",
-            "-i",
-            str(traces),
-            "--html",
-            str(page_path),
-            "--trace-url",
-            "https://bt.example/{session_key}",
-        ],
-    )
+    r = CliRunner().invoke(main, [*report, "https://bt.example/{session_key}"])
     assert r.exit_code == 0, r.output
     dialogs: list[str] = []
     page, errors, _ = open_page(browser, page_path)
