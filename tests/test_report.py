@@ -261,3 +261,24 @@ def test_hostile_ids_and_link_templates_cannot_blank_the_page_or_run_code(
     page.wait_for_timeout(200)
     assert dialogs == [] and errors == [], (dialogs, errors)
     page.close()
+
+
+def test_the_split_table_groups_by_dimension_and_leaves_tool_rows_response_cells_empty(
+    browser: Any, pages: dict[str, Path]
+) -> None:
+    """Issue 39: model rows and tool rows were mixed in no clear order, and the tool groups
+    showed `responses 0` (a response is not a turn)."""
+    page, errors, _ = open_page(browser, pages["samples"])
+    rows = page.eval_on_selector_all(
+        "#splits tbody tr",
+        "trs => trs.map(tr => [tr.className, [...tr.children].map(c => c.textContent)])",
+    )
+    groups = [cells[0] for cls, cells in rows if cls == "group"]
+    assert groups == ["by model", "by tool use (turns)"]
+    at_tools = next(i for i, (cls, cells) in enumerate(rows) if cells[0] == "by tool use (turns)")
+    models = [cells for cls, cells in rows[1:at_tools]]
+    assert models and [m[0] for m in models] == sorted(m[0] for m in models)
+    for _, cells in rows[at_tools + 1 :]:
+        assert cells[0].startswith("turns ") and cells[6:] == ["—", "—", "—"]
+    assert errors == []
+    page.close()
