@@ -282,3 +282,38 @@ def test_the_split_table_groups_by_dimension_and_leaves_tool_rows_response_cells
         assert cells[0].startswith("turns ") and cells[6:] == ["—", "—", "—"]
     assert errors == []
     page.close()
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_labels_fit_and_nothing_overflows_at_any_width(
+    browser: Any, pages: dict[str, Path], width: int
+) -> None:
+    """Issue 39: the last tick label of each histogram was clipped, the charts filled about
+    70% of their cards, the percentile labels stacked on their dashed lines, the waterfall's
+    end label was clipped, and at 800 px the tables and waterfall overflowed the page."""
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.goto(pages["samples"].as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    out = page.evaluate(
+        """() => [...document.querySelectorAll('svg')].flatMap(svg => {
+             const box = svg.getBoundingClientRect();
+             return [...svg.querySelectorAll('text')].filter(t => {
+               const r = t.getBoundingClientRect();
+               return r.left < box.left - 0.5 || r.right > box.right + 0.5;
+             }).map(t => t.textContent); })"""
+    )
+    assert out == []  # every label inside its chart
+    fill = page.evaluate(
+        """() => [...document.querySelectorAll('.chart svg')].map(s =>
+             s.getBoundingClientRect().width / s.parentElement.getBoundingClientRect().width)"""
+    )
+    assert fill and min(fill) > 0.9
+    legends = page.evaluate(
+        """() => [...document.querySelectorAll('.chart svg')].map(svg => {
+             const t = svg.querySelector('text.plegend').getBoundingClientRect();
+             const plot = [...svg.querySelectorAll('line.pmark')].map(l => l.getBoundingClientRect().top);
+             return t.bottom <= Math.min(...plot); })"""
+    )
+    assert legends and all(legends)  # the percentiles above the plot, not on its lines
+    page.close()
