@@ -92,10 +92,12 @@ def _hash(se: SessionEvents, events: Sequence[str | None]) -> str:
     changes nothing. A session without such repeats hashes as it always did."""
     h = hashlib.sha256()
     seen: set[tuple[int, str, str | None]] = set()
+    repeats = len(set(se.files)) > 1  # only a session read from two files can repeat a line
     for ts, etype, event in zip(se.ts, se.types, events, strict=True):
-        if (ts, etype, event) in seen:
-            continue
-        seen.add((ts, etype, event))
+        if repeats:
+            if (ts, etype, event) in seen:
+                continue
+            seen.add((ts, etype, event))
         h.update(f"{ts}\x1f{etype}\x1f{event or ''}\x1e".encode())
     h.update(
         f"{se.audio_events}/{se.audio_in_bytes}/{se.audio_out_bytes}/{se.audio_by_response}".encode()

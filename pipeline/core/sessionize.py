@@ -35,9 +35,11 @@ def assign_sessions(events: pl.DataFrame) -> pl.DataFrame:
             .alias("_file_session")
         )
     )
+    # only logs that leave some event without a session id need a key from their content
+    named = events["session_id"].null_count() == 0
     return (
         events.join(created, on="file", how="left")
-        .join(_content_keys(events), on="file", how="left")
+        .join(_content_keys(events.head(0) if named else events), on="file", how="left")
         .with_columns(pl.coalesce("session_id", "_file_session", "_log_key").alias("session_key"))
         .drop("_file_session", "_log_key")
     )
@@ -50,9 +52,8 @@ def _content_keys(events: pl.DataFrame) -> pl.DataFrame:
     """Each file's key from its content: `log:` and a digest of its first events (time,
     type, text, audio length), in line order. Two logs share one only if they begin alike
     for that many events, to the nanosecond."""
-    first = (
-        events.sort("file", "line")
-        .group_by("file", maintain_order=True)
+    first = (  # rows come in line order, as read
+        events.group_by("file", maintain_order=True)
         .head(CONTENT_EVENTS)
         .select("file", "ts_ns", "type", "event", "audio_b64_len")
     )
