@@ -317,3 +317,19 @@ def test_labels_fit_and_nothing_overflows_at_any_width(
     )
     assert legends and all(legends)  # the percentiles above the plot, not on its lines
     page.close()
+
+
+def test_the_page_says_how_many_responses_start_outside_the_log(
+    browser: Any, pages: dict[str, Path]
+) -> None:
+    """A card, shown only when some response's start is not in the logs (§7)."""
+    if "real" not in pages:
+        pytest.skip("../shared/real-logs is not beside this checkout")
+    shown = {}
+    for name in ("samples", "real"):
+        page, errors, _ = open_page(browser, pages[name])
+        card = page.locator("[data-k=responses_start_not_logged]")
+        shown[name] = card.inner_text() if card.count() else None
+        assert errors == []
+        page.close()
+    assert shown == {"samples": None, "real": "4"}
