@@ -308,10 +308,6 @@ def aligned(rows: list[tuple[str, str, str]]) -> list[str]:
     return [f"{name:<{width}}  {value}  ({source})" for name, value, source in rows]
 
 
-def config_lines(cfg: RunConfig) -> list[str]:
-    return aligned(config_rows(cfg))
-
-
 def config_rows(cfg: RunConfig) -> list[tuple[str, str, str]]:
     """(name, value, source) of every setting of a run, as `git config --show-origin`."""
     src = dict(cfg.sources)
