@@ -33,7 +33,7 @@ from pipeline.send.destination import (
     FileDestination,
     OtlpDestination,
 )
-from pipeline.send.settings import BatchLimits, ExportConfig, endpoint_parts
+from pipeline.send.settings import BatchLimits, ExportConfig, check_numbers, endpoint_parts
 
 
 def default(cls: type, name: str) -> Any:
@@ -166,18 +166,6 @@ def _headers(
     return hdrs
 
 
-def _check_numbers(
-    timeout: float | None, max_retry_time: float | None, concurrency: int | None
-) -> None:
-    """The export flags' numbers, checked whatever the destination (as ExportConfig does)."""
-    if timeout is not None and not timeout > 0:
-        raise ConfigError(f"--timeout {timeout:g}: must be more than 0 seconds")
-    if max_retry_time is not None and max_retry_time < 0:
-        raise ConfigError(f"--max-retry-time {max_retry_time:g}: must be 0 or more")
-    if concurrency is not None and concurrency < 1:
-        raise ConfigError(f"--concurrency {concurrency}: must be at least 1")
-
-
 def _protocol(s: _Sources, protocol: str | None, ep: str, use_bt: bool) -> str:
     """The flag, the variables, else from the endpoint: HTTP for https and Braintrust."""
     proto = s.pick(
@@ -240,7 +228,7 @@ def resolve_export(
     if ep is None:  # the file: the export flags do nothing, but a bad one is still an error
         for h in headers:
             parse_headers(h.replace(",", "%2C"))
-        _check_numbers(timeout, max_retry_time, concurrency)
+        check_numbers(timeout, max_retry_time, concurrency)
         return None
     proto = _protocol(s, protocol, ep, use_bt)
     hdrs = _headers(s, ep, use_bt, bt, headers)
@@ -567,7 +555,7 @@ def _destination(
     flags = dict(export)
     name = _exporter(s, flags.pop("exporter", None))
     if name is not None:
-        _check_numbers(flags.get("timeout"), flags.get("max_retry_time"), flags.get("concurrency"))
+        check_numbers(flags.get("timeout"), flags.get("max_retry_time"), flags.get("concurrency"))
         budget = s.flag_or_default(
             "max_retry_time",
             flags.get("max_retry_time"),

@@ -86,12 +86,7 @@ class ExportConfig:
         parts = endpoint_parts(self.endpoint)
         if not parts.hostname:
             raise ConfigError(f"endpoint {self.endpoint!r} has no host")
-        if not self.timeout > 0:
-            raise ConfigError(f"--timeout {self.timeout:g}: must be more than 0 seconds")
-        if self.concurrency < 1:
-            raise ConfigError(f"--concurrency {self.concurrency}: must be at least 1")
-        if self.max_retry_time < 0:
-            raise ConfigError(f"--max-retry-time {self.max_retry_time:g}: must be 0 or more")
+        check_numbers(self.timeout, self.max_retry_time, self.concurrency)
         for name, path in (
             ("CERTIFICATE", self.certificate),
             ("CLIENT_KEY", self.client_key),
@@ -113,6 +108,18 @@ class ExportConfig:
                 f"refusing to send credentials in clear text to {redact_url(self.endpoint)}: "
                 "use https, or pass --insecure if this network is trusted"
             )
+
+
+def check_numbers(
+    timeout: float | None, max_retry_time: float | None, concurrency: int | None
+) -> None:
+    """The export settings' numbers (None: not given), checked whatever the destination."""
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"--timeout {timeout:g}: must be more than 0 seconds")
+    if concurrency is not None and concurrency < 1:
+        raise ConfigError(f"--concurrency {concurrency}: must be at least 1")
+    if max_retry_time is not None and max_retry_time < 0:
+        raise ConfigError(f"--max-retry-time {max_retry_time:g}: must be 0 or more")
 
 
 @dataclass(frozen=True, slots=True)

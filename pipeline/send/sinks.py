@@ -147,10 +147,24 @@ def drop_traces(
     request without it is kept): rewritten whole beside it and renamed over it, removed when
     nothing is left. Returns (spans dropped, spans kept); the file is left as it was when none
     is dropped."""
-    dropped = kept = 0
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)  # made exclusively, 0600: a name nobody could have planted a link at
     tmp = Path(name)
+    try:
+        return _rewrite(path, tmp, traces, before, remove_empty, only)
+    finally:
+        tmp.unlink(missing_ok=True)  # renamed over `path` by then, or not needed
+
+
+def _rewrite(
+    path: Path,
+    tmp: Path,
+    traces: set[bytes],
+    before: int | None,
+    remove_empty: bool,
+    only: tuple[str, str] | None,
+) -> tuple[int, int]:
+    dropped = kept = 0
     with JsonLinesFile(tmp) as out, path.open("rb") as fh:
         offset = 0
         for raw in fh:
@@ -184,11 +198,8 @@ def drop_traces(
                 out.write_line(raw if raw.endswith(b"\n") else raw + b"\n")
             elif any(ss.spans for rs in request.resource_spans for ss in rs.scope_spans):
                 out.write(request)
-    if not dropped:
-        tmp.unlink(missing_ok=True)
-    elif kept or not remove_empty:
+    if dropped and (kept or not remove_empty):
         tmp.replace(path)
-    else:
-        tmp.unlink(missing_ok=True)
+    elif dropped:  # nothing is left in it
         path.unlink()
     return dropped, kept
