@@ -9,6 +9,7 @@ or flat JSONL (optionally gzip) and Parquet.
     python scripts/gen_logs.py --out sample_logs --samples          # the shipped samples
     python scripts/gen_logs.py --out /tmp/big --sessions 2000 --seed 7
     python scripts/gen_logs.py --out /tmp/big --size 1GB
+    python scripts/gen_logs.py --out /tmp/call --minutes 45         # one long voice call
 """
 
 from __future__ import annotations
@@ -1186,6 +1187,22 @@ def write_bulk(
     return n, total
 
 
+SECONDS_PER_VOICE_TURN = 5.3  # what a turn of the "voice" scenario lasts, measured
+
+
+def write_long_call(out: Path, minutes: float, seed: int, audio_payloads: bool = True) -> Path:
+    """One voice call of about `minutes` (a turn every ~5.3 s), the shape that makes a report's
+    session view long: 45 minutes is ~510 turns, ~2,000 spans, ~1,000 clips."""
+    out.mkdir(parents=True, exist_ok=True)
+    turns = max(1, round(minutes * 60 / SECONDS_PER_VOICE_TURN))
+    s = build_session("voice", seed, ga=True, t_ns=T0, turns=turns)
+    if not audio_payloads:
+        s.events = [e for e in s.events if e[2]["type"] not in AUDIO_EVENT_TYPES]
+    path = out / "long-call.jsonl"
+    write_jsonl(path, records(s, "envelope", "iso", {"user_id": "u_long"}))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1204,6 +1221,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--per-file", type=int, default=50, help="sessions per rotated file")
     ap.add_argument("--turns", type=int, default=4, help="user turns per voice session")
+    ap.add_argument(
+        "--minutes", type=float, default=None, help="one voice call of about this many minutes"
+    )
     ap.add_argument(
         "--app-records",
         action="store_true",
@@ -1226,8 +1246,14 @@ def main(argv: list[str] | None = None) -> int:
         write_samples(args.out)
         print(f"wrote samples to {args.out}")
         return 0
+    if args.minutes is not None:
+        if args.out is None:
+            ap.error("--out DIR is needed with --minutes")
+        path = write_long_call(args.out, args.minutes, args.seed, not args.no_audio)
+        print(f"wrote a call of about {args.minutes:g} minutes to {path}")
+        return 0
     if args.sessions is None and args.size is None:
-        ap.error("give --samples, --sessions or --size")
+        ap.error("give --samples, --sessions, --size or --minutes")
     if args.out is None:
         ap.error("--out DIR is needed with --sessions or --size")
     n, total = write_bulk(

@@ -333,3 +333,116 @@ def test_the_page_says_how_many_responses_start_outside_the_log(
         assert errors == []
         page.close()
     assert shown == {"samples": None, "real": "4"}
+
+
+@pytest.fixture(scope="module")
+def long_call(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]:
+    """The report of one generated 45-minute call (~510 turns, ~2,000 spans) with a player
+    for each turn's two clips (their files absent: players load nothing until asked)."""
+    from gen_logs import write_long_call
+
+    out = tmp_path_factory.mktemp("long")
+    logs = write_long_call(out / "logs", 45, seed=3, audio_payloads=False)
+    data = report_from_inputs([str(logs)])
+    (key,) = [r.key for r in data.sessions]
+    turns = data.sessions[0].turns
+    clips = [(n, who) for n in range(1, turns + 1) for who in ("user", "assistant")]
+    data.audio = {key: {f"turn {n} {who}": f"wav/{n}-{who}.wav" for n, who in clips}}
+    page = out / "long.html"
+    from pipeline.dashboard import write_html
+
+    write_html(data, page)
+    return page, len(data.waterfalls[0]), turns
+
+
+def test_a_long_call_opens_fast_and_zooms_to_a_ten_second_window(
+    browser: Any, long_call: tuple[Path, int, int], tmp_path: Path
+) -> None:
+    """Issue 39: a 45-minute call made a 70,000-pixel page of sliver-thin bars. Its view now
+    opens with its turns closed, draws only the rows in view and a capped list of players,
+    and the wheel over the time axis zooms to a 10-second window whose bars are readable."""
+    path, spans, turns = long_call
+    assert spans > 1900 and turns > 500
+    page, errors, requests = open_page(browser, path)
+    opened = page.evaluate("() => performance.getEntriesByName('rt-waterfall')[0].startTime")
+    assert opened < 1000  # from navigation to the session drawn, in ms
+    assert page.locator("#waterfall text.toggle").count() < 60  # rows in view, not 2,000
+    assert page.locator("#waterfall rect.span").count() < 60
+    assert page.locator("#players audio").count() == 24
+    assert "more clips in this window" in page.inner_text("#players")
+    wrap = page.locator("#wf-wrap").bounding_box()
+    assert wrap is not None and wrap["height"] < 700  # one screen, not 70,000 px
+    page.locator("#wf-wrap").screenshot(path=str(tmp_path / "long-fit.png"))
+    # the wheel over the axis, in steps, until the window is 10 s or less
+    page.evaluate("() => document.getElementById('wf-tools').scrollIntoView()")
+    window = page.evaluate("() => ({...document.getElementById('wf-window').dataset})")
+    for _ in range(60):
+        if int(window["t1"]) - int(window["t0"]) <= 10_000:
+            break
+        # (the players' list below shrinks as the window does: the axis may move up)
+        axis = page.locator("#wf-axis").bounding_box()
+        assert axis is not None
+        page.mouse.move(axis["x"] + axis["width"] * 0.6, axis["y"] + 8)
+        page.mouse.wheel(0, -100)
+        page.wait_for_function(
+            "w => document.getElementById('wf-window').dataset.t1 !== w", arg=window["t1"]
+        )
+        window = page.evaluate("() => ({...document.getElementById('wf-window').dataset})")
+    t0, t1 = int(window["t0"]), int(window["t1"])
+    assert 5_000 < t1 - t0 <= 10_000
+    page.wait_for_timeout(50)
+    bars = page.evaluate(
+        """() => [...document.querySelectorAll('#waterfall rect.span')].map(r => {
+             const b = r.getBoundingClientRect(), box = document.getElementById('wf-scroll').getBoundingClientRect();
+             return {w: b.width, kind: r.dataset.kind, seen: b.bottom > box.top && b.top < box.bottom}; })"""
+    )
+    seen = [b for b in bars if b["seen"] and b["kind"] != "session"]
+    # the rows followed the window: the turns in it are open and in view, bars tens of px wide
+    assert {"turn", "user_input", "response"} <= {b["kind"] for b in seen}
+    assert max(b["w"] for b in seen) > 200
+    assert page.locator("#players audio").count() <= 8  # the clips of the turns in view
+    page.locator("#wf-wrap").screenshot(path=str(tmp_path / "long-10s.png"))
+    # dragging the spans pans: 100 px to the left moves the window later by 100 px of time
+    plot = page.locator("#wf-scroll").bounding_box()
+    assert plot is not None
+    per_px = (t1 - t0) / (plot["width"] - 230 - 10)
+    page.mouse.move(plot["x"] + 700, plot["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(plot["x"] + 600, plot["y"] + 100, steps=4)
+    page.mouse.up()
+    page.wait_for_function(
+        "t => document.getElementById('wf-window').dataset.t0 !== t", arg=str(t0)
+    )
+    moved = int(page.evaluate("() => document.getElementById('wf-window').dataset.t0")) - t0
+    assert moved == pytest.approx(100 * per_px, abs=per_px * 2)
+    # Fit: the whole call again
+    page.locator("#wf-tools button[data-act='fit']").click()
+    page.wait_for_function("() => document.getElementById('wf-window').dataset.t0 === '0'")
+    assert requests == [path.as_uri()] and errors == []
+    if os.environ.get("REALTRACE_UPDATE_SCREENSHOTS"):
+        page.locator("#wf-wrap").screenshot(path=str(DOCS / "report-long-call.png"))
+    page.close()
+
+
+def test_a_turn_opens_and_closes_from_its_row(
+    browser: Any, long_call: tuple[Path, int, int]
+) -> None:
+    """A long call's turns are one row each until opened: ▸ opens a turn's spans, ▾ closes them."""
+    page, errors, _ = open_page(browser, long_call[0])
+    count = lambda: page.locator("#waterfall rect.span").count()  # noqa: E731
+    before = page.inner_text("#wf-window")
+    page.locator("#waterfall text.toggle").first.click()
+    page.wait_for_function(
+        "b => document.getElementById('wf-window').textContent !== b", arg=before
+    )
+    assert (page.locator("#waterfall text.toggle").first.text_content() or "")[0] == "▾"
+    opened = page.inner_text("#wf-window")
+    assert int(opened.split("·")[1].split()[0]) > int(before.split("·")[1].split()[0])
+    drawn = count()
+    page.locator("#waterfall text.toggle").first.click()
+    page.wait_for_function(
+        "b => document.getElementById('wf-window').textContent !== b", arg=opened
+    )
+    assert page.inner_text("#wf-window") == before and count() <= drawn
+    assert errors == []
+    page.close()

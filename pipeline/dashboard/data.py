@@ -328,6 +328,9 @@ def _waterfall(
         )
         first_audio = a.get("realtime.response.first_audio_unix_nano")
         name = span["name"]
+        if a.get("realtrace.kind") == "turn":  # "turn 12": a long call's turns told apart
+            number = _json_attr(span, "braintrust.metadata").get("turn_index")
+            name += f" {number}" if isinstance(number, int) else ""
         index = names.setdefault(name, len(names))
         start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
         me = len(out)
