@@ -71,6 +71,17 @@ def _voice_problems(spans: list[dict[str, Any]]) -> list[str]:
         )
     if metrics.get("cancelled_responses", 0) != states.count("cancelled"):
         out.append("root cancelled_responses disagrees with the cancelled responses")
+    # conversation dynamics: overlap is speech of both parties at once, so never more than
+    # either's; the longest silence is one of the silences; the talk ratio a fraction
+    overlap = metrics.get("overlap_ms")
+    if overlap is not None and overlap > min(
+        metrics.get("user_speech_ms", 0), metrics.get("assistant_heard_ms", 0)
+    ):
+        out.append(f"overlap {overlap} ms exceeds a party's speech")
+    if metrics.get("longest_silence_ms", 0) > metrics.get("silence_ms", 0):
+        out.append("the longest silence is longer than all silence")
+    if not 0 <= metrics.get("talk_ratio", 0) <= 1:
+        out.append(f"talk ratio {metrics['talk_ratio']} is not a fraction")
     return out
 
 

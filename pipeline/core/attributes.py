@@ -248,6 +248,14 @@ def map_turn(node: Node, m: Mapping) -> SpanDraft:
         draft.metrics["voice_to_voice_latency"] = round(facts.voice_latency_s, 6)
     if facts.tool_time_s is not None:
         draft.metrics["tool_time"] = round(facts.tool_time_s, 6)
+    for name, value in (  # conversation dynamics, where the log places them (`dynamics`)
+        ("end_of_turn_delay", facts.end_of_turn_delay_s),
+        ("perceived_latency", facts.perceived_latency_s),
+        ("barge_in_stop_time", facts.barge_in_stop_time_s),
+        ("user_response_time", facts.user_response_time_s),
+    ):
+        if value is not None:
+            draft.metrics[name] = round(value, 6)
     draft.meta["turn_index"] = facts.index
     if facts.item_id is not None:  # the opening item's id as logged; none made up (§7)
         draft.meta["turn_id"] = facts.item_id
@@ -280,6 +288,8 @@ def map_user_input(node: Node, m: Mapping) -> SpanDraft:
             draft.metrics["audio_ms"] = facts.audio_end_ms - facts.audio_start_ms
     if facts.transcription_latency_s is not None:
         draft.metrics["transcription_latency"] = facts.transcription_latency_s
+    if facts.speech_ns is not None:  # the span starts with the speech; its end, here
+        draft.attrs["realtrace.speech.end_unix_nano"] = facts.speech_ns[1]
     return draft
 
 
@@ -396,6 +406,8 @@ def map_response(node: Node, m: Mapping) -> SpanDraft:
         output = with_clip(output, clip)
     if facts.truncated_at_ms is not None:
         a["realtrace.output.heard_ms"] = facts.truncated_at_ms
+    if facts.heard_ns is not None:  # when the caller could hear it (`dynamics`)
+        a["realtrace.heard.start_unix_nano"], a["realtrace.heard.end_unix_nano"] = facts.heard_ns
     for c in m.conventions:
         c.prompt(
             a, m.book, _prompt(node, facts, m, draft), output, shaped, facts.instructions, reason

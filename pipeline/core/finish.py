@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.core.app import app_node
+from pipeline.core.dynamics import InputClock, audible, measure_session, measure_turns, place_speech
 from pipeline.core.events import audio_bytes_per_second, audio_format
 from pipeline.core.machine import SessionMachine
 from pipeline.core.model import (
@@ -72,8 +73,18 @@ def finish(
         m.cancel = None
     awaited = _drop_unobserved_tools(m)
     _heard(m)
+    clock = InputClock.of(se.appends, audio_bytes_per_second(audio_format(m.config, "input")))
+    speech = place_speech(list(m.nodes.values()), clock)
     bound_turns(m.turns, m.nodes, any(r.delivered_audio for r in _responses(m)))
     fit_transcriptions(m.nodes)
+    responses = sorted(
+        (n for n in m.nodes.values() if n.kind == "response"), key=lambda n: n.start_ns
+    )
+    heard = audible(responses)
+    kids: dict[str, list[Node]] = {}
+    for node in m.nodes.values():
+        kids.setdefault(node.parent or "", []).append(node)
+    measure_turns(m.turns, kids, heard)
     _add_apps(m, se)
     rehome_events(m.nodes)
     # a call left waiting for its output is unfinished business too
@@ -98,6 +109,7 @@ def finish(
         _audio_out_ms(audio[1], nodes),
         m.app_metadata,
         m.app_tags,
+        measure_session(speech, heard),
     )
     problems = [(se.files[i], se.lines[i], reason) for i, reason in m.problems]
     return SessionTree(m.session_key, nodes, m.stats, facts, problems)

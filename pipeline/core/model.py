@@ -55,6 +55,8 @@ class SessionEvents:
     # --audio: the payloads themselves (decoded), in order: the input stream's appends, and
     # each response's output deltas
     audio_in: list[tuple[int, bytes]] = field(default_factory=list)  # (time, samples)
+    # the input stream's appends as (time, decoded bytes), in order: its audio clock
+    appends: list[tuple[int, int]] = field(default_factory=list)
     audio_out: list[tuple[str, bytes]] = field(default_factory=list)  # (response id, samples)
     files: list[int] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
@@ -124,6 +126,11 @@ class TurnFacts:
     input_end_ns: int | None = None  # end of the user's speech, or the client's message
     voice_latency_s: float | None = None
     tool_time_s: float | None = None  # sum of the waits for the turn's tool outputs
+    # conversation dynamics (seconds; `dynamics`): None where the log cannot tell
+    end_of_turn_delay_s: float | None = None
+    perceived_latency_s: float | None = None
+    barge_in_stop_time_s: float | None = None
+    user_response_time_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -135,6 +142,7 @@ class InputFacts:
     speech_stopped_ns: int | None = None
     transcription_latency_s: float | None = None
     committed_ns: int | None = None  # the audio was committed (the transcription starts)
+    speech_ns: tuple[int, int] | None = None  # the speech on the audio clock (wall ns)
 
 
 @dataclass(slots=True)
@@ -169,6 +177,7 @@ class ResponseFacts:
     audio_out_ms: float | None = None
     playback_ms: float | None = None  # from output_audio_buffer.started → stopped/cleared
     playback_started_ns: int | None = None
+    heard_ns: tuple[int, int] | None = None  # when its audio was audible (`dynamics`)
     cut: bool = False  # delivered audio was cut (truncation, cleared playback, barge-in)
     truncated_at_ms: float | None = None
     truncated_ns: int | None = None
@@ -265,6 +274,19 @@ class Node:
 
 
 @dataclass(slots=True)
+class SessionDynamics:
+    """The session's speech, overlap and silence (ms; `talk_ratio` a fraction): None where
+    the log cannot tell (`dynamics`)."""
+
+    user_speech_ms: float | None = None
+    assistant_heard_ms: float | None = None
+    overlap_ms: float | None = None
+    silence_ms: float | None = None
+    longest_silence_ms: float | None = None
+    talk_ratio: float | None = None
+
+
+@dataclass(slots=True)
 class SessionFacts:
     """What the whole session says: configuration, conversation, audio and app extras."""
 
@@ -277,6 +299,7 @@ class SessionFacts:
     audio_out_ms: float | None
     app_metadata: dict[str, Any] = field(default_factory=dict)
     app_tags: list[str] = field(default_factory=list)
+    dynamics: SessionDynamics = field(default_factory=SessionDynamics)
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from pipeline.core.events import obj
 from pipeline.core.model import (
     InputFacts,
     ResponseFacts,
+    SessionDynamics,
     SessionSummary,
     SessionTree,
     SpanRecord,
@@ -125,6 +126,20 @@ def _ended(facts: InputFacts) -> bool:
     )
 
 
+def _dynamics(d: SessionDynamics) -> dict[str, float | None]:
+    """The session's speech, overlap and silence (ms) and talk ratio, where known."""
+    ms = {
+        "user_speech_ms": d.user_speech_ms,
+        "assistant_heard_ms": d.assistant_heard_ms,
+        "overlap_ms": d.overlap_ms,
+        "silence_ms": d.silence_ms,
+        "longest_silence_ms": d.longest_silence_ms,
+    }
+    out: dict[str, float | None] = {k: None if v is None else round(v, 3) for k, v in ms.items()}
+    out["talk_ratio"] = None if d.talk_ratio is None else round(d.talk_ratio, 4)
+    return out
+
+
 def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
     root = tree.nodes[0]
     s = tree.session
@@ -150,6 +165,7 @@ def _root(tree: SessionTree, m: Mapping, summary: SessionSummary) -> SpanRecord:
             "voice_to_voice_latency_p50": percentile(latencies, 0.5),
             "voice_to_voice_latency_p95": percentile(latencies, 0.95),
             "turns_without_latency": summary.turns_without_latency,
+            **_dynamics(s.dynamics),
         }
     )
     meta = compact(

@@ -99,6 +99,18 @@ def _audio_totals(audio_rows: pl.DataFrame) -> AudioTotals:
     return a_in, a_out, per_resp
 
 
+def _appends(audio_rows: pl.DataFrame) -> dict[str, list[tuple[int, int]]]:
+    """Each session's input appends as (time, decoded bytes) in stream order: the audio
+    clock that places the caller's speech in wall time (`dynamics`)."""
+    rows = audio_rows.filter(pl.col("type") == "input_audio_buffer.append")
+    if rows.height == 0:
+        return {}
+    grouped = rows.group_by("session_key", maintain_order=True).agg(
+        "ts_ns", (pl.col("audio_b64_len") * 3 // 4).alias("bytes")
+    )
+    return {key: list(zip(ts, size, strict=True)) for key, ts, size in grouped.iter_rows()}
+
+
 def _drop_repeated_audio(
     sessions: pl.DataFrame, is_audio: pl.Expr
 ) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -157,6 +169,7 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
     audio_rows = sessions.filter(is_audio)
     a_in, a_out, per_resp = _audio_totals(audio_rows)
     payloads = _payloads(audio_rows)
+    appends = _appends(audio_rows)
     rest = sessions.filter(~is_audio)
     r_keys = rest["session_key"].to_list()
     r_ts = rest["ts_ns"].to_list()
@@ -186,6 +199,7 @@ def split_sessions(sessions: pl.DataFrame) -> Iterator[SessionEvents]:
             duplicate_audio=repeated.get(key, 0),
             audio_in=payloads[0].get(key, []),
             audio_out=payloads[1].get(key, []),
+            appends=appends.get(key, []),
             files=r_file[start:pos],
             lines=r_line[start:pos],
             first_file=first_file,
