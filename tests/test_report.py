@@ -446,3 +446,53 @@ def test_a_turn_opens_and_closes_from_its_row(
     assert page.inner_text("#wf-window") == before and count() <= drawn
     assert errors == []
     page.close()
+
+
+def test_the_conversation_lane_marks_overlap_silence_and_the_barge_in(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Issue 37: the session view's lane puts the caller's speech and the assistant's audio on
+    the waterfall's time axis; the overlap box spans exactly the overlap's pixels (14.5 → 14.8
+    s in test_dynamics' call), silences are marked, and the barge-in's ▼ is where the agent
+    stopped. The dynamics' distributions and the table's columns show the same figures."""
+    from test_dynamics import _call
+
+    logs, page_path = tmp_path / "logs", tmp_path / "report.html"
+    logs.mkdir()
+    (logs / "call.jsonl").write_text("".join(json.dumps(e) + "\n" for e in _call(appends=True)))
+    r = CliRunner().invoke(
+        main,
+        ["convert", "-i", str(logs), "-o", str(tmp_path / "t.jsonl"), "--no-state",
+         "--html", str(page_path), "-q"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    page, errors, _ = open_page(browser, page_path)
+
+    def box(selector: str) -> list[tuple[float, float]]:
+        return [
+            (b["x"], b["x"] + b["width"])
+            for b in page.eval_on_selector_all(
+                selector, "els => els.map(e => e.getBoundingClientRect().toJSON())"
+            )
+        ]
+
+    speech, heard = box("#lane rect.speech"), box("#lane rect.heard")
+    (overlap,) = box("#lane rect.overlap")
+    assert len(speech) == 3 and len(heard) == 3
+    assert overlap[0] == pytest.approx(speech[2][0], abs=1)  # the caller began at 14.5 s
+    assert overlap[1] == pytest.approx(heard[1][1], abs=1)  # the agent was heard to 14.8 s
+    (barge,) = box("#lane path.barge")
+    assert (barge[0] + barge[1]) / 2 == pytest.approx(heard[1][1], abs=1)
+    silences = box("#lane rect.silence")
+    assert len(silences) == 4 and silences[0][0] == pytest.approx(speech[0][1], abs=1)
+    # the distributions: one point per turn, as test_dynamics works them out
+    doc = page.evaluate("() => D.dynamics")
+    assert doc["end_of_turn_delay"]["s"] == [0.55, 0.5, 0.5]
+    assert doc["barge_in_stop_time"]["s"] == [0.3]
+    cells = page.locator("#sessions tbody tr").first.locator("td").all_inner_texts()
+    assert cells[-3:] == ["0.3", "4.9", "0.478"]  # overlap s, longest silence s, talk ratio
+    page.locator("#wf-wrap").screenshot(path=str(tmp_path / "lane.png"))
+    if os.environ.get("REALTRACE_UPDATE_SCREENSHOTS"):
+        page.locator("#wf-wrap").screenshot(path=str(DOCS / "screenshots" / "lane.png"))
+    assert errors == []
+    page.close()

@@ -108,12 +108,14 @@ def place_speech(nodes: Sequence[Node], clock: InputClock | None) -> list[Interv
     return speech if placed else None
 
 
-def audible(responses: Sequence[Node]) -> list[Interval] | None:
-    """When each response's audio was heard (responses in start order), or None when some
-    response delivered audio whose playing time the log does not give. A WebSocket client
+def audible(responses: Sequence[Node]) -> tuple[list[Interval], list[Interval]] | None:
+    """When each response's audio was heard (responses in start order), and which of those
+    were cut short; None when some response delivered audio whose playing time the log does
+    not give. A WebSocket client
     plays its responses one after another: one starts when its first delta came or when the
     audio before it ended, whichever is later."""
     out: list[Interval] = []
+    cut: list[Interval] = []  # those cut short: truncated, cleared, barged in on
     known = True
     played_until = 0
     for node in responses:
@@ -135,13 +137,19 @@ def audible(responses: Sequence[Node]) -> list[Interval] | None:
         f.heard_ns = (start, end)
         played_until = end
         out.append((start, end))
-    return out if known else None
+        if f.cut:
+            cut.append((start, end))
+    return (out, cut) if known else None
 
 
 def measure_turns(
-    turns: Sequence[Node], kids: dict[str, list[Node]], heard: Sequence[Interval] | None
+    turns: Sequence[Node],
+    kids: dict[str, list[Node]],
+    heard: tuple[Sequence[Interval], Sequence[Interval]] | None,
 ) -> None:
-    """Each turn's figures from its speech (placed) and the assistant's audio before it."""
+    """Each turn's figures from its speech (placed) and the assistant's audio around it: a
+    barge-in is speech that began while audio that was then cut short played; speech over
+    audio that played on (double talk) is overlap, and no barge-in."""
     for turn in turns:
         t = turn.facts_as(TurnFacts)
         speech = next(
@@ -162,11 +170,13 @@ def measure_turns(
             t.perceived_latency_s = t.voice_latency_s + (t.input_end_ns - end) / 1e9
         if heard is None:
             continue
-        over = [h for h in heard if h[0] <= start < h[1]]
-        before = [h for h in heard if h[1] <= start]
-        if over:  # the caller spoke over the agent: how long until it stopped
-            t.barge_in_stop_time_s = (max(h[1] for h in over) - start) / 1e9
-        elif before:  # the caller answered after the agent's audio ended
+        played, cut = heard
+        stopped = [h for h in cut if h[0] <= start < h[1]]
+        before = [h for h in played if h[1] <= start]
+        if stopped:  # the caller spoke over the agent: how long until it stopped
+            t.barge_in_stop_time_s = (max(h[1] for h in stopped) - start) / 1e9
+        elif before and not any(h[0] <= start < h[1] for h in played):
+            # the caller answered after the agent's audio ended
             t.user_response_time_s = (start - max(h[1] for h in before)) / 1e9
 
 

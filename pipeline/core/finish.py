@@ -109,7 +109,7 @@ def finish(
         _audio_out_ms(audio[1], nodes),
         m.app_metadata,
         m.app_tags,
-        measure_session(speech, heard),
+        measure_session(speech, heard[0] if heard is not None else None),
     )
     problems = [(se.files[i], se.lines[i], reason) for i, reason in m.problems]
     return SessionTree(m.session_key, nodes, m.stats, facts, problems)

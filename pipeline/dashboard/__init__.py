@@ -12,7 +12,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from pipeline.core.encode import span_to_json
 from pipeline.core.model import SessionSpans
-from pipeline.dashboard.data import ReportBuilder, ReportData, decode_attributes
+from pipeline.dashboard.data import ReportBuilder, ReportData, slim
 from pipeline.dashboard.page import render, with_players, write_html
 
 __all__ = [
@@ -38,8 +38,7 @@ class SessionCollector:
             if not isinstance(raw, bytes):
                 continue
             span = orjson.loads(raw) if raw[:1] == b"{" else span_to_json(Span.FromString(raw))
-            decode_attributes(span)
-            trace.append(span)
+            trace.append(slim(span))
         if trace:
             self.builder.add(trace[0]["traceId"], trace)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,14 +36,63 @@ def _value(v: dict[str, Any]) -> Any:
     return None
 
 
-def decode_attributes(span: dict[str, Any]) -> dict[str, Any]:
-    """An OTLP JSON span with its attributes also as plain values, in `attrs`."""
-    span["attrs"] = {a["key"]: _value(a.get("value", {})) for a in span.get("attributes", [])}
-    return span
+# what the report reads of a span's attributes; the rest (prompts, histories) is let go as
+# each span is read, so 10,000 sessions' report holds a few hundred bytes a span
+READ = frozenset(
+    {
+        "realtrace.kind",
+        "realtrace.session_key",
+        "realtrace.incomplete",
+        "realtrace.start_observed",
+        "realtrace.speech.end_unix_nano",
+        "realtrace.heard.start_unix_nano",
+        "realtrace.heard.end_unix_nano",
+        "realtime.audio_end_ms",
+        "realtime.response.first_audio_unix_nano",
+        "braintrust.metrics",
+    }
+)
+PAYLOADS = frozenset(  # read only for the `--audio dir:` clips they name
+    {"braintrust.input_json", "braintrust.output_json", "gen_ai.input.messages",
+     "gen_ai.output.messages"}
+)  # fmt: skip
+METADATA_READ = ("model", "user_id", "status", "turn_index")
+
+
+def slim(span: dict[str, Any]) -> dict[str, Any]:
+    """A decoded span with only what the report reads: its ids, times, status, events' names
+    and times, and the attributes above (metadata cut to the keys the report reads, payloads
+    kept only when they name a clip)."""
+    attrs: dict[str, Any] = {}
+    for a in span.get("attributes", []):
+        key = a["key"]
+        if key in READ:
+            attrs[key] = _value(a.get("value", {}))
+        elif key in PAYLOADS:
+            value = _value(a.get("value", {}))
+            if isinstance(value, str) and ".wav" in value:
+                attrs[key] = value
+        elif key == "braintrust.metadata":
+            try:
+                meta = orjson.loads(_value(a.get("value", {})) or "{}")
+            except (TypeError, ValueError):
+                continue
+            if isinstance(meta, dict):
+                attrs[key] = orjson.dumps({k: meta[k] for k in METADATA_READ if k in meta}).decode()
+    out: dict[str, Any] = {k: span[k] for k in ("traceId", "spanId", "parentSpanId", "name", "startTimeUnixNano",
+                                "endTimeUnixNano", "status") if k in span}  # fmt: skip
+    out["events"] = [
+        {"name": e.get("name", ""), "timeUnixNano": e["timeUnixNano"]}
+        for e in span.get("events", [])
+        if "timeUnixNano" in e
+    ]
+    out["attrs"] = attrs
+    return out
 
 
 def read_otlp_json(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
-    """Every span of OTLP JSON lines files (the file destination's format), decoded."""
+    """Every span of OTLP JSON lines files (the file destination's format), decoded and
+    slimmed to what the report reads (`slim`)."""
     for path in paths:
         with path.open("rb") as f:
             for n, line in enumerate(f, 1):
@@ -64,7 +113,7 @@ def read_otlp_json(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
                 for rs in doc.get("resourceSpans", []):
                     for ss in rs.get("scopeSpans", []):
                         for span in ss.get("spans", []):
-                            yield decode_attributes(span)
+                            yield slim(span)
 
 
 def is_otlp_json(path: Path) -> bool:
@@ -88,6 +137,9 @@ def _json_attr(span: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+DYNAMICS = ("end_of_turn_delay", "perceived_latency", "barge_in_stop_time")
+
+
 @dataclass(slots=True)
 class SessionRow:
     key: str
@@ -106,6 +158,10 @@ class SessionRow:
     errors: int
     tokens: int
     incomplete: bool
+    # conversation dynamics (root metrics), None where the log could not place them
+    overlap_ms: float | None = None
+    longest_silence_ms: float | None = None
+    talk_ratio: float | None = None
 
 
 @dataclass(slots=True)
@@ -127,6 +183,11 @@ class Summary:
     turns_without_latency: int = 0
     # responses whose start is not in the log: no TTFT or latency measured from them (§7)
     responses_start_not_logged: int = 0
+    # turns where a dynamics figure applies but the log cannot place it (no appends, format
+    # or playback facts): its distribution says how many it leaves out
+    end_of_turn_delay_unknown: int = 0
+    perceived_latency_unknown: int = 0
+    barge_in_stop_time_unknown: int = 0
     first_event_ns: int | None = None
     last_event_ns: int | None = None
 
@@ -144,6 +205,11 @@ class ReportData:
     # per session (same order as `sessions`): its spans as compact rows (see `_waterfall`)
     waterfalls: list[list[list[Any]]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # the span names the waterfalls index
+    # per turn that has it (seconds): the dynamics' distributions
+    dynamics: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in DYNAMICS})
+    # per session: its conversation lane, ms from its start: caller speech and assistant
+    # audio as flat [start, end, ...] lists, and the moments the agent stopped for a barge-in
+    lanes: list[list[list[int]]] = field(default_factory=list)
     audio: dict[str, dict[str, str]] = field(default_factory=dict)  # session → turn → file
     trace_url: str | None = None  # a link per session: {trace_id}, {span_id}, {session_key}
     older_copies: int = 0  # earlier copies of traces written again, set aside
@@ -203,6 +269,9 @@ class ReportBuilder:
             data.waterfalls += part.waterfalls
             data.latencies += part.latencies
             data.ttfts += part.ttfts
+            data.lanes += part.lanes
+            for k in DYNAMICS:
+                data.dynamics[k] += part.dynamics[k]
             data.audio.update(part.audio)
             p = part.summary
             for k in Summary.__slots__:
@@ -231,6 +300,16 @@ def _add_session(
     model = meta.get("model") if isinstance(meta.get("model"), str) else None
     by_id = {x["spanId"]: x for x in trace}
     tokens = 0
+    with_tools = {
+        k.get("parentSpanId") for k in trace if k["attrs"].get("realtrace.kind") == "tool"
+    }
+    lane: list[list[int]] = [[], [], []]  # caller speech, assistant audio, barge-in stops
+    spoken: dict[str, dict[str, Any]] = {}  # turn span id → its user input
+    turns: list[tuple[str, dict[str, Any]]] = []
+
+    def ms(ns: Any) -> int:  # from the session's start
+        return round((int(ns) - start) / 1e6)
+
     for span in trace:
         kind = span["attrs"].get("realtrace.kind")
         metrics = _json_attr(span, "braintrust.metrics")
@@ -245,18 +324,25 @@ def _add_session(
             ttft = metrics.get("time_to_first_token")
             if isinstance(ttft, int | float):
                 data.ttfts.append((round(float(ttft), 3), model or "unknown"))
+            heard = (span["attrs"].get(f"realtrace.heard.{e}_unix_nano") for e in ("start", "end"))
+            lane[1] += [ms(x) for x in heard if isinstance(x, int)]
+        elif kind == "user_input":
+            spoken[span.get("parentSpanId", "")] = span
+            said_to = span["attrs"].get("realtrace.speech.end_unix_nano")
+            if isinstance(said_to, int):  # the speech on the audio clock: span start to this
+                lane[0] += [ms(span["startTimeUnixNano"]), ms(said_to)]
         elif kind == "turn":
             latency = metrics.get("voice_to_voice_latency")
             if isinstance(latency, int | float):
-                tool = (
-                    any(
-                        k.get("parentSpanId") == span["spanId"]
-                        and k["attrs"].get("realtrace.kind") == "tool"
-                        for k in trace
-                    )
-                    or "tool_time" in metrics
-                )
+                tool = span["spanId"] in with_tools or "tool_time" in metrics
                 data.latencies.append((round(float(latency), 3), model or "unknown", tool))
+            turns.append((span["spanId"], metrics))
+    for turn_id, metrics in turns:
+        _turn_dynamics(data, metrics, spoken.get(turn_id), lane, ms)
+    for i in (0, 1):  # intervals in time order, however the trace's spans came
+        pairs = sorted(zip(lane[i][::2], lane[i][1::2], strict=True))
+        lane[i] = [x for pair in pairs for x in pair]
+    lane[2].sort()
     row = SessionRow(
         key=str(root["attrs"].get("realtrace.session_key") or tid),
         trace_id=tid,
@@ -274,8 +360,13 @@ def _add_session(
         errors=int(rm.get("errors") or 0),
         tokens=tokens,
         incomplete=bool(root["attrs"].get("realtrace.incomplete")),
+        overlap_ms=_number(rm.get("overlap_ms")),
+        longest_silence_ms=_number(rm.get("longest_silence_ms")),
+        talk_ratio=_number(rm.get("talk_ratio")),
     )
     data.sessions.append(row)
+    data.lanes.append(lane)
+    s.barge_in_stop_time_unknown += max(0, row.interruptions - sum(1 for _ in lane[2]))
     data.waterfalls.append(_waterfall(trace, root, by_id, names))
     clips = _audio_files(trace, by_id)
     if clips:
@@ -291,6 +382,34 @@ def _add_session(
     s.turns_without_latency += int(rm.get("turns_without_latency") or 0)
     s.first_event_ns = start if s.first_event_ns is None else min(s.first_event_ns, start)
     s.last_event_ns = end if s.last_event_ns is None else max(s.last_event_ns, end)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _turn_dynamics(
+    data: ReportData,
+    metrics: dict[str, Any],
+    said: dict[str, Any] | None,
+    lane: list[list[int]],
+    ms: Callable[[Any], int],
+) -> None:
+    """A turn's dynamics into their distributions, counting the turns where one applies but
+    is unknown; a barge-in's stop (the caller's speech start + the stop time) into the lane."""
+    s = data.summary
+    for key in DYNAMICS:
+        value = _number(metrics.get(key))
+        if value is not None:
+            data.dynamics[key].append(round(value, 3))
+    spoke = said is not None and "realtime.audio_end_ms" in said["attrs"]
+    if spoke and "end_of_turn_delay" not in metrics:
+        s.end_of_turn_delay_unknown += 1
+    if "voice_to_voice_latency" in metrics and "perceived_latency" not in metrics:
+        s.perceived_latency_unknown += 1
+    stop = _number(metrics.get("barge_in_stop_time"))
+    if stop is not None and said is not None:
+        lane[2].append(ms(said["startTimeUnixNano"]) + round(stop * 1000))
 
 
 # waterfall row: [kind, name index, start ms, duration ms, parent row, flags, first audio ms
@@ -441,6 +560,14 @@ def to_json(data: ReportData) -> dict[str, Any]:
             "tool": [int(t) for _, _, t in data.latencies],
         },
         "ttfts": {"s": ttft, "model": [index[m] for _, m in data.ttfts]},
+        "dynamics": {
+            k: {
+                "s": v,
+                **{f"p{int(q * 100)}": percentile(v, q) for q in (0.5, 0.9, 0.95, 0.99)},
+            }
+            for k, v in data.dynamics.items()
+        },
+        "lanes": data.lanes,
         "waterfalls": data.waterfalls,
         "names": data.names,
         "kinds": KINDS,
