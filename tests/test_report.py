@@ -419,8 +419,6 @@ def test_a_long_call_opens_fast_and_zooms_to_a_ten_second_window(
     page.locator("#wf-tools button[data-act='fit']").click()
     page.wait_for_function("() => document.getElementById('wf-window').dataset.t0 === '0'")
     assert requests == [path.as_uri()] and errors == []
-    if os.environ.get("REALTRACE_UPDATE_SCREENSHOTS"):
-        page.locator("#wf-wrap").screenshot(path=str(DOCS / "report-long-call.png"))
     page.close()
 
 
