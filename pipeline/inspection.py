@@ -14,8 +14,7 @@ import polars as pl
 
 from pipeline.core.convert import convert_frame
 from pipeline.core.sessionize import SORT_KEYS
-from pipeline.engine.local import read_into
-from pipeline.read.chunks import EventStore
+from pipeline.engine.tasks import read_task
 from pipeline.read.extract import EVENT_SCHEMA
 from pipeline.read.files import Reject, find_inputs
 from pipeline.read.load import DEFAULT_READ, ReadOptions
@@ -26,14 +25,16 @@ def load_sessions(
     files: Sequence[str], options: ReadOptions = DEFAULT_READ
 ) -> tuple[pl.DataFrame, list[Reject], RunStats]:
     """All files as one sessionized frame, sorted, in memory (inspection, tests, small inputs)."""
-    stats = RunStats()
-    with EventStore(memory_budget=1 << 62) as store:
-        rejects = read_into(store, files, range(len(files)), options, stats)
-        frames = [f for f in store.chunks(chunk_bytes=1 << 62) if f.height]
+    stats, rejects, frames = RunStats(), [], []
+    for fid, path in enumerate(files):  # the engine-neutral read task, in this process
+        events, loaded, _ = read_task(path, fid, options)
+        stats.count_loaded(loaded, events.height)
+        rejects += loaded.rejects
+        if events.height:
+            frames.append(events)
     if not frames:
         return pl.DataFrame(schema={**EVENT_SCHEMA, "session_key": pl.String}), rejects, stats
-    frame = frames[0].sort(SORT_KEYS)
-    return frame, rejects, stats
+    return pl.concat(frames, how="vertical_relaxed").sort(SORT_KEYS), rejects, stats
 
 
 def inspect_sessions(

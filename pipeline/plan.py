@@ -17,7 +17,8 @@ from pathlib import Path
 import orjson
 
 from pipeline.core.model import SessionEvents
-from pipeline.read.fingerprint import FileInfo, file_info
+from pipeline.read.fingerprint import file_info
+from pipeline.records import FileInfo
 from pipeline.state.store import StateStore
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +79,20 @@ def replacing(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PLAIN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")
+
+
+def safe_name(text: str) -> str:
+    """A file or folder name for an id, injective and confined: an id that is already a
+    plain name (letters, digits, `._-`, not starting with a dot, at most 80 characters) is
+    kept as it is; any other (`..`, `acme/call-1`, 300 characters) becomes a readable prefix
+    and a digest of the whole id, so no name escapes its folder and two ids never share one
+    (`acme/call-1` and `acme_call-1` differ)."""
+    if _PLAIN.fullmatch(text):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    prefix = _SAFE.sub("_", text).lstrip(".")[:60]
+    return f"{prefix}~{digest}" if prefix else f"~{digest}"

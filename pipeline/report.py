@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import private
-from pipeline.core.encode import json_line
-from pipeline.core.model import SessionSpans
+from pipeline.encode import json_line
 from pipeline.errors import ExitCode
 from pipeline.read.files import Reject
 from pipeline.read.load import LoadResult
+from pipeline.records import SessionSpans
 
 
 def doc(text: str, default: Any = 0) -> Any:

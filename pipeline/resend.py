@@ -10,8 +10,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from pipeline.config import ReplayConfig
-from pipeline.core.model import SessionCounts, SessionSpans
 from pipeline.errors import ExitCode
+from pipeline.records import SessionCounts, SessionSpans
 from pipeline.redact import Redactor
 from pipeline.report import RunStats, elapsed, exit_code_for
 from pipeline.send.chain import NOTES

@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT))
 from bench import PARSE  # noqa: E402  (bench.py beside this script: its parse contender)
 
 from pipeline.core.convert import convert_frame  # noqa: E402
-from pipeline.core.encode import span_bytes, span_json  # noqa: E402
 from pipeline.core.reconstruct import reconstruct  # noqa: E402
 from pipeline.core.root import map_session, summarize  # noqa: E402
 from pipeline.core.sessionize import SORT_KEYS, assign_sessions, split_sessions  # noqa: E402
+from pipeline.encode import span_bytes, span_json  # noqa: E402
 from pipeline.read.chunks import concat_parts, write_part  # noqa: E402
 from pipeline.read.load import ReadOptions, load_file  # noqa: E402
 

@@ -1,6 +1,7 @@
 """A minimal engine, as a third party would add one (a Dask or Spark engine has the same
 shape): every planned file read in this process, all sessions converted as one frame,
-delivered through the run's destination. It uses only what engines are given."""
+delivered through the run's destination. It uses only the engine-neutral tasks and the
+`Run` it is given: the run owns the accounting, the state and the audio."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import polars as pl
 
 from pipeline.core.convert import convert_frame
 from pipeline.engine.common import Run
-from pipeline.engine.local import load_keyed
-from pipeline.send.deliver import send_run
+from pipeline.engine.tasks import read_task
 
 
 class SingleEngine:
@@ -17,28 +17,13 @@ class SingleEngine:
         cfg, ids = run.cfg, run.ids
         frames = []
         for path in run.plan.first_pass(run.files):
-            loaded = load_keyed(path, ids[path], cfg.read_options)
-            run.stats.count_loaded(loaded, loaded.events.height)
-            run.rejects += loaded.rejects
-            run.file_sessions[ids[path]] = loaded.events["session_key"].unique().to_list()
-            frames.append(loaded.events)
+            events, loaded, keys = read_task(path, ids[path], cfg.read_options)
+            run.file_read(ids[path], loaded, events.height, keys)
+            frames.append(events)
         events = pl.concat(frames)
         selector = run.files_read(set(events["session_key"].unique().to_list()))
-        converted = []
-        for sess in convert_frame(events, cfg.mapping, selector, cfg.destination.encoder):
-            run.stats.fold(sess)
-            if sess.skipped is None and not sess.failed:
-                converted.append(sess)
-        delivery = send_run(
-            converted,
-            cfg.destination.writer(),
-            cfg.limits,
-            cfg.service,
-            run.stop,
-            append=run.state is not None,
-            on_session=run.session_done,
-        )
-        run.delivered(delivery)
+        results = convert_frame(events, cfg.mapping, selector, cfg.destination.encoder)
+        run.send(run.converted(results))
 
 
 ENGINE = SingleEngine()

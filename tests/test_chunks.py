@@ -80,7 +80,7 @@ def test_components_group_files_sharing_a_session() -> None:
 def test_convert_frame_is_the_engine_agnostic_core(tmp_path: Path, sample_run: Path) -> None:
     """A frame of several sessions in, encoded spans out: what a worker or Ray task calls."""
     from pipeline.core.convert import convert_frame
-    from pipeline.core.encode import spans_from_bytes
+    from pipeline.encode import spans_from_bytes
     from pipeline.inspection import load_sessions
     from pipeline.read.files import find_inputs
 

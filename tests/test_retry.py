@@ -259,7 +259,7 @@ def test_request_bytes_are_the_protobuf_request_serialized() -> None:
         ExportTraceServiceRequest,
     )
 
-    from pipeline.core.encode import build_request, request_bytes, resource
+    from pipeline.encode import build_request, request_bytes, resource
 
     res = resource("svc")
     made = request_bytes(spans(300, size=200), res)

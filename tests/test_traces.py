@@ -14,7 +14,7 @@ from gen_logs import T0, build_session
 
 from pipeline.config import RunConfig
 from pipeline.core.attributes import MappingOptions
-from pipeline.core.encode import request_from_json
+from pipeline.encode import request_from_json
 from pipeline.run import run_convert
 
 # (scenario, seed, ga, hour offset) exactly as write_samples() builds them
@@ -405,7 +405,7 @@ def test_max_history_caps_response_input(tmp_path: Path) -> None:
 def test_fast_json_encoder_matches_protobuf_generic_mapping(sample_run: Path) -> None:
     from google.protobuf.json_format import MessageToDict
 
-    from pipeline.core.encode import json_line, request_to_json
+    from pipeline.encode import json_line, request_to_json
 
     def request_to_json_generic(request: Any) -> str:
         """protobuf's generic JSON mapping, ids as hex: the oracle for the fast writer."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.core.events import num, parse_time, text
-from pipeline.core.model import MISSING, AppFacts, Node, SpanEvent
+from pipeline.core.model import MISSING, AppFacts, Node
+from pipeline.records import SpanEvent
 
 SPAN_TYPES = ("function", "task", "tool", "llm", "score")
 

@@ -16,26 +16,23 @@ from enum import StrEnum
 from typing import Any
 
 from pipeline.core.conventions import CONVENTIONS
-from pipeline.core.encode import dumps
 from pipeline.core.events import audio_format, count, format_name, num, obj
 from pipeline.core.ids import span_id, trace_id
 from pipeline.core.messages import MessageBook, audio_message, realtime_output, with_clip
 from pipeline.core.model import (
     MISSING,
-    SPAN_KIND_CLIENT,
-    SPAN_KIND_INTERNAL,
     AppFacts,
-    AttrValue,
     InputFacts,
     Item,
     Node,
     ResponseFacts,
     SessionTree,
-    SpanRecord,
     ToolFacts,
     TranscriptionFacts,
     TurnFacts,
 )
+from pipeline.encode import dumps
+from pipeline.records import SPAN_KIND_CLIENT, SPAN_KIND_INTERNAL, AttrValue, SpanRecord
 
 
 class AudioMode(StrEnum):

@@ -11,9 +11,7 @@ Pure: the caller writes, inlines or uploads the clips.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import re
 import struct
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +26,8 @@ from pipeline.core.model import (
     SessionTree,
     TurnFacts,
 )
+from pipeline.private import safe_name
+from pipeline.records import Clip
 
 
 def wav(samples: bytes, c: Codec) -> bytes:
@@ -45,21 +45,6 @@ def wav(samples: bytes, c: Codec) -> bytes:
     chunks.append(b"data" + struct.pack("<I", len(samples)) + samples)
     body = b"WAVE" + b"".join(chunks)
     return b"RIFF" + struct.pack("<I", len(body)) + body
-
-
-@dataclass(frozen=True, slots=True)
-class Clip:
-    """One rebuilt audio file: whose speech, for which span, under which name and key."""
-
-    span_key: str  # the span whose content part holds it: input:<item> | response:<id>
-    direction: str  # "input" (the user) | "output" (the assistant)
-    filename: str  # sorts by turn: 003-user-item_x.wav
-    key: str  # a UUID of (session, span, direction, content): see clip_key
-    wav: bytes
-
-    @property
-    def b64(self) -> str:
-        return base64.b64encode(self.wav).decode()
 
 
 @dataclass(slots=True)
@@ -83,23 +68,6 @@ def clip_key(session_key: str, span_key: str, direction: str, data: bytes) -> st
     digest = hashlib.sha256(data).hexdigest()
     name = f"{session_key}\x00{span_key}\x00{direction}\x00{digest}"
     return str(uuid.uuid5(CLIP_NAMESPACE, name))
-
-
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_PLAIN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")
-
-
-def safe_name(text: str) -> str:
-    """A file or folder name for an id, injective and confined: an id that is already a
-    plain name (letters, digits, `._-`, not starting with a dot, at most 80 characters) is
-    kept as it is; any other (`..`, `acme/call-1`, 300 characters) becomes a readable prefix
-    and a digest of the whole id, so no name escapes its folder and two ids never share one
-    (`acme/call-1` and `acme_call-1` differ)."""
-    if _PLAIN.fullmatch(text):
-        return text
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    prefix = _SAFE.sub("_", text).lstrip(".")[:60]
-    return f"{prefix}~{digest}" if prefix else f"~{digest}"
 
 
 def rebuild(tree: SessionTree, se: SessionEvents) -> SessionAudio:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from pipeline.core.encode import dumps
 from pipeline.core.messages import MessageBook, maybe_json
-from pipeline.core.model import AttrValue
+from pipeline.encode import dumps
+from pipeline.records import AttrValue
 
 Attrs = dict[str, AttrValue]
 Messages = list[dict[str, Any]]

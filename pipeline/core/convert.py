@@ -12,13 +12,15 @@ from typing import Any
 import polars as pl
 
 from pipeline.core.attributes import DEFAULT_MAPPING, AudioMode, MappingOptions
-from pipeline.core.audio import Clip, SessionAudio, rebuild, safe_name
-from pipeline.core.encode import span_bytes
+from pipeline.core.audio import SessionAudio, rebuild
 from pipeline.core.ids import trace_id
-from pipeline.core.model import SessionCounts, SessionEvents, SessionSpans, SpanRecord
+from pipeline.core.model import SessionEvents
 from pipeline.core.reconstruct import reconstruct
 from pipeline.core.root import map_session, summarize
 from pipeline.core.sessionize import SORT_KEYS, split_sessions
+from pipeline.encode import span_bytes
+from pipeline.private import safe_name
+from pipeline.records import Clip, SessionCounts, SessionSpans, SpanRecord
 
 Encoder = Callable[[SpanRecord], bytes]  # span_bytes (OTLP protobuf) or span_json (OTLP/JSON)
 

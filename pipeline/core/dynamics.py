@@ -22,14 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from pipeline.core.model import (
-    InputFacts,
-    Node,
-    ResponseFacts,
-    SessionDynamics,
-    SpanEvent,
-    TurnFacts,
-)
+from pipeline.core.model import InputFacts, Node, ResponseFacts, SessionDynamics, TurnFacts
+from pipeline.records import SpanEvent
 
 Interval = tuple[int, int]  # (start ns, end ns), start <= end
 

@@ -13,13 +13,8 @@ from pipeline.core.app import app_session
 from pipeline.core.events import num, obj, text
 from pipeline.core.items import RANK_DONE, RANK_ITEM
 from pipeline.core.machine import PROVISIONAL, SessionMachine
-from pipeline.core.model import (
-    AttrValue,
-    InputFacts,
-    Node,
-    SpanEvent,
-    TranscriptionFacts,
-)
+from pipeline.core.model import InputFacts, Node, TranscriptionFacts
+from pipeline.records import AttrValue, SpanEvent
 
 
 def on_session(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:

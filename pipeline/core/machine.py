@@ -18,12 +18,11 @@ from pipeline.core.model import (
     Item,
     Node,
     ResponseFacts,
-    SessionCounts,
-    SpanEvent,
     ToolFacts,
     TranscriptionFacts,
     TurnFacts,
 )
+from pipeline.records import SessionCounts, SpanEvent
 
 PROVISIONAL = "client:"  # the id a client-created item goes by until the server names it
 # Events after which a session still "ended on" the error before them (trace model §6).

@@ -10,8 +10,8 @@ import json
 import math
 from typing import Any
 
-from pipeline.core.encode import dumps
 from pipeline.core.model import Item
+from pipeline.encode import dumps
 
 
 def maybe_json(value: Any) -> Any:

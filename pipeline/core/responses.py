@@ -12,7 +12,8 @@ from typing import Any
 from pipeline.core.events import num, obj, text
 from pipeline.core.items import RANK_DONE, RANK_ITEM, RANK_PART, RANK_RESPONSE_DONE, merge_part
 from pipeline.core.machine import SessionMachine
-from pipeline.core.model import AttrValue, Item, Node, ResponseFacts, SpanEvent
+from pipeline.core.model import Item, Node, ResponseFacts
+from pipeline.records import AttrValue, SpanEvent
 
 
 def on_response_created(m: SessionMachine, ts: int, ev: dict[str, Any]) -> None:

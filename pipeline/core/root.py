@@ -24,12 +24,11 @@ from pipeline.core.model import (
     InputFacts,
     ResponseFacts,
     SessionDynamics,
-    SessionSummary,
     SessionTree,
-    SpanRecord,
     TranscriptionFacts,
     TurnFacts,
 )
+from pipeline.records import SessionSummary, SpanRecord
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import orjson
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from pipeline.core.encode import span_to_json
-from pipeline.core.model import SessionSpans
 from pipeline.dashboard.data import ReportBuilder, ReportData, slim
 from pipeline.dashboard.page import render, with_players, write_html
+from pipeline.encode import span_to_json
+from pipeline.records import SessionSpans
 
 __all__ = [
     "ReportData",

@@ -11,23 +11,26 @@ import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from pipeline.config import RunConfig
-from pipeline.core.model import SessionSpans
 from pipeline.engine import ENGINES
 from pipeline.errors import ConfigError
 from pipeline.plan import FilePlan, Selector
 from pipeline.progress import Progress
 from pipeline.read.files import Reject
+from pipeline.read.load import LoadResult
+from pipeline.records import SessionSpans
 from pipeline.report import RunStats, write_rejects
-from pipeline.send.deliver import Delivery, Status
+from pipeline.send.deliver import Delivery, Status, send_run
 from pipeline.state.store import StateStore
 
 if TYPE_CHECKING:  # workers import this module: no HTTP client for them
     from pipeline.send.attachments import AudioSink
+
+COMMIT_EVERY = 256  # sessions settled elsewhere between two commits of the state
 
 log = logging.getLogger("realtrace")
 
@@ -117,6 +120,72 @@ class Run:
     def delivered(self, delivery: Delivery) -> None:
         """Fold what a delivery did into the run's counts."""
         self.stats.absorb(delivery)
+
+    def file_read(self, fid: int, loaded: LoadResult, events: int, keys: list[str]) -> None:
+        """One file read, wherever it was (`tasks.read_task`): its accounting (the `events`
+        it yielded: its frame may be on disk or in an object store), rejects and sessions."""
+        self.stats.count_loaded(loaded, events)
+        self.rejects += loaded.rejects
+        self.file_sessions[fid] = keys
+
+    def settled(self, sess: SessionSpans, status: Status) -> None:
+        """One session converted and delivered elsewhere (a worker's result): counted,
+        shown, remembered; the state committed every `COMMIT_EVERY` sessions."""
+        self.stats.fold(sess)
+        if sess.skipped is not None or sess.failed:
+            return
+        self.progress.converted(sess.span_count)
+        self.progress.delivered(sess.span_count if status == "delivered" else 0)
+        self.session_done(sess, status)
+        if self.state is not None and self.stats.sessions % COMMIT_EVERY == 0:
+            self.state.flush()
+
+    def converted(self, results: Iterable[SessionSpans]) -> Iterator[SessionSpans]:
+        """Conversion results, each folded into the run's counts; the sessions to deliver go
+        on (skipped sessions and those that failed stop here)."""
+        for sess in results:
+            self.stats.fold(sess)
+            if sess.skipped is None and not sess.failed:
+                self.progress.converted(sess.span_count)
+                yield sess
+
+    def send(self, sessions: Iterable[SessionSpans]) -> None:
+        """Deliver converted sessions from this process through the run's destination: their
+        clips first (the run's audio sink), the state committed after each batch (with a
+        tracked file, only when the batch was written whole: its length and its sessions
+        together), every count folded in."""
+        from pipeline.send.attachments import AudioCounts, with_audio  # not in workers
+
+        cfg, state = self.cfg, self.state
+        tracked = cfg.destination.tracked_file
+
+        def on_batch(delivered: int, clean: bool) -> None:
+            self.progress.delivered(delivered)
+            if state is None:
+                return
+            if tracked is None:
+                state.flush()
+            elif clean:
+                state.flush(output_length=tracked.stat().st_size)
+
+        audio = AudioCounts()
+        self.delivered(
+            send_run(
+                with_audio(sessions, self.audio, audio),
+                cfg.destination,
+                cfg.limits,
+                cfg.service,
+                self.stop,
+                append=state is not None,
+                on_session=self.session_done,
+                on_batch=on_batch,
+            )
+        )
+        if self.audio is not None:
+            self.audio.close(audio)
+        self.stats.absorb(audio)
+        if state is not None:
+            state.flush(output_length=tracked.stat().st_size if tracked else None)
 
 
 class Engine(Protocol):

@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -27,57 +26,22 @@ from multiprocessing import resource_tracker
 from types import ModuleType
 from typing import Any, TypeVar
 
-from pipeline.core.attributes import MappingOptions
-from pipeline.core.convert import Encoder, convert_frame
-from pipeline.core.model import SessionSpans
-from pipeline.core.sessionize import assign_sessions
+from pipeline.core.convert import convert_frame
 from pipeline.engine.common import Run
+from pipeline.engine.tasks import convert_chunk, load_keyed, load_stored
 from pipeline.errors import Interrupted
 from pipeline.plan import Selector
-from pipeline.read.chunks import EventStore, Part, Stored, concat_parts, write_part
+from pipeline.read.chunks import EventStore, Stored
 from pipeline.read.files import Reject
-from pipeline.read.load import LoadResult, ReadOptions, load_file
+from pipeline.read.load import LoadResult, ReadOptions
 from pipeline.read.meter import METER
 from pipeline.read.raw import estimated_events, stored_bytes
+from pipeline.records import SessionSpans
 from pipeline.report import RunStats
-from pipeline.send.attachments import AudioCounts, with_audio
-from pipeline.send.deliver import send_run
 
 R = TypeVar("R")
 log = logging.getLogger("realtrace")
 POLL = 0.1  # seconds between two looks at the run's stop while waiting on a worker
-
-
-def load_keyed(
-    path: str, fid: int, options: ReadOptions, stop: threading.Event | None = None
-) -> LoadResult:
-    """Load one file and give its events their session keys."""
-    loaded = load_file(path, fid, options, stop)
-    t0 = time.perf_counter()
-    loaded.events = assign_sessions(loaded.events)
-    loaded.sessionize_seconds = time.perf_counter() - t0
-    return loaded
-
-
-def load_stored(
-    path: str, fid: int, options: ReadOptions, directory: str
-) -> tuple[LoadResult, Stored]:
-    """Load one file, key its events and write them to the run's directory (a worker task):
-    the parent gets the accounting and the session keys, never the events, which the
-    worker converting them reads back from disk: the parent never unpickles, spills,
-    concatenates and pickles every event again."""
-    loaded = load_keyed(path, fid, options)
-    stored = write_part(loaded.events, directory, fid)
-    loaded.events = loaded.events.clear()  # on disk now: not pickled back to the parent
-    return loaded, stored
-
-
-def convert_chunk(
-    parts: list[Part], options: MappingOptions, selector: Selector, encode: Encoder
-) -> list[SessionSpans]:
-    """Judge and convert the sessions of one chunk of files (a worker task); each result
-    carries its own counts and verdict."""
-    return list(convert_frame(concat_parts(parts), options, selector, encode))
 
 
 class Workers:
@@ -283,36 +247,7 @@ class LocalEngine:
         ):
             keys = _read(run, store, workers)
             selector = run.files_read(keys)
-            sessions = _converted(run, store, selector, workers)
-            tracked, state = cfg.destination.tracked_file, run.state
-
-            def on_batch(delivered: int, clean: bool) -> None:
-                run.progress.delivered(delivered)
-                if state is None:
-                    return
-                if tracked is None:
-                    state.flush()
-                elif clean:  # the file's length and the sessions it holds, committed together
-                    state.flush(output_length=tracked.stat().st_size)
-
-            sink, audio = run.audio, AudioCounts()
-            run.delivered(
-                send_run(
-                    with_audio(sessions, sink, audio),
-                    cfg.destination,
-                    cfg.limits,
-                    cfg.service,
-                    run.stop,
-                    append=state is not None,
-                    on_session=run.session_done,
-                    on_batch=on_batch,
-                )
-            )
-            if sink is not None:
-                sink.close(audio)
-            run.stats.absorb(audio)
-            if state is not None:
-                state.flush(output_length=tracked.stat().st_size if tracked else None)
+            run.send(run.converted(_convert_chunks(run, store, selector, workers)))
 
 
 ENGINE = LocalEngine()
@@ -340,18 +275,6 @@ def _read(run: Run, store: EventStore, workers: Workers) -> set[str]:
         run.progress.add_total(stored_bytes(todo))
     run.file_sessions = store.file_sessions()
     return keys
-
-
-def _converted(
-    run: Run, store: EventStore, selector: Selector, workers: Workers
-) -> Iterator[SessionSpans]:
-    """Sessions of every chunk, converted in-process or by worker processes, in chunk order,
-    each folded into the run's counts; skipped sessions and those that failed stop here."""
-    for sess in _convert_chunks(run, store, selector, workers):
-        run.stats.fold(sess)
-        if sess.skipped is None and not sess.failed:
-            run.progress.converted(sess.span_count)
-            yield sess
 
 
 def _convert_chunks(

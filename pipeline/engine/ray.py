@@ -14,24 +14,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import polars as pl
 
-from pipeline.config import RunConfig
-from pipeline.core.convert import convert_frame
-from pipeline.core.model import SessionCounts, SessionSpans
+from pipeline.engine import tasks
 from pipeline.engine.common import Run
-from pipeline.engine.local import load_keyed
+from pipeline.engine.tasks import Job, read_task
 from pipeline.errors import ConfigError
-from pipeline.plan import Selector
-from pipeline.read.files import Reject
-from pipeline.read.load import ReadOptions
-from pipeline.send.deliver import Delivery, Status, send_run
+from pipeline.read.load import LoadResult, ReadOptions
+from pipeline.send.deliver import Delivery
 
 log = logging.getLogger("realtrace")
 
@@ -50,152 +45,44 @@ def require_ray() -> Any:
     return ray
 
 
-@dataclass(slots=True)
-class FileRead:
-    """What reading one file told the driver (its events stay in the object store)."""
-
-    fid: int
-    keys: list[str]
-    rejects: list[Reject]
-    lines_read: int
-    blank_lines: int
-    events: int
-    seconds: float
-    sessionize_seconds: float
+def read_file(path: str, fid: int, options: ReadOptions) -> tuple[Any, tuple[Any, int, list[str]]]:
+    """A Ray task (`tasks.read_task`): the events as an Arrow table for the object store, and
+    the accounting, event count and session keys for the driver."""
+    events, loaded, keys = read_task(path, fid, options)
+    return events.to_arrow(), (loaded, events.height, keys)
 
 
-def read_file(path: str, fid: int, options: ReadOptions) -> tuple[Any, FileRead]:
-    """A Ray task: one file's events as an Arrow table (to the object store) and its accounting."""
-    loaded = load_keyed(path, fid, options)
-    ev = loaded.events
-    keys = ev["session_key"].unique().to_list() if ev.height else []
-    info = FileRead(
-        fid,
-        keys,
-        loaded.rejects,
-        loaded.lines_read,
-        loaded.blank_lines,
-        ev.height,
-        loaded.seconds,
-        loaded.sessionize_seconds,
-    )
-    return ev.to_arrow(), info
+def result_schema() -> Any:
+    """The Arrow schema of `tasks.result_columns` (pyarrow comes with Ray)."""
+    import pyarrow as pa
 
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """Everything a worker needs, sent once with the tasks (no secrets logged)."""
-
-    cfg: RunConfig  # its destination is partitioned: each delivery task writes its own parts
-    selector: Selector
-    partitions: int  # shuffle partitions of the group-by (each delivers on its own)
+    types = {"string": pa.string(), "binary": pa.binary(), "int64": pa.int64(),
+             "bool": pa.bool_(), "list<binary>": pa.list_(pa.binary())}  # fmt: skip
+    return pa.schema([(name, types[kind]) for name, kind in tasks.result_columns()])
 
 
 def convert_group(table: Any, job: Job) -> Any:
-    """Ray Data `map_groups`: one session's events → one result row (spans serialized)."""
+    """Ray Data `map_groups`: one group's sessions → result rows (`tasks.convert_rows`)."""
     import pyarrow as pa
 
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    sel = job.selector.for_keys(set(frame["session_key"].unique().to_list()))
-    results = convert_frame(frame, job.cfg.mapping, sel, job.cfg.destination.encoder)
-    rows = [_result_row(s) for s in results]
-    return pa.Table.from_pylist(rows, schema=result_schema())
-
-
-def result_schema() -> Any:
-    """The columns of a per-session result row (built lazily: pyarrow comes with Ray)."""
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("session_key", pa.string()),
-            ("trace_id", pa.binary()),
-            ("spans", pa.list_(pa.binary())),
-            ("start_ns", pa.int64()),
-            ("end_ns", pa.int64()),
-            ("incomplete", pa.bool_()),
-            ("failed", pa.bool_()),
-            ("counts", pa.string()),
-            ("rejects", pa.string()),
-            ("hash", pa.string()),
-            ("skipped", pa.string()),  # "delivered", "outside", or null when converted
-            ("changed", pa.bool_()),
-        ]
-    )
-
-
-def _result_row(sess: SessionSpans) -> dict[str, Any]:
-    """A session's result as a row; its spans are bytes already (encoded for the destination)."""
-    return {
-        "session_key": sess.session_key,
-        "trace_id": sess.trace_id,
-        "spans": sess.spans,
-        "start_ns": sess.start_ns,
-        "end_ns": sess.end_ns,
-        "incomplete": sess.incomplete,
-        "failed": sess.failed,
-        "counts": orjson.dumps(asdict(sess.counts)).decode(),
-        "rejects": orjson.dumps(sess.rejects).decode(),
-        "hash": sess.content_hash,
-        "skipped": sess.skipped,
-        "changed": sess.changed,
-    }
-
-
-def _session(row: dict[str, Any], spans: list[Any]) -> SessionSpans:
-    """A result row back into the session it describes (with `spans` as given)."""
-    return SessionSpans(
-        row["session_key"],
-        row["trace_id"],
-        spans,
-        row["start_ns"],
-        row["end_ns"],
-        SessionCounts(**orjson.loads(row["counts"])),
-        row["incomplete"],
-        rejects=[tuple(r) for r in orjson.loads(row["rejects"])],
-        failed=row["failed"],
-        skipped=row["skipped"],
-        content_hash=row["hash"],
-        changed=row["changed"],
-    )
+    return pa.Table.from_pylist(tasks.convert_rows(frame, job), schema=result_schema())
 
 
 def deliver_sessions(table: Any, job: Job) -> Any:
-    """Ray Data `map_batches`: deliver converted sessions from the worker; per-session results."""
+    """Ray Data `map_batches`: deliver from the worker (`tasks.deliver_rows`)."""
     import pyarrow as pa
 
-    rows = table.to_pylist()
-    todo = [_session(r, list(r["spans"])) for r in rows if r["skipped"] is None and not r["failed"]]
-    done: dict[str, Status] = {}
-    delivery = Delivery()
-    if todo:
-        cfg = job.cfg
-        # a part file of its own, and a dead-letter part (created only if something
-        # fails): no file is shared between processes
-        delivery = send_run(
-            todo,
-            cfg.destination.writer(),
-            cfg.limits,
-            cfg.service,
-            threading.Event(),
-            append=True,
-            on_session=lambda s, status: done.__setitem__(s.session_key, status),
-        )
-    out = []
-    for i, r in enumerate(rows):
-        r = dict(r, spans=len(r["spans"]), status=done.get(r["session_key"], "failed"))
-        # the task's delivery counts travel on its first row
-        r["send"] = orjson.dumps(asdict(delivery) if i == 0 else {}).decode()
-        out.append(r)
-    return pa.Table.from_pylist(out)
+    return pa.Table.from_pylist(tasks.deliver_rows(table.to_pylist(), job))
 
 
 @dataclass(slots=True)
 class RayRun:
     """The driver's side: read accounting, then per-session results as they arrive."""
 
-    files_read: list[FileRead] = field(default_factory=list)
+    # per file read: (file id, its accounting, events, session keys)
+    files_read: list[tuple[int, LoadResult, int, list[str]]] = field(default_factory=list)
     tables: list[Any] = field(default_factory=list)
 
 
@@ -241,12 +128,12 @@ def read_on_ray(
     for f, fid in zip(files, ids, strict=True):
         table_ref, info_ref = task.remote(f, fid, options)
         run.tables.append(table_ref)
-        pending[info_ref] = f
+        pending[info_ref] = fid
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
-            pending.pop(ref)
-            run.files_read.append(ray.get(ref))
+            fid = pending.pop(ref)
+            run.files_read.append((fid, *ray.get(ref)))
             on_file()
 
 
@@ -287,9 +174,10 @@ class RayEngine:
                     cfg.read_options,
                     run.progress.file_read,
                 )
-                keys = {k for fr in rr.files_read for k in fr.keys}
+                keys = {k for *_, file_keys in rr.files_read for k in file_keys}
                 todo = run.pulled_in(plan.pull_in(keys))
-            _count_reads(run, rr)
+            for fid, loaded, events, file_keys in sorted(rr.files_read, key=lambda r: r[0]):
+                run.file_read(fid, loaded, events, file_keys)
             selector = run.files_read(keys)
             # enough partitions to keep every CPU busy, not so many that each delivers a handful
             cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -321,33 +209,9 @@ class RayEngine:
 ENGINE = RayEngine()
 
 
-def _count_reads(run: Run, rr: RayRun) -> None:
-    for fr in sorted(rr.files_read, key=lambda f: f.fid):
-        st = run.stats
-        st.add_time("read", fr.seconds)
-        st.add_time("sessionize", fr.sessionize_seconds)
-        st.files += 1
-        st.lines_read += fr.lines_read
-        st.blank_lines += fr.blank_lines
-        st.events += fr.events
-        st.count_rejects(fr.rejects)
-        run.rejects += fr.rejects
-        run.file_sessions[fr.fid] = fr.keys
-
-
 def _record(run: Run, row: dict[str, Any]) -> None:
-    """One session's result from the cluster: counts, progress, state."""
-    st = run.stats
+    """One session's result row from the cluster, into the run (`Run.settled`)."""
     send = orjson.loads(row["send"])
     if send:  # the delivery task's own counts (sessions delivered, requests…), on its first row
         run.delivered(Delivery(**send))
-    sess = _session(row, [None] * row["spans"])
-    st.fold(sess)
-    if sess.skipped is not None or sess.failed:
-        return
-    status: Status = row["status"]
-    run.progress.converted(sess.span_count)
-    run.progress.delivered(sess.span_count if status == "delivered" else 0)
-    run.session_done(sess, status)
-    if run.state is not None and st.sessions % 256 == 0:
-        run.state.flush()
+    run.settled(tasks.row_session(row, [None] * row["spans"]), row["status"])

@@ -5,17 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 
 from pipeline.read.files import is_remote
-
-
-@dataclass(frozen=True, slots=True)
-class FileInfo:
-    path: str
-    size: int
-    mtime_ns: int
-    fingerprint: str
+from pipeline.records import FileInfo
 
 
 def file_info(path: str) -> FileInfo:

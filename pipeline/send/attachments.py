@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline import private
-from pipeline.core.audio import Clip, safe_name
-from pipeline.core.model import SessionSpans
 from pipeline.errors import AuthError, CircuitOpenError, Interrupted, UploadError
+from pipeline.private import safe_name
+from pipeline.records import Clip, SessionSpans
 from pipeline.send.braintrust import DEFAULT_APP_URL, Login, choose, login_url
 from pipeline.send.http import DeadlineExceeded, parse_retry_after, request_within
 from pipeline.send.retry import BACKOFF_MAX, SYSTEM_CLOCK, Circuit, Clock

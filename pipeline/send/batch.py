@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from pipeline.core.model import SessionSpans
+from pipeline.records import SessionSpans
 
 # Per-span framing inside ScopeSpans (tag + length varint), plus request envelope.
 _SPAN_OVERHEAD = 6

@@ -19,12 +19,7 @@ from typing import Protocol
 
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from pipeline.core.encode import (
-    build_request,
-    request_bytes,
-    request_json_from_spans,
-    spans_from_bytes,
-)
+from pipeline.encode import build_request, request_bytes, request_json_from_spans, spans_from_bytes
 from pipeline.errors import (
     AuthError,
     CircuitOpenError,

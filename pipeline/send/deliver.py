@@ -20,8 +20,8 @@ from typing import Literal
 
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from pipeline.core.encode import resource, spans_from_bytes
-from pipeline.core.model import SessionSpans
+from pipeline.encode import resource, spans_from_bytes
+from pipeline.records import SessionSpans
 from pipeline.redact import Redactor
 from pipeline.send.batch import Batch, make_batches
 from pipeline.send.chain import Chain, Outcome, Payload, Sender

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pipeline import private
-from pipeline.core.convert import Encoder
-from pipeline.core.encode import request_bytes, resource, span_bytes, span_json
+from pipeline.encode import request_bytes, resource, span_bytes, span_json
 from pipeline.errors import (
     AuthError,
     ConfigError,
@@ -33,6 +32,7 @@ from pipeline.errors import (
     UnreachableError,
     WrongProtocolError,
 )
+from pipeline.records import Encoder
 from pipeline.redact import Redactor
 from pipeline.send.chain import (
     Chain,

@@ -32,7 +32,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from pipeline import __version__
-from pipeline.core.encode import SCOPE_NAME
+from pipeline.encode import SCOPE_NAME
 from pipeline.errors import ConfigError, PermanentExportError, RetryableExportError
 from pipeline.send.chain import Outcome, Payload
 

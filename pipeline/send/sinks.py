@@ -19,7 +19,7 @@ from typing import BinaryIO
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from pipeline import private
-from pipeline.core.encode import request_from_json, request_to_json
+from pipeline.encode import request_from_json, request_to_json
 from pipeline.errors import NotOtlpJsonError
 
 log = logging.getLogger("realtrace")

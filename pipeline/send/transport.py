@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from pipeline.core.encode import request_to_json
+from pipeline.encode import request_to_json
 from pipeline.errors import (
     AuthError,
     Interrupted,

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from pipeline import private
 from pipeline.errors import StateError, StateLockedError
-from pipeline.read.fingerprint import FileInfo
+from pipeline.records import FileInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (

@@ -18,7 +18,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from pipeline import __version__
-from pipeline.core.model import AttrValue, SpanRecord
+from pipeline.records import AttrValue, SpanRecord
 
 SCOPE_NAME = "realtrace"
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
