@@ -4,7 +4,8 @@ An engine reads a run's planned files, converts their sessions with
 `core.convert.convert_frame` and delivers them through the run's destination,
 reporting each session's outcome to the `Run` it is given (engine/common.py, with the
 `Engine` protocol); the run plans before and folds after. Adding one (Dask, Spark) is
-a module with an `ENGINE` object satisfying `Engine`, and one line in `ENGINES` below.
+a module with an `ENGINE` object satisfying `Engine` (a scheduler over `engine/tasks.py`),
+and one line in `ENGINES` below saying what it can do; nothing else tests an engine's name.
 """
 
 from __future__ import annotations
@@ -20,9 +21,20 @@ class EngineSpec:
     # its tasks deliver at once, from many processes: file destinations are written as
     # one part file per task, dead letters likewise
     parallel_writers: bool = False
+    # each converted session's spans and clips reach this process (the `Run`), so the run
+    # can write `--html` and `--audio dir:`/`upload` clips; an engine that delivers from
+    # its workers keeps them there
+    spans_reach_the_run: bool = True
+    # it runs on a cluster it can join (`--ray-address`), else starts its own
+    joins_a_cluster: bool = False
 
 
 ENGINES: dict[str, EngineSpec] = {
     "local": EngineSpec("pipeline.engine.local"),
-    "ray": EngineSpec("pipeline.engine.ray", parallel_writers=True),
+    "ray": EngineSpec(
+        "pipeline.engine.ray",
+        parallel_writers=True,
+        spans_reach_the_run=False,
+        joins_a_cluster=True,
+    ),
 }
