@@ -293,7 +293,7 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
 
 def test_parquet_is_read_in_record_batches_with_row_numbers(tmp_path: Path) -> None:
     """Slices of rows sized from the budget, also inside one big row group."""
-    from pipeline.read.raw import _parquet_frames
+    from pipeline.read.parquet import read_parquet
 
     n = 2000
     pl.DataFrame(
@@ -304,7 +304,7 @@ def test_parquet_is_read_in_record_batches_with_row_numbers(tmp_path: Path) -> N
             ],
         }
     ).write_parquet(tmp_path / "p.parquet", row_group_size=n)  # one row group
-    frames = list(_parquet_frames(str(tmp_path / "p.parquet"), slice_bytes=10_000))
+    frames = list(read_parquet(str(tmp_path / "p.parquet"), slice_bytes=10_000))
     assert len(frames) == -(-n // 256)  # the smallest slice: 256 rows
     assert pl.concat(frames)["line"].to_list() == list(range(1, n + 1))
     loaded = load_all([str(tmp_path / "p.parquet")])
@@ -394,7 +394,7 @@ def test_lake_parquet_gives_the_same_spans_as_jsonl(tmp_path: Path) -> None:
 
 
 def test_parquet_worker_decisions_count_rows_not_bytes_on_disk(tmp_path: Path) -> None:
-    from pipeline.read.raw import estimated_events
+    from pipeline.read.formats import estimated_events
 
     pad = "x" * 10_000  # every row distinct (no dictionary encoding), zstd shrinks them
     rows = [json.dumps({"type": "rate_limits.updated", "pad": pad + str(i)}) for i in range(500)]
@@ -417,8 +417,9 @@ def test_typed_decoding_reads_exactly_what_the_polars_path_reads(tmp_path: Path)
     from polars.testing import assert_frame_equal
 
     from pipeline.read import extract, load
+    from pipeline.read.formats import read_raw
     from pipeline.read.parse import Irregular, parse_lines
-    from pipeline.read.raw import Lines, read_raw
+    from pipeline.read.raw import Lines
     from pipeline.read.scan import scan_lines
 
     odd = tmp_path / "odd.jsonl"
@@ -506,7 +507,8 @@ def test_typed_decoding_reads_exactly_what_the_polars_path_reads(tmp_path: Path)
 def test_a_slice_holds_at_most_slice_lines_lines(tmp_path: Path) -> None:
     """The reader's line cap: 16 MiB of tiny lines never become millions of rows at once;
     every line is read once, the last one without its newline too."""
-    from pipeline.read.raw import SLICE_LINES, Lines, read_raw
+    from pipeline.read.formats import read_raw
+    from pipeline.read.raw import SLICE_LINES, Lines
 
     path = tmp_path / "many.jsonl"
     path.write_bytes(b"{}\n" * (2 * SLICE_LINES + 5) + b"{}")

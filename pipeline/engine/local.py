@@ -33,9 +33,10 @@ from pipeline.errors import Interrupted
 from pipeline.plan import Selector
 from pipeline.read.chunks import EventStore, Stored
 from pipeline.read.files import Reject
+from pipeline.read.formats import estimated_events
 from pipeline.read.load import LoadResult, ReadOptions
 from pipeline.read.meter import METER
-from pipeline.read.raw import estimated_events, stored_bytes
+from pipeline.read.raw import stored_bytes
 from pipeline.records import SessionSpans
 from pipeline.report import RunStats
 

@@ -21,6 +21,7 @@ from pipeline.read.extract import (
     extract_events,
 )
 from pipeline.read.files import Reject
+from pipeline.read.formats import read_raw
 from pipeline.read.parse import Irregular
 from pipeline.read.raw import (
     COMPRESSED_SUFFIXES,
@@ -29,7 +30,6 @@ from pipeline.read.raw import (
     Lines,
     Overlong,
     is_remote,
-    read_raw,
 )
 from pipeline.read.scan import scan_lines
 

@@ -1,7 +1,9 @@
-"""Raw: a file's records as frames of raw JSON lines (column `raw`, with line numbers),
-from JSON lines (plain, gzip or zstd) or Parquet, in slices of bounded size.
+"""Raw: the JSON lines input format (plain, gzip or zstd; local or in an object store) in
+slices of bounded size, and the byte-level reading every format shares (opening a file
+with its reads counted, sizes, the `Lines` and `Overlong` pieces `scan` and `load` take).
 
-Nothing is parsed here: the frames go to `extract`.
+Nothing is parsed here: the pieces go to `scan`/`extract`. The formats a run can read are
+listed in `read/formats.py`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO, cast
-from urllib.parse import unquote
+from typing import BinaryIO, cast
 
 import polars as pl
 
@@ -87,7 +87,7 @@ COUNT_BLOCK = 1 << 16  # bytes counted at a time (at most that many lines found 
 BOM = b"\xef\xbb\xbf"
 
 
-def _open_file(path: str) -> BinaryIO:
+def open_counted(path: str) -> BinaryIO:
     """The file's bytes as stored (compressed or not), each read counted for progress."""
     raw = remote.open_binary(path) if is_remote(path) else open(path, "rb")  # noqa: SIM115
     return cast(BinaryIO, Counted(raw))
@@ -111,10 +111,10 @@ def stored_bytes(paths: Sequence[str]) -> int:
 def _open_stream(path: str) -> BinaryIO:
     name = path.lower()
     if name.endswith(".gz"):
-        return cast(BinaryIO, gzip.open(_open_file(path), "rb"))
+        return cast(BinaryIO, gzip.open(open_counted(path), "rb"))
     if name.endswith((".zst", ".zstd")):
-        return cast(BinaryIO, _ZstdReader(_open_file(path)))
-    return _open_file(path)
+        return cast(BinaryIO, _ZstdReader(open_counted(path)))
+    return open_counted(path)
 
 
 class _ZstdReader(io.RawIOBase):
@@ -225,150 +225,6 @@ def _lines_frame(data: bytes, first_line: int = 1) -> pl.DataFrame:
     except pl.exceptions.ComputeError:
         text = data.decode("utf-8", errors="replace").encode("utf-8")
         return pl.read_lines(text, name="raw", row_index_name="line", row_index_offset=first_line)
-
-
-PARQUET_BATCH_ROWS = 65_536
-
-
-def hive_partitions(path: str) -> dict[str, str]:
-    """`key=value` folders of a data-lake path (`dt=2025-11-24/session_id=…/part-0.parquet`)."""
-    out: dict[str, str] = {}
-    for part in Path(path).parent.parts:
-        key, sep, value = part.partition("=")
-        if sep and key and value:
-            out[key] = unquote(value)
-    return out
-
-
-def _uncompressed_bytes(md: Any) -> int:
-    """The row groups' uncompressed sizes, from a Parquet file's metadata."""
-    return sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
-
-
-def estimated_events(files: Sequence[str], sample: int = 8) -> int:
-    """About how many events the files hold, without reading them: Parquet's row counts,
-    and for JSON lines their size times the line density of the first 256 KiB of up to
-    `sample` files (the unit that decides whether worker processes pay off)."""
-    rows = 0
-    sizes: list[tuple[str, int]] = []
-    for f in files:
-        try:
-            if f.lower().endswith(".parquet"):
-                import pyarrow.parquet as pq  # only for Parquet: a slow import
-
-                rows += pq.ParquetFile(_open_file(f)).metadata.num_rows
-            else:
-                sizes.append((f, _size(f)))
-        except Exception:
-            continue  # unreadable: its reject comes when it is read
-    step = max(1, len(sizes) // sample)
-    seen = lines = 0
-    for f, _ in sizes[::step][:sample]:
-        try:
-            with _open_stream(f) as fh:
-                head = fh.read(256 * 1024)
-        except Exception:
-            continue
-        seen += len(head)
-        lines += head.count(b"\n")
-    total = sum(size for _, size in sizes)
-    return rows + (total * lines // seen if seen else 0)
-
-
-def _parquet_frames(path: str, slice_bytes: int = SLICE_BYTES) -> Iterator[pl.DataFrame]:
-    """A Parquet file in slices of rows sized from the memory budget, numbered from row 1.
-
-    The slice is `slice_bytes` of decoded data whatever the row-group size (a
-    data lake's single 1 GB row group included): rows per batch come from the
-    file's own metadata, and pages are streamed, not pre-buffered.
-    """
-    import pyarrow.parquet as pq
-
-    first = 1
-    partitions = hive_partitions(path)
-    with pq.ParquetFile(_open_file(path), pre_buffer=False, buffer_size=1 << 20) as pf:
-        columns = pf.schema_arrow.names
-        if "event" not in columns and "type" not in columns:
-            raise NotJsonLinesError(
-                f"Parquet without an event column (found: {', '.join(columns) or 'none'}): "
-                "expected `event` (JSON string or struct) or the flat event's `type`"
-            )
-        md = pf.metadata
-        per_row = max(1, _uncompressed_bytes(md) // max(1, md.num_rows))
-        batch_rows = max(256, min(PARQUET_BATCH_ROWS, slice_bytes // per_row))
-        for batch in pf.iter_batches(batch_size=batch_rows):
-            df = pl.from_arrow(_text_not_bytes(batch))
-            assert isinstance(df, pl.DataFrame)
-            frame = _parquet_frame(_with_partitions(df, partitions), first)
-            first += frame.height
-            yield frame
-
-
-def _text_not_bytes(batch: Any) -> Any:
-    """Bytes where JSON text is expected (a binary `timestamp` column) as text, invalid UTF-8
-    replaced (the row is then a reject with its reason): Polars cannot write bytes as JSON
-    and panics. Rare: most files have no binary column, and are returned as they are."""
-    import pyarrow as pa
-
-    for i, f in enumerate(batch.schema):
-        if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type):
-            values = [
-                None if v is None else v.decode("utf-8", "replace")
-                for v in batch.column(i).to_pylist()
-            ]
-            batch = batch.set_column(i, f.name, pa.array(values, pa.string()))
-    return batch
-
-
-def _with_partitions(df: pl.DataFrame, partitions: dict[str, str]) -> pl.DataFrame:
-    """Partition folders as data: `session_id=` keys the sessions when the rows do not; the
-    others (`dt=`…) join each row's `metadata`, which the root span's metadata gathers."""
-    if not partitions:
-        return df
-    extra = {k: v for k, v in partitions.items() if k != "session_id"}
-    if "session_id" in partitions and "session_id" not in df.columns:
-        df = df.with_columns(pl.lit(partitions["session_id"]).alias("session_id"))
-    if not extra:
-        return df
-    part_json = json.dumps(extra, separators=(",", ":"))
-    if "metadata" not in df.columns:
-        return df.with_columns(pl.lit(part_json).alias("metadata"))
-    if isinstance(df.schema["metadata"], pl.Struct):
-        df = df.with_columns(pl.col("metadata").struct.json_encode())
-    meta = pl.col("metadata").cast(pl.String).str.strip_chars()
-    is_object = meta.str.starts_with("{") & meta.str.ends_with("}") & (meta != "{}")
-    merged = pl.concat_str([meta.str.strip_suffix("}"), pl.lit("," + part_json[1:])])
-    return df.with_columns(
-        pl.when(is_object).then(merged).otherwise(pl.lit(part_json)).alias("metadata")
-    )
-
-
-def _parquet_frame(df: pl.DataFrame, first_line: int = 1) -> pl.DataFrame:
-    """Parquet rows as JSON-string records, so both formats share one extraction path."""
-    if "event" in df.columns and isinstance(df.schema["event"], pl.Struct):
-        df = df.with_columns(pl.col("event").struct.json_encode())
-    if "metadata" in df.columns and isinstance(df.schema["metadata"], pl.Struct):
-        df = df.with_columns(pl.col("metadata").struct.json_encode())
-    # A JSON-string `event` column is embedded as an object, not a quoted string.
-    if "event" in df.columns and df.schema["event"] == pl.String:
-        rest = [c for c in df.columns if c != "event"]
-        event = pl.col("event").fill_null("null")
-        raw = (
-            pl.concat_str(
-                [
-                    pl.lit('{"event":'),
-                    event,
-                    pl.lit(","),
-                    pl.struct(rest).struct.json_encode().str.slice(1),
-                ]
-            )
-            if rest
-            else pl.concat_str([pl.lit('{"event":'), event, pl.lit("}")])
-        )
-    else:
-        raw = pl.struct(df.columns).struct.json_encode()
-    line = pl.int_range(first_line, first_line + pl.len(), dtype=pl.UInt32)
-    return df.select(line.alias("line"), raw.alias("raw"))
 
 
 def _is_json_array(path: str, limit: int = 64 * 1024 * 1024) -> bool:
@@ -491,20 +347,17 @@ def _buffered_slices(path: str, slice_bytes: int, max_line: int) -> Iterator[Lin
         _BUFFERS.give(buf)
 
 
-def read_raw(
+def read_json_lines(
     path: str, slice_bytes: int = SLICE_BYTES, max_line: int = MAX_LINE_BYTES
-) -> Iterator[Lines | pl.DataFrame | Overlong]:
-    """A file's records in pieces of about `slice_bytes`: JSON lines as `Lines` (which
-    `scan` reads without building a frame of whole lines), Parquet as frames of
-    (line, raw JSON text); a line longer than `max_line` as its `Overlong` length.
+) -> Iterator[Lines | Overlong]:
+    """A JSON lines file (plain, gzip or zstd, local or in an object store) in pieces of
+    about `slice_bytes`, as `Lines` (which `scan` reads without building a frame of whole
+    lines); a line longer than `max_line` as its `Overlong` length.
 
     Slicing bounds memory for huge files (a single multi-GB log), for files of
     countless short lines (`SLICE_LINES`) and for files of one endless line.
     """
     name = path.lower()
-    if name.endswith(".parquet"):
-        yield from _parquet_frames(path, slice_bytes)
-        return
     head = _head(path)
     if head.lstrip().startswith(b"[") and _is_json_array(path):
         raise NotJsonLinesError("a JSON array, not JSON lines: write one event object per line")
@@ -517,3 +370,26 @@ def read_raw(
             continue
         start = len(BOM) if i == 0 and data.startswith(BOM) else 0
         yield Lines(data, start, len(data))
+
+
+def line_density(files: Sequence[str], sample: int = 8) -> int:
+    """About how many lines JSON lines files hold, without reading them: their size times
+    the line density of the first 256 KiB of up to `sample` of them."""
+    sizes: list[tuple[str, int]] = []
+    for f in files:
+        try:
+            sizes.append((f, _size(f)))
+        except Exception:
+            continue  # unreadable: its reject comes when it is read
+    step = max(1, len(sizes) // sample)
+    seen = lines = 0
+    for f, _ in sizes[::step][:sample]:
+        try:
+            with _open_stream(f) as fh:
+                head = fh.read(256 * 1024)
+        except Exception:
+            continue
+        seen += len(head)
+        lines += head.count(b"\n")
+    total = sum(size for _, size in sizes)
+    return total * lines // seen if seen else 0

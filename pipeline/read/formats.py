@@ -1,0 +1,73 @@
+"""Formats: the input formats a run reads, one module each, in a small registry.
+
+A file is read by the first format whose suffixes its (lowercased) name ends with, else by
+the last, JSON lines (plain, `.gz`, `.zst`). A format gives its pieces as `Lines` (JSON
+text `scan` reads in place) or frames of `(line, raw)` JSON records, and `Overlong` for a
+record past the line limit; `extract` takes either. Adding one (Avro, say) is a module
+`read/avro.py` with a `read(path, slice_bytes, max_line)` and one line in `FORMATS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline.read import parquet
+from pipeline.read.raw import (
+    MAX_LINE_BYTES,
+    SLICE_BYTES,
+    Lines,
+    Overlong,
+    line_density,
+    read_json_lines,
+)
+
+Piece = Lines | pl.DataFrame | Overlong
+
+
+@dataclass(frozen=True, slots=True)
+class InputFormat:
+    name: str
+    suffixes: tuple[str, ...]  # what a file's lowercased name ends with; () for the fallback
+    read: Callable[[str, int, int], Iterator[Piece]]
+    # its records counted without reading them (a row-counted format's metadata); None:
+    # estimated from the file's line density
+    rows: Callable[[str], int] | None = None
+
+
+FORMATS: tuple[InputFormat, ...] = (
+    InputFormat("parquet", (".parquet",), parquet.read_parquet, parquet.rows),
+    InputFormat("jsonl", (), read_json_lines),  # the fallback: any other name
+)
+
+
+def format_of(path: str) -> InputFormat:
+    name = path.lower()
+    return next((f for f in FORMATS if f.suffixes and name.endswith(f.suffixes)), FORMATS[-1])
+
+
+def read_raw(
+    path: str, slice_bytes: int = SLICE_BYTES, max_line: int = MAX_LINE_BYTES
+) -> Iterator[Piece]:
+    """A file's records in pieces of about `slice_bytes`, by its format."""
+    return format_of(path).read(path, slice_bytes, max_line)
+
+
+def estimated_events(files: Sequence[str], sample: int = 8) -> int:
+    """About how many events the files hold, without reading them: the row counts of
+    row-counted formats, and for the others their size times the line density of the
+    first 256 KiB of up to `sample` files (the unit that decides whether worker processes
+    pay off)."""
+    counted, rest = 0, []
+    for f in files:
+        fmt = format_of(f)
+        if fmt.rows is None:
+            rest.append(f)
+            continue
+        try:
+            counted += fmt.rows(f)
+        except Exception:
+            continue  # unreadable: its reject comes when it is read
+    return counted + line_density(rest, sample)
