@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.core.events import num, parse_time, text
-from pipeline.core.model import MISSING, AppFacts, Node
+from pipeline.core.model import MISSING, AppFacts, Node, SpanKind
 from pipeline.records import SpanEvent
 
 SPAN_TYPES = ("function", "task", "tool", "llm", "score")
@@ -132,7 +132,7 @@ def app_node(
     root.start_ns, root.end_ns = min(root.start_ns, start), max(root.end_ns, end)
     node = Node(
         f"app:{position}:{facts.name}",
-        "app",
+        SpanKind.APP,
         _parent(facts, start, end, nodes, turns),
         start,
         end,

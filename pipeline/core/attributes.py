@@ -27,6 +27,7 @@ from pipeline.core.model import (
     Node,
     ResponseFacts,
     SessionTree,
+    SpanKind,
     ToolFacts,
     TranscriptionFacts,
     TurnFacts,
@@ -149,7 +150,7 @@ class Mapping:
     def user_messages(self, turn: Node) -> list[dict[str, Any]]:
         kids = self.children.get(turn.key, [])
         return self.book.messages(
-            [k.facts_as(InputFacts).item_id for k in kids if k.kind == "user_input"]
+            [k.facts_as(InputFacts).item_id for k in kids if k.kind == SpanKind.USER_INPUT]
         )
 
     def model_call(self, draft: SpanDraft, model: str | None) -> None:
@@ -165,7 +166,7 @@ class Mapping:
         ids = [
             i
             for k in self.children.get(turn.key, [])
-            if k.kind == "response"
+            if k.kind == SpanKind.RESPONSE
             for i in k.facts_as(ResponseFacts).items
         ]
         return self.book.messages(ids)
@@ -478,11 +479,11 @@ def map_app(node: Node, m: Mapping) -> SpanDraft:
     return draft
 
 
-MAPPERS: dict[str, Callable[[Node, Mapping], SpanDraft]] = {
-    "turn": map_turn,
-    "user_input": map_user_input,
-    "transcription": map_transcription,
-    "response": map_response,
-    "tool": map_tool,
-    "app": map_app,
+MAPPERS: dict[SpanKind, Callable[[Node, Mapping], SpanDraft]] = {
+    SpanKind.TURN: map_turn,
+    SpanKind.USER_INPUT: map_user_input,
+    SpanKind.TRANSCRIPTION: map_transcription,
+    SpanKind.RESPONSE: map_response,
+    SpanKind.TOOL: map_tool,
+    SpanKind.APP: map_app,
 }

@@ -24,6 +24,7 @@ from pipeline.core.model import (
     ResponseFacts,
     SessionEvents,
     SessionTree,
+    SpanKind,
     TurnFacts,
 )
 from pipeline.private import safe_name
@@ -76,7 +77,7 @@ def rebuild(tree: SessionTree, se: SessionEvents) -> SessionAudio:
     if not se.audio_in and not se.audio_out:
         return out
     nodes = {n.key: n for n in tree.nodes}
-    turn_of = {k: n.facts_as(TurnFacts).index for k, n in nodes.items() if n.kind == "turn"}
+    turn_of = {k: n.facts_as(TurnFacts).index for k, n in nodes.items() if n.kind == SpanKind.TURN}
     _inputs(tree, se, out, turn_of)
     _outputs(tree, nodes, se, out, turn_of)
     return out
@@ -86,7 +87,9 @@ def _inputs(
     tree: SessionTree, se: SessionEvents, out: SessionAudio, turn_of: dict[str, int]
 ) -> None:
     spans = [
-        n for n in tree.nodes if n.kind == "user_input" and n.facts_as(InputFacts).source == "audio"
+        n
+        for n in tree.nodes
+        if n.kind == SpanKind.USER_INPUT and n.facts_as(InputFacts).source == "audio"
     ]
     if not se.audio_in or not spans:
         return

@@ -22,7 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from pipeline.core.model import InputFacts, Node, ResponseFacts, SessionDynamics, TurnFacts
+from pipeline.core.model import (
+    InputFacts,
+    Node,
+    ResponseFacts,
+    SessionDynamics,
+    SpanKind,
+    TurnFacts,
+)
 from pipeline.records import SpanEvent
 
 Interval = tuple[int, int]  # (start ns, end ns), start <= end
@@ -64,11 +71,11 @@ def place_speech(nodes: Sequence[Node], clock: InputClock | None) -> list[Interv
     speech: list[Interval] = []
     kids_end: dict[str, int] = {}
     for n in nodes:
-        if n.kind == "transcription" and n.parent is not None:
+        if n.kind == SpanKind.TRANSCRIPTION and n.parent is not None:
             kids_end[n.parent] = max(kids_end.get(n.parent, n.end_ns), n.end_ns)
     placed = True
     for n in nodes:
-        if n.kind != "user_input":
+        if n.kind != SpanKind.USER_INPUT:
             continue
         facts = n.facts_as(InputFacts)
         if facts.source != "audio":
@@ -150,7 +157,7 @@ def measure_turns(
             (
                 k.facts_as(InputFacts)
                 for k in kids.get(turn.key, [])
-                if k.kind == "user_input" and k.facts_as(InputFacts).speech_ns is not None
+                if k.kind == SpanKind.USER_INPUT and k.facts_as(InputFacts).speech_ns is not None
             ),
             None,
         )

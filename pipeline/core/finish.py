@@ -24,6 +24,7 @@ from pipeline.core.model import (
     SessionEvents,
     SessionFacts,
     SessionTree,
+    SpanKind,
     ToolFacts,
 )
 from pipeline.core.shape import bound_turns, fit_transcriptions, rehome_events
@@ -65,7 +66,7 @@ def finish(
     root = m.root
     root.start_ns, root.end_ns = se.first_ns, se.last_ns
     for node in m.nodes.values():
-        if node.kind not in ("turn", "session") and not node.closed:
+        if node.kind not in (SpanKind.TURN, SpanKind.SESSION) and not node.closed:
             node.end_ns = max(node.end_ns, se.last_ns)
             node.incomplete = True
     if m.cancel is not None:  # a cancel no response answered: the session's own event
@@ -78,7 +79,7 @@ def finish(
     bound_turns(m.turns, m.nodes, any(r.delivered_audio for r in _responses(m)))
     fit_transcriptions(m.nodes)
     responses = sorted(
-        (n for n in m.nodes.values() if n.kind == "response"), key=lambda n: n.start_ns
+        (n for n in m.nodes.values() if n.kind == SpanKind.RESPONSE), key=lambda n: n.start_ns
     )
     heard = audible(responses)
     kids: dict[str, list[Node]] = {}
@@ -116,7 +117,7 @@ def finish(
 
 
 def _responses(m: SessionMachine) -> list[ResponseFacts]:
-    return [n.facts_as(ResponseFacts) for n in m.nodes.values() if n.kind == "response"]
+    return [n.facts_as(ResponseFacts) for n in m.nodes.values() if n.kind == SpanKind.RESPONSE]
 
 
 def _drop_unobserved_tools(m: SessionMachine) -> bool:
@@ -125,7 +126,9 @@ def _drop_unobserved_tools(m: SessionMachine) -> bool:
     A turn opened for such a call alone goes with it; a turn left waiting on one is
     incomplete, as its root is (§7). True when a call was left waiting."""
     gone = [
-        k for k, n in m.nodes.items() if n.kind == "tool" and not n.facts_as(ToolFacts).has_output
+        k
+        for k, n in m.nodes.items()
+        if n.kind == SpanKind.TOOL and not n.facts_as(ToolFacts).has_output
     ]
     waiting = {m.nodes[key].parent for key in gone}
     for key in gone:
@@ -175,7 +178,7 @@ def _audio_in_ms(
     """From appended audio when the client side was logged, else from VAD offsets; else unknown."""
     total: float | None = None
     for n in nodes:
-        if n.kind == "user_input":
+        if n.kind == SpanKind.USER_INPUT:
             facts = n.facts_as(InputFacts)
             start, end = facts.audio_start_ms, facts.audio_end_ms
             if start is not None and end is not None:
@@ -191,7 +194,7 @@ def _audio_out_ms(from_bytes: float | None, nodes: list[Node]) -> float | None:
     """From audio deltas, else from WebRTC playback events; unknown when neither was logged."""
     if from_bytes is not None:
         return from_bytes
-    played = [n.facts_as(ResponseFacts).playback_ms for n in nodes if n.kind == "response"]
+    played = [n.facts_as(ResponseFacts).playback_ms for n in nodes if n.kind == SpanKind.RESPONSE]
     known = [p for p in played if p is not None]
     return sum(known) if known else None
 

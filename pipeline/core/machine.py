@@ -18,6 +18,7 @@ from pipeline.core.model import (
     Item,
     Node,
     ResponseFacts,
+    SpanKind,
     ToolFacts,
     TranscriptionFacts,
     TurnFacts,
@@ -83,7 +84,7 @@ class SessionMachine:
         self.problems: list[tuple[int, str]] = []  # (event index, reason)
         self.index = 0
         self.stats = SessionCounts()
-        self.root = Node("session", "session", None, 0, 0)
+        self.root = Node("session", SpanKind.SESSION, None, 0, 0)
         self.nodes["session"] = self.root
 
     # -- items -------------------------------------------------------------------
@@ -95,7 +96,7 @@ class SessionMachine:
         if node is not None:
             node.facts_as(InputFacts).item_id = new
             turn = self.nodes.get(node.parent or "")
-            if turn is not None and turn.kind == "turn":
+            if turn is not None and turn.kind == SpanKind.TURN:
                 turn.facts_as(TurnFacts).item_id = new  # the logged id, at last
 
     # -- spans -------------------------------------------------------------------
@@ -107,7 +108,7 @@ class SessionMachine:
         key = f"turn:{key_hint}"
         if key in self.nodes:
             key = f"turn:{key_hint}#{len(self.turns) + 1}"
-        turn = self.add(Node(key, "turn", "session", ts, ts, TurnFacts(len(self.turns) + 1)))
+        turn = self.add(Node(key, SpanKind.TURN, "session", ts, ts, TurnFacts(len(self.turns) + 1)))
         self.turns.append(turn)
         self.turn = turn
         return turn
@@ -120,7 +121,12 @@ class SessionMachine:
                 turn.facts_as(TurnFacts).item_id = item_id
             node = self.add(
                 Node(
-                    f"input:{item_id}", "user_input", turn.key, ts, ts, InputFacts(item_id, source)
+                    f"input:{item_id}",
+                    SpanKind.USER_INPUT,
+                    turn.key,
+                    ts,
+                    ts,
+                    InputFacts(item_id, source),
                 )
             )
         return node
@@ -135,7 +141,7 @@ class SessionMachine:
         """The open span of the current turn an event belongs to; the root when none is."""
         turn = self.turn
         if turn is not None:
-            for kind in ("tool", "response", "user_input"):
+            for kind in (SpanKind.TOOL, SpanKind.RESPONSE, SpanKind.USER_INPUT):
                 for node in reversed(self.nodes.values()):
                     if node.kind == kind and not node.closed and node.parent == turn.key:
                         return node
@@ -158,7 +164,9 @@ class SessionMachine:
         node = self.nodes.get(f"tool:{call_id}")
         if node is None:
             turn = self.turn or self.open_turn(ts, f"call_{call_id}")
-            node = self.add(Node(f"tool:{call_id}", "tool", turn.key, ts, ts, ToolFacts(call_id)))
+            node = self.add(
+                Node(f"tool:{call_id}", SpanKind.TOOL, turn.key, ts, ts, ToolFacts(call_id))
+            )
         facts = node.facts_as(ToolFacts)
         facts.name = text(name) or facts.name
         if isinstance(arguments, str):
@@ -188,7 +196,7 @@ class SessionMachine:
             start = facts.committed_ns or facts.speech_stopped_ns or parent.end_ns
             model = text(self._transcription_config().get("model"))
             facts_t = TranscriptionFacts(item_id, model)
-            node = self.add(Node(key, "transcription", parent.key, start, ts, facts_t))
+            node = self.add(Node(key, SpanKind.TRANSCRIPTION, parent.key, start, ts, facts_t))
         node.end_ns = max(node.end_ns, ts)
         node.closed = True
         parent.end_ns = max(parent.end_ns, ts)
@@ -255,7 +263,7 @@ class SessionMachine:
         facts.modalities = _modalities(request)
         facts.tool_choice = request.get("tool_choice")
         self._describe(facts, resp)
-        node = self.add(Node(f"response:{rid}", "response", parent, start, ts, facts))
+        node = self.add(Node(f"response:{rid}", SpanKind.RESPONSE, parent, start, ts, facts))
         if not facts.out_of_band:
             self.live_response = node
         return node
@@ -269,7 +277,11 @@ class SessionMachine:
         if cancel.time_ns < node.start_ns:
             node.start_ns = cancel.time_ns
             parent = self.nodes.get(node.parent or "")
-            if parent is not None and parent.kind == "turn" and parent.start_ns > cancel.time_ns:
+            if (
+                parent is not None
+                and parent.kind == SpanKind.TURN
+                and parent.start_ns > cancel.time_ns
+            ):
                 parent.start_ns = cancel.time_ns
 
     def _describe(self, facts: ResponseFacts, resp: dict[str, Any]) -> None:

@@ -9,12 +9,27 @@ Ray, Spark) and its output pickles cheaply.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pipeline.records import SessionCounts, SpanEvent
 
 # realtrace.kind of a span, in the order a session's tree is read (trace model §2, §6)
-SPAN_KINDS = ("session", "turn", "user_input", "transcription", "response", "tool", "app")
+
+
+class SpanKind(StrEnum):
+    """`realtrace.kind` of a span (a str: it is written as its value)."""
+
+    SESSION = "session"
+    TURN = "turn"
+    USER_INPUT = "user_input"
+    TRANSCRIPTION = "transcription"
+    RESPONSE = "response"
+    TOOL = "tool"
+    APP = "app"
+
+
+SPAN_KINDS = tuple(SpanKind)  # in the order a session's tree is read
 
 
 @dataclass(slots=True)
@@ -241,7 +256,7 @@ class Node:
     """One reconstructed span before attribute mapping: times plus its kind's facts."""
 
     key: str
-    kind: str
+    kind: SpanKind
     parent: str | None
     start_ns: int
     end_ns: int

@@ -25,6 +25,7 @@ from pipeline.core.model import (
     ResponseFacts,
     SessionDynamics,
     SessionTree,
+    SpanKind,
     TranscriptionFacts,
     TurnFacts,
 )
@@ -66,7 +67,7 @@ def transcription_only(tree: SessionTree) -> bool:
     ever asked for): no reply is missing in it (§7)."""
     if tree.session.config.get("type") == "transcription":
         return True
-    return not any(n.kind == "response" for n in tree.nodes)
+    return not any(n.kind == SpanKind.RESPONSE for n in tree.nodes)
 
 
 def summarize(tree: SessionTree) -> SessionSummary:
@@ -76,10 +77,10 @@ def summarize(tree: SessionTree) -> SessionSummary:
     out = SessionSummary(errors=tree.stats.errors)
     answered: set[str] = set()  # turns with a response
     for node in tree.nodes:
-        if node.kind in ("response", "transcription"):
+        if node.kind in (SpanKind.RESPONSE, SpanKind.TRANSCRIPTION):
             raw = (
                 node.facts_as(ResponseFacts).usage
-                if node.kind == "response"
+                if node.kind == SpanKind.RESPONSE
                 else node.facts_as(TranscriptionFacts).usage
             )
             usage = usage_metrics(raw or {})
@@ -87,14 +88,14 @@ def summarize(tree: SessionTree) -> SessionSummary:
             out.total_tokens += int(usage.get("tokens", 0))
             out.input_tokens += int(usage.get("prompt_tokens", 0))
             out.output_tokens += int(usage.get("completion_tokens", 0))
-        if node.kind == "response":
+        if node.kind == SpanKind.RESPONSE:
             out.responses += 1
             facts = node.facts_as(ResponseFacts)
             state = facts.state
             out.interruptions += state == "interrupted"
             out.cancelled_responses += state == "cancelled"
             answered.add(node.parent or "")
-        elif node.kind == "turn":
+        elif node.kind == SpanKind.TURN:
             turn = node.facts_as(TurnFacts)
             out.turns += 1
             if turn.voice_latency_s is not None:
@@ -107,7 +108,7 @@ def summarize(tree: SessionTree) -> SessionSummary:
     out.false_starts = sum(  # the user's input was taken (no error) and nothing answered it
         1
         for n in tree.nodes
-        if n.kind == "user_input"
+        if n.kind == SpanKind.USER_INPUT
         and n.parent not in answered
         and n.error is None
         and _ended(n.facts_as(InputFacts))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from pipeline.core.model import Node, ResponseFacts, ToolFacts, TurnFacts
+from pipeline.core.model import Node, ResponseFacts, SpanKind, ToolFacts, TurnFacts
 
 
 def bound_turns(turns: list[Node], nodes: dict[str, Node], session_audio: bool = True) -> None:
@@ -56,11 +56,13 @@ def bound_turns(turns: list[Node], nodes: dict[str, Node], session_audio: bool =
 def describe_turn(turn: Node, kids: list[Node], session_audio: bool) -> None:
     """What a turn's children say of it: interrupted, its latency, its tool time."""
     facts = turn.facts_as(TurnFacts)
-    responses = [k.facts_as(ResponseFacts) for k in kids if k.kind == "response"]
+    responses = [k.facts_as(ResponseFacts) for k in kids if k.kind == SpanKind.RESPONSE]
     facts.interrupted = any(r.state == "interrupted" for r in responses)
     facts.voice_latency_s = voice_latency(facts.input_end_ns, responses, session_audio)
     waits = [
-        (t.facts_as(ToolFacts).output_ns or t.end_ns) - t.start_ns for t in kids if t.kind == "tool"
+        (t.facts_as(ToolFacts).output_ns or t.end_ns) - t.start_ns
+        for t in kids
+        if t.kind == SpanKind.TOOL
     ]
     facts.tool_time_s = sum(waits) / 1e9 if waits else None
 
@@ -89,7 +91,7 @@ def fit_transcriptions(nodes: dict[str, Node]) -> None:
     """A transcription lies within its user input, which a later turn may have cut short: a
     transcription that came after that keeps its logged end, as the clipped spans do."""
     for node in nodes.values():
-        if node.kind != "transcription":
+        if node.kind != SpanKind.TRANSCRIPTION:
             continue
         parent = nodes[node.parent or ""]
         if node.end_ns > parent.end_ns:

@@ -19,6 +19,7 @@ import orjson
 
 from pipeline.core.attributes import TOKEN_METRICS as TOKEN_KEYS
 from pipeline.core.model import SPAN_KINDS as KINDS
+from pipeline.core.model import SpanKind
 from pipeline.core.root import percentile
 from pipeline.errors import NotOtlpJsonError
 
@@ -313,25 +314,25 @@ def _add_session(
     for span in trace:
         kind = span["attrs"].get("realtrace.kind")
         metrics = _json_attr(span, "braintrust.metrics")
-        if kind in ("response", "transcription"):
+        if kind in (SpanKind.RESPONSE, SpanKind.TRANSCRIPTION):
             for key in TOKEN_KEYS:
                 value = metrics.get(key)
                 if isinstance(value, int | float):
                     setattr(s, key, getattr(s, key) + int(value))
             tokens += int(metrics.get("tokens") or 0)
-        if kind == "response":
+        if kind == SpanKind.RESPONSE:
             s.responses_start_not_logged += span["attrs"].get("realtrace.start_observed") is False
             ttft = metrics.get("time_to_first_token")
             if isinstance(ttft, int | float):
                 data.ttfts.append((round(float(ttft), 3), model or "unknown"))
             heard = (span["attrs"].get(f"realtrace.heard.{e}_unix_nano") for e in ("start", "end"))
             lane[1] += [ms(x) for x in heard if isinstance(x, int)]
-        elif kind == "user_input":
+        elif kind == SpanKind.USER_INPUT:
             spoken[span.get("parentSpanId", "")] = span
             said_to = span["attrs"].get("realtrace.speech.end_unix_nano")
             if isinstance(said_to, int):  # the speech on the audio clock: span start to this
                 lane[0] += [ms(span["startTimeUnixNano"]), ms(said_to)]
-        elif kind == "turn":
+        elif kind == SpanKind.TURN:
             latency = metrics.get("voice_to_voice_latency")
             if isinstance(latency, int | float):
                 tool = span["spanId"] in with_tools or "tool_time" in metrics
@@ -496,12 +497,12 @@ def _audio_files(trace: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) 
     found: list[tuple[int, int, str, str]] = []
     for span in trace:
         kind = span["attrs"].get("realtrace.kind")
-        if kind not in ("user_input", "response"):
+        if kind not in (SpanKind.USER_INPUT, SpanKind.RESPONSE):
             continue
         # whichever convention the spans were written in (`--attributes`)
         keys = (
             ("braintrust.input_json", "gen_ai.input.messages")
-            if kind == "user_input"
+            if kind == SpanKind.USER_INPUT
             else ("braintrust.output_json", "gen_ai.output.messages")
         )
         text = next((span["attrs"][k] for k in keys if span["attrs"].get(k)), None)
@@ -512,7 +513,7 @@ def _audio_files(trace: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) 
         turn = _json_attr(
             by_id.get(span.get("parentSpanId", ""), {"attrs": {}}), "braintrust.metadata"
         )
-        who = "user" if kind == "user_input" else "assistant"
+        who = "user" if kind == SpanKind.USER_INPUT else "assistant"
         start = int(span["startTimeUnixNano"])
         found += [(int(turn.get("turn_index") or 0), start, who, ref) for ref in _wav_refs(payload)]
     found.sort()
