@@ -126,14 +126,7 @@ class RunStats:
                 self.files_rejected += 1
             else:
                 self.rejected_lines += r.count
-            reason = r.reason.split(":")[0]
-            if reason.startswith("session "):  # one per session key: count them as one kind
-                reason = "session conversion failed"
-            elif reason.startswith("line of "):  # each names its length
-                reason = "line over --max-line-bytes"
-            elif reason.startswith("unreadable file"):  # "… after line N"
-                reason = "unreadable file"
-            self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + r.count
+            self.rejects_by_reason[r.kind] = self.rejects_by_reason.get(r.kind, 0) + r.count
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds

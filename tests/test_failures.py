@@ -240,7 +240,7 @@ def test_a_truncated_gzip_keeps_its_readable_lines_and_is_read_again_once_it_cha
     argv = ["convert", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "t.jsonl")]
     argv += ["--state", str(tmp_path / "s.db"), "--strict"]
     code, out, _ = cli(*argv)  # a damaged input is an I/O failure (7), before --strict's 5
-    assert code == 7 and "unreadable file after line" in (tmp_path / "t.rejects.jsonl").read_text()
+    assert code == 7 and "unreadable file: after line" in (tmp_path / "t.rejects.jsonl").read_text()
     assert "1 converted" in out  # the lines before the damage still convert
     code, out, _ = cli(*argv)  # remembered by its fingerprint: not read and failed every night
     assert code == 4 and "1 unchanged since delivered" in out

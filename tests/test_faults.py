@@ -352,7 +352,8 @@ def test_memory_is_bounded_by_bytes_whatever_the_lines(tmp_path: Path, shape: st
     assert len(rejects) <= 1001
     if shape in ("a 100 MB line", "a gzip bomb"):
         (only,) = map(json.loads, rejects)
-        assert "over --max-line-bytes 67,108,864: not read" in only["reason"]
+        assert only["reason"].startswith("line over --max-line-bytes: ")
+        assert only["reason"].endswith("bytes, over 67,108,864: not read")
 
 
 @pytest.mark.parametrize(

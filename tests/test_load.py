@@ -287,7 +287,7 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
     got = load_file(str(tmp_path / "cut.jsonl.gz"), 0, ReadOptions(slice_bytes=4096))
     assert got.events.height > 0
     assert got.rejects[-1].line == 0 and got.rejects[-1].reason.startswith(
-        "unreadable file after line"
+        "unreadable file: after line"
     )
 
 

@@ -601,7 +601,7 @@ def test_a_session_whose_conversion_fails_is_a_reject_and_the_rest_converts() ->
     out = convert_session(broken)
     assert out.failed and out.spans == []
     ((fid, line, reason),) = out.rejects
-    assert (fid, line) == (3, 17) and reason.startswith("session k1: ValueError")
+    assert (fid, line) == (3, 17) and reason.startswith("session conversion failed: k1: ValueError")
     fine = SessionEvents(
         key="k2", ts=[1], types=["session.created"], events=['{"session": {"id": "k2"}}'],
         metadata=[], first_ns=1, last_ns=1,

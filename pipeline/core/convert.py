@@ -25,6 +25,9 @@ from pipeline.records import Clip, SessionCounts, SessionSpans, SpanRecord
 Encoder = Callable[[SpanRecord], bytes]  # span_bytes (OTLP protobuf) or span_json (OTLP/JSON)
 
 
+CONVERSION_FAILED = "session conversion failed"  # the reject's kind (`Reject.kind`)
+
+
 def convert_session(
     se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING, encode: Encoder = span_bytes
 ) -> SessionSpans:
@@ -76,7 +79,7 @@ def convert_session(
             inline_spans=fallback,
         )
     except Exception as exc:  # a bug meeting an odd log: reported, the batch goes on
-        reason = f"session {se.key}: {type(exc).__name__}: {exc}"[:300]
+        reason = f"{CONVERSION_FAILED}: {se.key}: {type(exc).__name__}: {exc}"[:300]
         return SessionSpans(
             se.key,
             trace_id(se.key),

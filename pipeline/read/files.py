@@ -28,6 +28,12 @@ class Reject:
     count: int = 1  # lines it stands for (past a file's listed rejects, one per reason)
     whole_file: bool = False  # the file (or input name) itself, not lines of it
 
+    @property
+    def kind(self) -> str:
+        """What the report counts it under: every reason is written `kind: detail` (or
+        just `kind`) where it is made, so the kind is what comes before the first colon."""
+        return self.reason.split(":", 1)[0]
+
 
 def find_inputs(
     inputs: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] = ()

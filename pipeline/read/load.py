@@ -93,7 +93,7 @@ def load_file(
             if isinstance(part, Overlong):
                 lines += 1
                 reason = (
-                    f"line of {part.length:,} bytes, over --max-line-bytes "
+                    f"line over --max-line-bytes: {part.length:,} bytes, over "
                     f"{options.max_line_bytes:,}: not read"
                 )
                 _listed(rejects, unlisted, Reject(path, lines, reason))
@@ -120,12 +120,12 @@ def load_file(
         return LoadResult(pl.DataFrame(schema=EVENT_SCHEMA), [path], rejects, 0, 0)
     except (Exception, PanicException) as exc:  # unreadable/corrupt file (or its tail), or a
         # file Polars' Rust code gives up on (a panic, raised as a BaseException): one reject
-        where = f" after line {lines}" if lines else ""
+        where = f" after line {lines}:" if lines else ""
         rejects.append(
             Reject(
                 path,
                 0,
-                f"unreadable file{where}: {type(exc).__name__}: {exc}"[:300],
+                f"unreadable file:{where} {type(exc).__name__}: {exc}"[:300],
                 whole_file=True,
             )
         )
