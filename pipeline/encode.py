@@ -17,8 +17,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from pipeline import __version__
 from pipeline.records import AttrValue, SpanRecord
+from pipeline.version import __version__
 
 SCOPE_NAME = "realtrace"
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")

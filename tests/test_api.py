@@ -78,3 +78,13 @@ def test_the_public_names_are_declared_and_lazy() -> None:
         [sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True
     )
     assert json.loads(probe.stdout) == []  # a stage module imports no run with the package
+
+
+def test_the_version_is_the_packages() -> None:
+    """`pipeline.__version__` (written into every span's scope) is pyproject.toml's."""
+    import tomllib
+
+    import pipeline
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert pipeline.__version__ == project["project"]["version"]

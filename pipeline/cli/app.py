@@ -17,10 +17,10 @@ from typing import Any
 
 import click
 
-from pipeline import __version__
 from pipeline.errors import ExitCode, RealtraceError, io_message
 from pipeline.progress import JsonFormatter
 from pipeline.redact import RedactingFilter, Redactor
+from pipeline.version import __version__
 
 
 def setup_logging(fmt: str, quiet: bool, secrets: tuple[str, ...], verbose: bool = False) -> None:

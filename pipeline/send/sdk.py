@@ -31,10 +31,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from pipeline import __version__
 from pipeline.encode import SCOPE_NAME
 from pipeline.errors import ConfigError, PermanentExportError, RetryableExportError
 from pipeline.send.chain import Outcome, Payload
+from pipeline.version import __version__
 
 GROUP = "opentelemetry_traces_exporter"
 
