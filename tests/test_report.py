@@ -383,7 +383,7 @@ def test_a_long_call_opens_fast_and_zooms_to_a_ten_second_window(
         axis = page.locator("#wf-axis").bounding_box()
         assert axis is not None
         page.mouse.move(axis["x"] + axis["width"] * 0.6, axis["y"] + 8)
-        page.mouse.wheel(0, -100)
+        page.mouse.wheel(0, -250)  # halves the window
         page.wait_for_function(
             "w => document.getElementById('wf-window').dataset.t1 !== w", arg=window["t1"]
         )
