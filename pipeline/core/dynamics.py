@@ -112,9 +112,8 @@ def place_speech(nodes: Sequence[Node], clock: InputClock | None) -> list[Interv
 def audible(responses: Sequence[Node]) -> tuple[list[Interval], list[Interval]] | None:
     """When each response's audio was heard (responses in start order), and which of those
     were cut short; None when some response delivered audio whose playing time the log does
-    not give. A WebSocket client
-    plays its responses one after another: one starts when its first delta came or when the
-    audio before it ended, whichever is later."""
+    not give. A WebSocket client plays its responses one after another: one starts when its
+    first delta came or when the audio before it ended, whichever is later."""
     out: list[Interval] = []
     cut: list[Interval] = []  # those cut short: truncated, cleared, barged in on
     known = True
