@@ -191,3 +191,22 @@ def test_a_log_without_appends_or_format_measures_nothing_it_cannot(tmp_path: Pa
     t = convert(tmp_path / "noformat", events)
     assert all(not set(FIGURES) & set(m) for m in _turn_metrics(t))
     assert "user_speech_ms" not in metrics(t, t.root)
+
+
+@pytest.mark.parametrize("offset", [1e400, -5, "300", None, 10**30])
+def test_offsets_no_clock_can_place_leave_the_figures_absent(tmp_path: Path, offset: Any) -> None:
+    """A VAD offset past the appended audio, negative, of the wrong type or absent: the
+    session converts, and nothing is measured from that speech (never a guess, never a
+    failed session)."""
+    events = [
+        {**e, "audio_start_ms": offset}
+        if e.get("type") == "input_audio_buffer.speech_started" and e["item_id"] == "item_u1"
+        else e
+        for e in _call(appends=True)
+    ]
+    t = convert(tmp_path, events)
+    first = _turn_metrics(t)[0]
+    assert not set(FIGURES) & set(first)
+    assert "user_speech_ms" not in metrics(t, t.root)  # a side is known whole, or not at all
+    assert metrics(t, t.root)["assistant_heard_ms"] == pytest.approx(4800, abs=0.01)
+    assert _turn_metrics(t)[1]["user_response_time"] == pytest.approx(4.9)  # others still placed
