@@ -367,7 +367,7 @@ def _add_session(
     )
     data.sessions.append(row)
     data.lanes.append(lane)
-    s.barge_in_stop_time_unknown += max(0, row.interruptions - sum(1 for _ in lane[2]))
+    s.barge_in_stop_time_unknown += max(0, row.interruptions - len(lane[2]))
     data.waterfalls.append(_waterfall(trace, root, by_id, names))
     clips = _audio_files(trace, by_id)
     if clips:

@@ -131,14 +131,11 @@ class Run:
     def settled(self, sess: SessionSpans, status: Status) -> None:
         """One session converted and delivered elsewhere (a worker's result): counted,
         shown, remembered; the state committed every `COMMIT_EVERY` sessions."""
-        self.stats.fold(sess)
-        if sess.skipped is not None or sess.failed:
-            return
-        self.progress.converted(sess.span_count)
-        self.progress.delivered(sess.span_count if status == "delivered" else 0)
-        self.session_done(sess, status)
-        if self.state is not None and self.stats.sessions % COMMIT_EVERY == 0:
-            self.state.flush()
+        for settled in self.converted([sess]):  # counted; shown and remembered if converted
+            self.progress.delivered(settled.span_count if status == "delivered" else 0)
+            self.session_done(settled, status)
+            if self.state is not None and self.stats.sessions % COMMIT_EVERY == 0:
+                self.state.flush()
 
     def converted(self, results: Iterable[SessionSpans]) -> Iterator[SessionSpans]:
         """Conversion results, each folded into the run's counts; the sessions to deliver go

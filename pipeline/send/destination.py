@@ -55,6 +55,12 @@ def parts_of(path: Path) -> Path:
     return path.with_name(path.name + ".d")
 
 
+def written_at(path: Path, partitioned: bool) -> Path:
+    """Where a file of this destination is: the file, or the directory of its parts when
+    parallel writers each write their own."""
+    return parts_of(path) if partitioned else path
+
+
 @dataclass(frozen=True, slots=True)
 class FileDestination:
     """OTLP/JSON lines in a local file (the OpenTelemetry Collector's file-exporter format).
@@ -80,7 +86,7 @@ class FileDestination:
     @property
     def location(self) -> Path:
         """Where the spans are, for the user: the file, or the directory of its parts."""
-        return parts_of(self.output) if self.partitioned else self.output
+        return written_at(self.output, self.partitioned)
 
     source_key = "output"  # the setting that chose it, in the run's sources
 
@@ -167,7 +173,7 @@ class DeadLettered:
     @property
     def dead_letter(self) -> Path:
         """Where spans that failed after retries are: the file, or the directory of its parts."""
-        return parts_of(self.dead_letter_file) if self.partitioned else self.dead_letter_file
+        return written_at(self.dead_letter_file, self.partitioned)
 
     @property
     def dead_letter_paths(self) -> tuple[Path, ...]:
@@ -222,7 +228,7 @@ class OtlpDestination(DeadLettered):
     @property
     def rejected(self) -> Path:
         """Where refused spans are: the file, or the directory of its parts."""
-        return parts_of(self.rejected_file) if self.partitioned else self.rejected_file
+        return written_at(self.rejected_file, self.partitioned)
 
     @property
     def side_files(self) -> tuple[Path, ...]:
