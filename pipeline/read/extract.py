@@ -151,13 +151,13 @@ def _payload_len_by_search() -> pl.Expr:
 
 # An audio event's type, found literally: such lines are measured, and their payload cut
 # out before any JSON parse (it is most of a voice log's bytes).
-_AUDIO_TYPE = r'"type": ?"(?:input_audio_buffer\.append|response\.output_audio\.delta|response\.audio\.delta)"'
+AUDIO_TYPE = r'"type": ?"(?:input_audio_buffer\.append|response\.output_audio\.delta|response\.audio\.delta)"'
 
 
 _PAYLOAD_KEY = r'"(?:delta|audio)": ?"'  # both keys are five letters: the value starts 9 or 10 on
 
 
-def _cut_audio_payloads(raw: pl.DataFrame, keep_audio: bool = False) -> pl.DataFrame:
+def cut_audio_payloads(raw: pl.DataFrame, keep_audio: bool = False) -> pl.DataFrame:
     """Lines that name an audio event type lose their payload (measured in `_cut_len`), so
     the JSON parse that follows reads a few hundred bytes instead of the whole line.
 
@@ -172,7 +172,7 @@ def _cut_audio_payloads(raw: pl.DataFrame, keep_audio: bool = False) -> pl.DataF
     kept = [r.str.slice(start, n).cast(pl.Binary).alias("_payload")] if keep_audio else []
     return (
         raw.lazy()
-        .with_columns(pl.when(r.str.contains(_AUDIO_TYPE)).then(value_start).alias("_start"))
+        .with_columns(pl.when(r.str.contains(AUDIO_TYPE)).then(value_start).alias("_start"))
         .with_columns(
             r.str.slice(start).str.find('"', literal=True).cast(pl.Int64).alias("_cut_len")
         )
@@ -333,7 +333,7 @@ def extract_events(
     only type, time, session, response id and payload length; every other row
     also yields its event JSON for the state machine. Pure: frame in, frame out.
     """
-    return extract_decoded(_decode(_cut_audio_payloads(raw, keep_audio), timestamp_fields))
+    return extract_decoded(_decode(cut_audio_payloads(raw, keep_audio), timestamp_fields))
 
 
 def extract_decoded(df: pl.DataFrame) -> pl.DataFrame:

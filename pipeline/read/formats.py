@@ -2,8 +2,9 @@
 
 A file is read by the first format whose suffixes its (lowercased) name ends with, else by
 the last, JSON lines (plain, `.gz`, `.zst`). A format gives its pieces as `Lines` (JSON
-text `scan` reads in place) or frames of `(line, raw)` JSON records, and `Overlong` for a
-record past the line limit; `extract` takes either. Adding one (Avro, say) is a module
+text `scan` reads in place) or `Columns` (a columnar batch `columns` reads as columns), and
+`Overlong` for a record past the line limit; each can also be had as `(line, raw)` JSON
+records, the path `extract` takes for anything irregular. Adding one (Avro, say) is a module
 `read/avro.py` with a `read(path, slice_bytes, max_line)` and one line in `FORMATS`.
 """
 
@@ -12,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-import polars as pl
-
 from pipeline.read import parquet
+from pipeline.read.columns import Columns
 from pipeline.read.raw import (
     MAX_LINE_BYTES,
     SLICE_BYTES,
@@ -24,7 +24,7 @@ from pipeline.read.raw import (
     read_json_lines,
 )
 
-Piece = Lines | pl.DataFrame | Overlong
+Piece = Lines | Columns | Overlong
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import polars as pl
 from polars.exceptions import PanicException
 
 from pipeline.errors import Interrupted, NotJsonLinesError
+from pipeline.read.columns import Columns, decode_columns
 from pipeline.read.extract import (
     DEFAULT_TIMESTAMP_FIELDS,
     EVENT_SCHEMA,
@@ -171,18 +172,26 @@ def _listed(rejects: list[Reject], unlisted: dict[str, int], reject: Reject) -> 
 
 
 def _extract(
-    part: Lines | pl.DataFrame,
+    part: Lines | Columns,
     first_line: int,
     fid: int,
     timestamp_fields: Sequence[str],
     keep_audio: bool = False,
 ) -> pl.DataFrame:
     """One slice's event columns (every line: events and rejects). JSON lines go by one
-    scan of their bytes, unless a line is irregular; then, like Parquet, the Polars way."""
-    if isinstance(part, Lines):
-        try:
+    scan of their bytes and a columnar batch by its columns; a slice either finds
+    irregular (or, as columns, holding a row to reject, whose excerpt is its JSON text)
+    goes as JSON records, the Polars way."""
+    try:
+        if isinstance(part, Lines):
             return extract_decoded(scan_lines(part, first_line, fid, timestamp_fields, keep_audio))
-        except Irregular:
-            part = part.frame(first_line)
+        out = extract_decoded(
+            decode_columns(part.data, first_line, fid, timestamp_fields, keep_audio)
+        )
+        if not out.get_column("reject").null_count() == out.height:
+            raise Irregular("a row to reject")
+        return out
+    except Irregular:
+        raw = part.frame(first_line)
     file = pl.lit(fid, dtype=pl.UInt32).alias("file")
-    return extract_events(part.with_columns(file), timestamp_fields, keep_audio)
+    return extract_events(raw.with_columns(file), timestamp_fields, keep_audio)

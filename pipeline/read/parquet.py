@@ -1,6 +1,7 @@
-"""Parquet: the Parquet input format (a file, or a data lake's `key=value` folders) as
-frames of raw JSON records (column `raw`, numbered from row 1), in slices of rows sized
-from the memory budget, so Parquet and JSON lines share one extraction path.
+"""Parquet: the Parquet input format (a file, or a data lake's `key=value` folders) in
+batches of rows sized from the memory budget, as `Columns`: extraction takes their
+columns as they are (`read/columns.py`), or, for a batch it cannot, the rows as JSON
+records (`parquet_records`), the JSON lines' path.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import unquote
 import polars as pl
 
 from pipeline.errors import NotJsonLinesError
+from pipeline.read.columns import Columns
 from pipeline.read.raw import MAX_LINE_BYTES, SLICE_BYTES, open_counted
 
 PARQUET_BATCH_ROWS = 65_536
@@ -36,8 +38,8 @@ def _uncompressed_bytes(md: Any) -> int:
 
 def read_parquet(
     path: str, slice_bytes: int = SLICE_BYTES, max_line: int = MAX_LINE_BYTES
-) -> Iterator[pl.DataFrame]:
-    """A Parquet file in slices of rows sized from the memory budget, numbered from row 1.
+) -> Iterator[Columns]:
+    """A Parquet file in slices of rows sized from the memory budget.
 
     The slice is `slice_bytes` of decoded data whatever the row-group size (a
     data lake's single 1 GB row group included): rows per batch come from the
@@ -45,7 +47,6 @@ def read_parquet(
     """
     import pyarrow.parquet as pq
 
-    first = 1
     partitions = hive_partitions(path)
     with pq.ParquetFile(open_counted(path), pre_buffer=False, buffer_size=1 << 20) as pf:
         columns = pf.schema_arrow.names
@@ -60,9 +61,7 @@ def read_parquet(
         for batch in pf.iter_batches(batch_size=batch_rows):
             df = pl.from_arrow(_text_not_bytes(batch))
             assert isinstance(df, pl.DataFrame)
-            frame = _parquet_frame(_with_partitions(df, partitions), first)
-            first += frame.height
-            yield frame
+            yield Columns(_with_partitions(df, partitions), parquet_records)
 
 
 def _text_not_bytes(batch: Any) -> Any:
@@ -104,8 +103,9 @@ def _with_partitions(df: pl.DataFrame, partitions: dict[str, str]) -> pl.DataFra
     )
 
 
-def _parquet_frame(df: pl.DataFrame, first_line: int = 1) -> pl.DataFrame:
-    """Parquet rows as JSON-string records, so both formats share one extraction path."""
+def parquet_records(df: pl.DataFrame, first_line: int = 1) -> pl.DataFrame:
+    """Parquet rows as (line, raw) JSON records, numbered from `first_line`: the JSON lines'
+    path, for a batch `columns` does not read as columns."""
     if "event" in df.columns and isinstance(df.schema["event"], pl.Struct):
         df = df.with_columns(pl.col("event").struct.json_encode())
     if "metadata" in df.columns and isinstance(df.schema["metadata"], pl.Struct):

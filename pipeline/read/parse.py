@@ -113,7 +113,7 @@ class _StrictEvent(msgspec.Struct):
     session: _Session | None = None
 
 
-_STRICT_EVENTS = msgspec.json.Decoder(list[_StrictEvent | None])
+STRICT_EVENTS = msgspec.json.Decoder(list[_StrictEvent | None])
 
 
 @functools.cache
@@ -143,7 +143,7 @@ def _at_once(lines: Sequence[str], timestamp_fields: tuple[str, ...]) -> list[Se
         if len(tops) != len(lines):  # a line holding two values
             return None
         raws = [t.event for t in tops]
-        events: list[Any] = _STRICT_EVENTS.decode(
+        events: list[Any] = STRICT_EVENTS.decode(
             b"[" + b",".join([r or b"null" for r in raws]) + b"]"
         )
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
