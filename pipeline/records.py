@@ -113,6 +113,9 @@ class SessionSpans:
     # (by index) as they read with the audio inline instead, should the upload fail
     clips: list[Any] = field(default_factory=list)
     inline_spans: dict[int, bytes] = field(default_factory=dict)
+    # the session's part of the run's report (`dashboard.data.SessionPart`), made by the
+    # run's `ReportHook` from the typed records where they are; None: the run writes none
+    report_part: object | None = None
 
     @property
     def span_count(self) -> int:
@@ -120,6 +123,9 @@ class SessionSpans:
 
 
 Encoder = Callable[[SpanRecord], bytes]  # span_bytes (OTLP protobuf) or span_json (OTLP/JSON)
+# A session's share of the run's report, from its typed records (dashboard's `record_part`):
+# made in the worker that converted it, beside the encoded spans.
+ReportHook = Callable[[list[SpanRecord]], object]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from pipeline.config import RunConfig
 from pipeline.core.attributes import AudioMode
 from pipeline.core.ids import trace_id
 from pipeline.dashboard import ReportData, SessionCollector, with_players, write_html
-from pipeline.dashboard.data import build, is_otlp_json, read_otlp_json
+from pipeline.dashboard.data import is_otlp_json, read_otlp_json
 from pipeline.engine.common import Run, load_engine
 from pipeline.errors import (
     ConfigError,
@@ -39,6 +39,7 @@ from pipeline.report import RunStats, elapsed, exit_code_for, write_rejects, wri
 from pipeline.send.attachments import AudioSink, BraintrustAttachments, DirectoryAudio
 from pipeline.send.chain import DEAD_LETTER_FOR
 from pipeline.send.deliver import Status
+from pipeline.send.destination import NoDestination
 from pipeline.send.settings import masked_url
 from pipeline.send.sinks import drop_traces
 from pipeline.state.store import StateStore
@@ -53,9 +54,15 @@ class RunResult:
 
 
 def run_convert(
-    cfg: RunConfig, progress: Progress | None = None, stop: threading.Event | None = None
+    cfg: RunConfig,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    collector: SessionCollector | None = None,
 ) -> RunResult:
     """Convert all inputs and write or export them; never raises on bad input lines.
+
+    `collector`: each converted session is also folded into this report (`report` on logs
+    passes its own); with `cfg.html` set the run makes one and writes its page.
 
     Raises a RealtraceError (pipeline.errors) or FileNotFoundError for problems the user
     must fix before anything is read.
@@ -88,8 +95,10 @@ def run_convert(
         plan = plan_files(files, state, cfg.full)
         run = Run(cfg, files, state, progress, stop, RunStats(), plan, only)
         run.audio = _audio_sink(cfg, state, stop, start, run.stats)
-        collector = SessionCollector() if cfg.html is not None else None
-        run.watch = collector.add if collector is not None else None
+        if collector is None and cfg.html is not None:
+            collector = SessionCollector()
+        if collector is not None:  # each session's part made where it is converted
+            run.watch, run.report = collector.add, collector.part
         run.parts_before = frozenset(str(p) for p in cfg.destination.written)
         tracked = cfg.destination.tracked_file
         run.output_start = tracked.stat().st_size if tracked and tracked.exists() else 0
@@ -326,19 +335,20 @@ def _record_files(
 def report_from_inputs(
     inputs: Sequence[str], timestamp_fields: tuple[str, ...] | None = None
 ) -> ReportData:
-    """The report of realtrace OTLP JSON files and of logs (converted here, in a temporary
-    directory, with no state: nothing is sent, nothing remembered)."""
+    """The report of realtrace OTLP JSON files (their spans) and of logs, converted here
+    for the report alone: each session's part comes from its typed records, no span is
+    encoded, written or sent, and nothing is remembered (no state). A session found in
+    both counts once, as the logs make it."""
     traces = [Path(p) for p in inputs if Path(p).is_file() and is_otlp_json(Path(p))]
     logs = tuple(p for p in inputs if Path(p) not in traces)
-    spans = list(read_otlp_json(traces))
+    collector = SessionCollector()
+    collector.builder.add_spans(read_otlp_json(traces))
     if logs:
-        with tempfile.TemporaryDirectory(prefix="realtrace-report-") as tmp:
-            out = Path(tmp) / "traces.jsonl"
+        with tempfile.TemporaryDirectory(prefix="realtrace-report-") as tmp:  # its rejects
             # every session, also one still being logged: a report sends nothing to settle
             settings: dict[str, Any] = {"rejects": Path(tmp) / "rejects.jsonl", "settle_ns": 0}
             if timestamp_fields:
                 settings["timestamp_fields"] = timestamp_fields
-            run_convert(RunConfig.to_file(logs, out, **settings))
-            if out.exists():
-                spans += read_otlp_json([out])
-    return build(spans)
+            cfg = RunConfig(logs, NoDestination(), Path(tmp) / "report", **settings)
+            run_convert(cfg, collector=collector)
+    return collector.data()

@@ -173,6 +173,57 @@ def test_convert_html_over_otlp_is_the_report_of_the_file_output(tmp_path: Path)
     assert oct(page.stat().st_mode & 0o777) == "0o600"  # it holds transcripts
 
 
+@pytest.mark.parametrize(
+    ("conventions", "audio"),
+    [(("braintrust",), "none"), (("genai",), "dir"), (("braintrust", "genai"), "inline")],
+)
+def test_a_typed_span_views_as_its_otlp_json_does(
+    tmp_path: Path, conventions: tuple[str, ...], audio: str
+) -> None:
+    """The report's view of a typed span record (`span_view`, what `convert --html` and
+    `report` on logs read) equals `slim` of the record's OTLP/JSON (what `report` on a traces
+    file reads), on every span of the samples and the real logs, in each convention."""
+    import orjson
+
+    from pipeline.core.attributes import MappingOptions
+    from pipeline.core.convert import convert_frame
+    from pipeline.dashboard.data import slim, span_view
+    from pipeline.encode import span_json
+    from pipeline.inspection import load_sessions
+    from pipeline.read.files import find_inputs
+
+    files = find_inputs([str(SAMPLES), *([str(REAL_LOGS)] if REAL_LOGS.is_dir() else [])])[0]
+    frame, _, _ = load_sessions(files)
+    options = MappingOptions(conventions=conventions, audio=audio)  # type: ignore[arg-type]
+    spans = 0
+    for sess in convert_frame(frame, options, encode=span_json, report=list):
+        records = sess.report_part
+        assert isinstance(records, list) and len(records) == len(sess.spans)
+        for record, encoded in zip(records, sess.spans, strict=True):
+            assert span_view(record) == slim(orjson.loads(encoded))
+            spans += 1
+    assert spans > 150
+
+
+def test_the_run_reports_from_typed_records_in_its_workers(tmp_path: Path) -> None:
+    """A run whose destination encodes nothing (`report` on logs) still makes the whole
+    report: each session's part is made from its typed records in the worker process that
+    converted it, and equals the report of the same sessions read back from a file."""
+    from pipeline.dashboard import SessionCollector
+    from pipeline.send.destination import NoDestination
+
+    out = tmp_path / "t.jsonl"
+    run_convert(RunConfig.to_file(inputs=(str(SAMPLES),), output=out))
+    collector = SessionCollector()
+    cfg = RunConfig((str(SAMPLES),), NoDestination(), tmp_path / "r", workers=2, settle_ns=0)
+    result = run_convert(cfg, collector=collector)
+    assert result.exit_code == 0 and result.stats.spans_delivered == result.stats.spans > 0
+    assert not (tmp_path / "r").exists()  # nothing written
+    typed = to_json(collector.data())
+    assert typed == to_json(report_from_inputs([str(out)]))
+    assert len(typed["sessions"]["key"]) == 9
+
+
 def test_the_report_counts_what_the_traces_say(pages: dict[str, Path]) -> None:
     doc = json.loads(pages["samples.json"].read_text())
     s = doc["summary"]

@@ -20,7 +20,7 @@ from pipeline.core.root import map_session, summarize
 from pipeline.core.sessionize import SORT_KEYS, split_sessions
 from pipeline.encode import span_bytes
 from pipeline.private import safe_name
-from pipeline.records import Clip, SessionCounts, SessionSpans, SpanRecord
+from pipeline.records import Clip, ReportHook, SessionCounts, SessionSpans, SpanRecord
 
 Encoder = Callable[[SpanRecord], bytes]  # span_bytes (OTLP protobuf) or span_json (OTLP/JSON)
 
@@ -29,13 +29,17 @@ CONVERSION_FAILED = "session conversion failed"  # the reject's kind (`Reject.ki
 
 
 def convert_session(
-    se: SessionEvents, options: MappingOptions = DEFAULT_MAPPING, encode: Encoder = span_bytes
+    se: SessionEvents,
+    options: MappingOptions = DEFAULT_MAPPING,
+    encode: Encoder = span_bytes,
+    report: ReportHook | None = None,
 ) -> SessionSpans:
     """One session's events → its spans, encoded; never raises.
 
     The safety net of trace model §2: every field read is type-tolerant, and a
     session whose conversion still fails comes back `failed`, with no spans and
-    one reject naming it, so that every other session is still converted.
+    one reject naming it, so that every other session is still converted. `report`, when
+    the run writes one, makes the session's part of it from the typed records.
     """
     try:
         t0 = time.perf_counter_ns()
@@ -77,6 +81,7 @@ def convert_session(
             summary=summary,
             clips=clips if options.audio.ships_clips else [],
             inline_spans=fallback,
+            report_part=_report_part(report, records),
         )
     except Exception as exc:  # a bug meeting an odd log: reported, the batch goes on
         reason = f"{CONVERSION_FAILED}: {se.key}: {type(exc).__name__}: {exc}"[:300]
@@ -91,6 +96,17 @@ def convert_session(
             rejects=[(se.first_file, se.first_line, reason)],
             failed=True,
         )
+
+
+def _report_part(report: ReportHook | None, records: list[SpanRecord]) -> object | None:
+    """The session's part of the run's report; a report that fails on it never fails the
+    session's delivery (the run's report then reads its encoded spans instead)."""
+    if report is None:
+        return None
+    try:
+        return report(records)
+    except Exception:
+        return None
 
 
 def audio_parts(
@@ -127,6 +143,7 @@ def convert_frame(
     options: MappingOptions = DEFAULT_MAPPING,
     select: Callable[[SessionEvents], Any] | None = None,
     encode: Encoder = span_bytes,
+    report: ReportHook | None = None,
 ) -> Iterator[SessionSpans]:
     """Events of whole sessions (with `session_key`, in any order) → one result per session.
 
@@ -143,7 +160,7 @@ def convert_frame(
         if verdict is not None and verdict.skipped:
             sess = SessionSpans(se.key, b"", [], se.first_ns, se.last_ns, SessionCounts(), False)
         else:
-            sess = convert_session(se, options, encode)
+            sess = convert_session(se, options, encode, report)
         if verdict is not None:
             sess.skipped, sess.content_hash = verdict.skipped, verdict.content_hash
             sess.changed = verdict.changed

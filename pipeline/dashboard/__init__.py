@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from pipeline.dashboard.data import ReportBuilder, ReportData, slim
+from pipeline.dashboard.data import ReportBuilder, ReportData, SessionPart, record_part, slim
 from pipeline.dashboard.page import render, with_players, write_html
 from pipeline.encode import span_to_json
 from pipeline.records import SessionSpans
@@ -25,22 +25,29 @@ __all__ = [
 
 
 class SessionCollector:
-    """The report of the sessions a run converts, for `convert --html`: each session's spans
-    (JSON for the file destination, OTLP protobuf for the others) are decoded and folded
-    into the report as it settles, then let go (the run keeps no span for the page)."""
+    """The report of the sessions a run converts (`convert --html`, `report` on logs): each
+    settled session's part, made by the core from its typed span records where they were
+    (`record_part`, the run's `report` hook), is folded in; an engine that hands over only
+    encoded spans has them decoded here (JSON for a file, OTLP protobuf otherwise). The run
+    keeps no span for the page."""
+
+    part = staticmethod(record_part)  # the hook the core calls on each session's records
 
     def __init__(self) -> None:
         self.builder = ReportBuilder()
 
     def add(self, sess: SessionSpans) -> None:
+        if isinstance(sess.report_part, SessionPart):
+            self.builder.add_part(sess.report_part)
+            return
         trace = []
         for raw in sess.spans:
-            if not isinstance(raw, bytes):
+            if not raw:  # a destination that encodes nothing (`NoDestination`)
                 continue
             span = orjson.loads(raw) if raw[:1] == b"{" else span_to_json(Span.FromString(raw))
             trace.append(slim(span))
         if trace:
-            self.builder.add(trace[0]["traceId"], trace)
+            self.builder.add_spans(trace)
 
     def data(self) -> ReportData:
         return self.builder.finish()

@@ -22,6 +22,7 @@ from pipeline.core.model import SPAN_KINDS as KINDS
 from pipeline.core.model import SpanKind
 from pipeline.core.root import percentile
 from pipeline.errors import NotOtlpJsonError
+from pipeline.records import SpanRecord
 
 log = logging.getLogger("realtrace")
 
@@ -60,26 +61,33 @@ PAYLOADS = frozenset(  # read only for the `--audio dir:` clips they name
 METADATA_READ = ("model", "user_id", "status", "turn_index")
 
 
+WANTED = READ | PAYLOADS | {"braintrust.metadata"}
+
+
+def _keep(attrs: dict[str, Any], key: str, value: Any) -> None:
+    """One attribute of those `WANTED`, as the report keeps it: payloads only when they name
+    a clip, metadata cut to the keys the report reads, the rest as it is."""
+    if key in READ:
+        attrs[key] = value
+    elif key in PAYLOADS:
+        if isinstance(value, str) and ".wav" in value:
+            attrs[key] = value
+    else:  # braintrust.metadata
+        try:
+            meta = orjson.loads(value or "{}")
+        except (TypeError, ValueError):
+            return
+        if isinstance(meta, dict):  # kept decoded: the report reads it a few times a span
+            attrs[key] = {k: meta[k] for k in METADATA_READ if k in meta}
+
+
 def slim(span: dict[str, Any]) -> dict[str, Any]:
     """A decoded span with only what the report reads: its ids, times, status, events' names
-    and times, and the attributes above (metadata cut to the keys the report reads, payloads
-    kept only when they name a clip)."""
+    and times, and the attributes `WANTED` (see `_keep`; metadata decoded)."""
     attrs: dict[str, Any] = {}
     for a in span.get("attributes", []):
-        key = a["key"]
-        if key in READ:
-            attrs[key] = _value(a.get("value", {}))
-        elif key in PAYLOADS:
-            value = _value(a.get("value", {}))
-            if isinstance(value, str) and ".wav" in value:
-                attrs[key] = value
-        elif key == "braintrust.metadata":
-            try:
-                meta = orjson.loads(_value(a.get("value", {})) or "{}")
-            except (TypeError, ValueError):
-                continue
-            if isinstance(meta, dict):
-                attrs[key] = orjson.dumps({k: meta[k] for k in METADATA_READ if k in meta}).decode()
+        if a["key"] in WANTED:
+            _keep(attrs, a["key"], _value(a.get("value", {})))
     out: dict[str, Any] = {k: span[k] for k in ("traceId", "spanId", "parentSpanId", "name", "startTimeUnixNano",
                                 "endTimeUnixNano", "status") if k in span}  # fmt: skip
     out["events"] = [
@@ -87,6 +95,26 @@ def slim(span: dict[str, Any]) -> dict[str, Any]:
         for e in span.get("events", [])
         if "timeUnixNano" in e
     ]
+    out["attrs"] = attrs
+    return out
+
+
+def span_view(rec: SpanRecord) -> dict[str, Any]:
+    """`slim` of a typed span record, without encoding it: what `slim` makes of the record's
+    OTLP/JSON (`test_report` holds the two equal on every sample span, both conventions)."""
+    attrs: dict[str, Any] = {}
+    for key, value in rec.attributes.items():
+        if key in WANTED:
+            _keep(attrs, key, value)
+    out: dict[str, Any] = {"traceId": rec.trace_id.hex(), "spanId": rec.span_id.hex()}
+    if rec.parent_span_id:
+        out["parentSpanId"] = rec.parent_span_id.hex()
+    out["name"] = rec.name
+    out["startTimeUnixNano"] = str(rec.start_ns)
+    out["endTimeUnixNano"] = str(max(rec.end_ns, rec.start_ns))
+    if rec.error is not None:
+        out["status"] = {**({"message": rec.error} if rec.error else {}), "code": 2}
+    out["events"] = [{"name": e.name, "timeUnixNano": str(e.time_ns)} for e in rec.events]
     out["attrs"] = attrs
     return out
 
@@ -128,7 +156,10 @@ def is_otlp_json(path: Path) -> bool:
 
 
 def _json_attr(span: dict[str, Any], key: str) -> dict[str, Any]:
+    """A JSON object attribute (metrics; metadata comes decoded already), {} if it is none."""
     raw = span["attrs"].get(key)
+    if isinstance(raw, dict):
+        return raw
     if not isinstance(raw, str):
         return {}
     try:
@@ -217,52 +248,84 @@ class ReportData:
 
 
 def build(spans: Iterable[dict[str, Any]]) -> ReportData:
-    """The report of every trace among `spans`, sessions in start order.
-
-    A trace may be written more than once (a file destination appended to by `--full`, after
-    `state forget`, or with a changed session sent again): its latest copy counts, span by
-    span (ids are deterministic, so a later copy replaces each span of an earlier one), and
-    `older_copies` says how many earlier copies were set aside."""
-    by_trace: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    roots_seen: dict[str, int] = defaultdict(int)
-    for span in spans:
-        tid = span["traceId"]
-        by_trace[tid][span["spanId"]] = span  # the latest copy of each span wins
-        if not span.get("parentSpanId"):
-            roots_seen[tid] += 1
+    """The report of every trace among `spans`, sessions in start order (see
+    `ReportBuilder.add_spans`)."""
     builder = ReportBuilder()
-    for tid, kept in by_trace.items():
-        if builder.add(tid, list(kept.values())):
-            builder.older_copies += roots_seen[tid] - 1
+    builder.add_spans(spans)
     return builder.finish()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPart:
+    """One session's share of the report (its row, waterfall, latency points, clips), made
+    where its spans are: folded into the run's report in start order (`ReportBuilder`)."""
+
+    start_ns: int
+    trace_id: str
+    data: ReportData
+
+
+def session_part(trace: list[dict[str, Any]]) -> SessionPart | None:
+    """A session's report part from its spans (`slim`/`span_view`); None when they are not
+    one whole trace of realtrace's."""
+    roots = [s for s in trace if not s.get("parentSpanId")]
+    if len(roots) != 1:
+        return None
+    tid = roots[0]["traceId"]
+    data = ReportData()
+    names: dict[str, int] = {}
+    _add_session(data, tid, roots[0], trace, names)
+    data.names = list(names)
+    return SessionPart(int(roots[0]["startTimeUnixNano"]), tid, data)
+
+
+def record_part(records: list[SpanRecord]) -> SessionPart | None:
+    """A session's report part from its typed span records, as the core made them (the
+    run's report: `convert --html`, `report` on logs), never from their encoded bytes."""
+    return session_part([span_view(r) for r in records])
 
 
 class ReportBuilder:
     """The report built a session at a time: each whole trace is folded into its own small
-    part (its row, waterfall, latency points, clips) as it comes, and its spans can go; the
-    parts are put in start order at the end. `convert --html` keeps no span of the run."""
+    part (`SessionPart`) as it comes, and its spans can go; the parts are put in start
+    order at the end. `convert --html` keeps no span of the run."""
 
     def __init__(self) -> None:
-        self._parts: list[tuple[int, str, ReportData]] = []
+        self._parts: dict[str, SessionPart] = {}
         self.older_copies = 0
 
-    def add(self, tid: str, trace: list[dict[str, Any]]) -> bool:
-        """One session's spans (decoded); False when they are not one whole trace."""
-        roots = [s for s in trace if not s.get("parentSpanId")]
-        if len(roots) != 1:
-            return False  # not a whole trace of realtrace's
-        part = ReportData()
-        names: dict[str, int] = {}
-        _add_session(part, tid, roots[0], trace, names)
-        part.names = list(names)
-        self._parts.append((int(roots[0]["startTimeUnixNano"]), tid, part))
-        return True
+    def add_spans(self, spans: Iterable[dict[str, Any]]) -> None:
+        """Every trace among `spans` (decoded, `slim`), in any order.
+
+        A trace may be written more than once (a file destination appended to by `--full`,
+        after `state forget`, or with a changed session sent again): its latest copy counts,
+        span by span (ids are deterministic, so a later copy replaces each span of an
+        earlier one), and `older_copies` says how many earlier copies were set aside."""
+        by_trace: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        roots_seen: dict[str, int] = defaultdict(int)
+        for span in spans:
+            tid = span["traceId"]
+            by_trace[tid][span["spanId"]] = span  # the latest copy of each span wins
+            if not span.get("parentSpanId"):
+                roots_seen[tid] += 1
+        for tid, kept in by_trace.items():
+            part = session_part(list(kept.values()))
+            if part is not None:
+                self.add_part(part)
+                self.older_copies += roots_seen[tid] - 1
+
+    def add_part(self, part: SessionPart) -> None:
+        """One session's part; a later part of the same trace replaces the earlier one."""
+        if part.trace_id in self._parts:
+            self.older_copies += 1
+        self._parts[part.trace_id] = part
 
     def finish(self) -> ReportData:
         data = ReportData(older_copies=self.older_copies)
         names: dict[str, int] = {}
         s = data.summary
-        for _, _, part in sorted(self._parts, key=lambda p: (p[0], p[1])):
+        ordered = sorted(self._parts.values(), key=lambda p: (p.start_ns, p.trace_id))
+        for part in (p.data for p in ordered):
             remap = [names.setdefault(n, len(names)) for n in part.names]
             for row in part.waterfalls[0]:
                 row[1] = remap[row[1]]
@@ -284,7 +347,7 @@ class ReportBuilder:
                 else:
                     setattr(s, k, mine + theirs)
         data.names = list(names)
-        self._parts = []
+        self._parts = {}
         return data
 
 

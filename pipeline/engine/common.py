@@ -22,7 +22,7 @@ from pipeline.plan import FilePlan, Selector
 from pipeline.progress import Progress
 from pipeline.read.files import Reject
 from pipeline.read.load import LoadResult
-from pipeline.records import SessionSpans
+from pipeline.records import ReportHook, SessionSpans
 from pipeline.report import RunStats, write_rejects
 from pipeline.send.deliver import Delivery, Status, send_run
 from pipeline.state.store import StateStore
@@ -56,8 +56,11 @@ class Run:
     output_start: int = 0
     parts_before: frozenset[str] = frozenset()
     selector: Selector | None = None
-    # each converted session as it settles, spans included (the local engine's): --html
+    # each converted session as it settles, spans included (the local engine's): --html;
+    # `report` makes each session's part of that report from its typed records, in the
+    # worker that converts it (an engine passes it to `convert_frame`)
     watch: Callable[[SessionSpans], None] | None = None
+    report: ReportHook | None = None
     # where --audio clips go before their session's spans (files, or Braintrust, logged in)
     audio: AudioSink | None = None
 

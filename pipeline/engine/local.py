@@ -286,7 +286,7 @@ def _convert_chunks(
     if workers.n <= 1:
         for chunk in store.chunks(cfg.chunk_bytes):
             if chunk.height:
-                yield from convert_frame(chunk, cfg.mapping, selector, encode)
+                yield from convert_frame(chunk, cfg.mapping, selector, encode, run.report)
         return
     # Smaller chunks so that every worker has work; each carries only its sessions' state.
     chunk_bytes = max(1, min(cfg.chunk_bytes, store.total_bytes // (4 * workers.n) + 1))
@@ -296,6 +296,7 @@ def _convert_chunks(
             cfg.mapping,
             selector.for_keys({k for s in batch for k in s.keys}),
             encode,
+            run.report,
         )
         for batch in store.chunk_parts(chunk_bytes)
         if any(s.rows for s in batch)

@@ -25,7 +25,7 @@ from pipeline.core.sessionize import assign_sessions
 from pipeline.plan import Selector
 from pipeline.read.chunks import Part, Stored, concat_parts, write_part
 from pipeline.read.load import LoadResult, ReadOptions, load_file
-from pipeline.records import Encoder, SessionCounts, SessionSpans
+from pipeline.records import Encoder, ReportHook, SessionCounts, SessionSpans
 from pipeline.send.deliver import Delivery, Status, send_run
 
 __all__ = [
@@ -80,11 +80,15 @@ def read_task(
 
 
 def convert_chunk(
-    parts: list[Part], options: MappingOptions, selector: Selector, encode: Encoder
+    parts: list[Part],
+    options: MappingOptions,
+    selector: Selector,
+    encode: Encoder,
+    report: ReportHook | None = None,
 ) -> list[SessionSpans]:
     """Judge and convert the sessions of one chunk of files (a worker task); each result
-    carries its own counts and verdict."""
-    return list(convert_frame(concat_parts(parts), options, selector, encode))
+    carries its own counts and verdict (and, for a run's report, its part of it)."""
+    return list(convert_frame(concat_parts(parts), options, selector, encode, report))
 
 
 @dataclass(frozen=True, slots=True)

@@ -256,6 +256,13 @@ class UnsentSender:
         return Outcome.failure(payload, Interrupted(self.reason))
 
 
+class DiscardSender:
+    """Every payload taken and let go: a run that converts for its report alone."""
+
+    def send(self, payload: Payload) -> Outcome:
+        return Outcome(delivered=len(payload.spans))
+
+
 class FileSender:
     """One OTLP JSON line per payload, written whole (see `JsonLinesFile`)."""
 

@@ -32,11 +32,12 @@ from pipeline.errors import (
     UnreachableError,
     WrongProtocolError,
 )
-from pipeline.records import Encoder
+from pipeline.records import Encoder, SpanRecord
 from pipeline.redact import Redactor
 from pipeline.send.chain import (
     Chain,
     DeadLetterSender,
+    DiscardSender,
     FileSender,
     RejectedSender,
     SplitSender,
@@ -156,6 +157,62 @@ class FileDestination:
             out.touch()
             sender = FileSender(out)
             yield Chain(sender, 1, sender)  # stopping early, the file still takes what is held
+
+
+def no_bytes(_: SpanRecord) -> bytes:
+    """`NoDestination`'s encoder: its spans are read by nothing."""
+    return b""
+
+
+@dataclass(frozen=True, slots=True)
+class NoDestination:
+    """Nowhere: spans are converted, never encoded, written nor sent. For a run that
+    converts only for its report (`realtrace report` on logs: each session's report part
+    comes from its typed records), and nothing it does is remembered (no state)."""
+
+    clock: Clock = field(default=SYSTEM_CLOCK, compare=False)
+    export: None = None
+    is_braintrust = False
+    source_key = "report"
+    state_id = "none"
+    location = "nowhere"
+    writes_stdout = False
+    tracked_file = None
+    dead_letter = None
+    dead_letter_paths: tuple[Path, ...] = ()
+    side_files: tuple[Path, ...] = ()
+    secrets: tuple[str, ...] = ()
+    concurrency = 1
+
+    @property
+    def encoder(self) -> Encoder:
+        return no_bytes
+
+    def describe(self) -> str:
+        return "nowhere (the report only)"
+
+    @property
+    def written(self) -> list[Path]:
+        return []
+
+    def partition(self) -> NoDestination:
+        return self
+
+    def writer(self) -> NoDestination:
+        return self
+
+    def validate(self) -> None:
+        """Nothing to check."""
+
+    def check(self, stop: threading.Event) -> None:
+        """Nothing to reach."""
+
+    @contextlib.contextmanager
+    def open_chain(
+        self, stop: threading.Event, redactor: Redactor, append: bool
+    ) -> Iterator[Chain]:
+        sender = DiscardSender()
+        yield Chain(sender, 1, sender)
 
 
 class DeadLettered:
