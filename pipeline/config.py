@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.attributes import MappingOptions
-from pipeline.engine import ENGINES
 from pipeline.errors import ConfigError
 from pipeline.read.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_MEMORY_BUDGET
 from pipeline.read.extract import DEFAULT_TIMESTAMP_FIELDS
@@ -62,7 +61,7 @@ class RunConfig:
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     spill_dir: Path | None = None
     workers: int = 0  # 0: automatic (see engine.local.auto_workers)
-    engine: str = "local"  # a name in engine.ENGINES (checked when it is loaded)
+    engine: str = "local"  # a name in engine.ENGINES (what it can do: `engine.check`)
     ray_address: str | None = None  # a running Ray cluster; None starts a local one
     # Where each setting came from ("flag --output", "env OTEL_EXPORTER_OTLP_ENDPOINT",
     # "default"), for `convert --print-config`.
@@ -124,10 +123,6 @@ class RunConfig:
             raise ConfigError("no input: pass --input PATH (file, directory or glob)")
         if self.mapping.max_history < 0:
             raise ConfigError(f"--max-history {self.mapping.max_history}: must be 0 or more")
-        spec = ENGINES.get(self.engine)
-        if self.ray_address and not (spec and spec.joins_a_cluster):
-            clusters = ", ".join(n for n, e in ENGINES.items() if e.joins_a_cluster)
-            raise ConfigError(f"--ray-address needs --engine {clusters}")
         if self.workers < 0:
             raise ConfigError(f"--workers {self.workers}: must be 0 (auto) or more")
         if (
@@ -142,17 +137,6 @@ class RunConfig:
             raise ConfigError("--settle: must be 0 (no wait) or more")
         self.limits.validate()
         self.destination.validate()
-        here = spec is None or spec.spans_reach_the_run  # an unknown name fails where loaded
-        if self.mapping.audio.ships_clips and not here:
-            raise ConfigError(
-                f"--audio {self.mapping.audio} with --engine {self.engine}: the clips stay on "
-                "the workers; use --audio inline (the audio inside the spans) or the local engine"
-            )
-        if self.html is not None and not here:
-            raise ConfigError(
-                f"--html with --engine {self.engine}: the spans stay on the workers; write them "
-                "to a file (-o) and run `realtrace report -i FILE --html PAGE` after the run"
-            )
         for flag, path in (
             ("--report", self.report),
             ("--rejects", self.rejects),

@@ -22,6 +22,7 @@ from pipeline.core.attributes import AudioMode
 from pipeline.core.ids import trace_id
 from pipeline.dashboard import ReportData, SessionCollector, with_players, write_html
 from pipeline.dashboard.data import is_otlp_json, read_otlp_json
+from pipeline.engine import check as check_engine
 from pipeline.engine.common import Run, load_engine
 from pipeline.errors import (
     ConfigError,
@@ -69,6 +70,7 @@ def run_convert(
     """
     start = time.perf_counter()
     cfg.validate()
+    check_engine(cfg)
     engine = load_engine(cfg.engine)
     stop = stop or threading.Event()
     progress = progress or Progress("none")

@@ -5,8 +5,9 @@ breaks one fails here, naming the file and the import."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from module_graph import cycles, faces, imports, room_cycles  # scripts/module_graph.py
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
 
@@ -30,28 +31,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def _name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 def _imports() -> dict[str, set[str]]:
-    """Each module → the pipeline modules it imports (a `from pkg import module` names the
-    module, not the package)."""
-    modules = {_name(p): p for p in PACKAGE.rglob("*.py")}
-    out: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                found |= {a.name for a in node.names if a.name.startswith("pipeline")}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                if not node.module.startswith("pipeline"):
-                    continue
-                subs = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
-                found |= subs or {node.module}
-        out[name] = {m for m in found if m != name}
-    return out
+    return imports(PACKAGE)
 
 
 def _rule(module: str) -> tuple[str, ...]:
@@ -71,26 +52,15 @@ def test_no_room_imports_what_its_rule_forbids() -> None:
 
 
 def test_no_import_cycle() -> None:
+    """None between modules (a package's face, which hands names on lazily, is no room)."""
     graph = _imports()
-    packages = {m for m in graph if (PACKAGE.parent / m.replace(".", "/") / "__init__.py").exists()}
-    # a package's face (`pipeline/__init__.py` hands the public API on lazily) is no room
-    edges = {m: {t for t in ts if t not in packages} for m, ts in graph.items()}
-    state: dict[str, int] = {}
-    cycles: list[list[str]] = []
+    assert cycles(graph, faces(PACKAGE, graph)) == []
 
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for nxt in sorted(edges.get(node, ())):
-            if state.get(nxt) == 1:
-                cycles.append([*path[path.index(nxt) :], nxt])
-            elif nxt not in state:
-                visit(nxt, [*path, nxt])
-        state[node] = 2
 
-    for module in sorted(edges):
-        if module not in state:
-            visit(module, [module])
-    assert cycles == []
+def test_no_import_cycle_between_rooms() -> None:
+    """None between rooms either (`core`, `run`, …): the settings once asked the engines'
+    registry what an engine can do while every engine imports the settings."""
+    assert room_cycles(_imports()) == []
 
 
 def test_the_rules_can_fail() -> None:
@@ -98,3 +68,5 @@ def test_the_rules_can_fail() -> None:
     assert _rule("pipeline.send.chain") == FORBIDDEN["pipeline.send"]
     assert _rule("pipeline.engine.ray") == FORBIDDEN["pipeline.engine.ray"]
     assert "pipeline.engine.tasks" in _imports()["pipeline.engine.ray"]
+    two = {"pipeline.config": {"pipeline.engine"}, "pipeline.engine.local": {"pipeline.config"}}
+    assert room_cycles(two) == [["config", "engine"]] and cycles(two, {"pipeline.engine"}) == []

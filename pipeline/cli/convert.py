@@ -15,6 +15,7 @@ from pipeline.cli.options import export_options, input_option, pop_export
 from pipeline.config import RunConfig
 from pipeline.core.attributes import AudioMode, MappingOptions
 from pipeline.engine import ENGINES
+from pipeline.engine import check as check_engine
 from pipeline.errors import ExitCode
 from pipeline.progress import Progress
 from pipeline.redact import Redactor
@@ -247,6 +248,7 @@ def convert(
     cfg = resolve_run(environ(), export=export, **flags)
     if print_config:
         cfg.validate()
+        check_engine(cfg)
         rows = config_rows(cfg)
         if as_json:
             click.echo(json.dumps({n: {"value": v, "source": s} for n, v, s in rows}, indent=2))

@@ -11,6 +11,12 @@ and one line in `ENGINES` below saying what it can do; nothing else tests an eng
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipeline.config import RunConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +44,23 @@ ENGINES: dict[str, EngineSpec] = {
         joins_a_cluster=True,
     ),
 }
+
+
+def check(cfg: RunConfig) -> None:
+    """What the chosen engine cannot do with these settings, as the one line a user reads
+    (after `RunConfig.validate`; an unknown name fails where the engine is loaded)."""
+    spec = ENGINES.get(cfg.engine)
+    if cfg.ray_address and not (spec and spec.joins_a_cluster):
+        clusters = ", ".join(n for n, e in ENGINES.items() if e.joins_a_cluster)
+        raise ConfigError(f"--ray-address needs --engine {clusters}")
+    here = spec is None or spec.spans_reach_the_run
+    if cfg.mapping.audio.ships_clips and not here:
+        raise ConfigError(
+            f"--audio {cfg.mapping.audio} with --engine {cfg.engine}: the clips stay on "
+            "the workers; use --audio inline (the audio inside the spans) or the local engine"
+        )
+    if cfg.html is not None and not here:
+        raise ConfigError(
+            f"--html with --engine {cfg.engine}: the spans stay on the workers; write them "
+            "to a file (-o) and run `realtrace report -i FILE --html PAGE` after the run"
+        )
