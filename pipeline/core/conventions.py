@@ -29,6 +29,9 @@ class Convention(Protocol):
     """How one convention writes a span's messages into its attributes."""
 
     name: str
+    # where its input and output messages go: the report finds `--audio dir:` clips there
+    input_key: str
+    output_key: str
 
     def messages(
         self,
@@ -66,6 +69,8 @@ class Braintrust:
     """`braintrust.input_json` / `output_json`: chat messages, as Braintrust shows them."""
 
     name = "braintrust"
+    input_key = "braintrust.input_json"
+    output_key = "braintrust.output_json"
 
     def messages(
         self,
@@ -76,12 +81,12 @@ class Braintrust:
         reason: str | None,
     ) -> None:
         if inputs is not None:
-            attrs["braintrust.input_json"] = book.json(inputs)
+            attrs[self.input_key] = book.json(inputs)
         if outputs is not None:
-            attrs["braintrust.output_json"] = book.json(outputs)
+            attrs[self.output_key] = book.json(outputs)
 
     def user_said(self, attrs: Attrs, book: MessageBook, said: Messages) -> None:
-        attrs["braintrust.input_json"] = dumps(said[0]["content"])
+        attrs[self.input_key] = dumps(said[0]["content"])
 
     def prompt(
         self,
@@ -94,14 +99,14 @@ class Braintrust:
         reason: str | None,
     ) -> None:
         if prompt is not None:
-            attrs["braintrust.input_json"] = book.json(prompt)
-        attrs["braintrust.output_json"] = dumps(shaped)
+            attrs[self.input_key] = book.json(prompt)
+        attrs[self.output_key] = dumps(shaped)
 
     def tool_arguments(self, attrs: Attrs, arguments: str) -> None:
-        attrs["braintrust.input_json"] = dumps(maybe_json(arguments))
+        attrs[self.input_key] = dumps(maybe_json(arguments))
 
     def tool_result(self, attrs: Attrs, output: Any) -> None:
-        attrs["braintrust.output_json"] = dumps(maybe_json(output))
+        attrs[self.output_key] = dumps(maybe_json(output))
 
 
 class GenAI:
@@ -109,6 +114,8 @@ class GenAI:
     system instructions apart, tool arguments and results as their own attributes."""
 
     name = "genai"
+    input_key = "gen_ai.input.messages"
+    output_key = "gen_ai.output.messages"
 
     def messages(
         self,
@@ -119,12 +126,12 @@ class GenAI:
         reason: str | None,
     ) -> None:
         if inputs is not None:
-            attrs["gen_ai.input.messages"] = book.genai_json(inputs)
+            attrs[self.input_key] = book.genai_json(inputs)
         if outputs is not None:
-            attrs["gen_ai.output.messages"] = book.genai_json(outputs, reason)
+            attrs[self.output_key] = book.genai_json(outputs, reason)
 
     def user_said(self, attrs: Attrs, book: MessageBook, said: Messages) -> None:
-        attrs["gen_ai.input.messages"] = book.genai_json(said)
+        attrs[self.input_key] = book.genai_json(said)
 
     def prompt(
         self,
@@ -140,8 +147,8 @@ class GenAI:
             attrs["gen_ai.system_instructions"] = dumps([{"type": "text", "content": instructions}])
             prompt = prompt[1:] if prompt is not None else None
         if prompt is not None:
-            attrs["gen_ai.input.messages"] = book.genai_json(prompt)
-        attrs["gen_ai.output.messages"] = book.genai_json(output, reason)
+            attrs[self.input_key] = book.genai_json(prompt)
+        attrs[self.output_key] = book.genai_json(output, reason)
 
     def tool_arguments(self, attrs: Attrs, arguments: str) -> None:
         attrs["gen_ai.tool.call.arguments"] = arguments

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from pipeline.core.attributes import TOKEN_METRICS as TOKEN_KEYS
+from pipeline.core.conventions import CONVENTIONS
 from pipeline.core.model import SPAN_KINDS as KINDS
 from pipeline.core.model import SpanKind
 from pipeline.core.root import percentile
@@ -54,10 +55,11 @@ READ = frozenset(
         "braintrust.metrics",
     }
 )
-PAYLOADS = frozenset(  # read only for the `--audio dir:` clips they name
-    {"braintrust.input_json", "braintrust.output_json", "gen_ai.input.messages",
-     "gen_ai.output.messages"}
-)  # fmt: skip
+# each convention's messages, whichever the spans were written in (`--attributes`): read
+# only for the `--audio dir:` clips they name
+INPUTS = tuple(c.input_key for c in CONVENTIONS.values())
+OUTPUTS = tuple(c.output_key for c in CONVENTIONS.values())
+PAYLOADS = frozenset(INPUTS + OUTPUTS)
 METADATA_READ = ("model", "user_id", "status", "turn_index")
 
 
@@ -562,12 +564,7 @@ def _audio_files(trace: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) 
         kind = span["attrs"].get("realtrace.kind")
         if kind not in (SpanKind.USER_INPUT, SpanKind.RESPONSE):
             continue
-        # whichever convention the spans were written in (`--attributes`)
-        keys = (
-            ("braintrust.input_json", "gen_ai.input.messages")
-            if kind == SpanKind.USER_INPUT
-            else ("braintrust.output_json", "gen_ai.output.messages")
-        )
+        keys = INPUTS if kind == SpanKind.USER_INPUT else OUTPUTS
         text = next((span["attrs"][k] for k in keys if span["attrs"].get(k)), None)
         try:
             payload = orjson.loads(text or "null")
