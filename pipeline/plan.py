@@ -18,7 +18,7 @@ import orjson
 
 from pipeline.core.model import SessionEvents
 from pipeline.read.fingerprint import file_info
-from pipeline.records import FileInfo
+from pipeline.records import FileInfo, Verdict
 from pipeline.state.store import StateStore
 
 
@@ -108,16 +108,6 @@ def _hash(se: SessionEvents, events: Sequence[str | None]) -> str:
 
 FUTURE_SKEW_NS = 3600 * 1_000_000_000  # an hour of clock skew is not "the future" yet
 CLOSING_TYPE = "app.session_end"  # an app record saying the call is over: settled at once
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What the selection says of one session: skipped (and why) or kept, its content hash
-    (for the state) and whether it changed since its last delivery."""
-
-    skipped: str | None = None  # "delivered", "outside", "pending" or "future"; None: kept
-    content_hash: str = ""
-    changed: bool = False
 
 
 KEEP = Verdict()

@@ -85,6 +85,17 @@ class SessionSummary:
     voice_latencies_s: list[float] = field(default_factory=list)  # per turn that has one
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the run's selection (`plan.Selector`) says of one session before the core
+    converts it: skipped (and why) or kept, its content hash (for the state) and whether it
+    changed since its last delivery."""
+
+    skipped: str | None = None  # "delivered", "outside", "pending" or "future"; None: kept
+    content_hash: str = ""
+    changed: bool = False
+
+
 @dataclass(slots=True)
 class SessionSpans:
     """All spans of one session (one trace), root first, each already encoded as the bytes
@@ -104,7 +115,7 @@ class SessionSpans:
     incomplete: bool
     rejects: list[tuple[int, int, str]] = field(default_factory=list)
     failed: bool = False
-    # the selection's verdict (read.selection.Verdict): skipped and why, hash, changed
+    # the selection's `Verdict` (plan.Selector): skipped and why, hash, changed
     skipped: str | None = None
     content_hash: str = ""
     changed: bool = False

@@ -20,7 +20,7 @@ from pipeline.core.root import map_session, summarize
 from pipeline.core.sessionize import SORT_KEYS, split_sessions
 from pipeline.encode import span_bytes
 from pipeline.private import safe_name
-from pipeline.records import Clip, ReportHook, SessionCounts, SessionSpans, SpanRecord
+from pipeline.records import Clip, ReportHook, SessionCounts, SessionSpans, SpanRecord, Verdict
 
 Encoder = Callable[[SpanRecord], bytes]  # span_bytes (OTLP protobuf) or span_json (OTLP/JSON)
 
@@ -141,7 +141,7 @@ def audio_parts(
 def convert_frame(
     sessions: pl.DataFrame,
     options: MappingOptions = DEFAULT_MAPPING,
-    select: Callable[[SessionEvents], Any] | None = None,
+    select: Callable[[SessionEvents], Verdict] | None = None,
     encode: Encoder = span_bytes,
     report: ReportHook | None = None,
 ) -> Iterator[SessionSpans]:
@@ -150,7 +150,7 @@ def convert_frame(
     The only conversion path: in process, in a worker pool and in a Ray task. Each
     result carries its own counts (`counts`, `rejects`, `failed`) and the selection's
     verdict on it (`skipped`, `content_hash`, `changed`: `select` judges each session
-    before it is converted, see read.selection.Selector), which the run folds
+    before it is converted: the run's `plan.Selector`), which the run folds
     (`RunStats.fold`). A skipped session comes back with no spans. Spans come out in
     the one encoding their destination needs (`encode`), as bytes: serialized protobuf
     for OTLP requests, OTLP/JSON for a file.
