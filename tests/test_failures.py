@@ -64,7 +64,6 @@ def files(tmp_path: Path) -> Path:
         (["--rejects", "{d}/outdir"], 2, "--rejects"),
         (["--report", "{d}/outdir"], 2, "--report"),
         (["--ray-address", "auto"], 2, "--ray-address needs --engine ray"),
-        (["--engine", "ray", "--html", "{d}/p.html"], 2, "--html with --engine ray"),
         (["--engine", "ray", "--audio", "dir:{d}/wav"], 2, "--audio dir with --engine ray"),
         (["--max-retry-time", "-1", "--endpoint", "http://127.0.0.1:9"], 2, "--max-retry-time -1"),
         (["--endpoint", "http://:4318"], 2, "has no host"),

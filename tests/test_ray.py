@@ -4,6 +4,7 @@ that the next run does not send."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -44,12 +45,22 @@ def rotated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def convert(tmp: Path, endpoint: str, engine: str, state: Path, *inputs: Path) -> Result:
+def convert(
+    tmp: Path, endpoint: str, engine: str, state: Path, *inputs: Path, html: Path | None = None
+) -> Result:
     args = ["convert", "-o", str(tmp / "t.jsonl"), "--state", str(state), "-q"]
     args += ["--endpoint", endpoint, "--protocol", "grpc", "--engine", engine, "--workers", "2"]
+    args += ["--html", str(html)] if html is not None else []
     for i in inputs:
         args += ["-i", str(i)]
     return CliRunner().invoke(main, args, env={"BRAINTRUST_API_KEY": ""}, catch_exceptions=False)
+
+
+def page_data(page: Path) -> dict[str, object]:
+    """The report data a page shows (its JSON block)."""
+    block = page.read_text().split('<script type="application/json" id="data">')[1]
+    data: dict[str, object] = json.loads(block.split("</script>")[0])
+    return data
 
 
 def test_ray_delivers_the_local_engines_spans_and_both_share_the_state(
@@ -58,13 +69,17 @@ def test_ray_delivers_the_local_engines_spans_and_both_share_the_state(
     rec = GrpcReceiver()
     try:
         local, on_ray = tmp_path / "local.db", tmp_path / "ray.db"
-        r = convert(tmp_path, rec.endpoint, "local", local, SAMPLES, rotated)
+        pages = {e: tmp_path / f"{e}.html" for e in ("local", "ray")}
+        r = convert(tmp_path, rec.endpoint, "local", local, SAMPLES, rotated, html=pages["local"])
         assert r.exit_code == 0, r.output
         by_local, rec.spans = dict(rec.spans), {}
         assert len(by_local) > 98 and len(rec.span_ids) == len(by_local)
-        r = convert(tmp_path, rec.endpoint, "ray", on_ray, SAMPLES, rotated)
+        r = convert(tmp_path, rec.endpoint, "ray", on_ray, SAMPLES, rotated, html=pages["ray"])
         assert r.exit_code == 0, r.output
         assert rec.spans == by_local  # same ids, same bytes: attributes, times, parents
+        # --html on the cluster: each session's report part made by the Ray task, the same page
+        shown = {e: page_data(p) for e, p in pages.items()}
+        assert shown["ray"] == shown["local"] and len(shown["ray"]["sessions"]["key"]) == 159
         assert len(rec.span_ids) == 2 * len(by_local)  # each engine sent each span once
         # the state is the engines' common ground: a second run of either sends nothing
         sent = len(rec.span_ids)  # (a Ray run on the local run's state: the Ctrl-C test)

@@ -28,8 +28,8 @@ class EngineSpec:
     # one part file per task, dead letters likewise
     parallel_writers: bool = False
     # each converted session's spans and clips reach this process (the `Run`), so the run
-    # can write `--html` and `--audio dir:`/`upload` clips; an engine that delivers from
-    # its workers keeps them there
+    # can write `--audio dir:`/`upload` clips; an engine that delivers from its workers
+    # keeps them there (each session's part of `--html` reaches the run either way)
     spans_reach_the_run: bool = True
     # it runs on a cluster it can join (`--ray-address`), else starts its own
     joins_a_cluster: bool = False
@@ -58,9 +58,4 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(
             f"--audio {cfg.mapping.audio} with --engine {cfg.engine}: the clips stay on "
             "the workers; use --audio inline (the audio inside the spans) or the local engine"
-        )
-    if cfg.html is not None and not here:
-        raise ConfigError(
-            f"--html with --engine {cfg.engine}: the spans stay on the workers; write them "
-            "to a file (-o) and run `realtrace report -i FILE --html PAGE` after the run"
         )

@@ -182,7 +182,7 @@ class RayEngine:
             # enough partitions to keep every CPU busy, not so many that each delivers a handful
             cpus = int(ray.cluster_resources().get("CPU", 1))
             partitions = max(1, min(2 * cpus, len(keys) // 64 + 1))
-            job = Job(cfg, selector, partitions)
+            job = Job(cfg, selector, partitions, run.report)
             rows = convert_and_deliver(ray, rr, job) if rr.tables else iter(())
             try:
                 for row in rows:

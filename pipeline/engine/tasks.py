@@ -10,6 +10,7 @@ move results as tables (Ray Data, Spark).
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -98,12 +99,13 @@ class Job:
     cfg: RunConfig  # its destination is partitioned: each delivery task writes its own parts
     selector: Selector
     partitions: int  # groups the sessions are split into (each delivers on its own)
+    report: ReportHook | None = None  # the run's report: each session's part, made here
 
 
 def convert_rows(events: pl.DataFrame, job: Job) -> list[dict[str, Any]]:
     """Whole sessions' events → one result row each (spans encoded for the destination)."""
     sel = job.selector.for_keys(set(events["session_key"].unique().to_list()))
-    results = convert_frame(events, job.cfg.mapping, sel, job.cfg.destination.encoder)
+    results = convert_frame(events, job.cfg.mapping, sel, job.cfg.destination.encoder, job.report)
     return [session_row(s) for s in results]
 
 
@@ -150,6 +152,7 @@ def result_columns() -> list[tuple[str, str]]:
         ("hash", "string"),
         ("skipped", "string"),  # "delivered", "outside", or null when converted
         ("changed", "bool"),
+        ("report_part", "binary"),  # pickled: the session's part of the run's report
     ]
 
 
@@ -168,6 +171,7 @@ def session_row(sess: SessionSpans) -> dict[str, Any]:
         "hash": sess.content_hash,
         "skipped": sess.skipped,
         "changed": sess.changed,
+        "report_part": None if sess.report_part is None else pickle.dumps(sess.report_part),
     }
 
 
@@ -186,4 +190,5 @@ def row_session(row: dict[str, Any], spans: list[Any]) -> SessionSpans:
         skipped=row["skipped"],
         content_hash=row["hash"],
         changed=row["changed"],
+        report_part=pickle.loads(part) if (part := row.get("report_part")) else None,
     )
