@@ -224,6 +224,33 @@ def test_the_run_reports_from_typed_records_in_its_workers(tmp_path: Path) -> No
     assert len(typed["sessions"]["key"]) == 9
 
 
+def test_a_report_part_that_fails_never_fails_a_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in making a session's report part costs the report, never the delivery: to a
+    file the page falls back on the spans written; with nothing written the session is
+    counted out of the report, and the run says so."""
+    from pipeline.dashboard import SessionCollector
+    from pipeline.send.destination import NoDestination
+
+    def broken(records: object) -> object:
+        raise ZeroDivisionError("a report bug")
+
+    monkeypatch.setattr(SessionCollector, "part", staticmethod(broken))
+    out, page = tmp_path / "t.jsonl", tmp_path / "p.html"
+    result = run_convert(RunConfig.to_file((str(SAMPLES),), out, html=page, settle_ns=0))
+    assert result.exit_code == 0 and result.stats.sessions_failed == 0
+    data = page.read_text().split('<script type="application/json" id="data">')[1]
+    assert json.loads(data.split("</script>")[0]) == json.loads(
+        json.dumps(to_json(report_from_inputs([str(out)])))
+    )
+    collector = SessionCollector()
+    cfg = RunConfig((str(SAMPLES),), NoDestination(), tmp_path / "r", settle_ns=0)
+    assert run_convert(cfg, collector=collector).exit_code == 0
+    assert collector.left_out == 9 and not collector.data().sessions
+    assert "9 converted sessions are not in the report" in caplog.text
+
+
 def test_the_report_counts_what_the_traces_say(pages: dict[str, Path]) -> None:
     doc = json.loads(pages["samples.json"].read_text())
     s = doc["summary"]

@@ -20,10 +20,15 @@ from pipeline.core.root import map_session, summarize
 from pipeline.core.sessionize import SORT_KEYS, split_sessions
 from pipeline.encode import span_bytes
 from pipeline.private import safe_name
-from pipeline.records import Clip, ReportHook, SessionCounts, SessionSpans, SpanRecord, Verdict
-
-Encoder = Callable[[SpanRecord], bytes]  # span_bytes (OTLP protobuf) or span_json (OTLP/JSON)
-
+from pipeline.records import (
+    Clip,
+    Encoder,
+    ReportHook,
+    SessionCounts,
+    SessionSpans,
+    SpanRecord,
+    Verdict,
+)
 
 CONVERSION_FAILED = "session conversion failed"  # the reject's kind (`Reject.kind`)
 
@@ -100,7 +105,7 @@ def convert_session(
 
 def _report_part(report: ReportHook | None, records: list[SpanRecord]) -> object | None:
     """The session's part of the run's report; a report that fails on it never fails the
-    session's delivery (the run's report then reads its encoded spans instead)."""
+    session's delivery (the collector then reads its encoded spans, or counts it left out)."""
     if report is None:
         return None
     try:

@@ -7,6 +7,8 @@ page.py   ReportData → HTML (inline styles, script and data; SVG charts)
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -14,6 +16,8 @@ from pipeline.dashboard.data import ReportBuilder, ReportData, SessionPart, reco
 from pipeline.dashboard.page import render, with_players, write_html
 from pipeline.encode import span_to_json
 from pipeline.records import SessionSpans
+
+log = logging.getLogger("realtrace")
 
 __all__ = [
     "ReportData",
@@ -35,6 +39,7 @@ class SessionCollector:
 
     def __init__(self) -> None:
         self.builder = ReportBuilder()
+        self.left_out = 0  # converted sessions with neither a part nor spans to read here
 
     def add(self, sess: SessionSpans) -> None:
         if isinstance(sess.report_part, SessionPart):
@@ -42,12 +47,20 @@ class SessionCollector:
             return
         trace = []
         for raw in sess.spans:
-            if not raw:  # a destination that encodes nothing (`NoDestination`)
+            if not raw:  # not here: a destination that encodes nothing, or a Ray worker's
                 continue
             span = orjson.loads(raw) if raw[:1] == b"{" else span_to_json(Span.FromString(raw))
             trace.append(slim(span))
         if trace:
             self.builder.add_spans(trace)
+        elif sess.span_count:  # its part could not be made (a report bug meeting a session)
+            self.left_out += 1
 
     def data(self) -> ReportData:
+        if self.left_out:
+            log.warning(
+                "%d converted sessions are not in the report: their part could not be made "
+                "(their spans went to the destination as usual)",
+                self.left_out,
+            )
         return self.builder.finish()

@@ -56,9 +56,9 @@ class Run:
     output_start: int = 0
     parts_before: frozenset[str] = frozenset()
     selector: Selector | None = None
-    # each converted session as it settles, spans included (the local engine's): --html;
-    # `report` makes each session's part of that report from its typed records, in the
-    # worker that converts it (an engine passes it to `convert_frame`)
+    # each converted session as it settles (`--html`, `report` on logs); `report` makes
+    # each session's part of that report from its typed records, in the worker that
+    # converts it (an engine passes it to `convert_frame`, or in the `Job`)
     watch: Callable[[SessionSpans], None] | None = None
     report: ReportHook | None = None
     # where --audio clips go before their session's spans (files, or Braintrust, logged in)
