@@ -4,6 +4,7 @@ code, and `replay` resolves its settings as `convert` does."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,52 @@ def test_a_new_engine_is_one_module_and_one_registry_line(
     assert out.read_bytes() == sample_run.read_bytes()  # the local engine's very output
     with pytest.raises(errors.ConfigError, match="--engine nope: use one of local, ray, single"):
         run_convert(RunConfig.to_file((str(SAMPLES),), out, engine="nope"))
+
+
+def test_a_new_input_format_is_one_module_and_one_registry_line(
+    tmp_path: Path, sample_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A columnar format (here CSV of envelope records, as `read/avro.py` would be): a
+    `read` giving `Columns` batches, one line in `FORMATS`; directory walks find its files
+    and the run's spans are the JSON lines' very spans."""
+    import json
+
+    import polars as pl
+
+    from pipeline.read import formats
+    from pipeline.read.columns import Columns
+
+    def read_csv(path: str, slice_bytes: int, max_line: int) -> Iterator[Columns]:
+        yield Columns(pl.read_csv(path, infer_schema=False))
+
+    csv = formats.InputFormat("csv", (".events.csv",), read_csv)
+    monkeypatch.setattr(formats, "FORMATS", (csv, *formats.FORMATS))
+    logs = tmp_path / "logs"
+    for log in sorted(SAMPLES.rglob("*.jsonl")):
+        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        logs.joinpath(log.relative_to(SAMPLES)).parent.mkdir(parents=True, exist_ok=True)
+        if all("event" in r for r in rows):  # envelope records; the others stay JSON lines
+            frame = pl.DataFrame(
+                {
+                    "timestamp": [str(r["timestamp"]) for r in rows],
+                    "session_id": [r.get("session_id") for r in rows],
+                    "direction": [r.get("direction") for r in rows],
+                    "event": [json.dumps(r["event"]) for r in rows],
+                    "metadata": [
+                        json.dumps(r["metadata"]) if "metadata" in r else None for r in rows
+                    ],
+                }
+            )
+            frame.write_csv(logs.joinpath(log.relative_to(SAMPLES)).with_suffix(".events.csv"))
+        else:
+            logs.joinpath(log.relative_to(SAMPLES)).write_bytes(log.read_bytes())
+    out = tmp_path / "t.jsonl"
+    result = run_convert(RunConfig.to_file((str(logs),), out))
+    assert result.exit_code == 0 and len(list(logs.rglob("*.events.csv"))) == 6
+    assert result.stats.sessions == 7  # the samples of these 7 logs (no .gz, no Parquet here)
+    spans = {s["spanId"]: s for s in read_spans(out)}
+    same = {s["spanId"]: s for s in read_spans(sample_run) if s["spanId"] in spans}
+    assert spans == same and len(spans) == 78
 
 
 def test_the_destination_is_decided_once_with_its_layout(tmp_path: Path) -> None:

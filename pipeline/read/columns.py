@@ -16,7 +16,7 @@ row to reject) raises `Irregular`, and that batch alone goes the JSON way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -32,15 +32,44 @@ _INTEGER = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt3
 
 @dataclass(frozen=True, slots=True)
 class Columns:
-    """One batch of a columnar file's rows (a Polars frame of its columns, partitions
-    included); `frame` gives them as JSON records, for the JSON way."""
+    """One batch of a columnar file's rows (a Polars frame of its columns, a data lake's
+    partitions included); `frame` gives them as JSON records, for the JSON way."""
 
     data: pl.DataFrame
-    records: Callable[[pl.DataFrame, int], pl.DataFrame]  # the format's rows as JSON records
 
     def frame(self, first_line: int) -> pl.DataFrame:
         """The batch as (line, raw) JSON records numbered from `first_line`, for the JSON path."""
-        return self.records(self.data, first_line)
+        return json_records(self.data, first_line)
+
+
+def json_records(df: pl.DataFrame, first_line: int = 1) -> pl.DataFrame:
+    """A columnar batch's rows as (line, raw) JSON records, numbered from `first_line`: the
+    JSON lines' path, for a batch `decode_columns` does not read as columns. An `event` of
+    JSON text is embedded as the object it is; structs are encoded."""
+    if "event" in df.columns and isinstance(df.schema["event"], pl.Struct):
+        df = df.with_columns(pl.col("event").struct.json_encode())
+    if "metadata" in df.columns and isinstance(df.schema["metadata"], pl.Struct):
+        df = df.with_columns(pl.col("metadata").struct.json_encode())
+    # A JSON-string `event` column is embedded as an object, not a quoted string.
+    if "event" in df.columns and df.schema["event"] == pl.String:
+        rest = [c for c in df.columns if c != "event"]
+        event = pl.col("event").fill_null("null")
+        raw = (
+            pl.concat_str(
+                [
+                    pl.lit('{"event":'),
+                    event,
+                    pl.lit(","),
+                    pl.struct(rest).struct.json_encode().str.slice(1),
+                ]
+            )
+            if rest
+            else pl.concat_str([pl.lit('{"event":'), event, pl.lit("}")])
+        )
+    else:
+        raw = pl.struct(df.columns).struct.json_encode()
+    line = pl.int_range(first_line, first_line + pl.len(), dtype=pl.UInt32)
+    return df.select(line.alias("line"), raw.alias("raw"))
 
 
 def decode_columns(

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
-COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")
+from pipeline.read.formats import log_suffixes
+from pipeline.read.raw import COMPRESSED_SUFFIXES
+from pipeline.read.remote import is_remote
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +107,6 @@ def _find_remote(url: str, found: set[str], problems: list[Reject]) -> None:
     found.update(logs)
 
 
-def is_remote(path: str) -> bool:
-    """A URL with a scheme other than file:// (s3://…) names objects, not local files."""
-    scheme, sep, _ = path.partition("://")
-    return bool(sep) and scheme not in ("", "file")
-
-
 def _walk(root: Path, found: set[str], problems: list[Reject], skip: set[str]) -> None:
     """Every log file under `root`, following directory symlinks once per directory (by
     device and inode), so that links back to an ancestor end instead of looping."""
@@ -158,4 +153,4 @@ def is_log_file(path: Path) -> bool:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
     name = _ROTATED.sub("", name)
-    return name.endswith(JSONL_SUFFIXES) or name.endswith(".parquet")
+    return name.endswith(log_suffixes())  # a name some input format reads

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from pipeline.read.files import is_remote
+from pipeline.read.remote import is_remote
 from pipeline.records import FileInfo
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pipeline.read import parquet
 from pipeline.read.columns import Columns
 from pipeline.read.raw import (
+    JSONL_SUFFIXES,
     MAX_LINE_BYTES,
     SLICE_BYTES,
     Lines,
@@ -30,22 +31,32 @@ Piece = Lines | Columns | Overlong
 @dataclass(frozen=True, slots=True)
 class InputFormat:
     name: str
-    suffixes: tuple[str, ...]  # what a file's lowercased name ends with; () for the fallback
+    # what a file's lowercased name ends with (also how a directory walk knows its files)
+    suffixes: tuple[str, ...]
     read: Callable[[str, int, int], Iterator[Piece]]
     # its records counted without reading them (a row-counted format's metadata); None:
     # estimated from the file's line density
     rows: Callable[[str], int] | None = None
+    # a writer may still be appending to it: a last line without its newline, in a file
+    # changed within --settle, is held for the next run rather than rejected
+    appendable: bool = False
 
 
 FORMATS: tuple[InputFormat, ...] = (
     InputFormat("parquet", (".parquet",), parquet.read_parquet, parquet.rows),
-    InputFormat("jsonl", (), read_json_lines),  # the fallback: any other name
+    # the last is the fallback: any other name (a rotated `app.log.1`, a `.gz`) is JSON lines
+    InputFormat("jsonl", JSONL_SUFFIXES, read_json_lines, appendable=True),
 )
+
+
+def log_suffixes() -> tuple[str, ...]:
+    """Every name ending some format reads: how a directory walk knows a log."""
+    return tuple(s for f in FORMATS for s in f.suffixes)
 
 
 def format_of(path: str) -> InputFormat:
     name = path.lower()
-    return next((f for f in FORMATS if f.suffixes and name.endswith(f.suffixes)), FORMATS[-1])
+    return next((f for f in FORMATS if name.endswith(f.suffixes)), FORMATS[-1])
 
 
 def read_raw(

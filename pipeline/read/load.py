@@ -22,7 +22,7 @@ from pipeline.read.extract import (
     extract_events,
 )
 from pipeline.read.files import Reject
-from pipeline.read.formats import read_raw
+from pipeline.read.formats import format_of, read_raw
 from pipeline.read.parse import Irregular
 from pipeline.read.raw import (
     COMPRESSED_SUFFIXES,
@@ -152,7 +152,9 @@ def _being_written(path: str, options: ReadOptions) -> bool:
     last line is still being written (a live log), not a bad line."""
     after = options.hold_partial_after_ns
     name = path.lower()
-    if after is None or is_remote(path) or name.endswith((".parquet", *COMPRESSED_SUFFIXES)):
+    if after is None or is_remote(path) or name.endswith(COMPRESSED_SUFFIXES):
+        return False
+    if not format_of(path).appendable:  # a Parquet file is whole or unreadable
         return False
     try:
         if os.stat(path).st_mtime_ns < after:

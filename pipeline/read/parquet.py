@@ -1,7 +1,7 @@
 """Parquet: the Parquet input format (a file, or a data lake's `key=value` folders) in
 batches of rows sized from the memory budget, as `Columns`: extraction takes their
 columns as they are (`read/columns.py`), or, for a batch it cannot, the rows as JSON
-records (`parquet_records`), the JSON lines' path.
+records (`columns.json_records`), the JSON lines' path.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def read_parquet(
         for batch in pf.iter_batches(batch_size=batch_rows):
             df = pl.from_arrow(_text_not_bytes(batch))
             assert isinstance(df, pl.DataFrame)
-            yield Columns(_with_partitions(df, partitions), parquet_records)
+            yield Columns(_with_partitions(df, partitions))
 
 
 def _text_not_bytes(batch: Any) -> Any:
@@ -101,35 +101,6 @@ def _with_partitions(df: pl.DataFrame, partitions: dict[str, str]) -> pl.DataFra
     return df.with_columns(
         pl.when(is_object).then(merged).otherwise(pl.lit(part_json)).alias("metadata")
     )
-
-
-def parquet_records(df: pl.DataFrame, first_line: int = 1) -> pl.DataFrame:
-    """Parquet rows as (line, raw) JSON records, numbered from `first_line`: the JSON lines'
-    path, for a batch `columns` does not read as columns."""
-    if "event" in df.columns and isinstance(df.schema["event"], pl.Struct):
-        df = df.with_columns(pl.col("event").struct.json_encode())
-    if "metadata" in df.columns and isinstance(df.schema["metadata"], pl.Struct):
-        df = df.with_columns(pl.col("metadata").struct.json_encode())
-    # A JSON-string `event` column is embedded as an object, not a quoted string.
-    if "event" in df.columns and df.schema["event"] == pl.String:
-        rest = [c for c in df.columns if c != "event"]
-        event = pl.col("event").fill_null("null")
-        raw = (
-            pl.concat_str(
-                [
-                    pl.lit('{"event":'),
-                    event,
-                    pl.lit(","),
-                    pl.struct(rest).struct.json_encode().str.slice(1),
-                ]
-            )
-            if rest
-            else pl.concat_str([pl.lit('{"event":'), event, pl.lit("}")])
-        )
-    else:
-        raw = pl.struct(df.columns).struct.json_encode()
-    line = pl.int_range(first_line, first_line + pl.len(), dtype=pl.UInt32)
-    return df.select(line.alias("line"), raw.alias("raw"))
 
 
 def rows(path: str) -> int:

@@ -21,8 +21,8 @@ import polars as pl
 
 from pipeline.errors import NotJsonLinesError
 from pipeline.read import remote
-from pipeline.read.files import COMPRESSED_SUFFIXES, is_remote
 from pipeline.read.meter import METER, Counted
+from pipeline.read.remote import is_remote
 
 # as fast as larger slices and a quarter of their buffer (README, performance)
 SLICE_BYTES = 16 * 1024 * 1024
@@ -30,6 +30,8 @@ SLICE_BYTES = 16 * 1024 * 1024
 # columns), so 16 MiB of blank or one-byte lines must not become millions of rows at once.
 SLICE_LINES = 65_536
 MAX_LINE_BYTES = 64 * 1024 * 1024  # longer lines are rejected with their length, never read
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")  # the JSON lines format's names
+COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")  # read through their decompressor
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,13 @@ from typing import Any, BinaryIO, cast
 
 from pipeline.errors import ConfigError
 
+
+def is_remote(path: str) -> bool:
+    """A URL with a scheme other than file:// (s3://…) names objects, not local files."""
+    scheme, sep, _ = path.partition("://")
+    return bool(sep) and scheme not in ("", "file")
+
+
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
 
 
