@@ -109,6 +109,36 @@ def test_conventions_are_a_set(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "use a comma-separated set of braintrust, genai" in r.output
 
 
+def test_a_new_convention_is_one_class_and_one_registry_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A convention of its own attribute names, registered in `CONVENTIONS`: `--attributes`
+    takes it, its spans carry its messages alone, and the report finds the turns' clips in
+    them (the page's players) with no change elsewhere."""
+    import json
+
+    from pipeline.core.conventions import CONVENTIONS, GenAI
+
+    class Toy(GenAI):
+        name, input_key, output_key = "toy", "toy.input", "toy.output"
+
+    monkeypatch.setitem(CONVENTIONS, "toy", Toy())
+    out, wav, page = tmp_path / "t.jsonl", tmp_path / "wav", tmp_path / "p.html"
+    voice = SAMPLES / "2025-11-24" / "voice_ga.jsonl"
+    r = CliRunner().invoke(
+        main,
+        ["convert", "-i", str(voice), "-o", str(out), "--no-state", "-q", "--attributes", "toy",
+         "--audio", f"dir:{wav}", "--html", str(page)],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    keys = {k for s in read_spans(out) for k in s["_a"]}
+    assert {"toy.input", "toy.output"} <= keys
+    assert not keys & {"gen_ai.output.messages", "braintrust.output_json"}
+    block = page.read_text().split('<script type="application/json" id="data">')[1]
+    clips = json.loads(block.split("</script>")[0])["audio"]
+    assert sum(len(turns) for turns in clips.values()) == len(list(wav.rglob("*.wav"))) == 7
+
+
 def test_every_error_carries_its_exit_code() -> None:
     def family(cls: type) -> list[type]:
         return [cls, *(c for sub in cls.__subclasses__() for c in family(sub))]

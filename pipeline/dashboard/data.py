@@ -8,6 +8,7 @@ in, a `ReportData` out, which `page` turns into HTML and `to_json` into the repo
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 
 from pipeline.core.attributes import TOKEN_METRICS as TOKEN_KEYS
-from pipeline.core.conventions import CONVENTIONS
+from pipeline.core.conventions import CONVENTIONS, Convention
 from pipeline.core.model import SPAN_KINDS as KINDS
 from pipeline.core.model import SpanKind
 from pipeline.core.root import percentile
@@ -55,23 +56,41 @@ READ = frozenset(
         "braintrust.metrics",
     }
 )
-# each convention's messages, whichever the spans were written in (`--attributes`): read
-# only for the `--audio dir:` clips they name
-INPUTS = tuple(c.input_key for c in CONVENTIONS.values())
-OUTPUTS = tuple(c.output_key for c in CONVENTIONS.values())
-PAYLOADS = frozenset(INPUTS + OUTPUTS)
 METADATA_READ = ("model", "user_id", "status", "turn_index")
 
 
-WANTED = READ | PAYLOADS | {"braintrust.metadata"}
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """What the report reads of a span's attributes, for the conventions registered: each
+    one's messages (whichever the spans were written in, `--attributes`) are read only for
+    the `--audio dir:` clips they name."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    payloads: frozenset[str]
+    wanted: frozenset[str]
 
 
-def _keep(attrs: dict[str, Any], key: str, value: Any) -> None:
-    """One attribute of those `WANTED`, as the report keeps it: payloads only when they name
-    a clip, metadata cut to the keys the report reads, the rest as it is."""
+@functools.cache
+def _keys_of(conventions: tuple[Convention, ...]) -> _Keys:
+    inputs = tuple(c.input_key for c in conventions)
+    outputs = tuple(c.output_key for c in conventions)
+    payloads = frozenset(inputs + outputs)
+    return _Keys(inputs, outputs, payloads, READ | payloads | {"braintrust.metadata"})
+
+
+def _keys() -> _Keys:
+    """The attributes read, from the registry as it is now (a convention added to
+    `CONVENTIONS` is read with no change here)."""
+    return _keys_of(tuple(CONVENTIONS.values()))
+
+
+def _keep(attrs: dict[str, Any], key: str, value: Any, keys: _Keys) -> None:
+    """One attribute of those `keys.wanted`, as the report keeps it: payloads only when they
+    name a clip, metadata cut to the keys the report reads, the rest as it is."""
     if key in READ:
         attrs[key] = value
-    elif key in PAYLOADS:
+    elif key in keys.payloads:
         if isinstance(value, str) and ".wav" in value:
             attrs[key] = value
     else:  # braintrust.metadata
@@ -85,11 +104,12 @@ def _keep(attrs: dict[str, Any], key: str, value: Any) -> None:
 
 def slim(span: dict[str, Any]) -> dict[str, Any]:
     """A decoded span with only what the report reads: its ids, times, status, events' names
-    and times, and the attributes `WANTED` (see `_keep`; metadata decoded)."""
+    and times, and the attributes the report reads (see `_keep`; metadata decoded)."""
     attrs: dict[str, Any] = {}
+    keys = _keys()
     for a in span.get("attributes", []):
-        if a["key"] in WANTED:
-            _keep(attrs, a["key"], _value(a.get("value", {})))
+        if a["key"] in keys.wanted:
+            _keep(attrs, a["key"], _value(a.get("value", {})), keys)
     out: dict[str, Any] = {k: span[k] for k in ("traceId", "spanId", "parentSpanId", "name", "startTimeUnixNano",
                                 "endTimeUnixNano", "status") if k in span}  # fmt: skip
     out["events"] = [
@@ -105,9 +125,10 @@ def span_view(rec: SpanRecord) -> dict[str, Any]:
     """`slim` of a typed span record, without encoding it: what `slim` makes of the record's
     OTLP/JSON (`test_report` holds the two equal on every sample span, both conventions)."""
     attrs: dict[str, Any] = {}
+    keys = _keys()
     for key, value in rec.attributes.items():
-        if key in WANTED:
-            _keep(attrs, key, value)
+        if key in keys.wanted:
+            _keep(attrs, key, value, keys)
     out: dict[str, Any] = {"traceId": rec.trace_id.hex(), "spanId": rec.span_id.hex()}
     if rec.parent_span_id:
         out["parentSpanId"] = rec.parent_span_id.hex()
@@ -564,7 +585,7 @@ def _audio_files(trace: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) 
         kind = span["attrs"].get("realtrace.kind")
         if kind not in (SpanKind.USER_INPUT, SpanKind.RESPONSE):
             continue
-        keys = INPUTS if kind == SpanKind.USER_INPUT else OUTPUTS
+        keys = _keys().inputs if kind == SpanKind.USER_INPUT else _keys().outputs
         text = next((span["attrs"][k] for k in keys if span["attrs"].get(k)), None)
         try:
             payload = orjson.loads(text or "null")
