@@ -270,14 +270,6 @@ class ReportData:
     older_copies: int = 0  # earlier copies of traces written again, set aside
 
 
-def build(spans: Iterable[dict[str, Any]]) -> ReportData:
-    """The report of every trace among `spans`, sessions in start order (see
-    `ReportBuilder.add_spans`)."""
-    builder = ReportBuilder()
-    builder.add_spans(spans)
-    return builder.finish()
-
-
 @dataclass(frozen=True, slots=True)
 class SessionPart:
     """One session's share of the report (its row, waterfall, latency points, clips), made
