@@ -573,11 +573,12 @@ def _audio_files(trace: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) 
     """`--audio dir:` files the session's spans name (relative to that directory), labelled
     by turn and speaker, in turn order."""
     found: list[tuple[int, int, str, str]] = []
+    registered = _keys()
     for span in trace:
         kind = span["attrs"].get("realtrace.kind")
         if kind not in (SpanKind.USER_INPUT, SpanKind.RESPONSE):
             continue
-        keys = _keys().inputs if kind == SpanKind.USER_INPUT else _keys().outputs
+        keys = registered.inputs if kind == SpanKind.USER_INPUT else registered.outputs
         text = next((span["attrs"][k] for k in keys if span["attrs"].get(k)), None)
         try:
             payload = orjson.loads(text or "null")
